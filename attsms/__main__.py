@@ -1,0 +1,5 @@
+import sys
+
+from attsms.cli import main
+
+sys.exit(main())

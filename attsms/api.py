@@ -1,0 +1,591 @@
+"""The AT&T SMS API client: the one owner of httpx, the base URL, retries and error mapping.
+
+Every operation returns a dataclass from `attsms.models`; every failure is an `AttsmsError`.
+Responses are parsed leniently because the real service is less tidy than its spec: keys in
+camelCase or PascalCase, counts sent as strings, 200 where 201 is documented, missing
+`resourceReference`, HTML or empty bodies from gateways.
+
+Retries are safe ones only. Token calls and GETs are retried on 5xx, 429 and network errors. A send
+is retried only when it surely did not reach the service (connect error, 429, 503 SVC1000); a
+timeout or dropped connection after the request was written is an unknown outcome, never resent.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from attsms.errors import (
+    ApiError,
+    AttsmsError,
+    AuthError,
+    NetworkError,
+    UnknownOutcomeError,
+)
+from attsms.models import (
+    DeliveryInfo,
+    DeliveryStatus,
+    InboundMessage,
+    InboxBatch,
+    SendResult,
+    Token,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+T = TypeVar("T")
+
+TOKEN_PATH = "/oauth/v4/token"
+REVOKE_PATH = "/oauth/v4/revoke"
+OUTBOX_PATH = "/sms/v3/messaging/outbox"
+INBOX_PATH = "/sms/v3/messaging/inbox"
+
+MAX_ADDRESSES = 50
+USER_AGENT = "attsms"
+
+
+class TokenSource(Protocol):
+    """Hands out bearer tokens; `stale` is a token the service just refused with 401."""
+
+    def access_token(self, *, stale: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # the first try plus three retries
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    # A Retry-After longer than this is not waited out: the command exits 75 and cron tries later.
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        # Full jitter: spreads out many clients (or many batches) that failed together.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+# --- lenient parsing -------------------------------------------------------------------------
+
+
+def field(obj: Any, *names: str) -> Any:
+    """`obj[name]` for the first of `names` present, compared case-insensitively; else None."""
+    if not isinstance(obj, Mapping):
+        return None
+    folded = {str(k).casefold(): v for k, v in obj.items()}
+    for name in names:
+        value = folded.get(name.casefold())
+        if value is not None:
+            return value
+    return None
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """An integer the service may have sent as a number or a string ("3", "3.0")."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            return default
+    return default
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list the service may have sent as a single object."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def as_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_token(body: Any, now: float) -> Token:
+    access = as_str(field(body, "access_token", "accessToken"))
+    if not access:
+        raise ApiError("the token answer holds no access_token", status=200)
+    expires_in = as_int(field(body, "expires_in", "expiresIn"), default=0)
+    return Token(
+        access_token=access,
+        refresh_token=as_str(field(body, "refresh_token", "refreshToken")),
+        expires_at=None if expires_in <= 0 else now + expires_in,
+        token_type=as_str(field(body, "token_type", "tokenType")) or "BEARER",
+    )
+
+
+def parse_send(body: Any, addresses: Sequence[str]) -> SendResult:
+    response = field(body, "outboundSMSResponse")
+    message_id = as_str(field(response, "messageId"))
+    if not message_id:
+        raise ValueError("no outboundSMSResponse.messageId")
+    reference = field(response, "resourceReference")
+    return SendResult(
+        message_id=message_id,
+        addresses=tuple(addresses),
+        resource_url=as_str(field(reference, "resourceURL")),
+    )
+
+
+def parse_delivery_status(body: Any, message_id: str) -> DeliveryStatus:
+    info_list = field(body, "deliveryInfoList")
+    if not isinstance(info_list, Mapping):
+        raise ValueError("no deliveryInfoList")
+    deliveries = []
+    for item in as_list(field(info_list, "deliveryInfo")):
+        address = as_str(field(item, "address"))
+        status = as_str(field(item, "deliveryStatus"))
+        if address is None or status is None:
+            raise ValueError("a deliveryInfo without address or deliveryStatus")
+        deliveries.append(DeliveryInfo(address=canonical_address(address), status=status))
+    return DeliveryStatus(
+        message_id=message_id,
+        deliveries=tuple(deliveries),
+        resource_url=as_str(field(info_list, "resourceURL")),
+    )
+
+
+def parse_inbox(body: Any) -> InboxBatch:
+    message_list = field(body, "inboundSMSMessageList")
+    if not isinstance(message_list, Mapping):
+        raise ValueError("no inboundSMSMessageList")
+    messages = []
+    for item in as_list(field(message_list, "inboundSMSMessage")):
+        message_id = as_str(field(item, "messageId"))
+        if not message_id:
+            raise ValueError("an inbound message without messageId")
+        messages.append(
+            InboundMessage(
+                message_id=message_id,
+                message=as_str(field(item, "message")) or "",
+                sender=canonical_address(as_str(field(item, "senderAddress")) or ""),
+                destination=as_str(field(item, "destinationAddress")) or "",
+                received_at=as_str(field(item, "dateTime")) or "",
+            )
+        )
+    return InboxBatch(
+        messages=tuple(messages),
+        pending=as_int(field(message_list, "totalNumberOfPendingMessages")),
+        resource_url=as_str(field(message_list, "resourceURL")),
+    )
+
+
+_TEL = re.compile(r"^(?:tel:)?\+?1?(\d{10})$")
+
+
+def canonical_address(address: str) -> str:
+    """`tel:+1NNNNNNNNNN` for any US tel form the service sends back; other forms unchanged."""
+    compact = address.strip()
+    match = _TEL.match(compact)
+    if match:
+        return f"tel:+1{match.group(1)}"
+    return compact
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+_HINTS = {
+    "POL0001": "the service's rate or quota limit was reached; try again later",
+    "POL0003": f"at most {MAX_ADDRESSES} addresses go in one request",
+    "POL0013": "the request named an address twice",
+    "POL1009": "the app is not provisioned for the SMS scope; check it in the AT&T portal",
+    "POL1010": "the app is suspended; contact AT&T developer support",
+    "SVC0004": "no address in the request was valid",
+    "SVC0280": "the message is too long",
+    "SVC1000": "the service is busy; try again later",
+}
+
+
+@dataclass(frozen=True)
+class ServiceFault:
+    code: str | None
+    text: str
+
+
+def parse_error_body(body: Any) -> ServiceFault | None:
+    """The service's error as one sentence, from any of the shapes it has used."""
+    request_error = field(body, "RequestError", "requestError")
+    exception = field(request_error, "ServiceException", "PolicyException")
+    if isinstance(exception, Mapping):
+        code = as_str(field(exception, "MessageId", "messageId"))
+        text = as_str(field(exception, "Text", "text")) or "no description"
+        variables = field(exception, "Variables", "variables")
+        values = [str(v) for v in as_list(variables)]
+        if isinstance(variables, str):
+            values = [v.strip() for v in variables.split(",")] if "%2" in text else [variables]
+        for index in range(len(values), 0, -1):  # %10 before %1
+            text = text.replace(f"%{index}", values[index - 1])
+        return ServiceFault(code=code, text=text)
+    # OAuth servers answer RFC 6749 errors: {"error": "invalid_client", "error_description": ...}
+    oauth_error = as_str(field(body, "error"))
+    if oauth_error:
+        description = as_str(field(body, "error_description"))
+        return ServiceFault(
+            code=None, text=f"{oauth_error}: {description}" if description else oauth_error
+        )
+    return None
+
+
+def _body_kind(response: httpx.Response) -> str:
+    if not response.content.strip():
+        return "an empty body"
+    content_type = response.headers.get("content-type", "")
+    if "html" in content_type or response.content.lstrip()[:1] == b"<":
+        return "an HTML page"
+    return "a body that is not the service's JSON"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(response: httpx.Response, what: str) -> ApiError:
+    """One-line `ApiError` for a non-2xx answer, whatever its body."""
+    status = response.status_code
+    try:
+        fault = parse_error_body(response.json())
+    except (ValueError, UnicodeDecodeError):
+        fault = None
+    retry_after = _retry_after(response)
+    if fault is None:
+        message = f"{what} failed: the service answered HTTP {status} with {_body_kind(response)}"
+        code = None
+    else:
+        code = fault.code
+        prefix = f"{code} " if code else ""
+        message = f"{what} failed: {prefix}{fault.text} (HTTP {status})"
+    hint = _HINTS.get(code or "")
+    if status == 401:
+        hint = "run `attsms login`, or check ATTSMS_CLIENT_ID and ATTSMS_CLIENT_SECRET"
+    elif status == 429:
+        wait = f" after {retry_after:g} s" if retry_after is not None else " later"
+        hint = f"rate limited; try again{wait}"
+    elif hint is None and status >= 500:
+        hint = "the service had a problem; try again later"
+    return ApiError(message, status=status, code=code, hint=hint, retry_after=retry_after)
+
+
+# --- verbose HTTP log ------------------------------------------------------------------------
+
+_SECRET_FORM_FIELDS = ("client_secret", "refresh_token", "token", "access_token", "code")
+_SECRET_JSON = re.compile(r'("(?:access_token|refresh_token|client_secret)"\s*:\s*")[^"]*(")')
+_SECRET_FORM = re.compile(r"(\b(?:" + "|".join(_SECRET_FORM_FIELDS) + r")=)[^&\s]*")
+
+
+def redact(text: str) -> str:
+    """Blank out secrets in a form or JSON body before it is logged."""
+    return _SECRET_FORM.sub(r"\1***", _SECRET_JSON.sub(r"\1***\2", text))
+
+
+def _log_exchange(log: Callable[[str], None], response: httpx.Response, elapsed: float) -> None:
+    request = response.request
+    log(f"> {request.method} {request.url}")
+    for name, value in request.headers.items():
+        shown = "***" if name.lower() in ("authorization", "cookie") else value
+        log(f"> {name}: {shown}")
+    if request.content:
+        log("> " + redact(request.content.decode("utf-8", "replace"))[:2000])
+    log(f"< {response.status_code} {response.reason_phrase} ({elapsed * 1000:.0f} ms)")
+    for name, value in response.headers.items():
+        shown = "***" if name.lower() == "set-cookie" else value
+        log(f"< {name}: {shown}")
+    if response.content:
+        log("< " + redact(response.content.decode("utf-8", "replace"))[:2000])
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class AttClient:
+    """A client of one AT&T SMS API base URL.
+
+    `tokens` supplies bearer tokens for API calls (token calls themselves need none). `transport`
+    lets the in-process sandbox or a test stand in for the network; everything above it, request
+    building, parsing, retries, runs the same either way.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tokens: TokenSource | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        log: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_connections: int = 20,
+    ) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.retry = retry or RetryPolicy()
+        self._log = log
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AttClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # OAuth ---------------------------------------------------------------------------------
+
+    def fetch_token(self, client_id: str, client_secret: str, scope: str = "SMS") -> Token:
+        """A new token by the client-credentials grant."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": scope,
+        }
+        return self._token_call(form, "getting an access token")
+
+    def refresh_token(self, client_id: str, client_secret: str, refresh_token: str) -> Token:
+        """A new token by the refresh grant; the answer may carry a new refresh token."""
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        }
+        token = self._token_call(form, "refreshing the access token")
+        if token.refresh_token is None:  # no rotation: the old refresh token stays good
+            token = Token(token.access_token, refresh_token, token.expires_at, token.token_type)
+        return token
+
+    def revoke(
+        self, client_id: str, client_secret: str, token: str, hint: str = "access_token"
+    ) -> None:
+        form = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "token": token,
+            "token_type_hint": hint,
+        }
+        self._call("POST", REVOKE_PATH, "revoking the token", data=form, auth=False)
+
+    def _token_call(self, form: dict[str, str], what: str) -> Token:
+        now = time.time()
+        try:
+            response = self._call("POST", TOKEN_PATH, what, data=form, auth=False)
+        except ApiError as error:
+            if error.status in (400, 401):
+                raise AuthError(
+                    f"{error.message}", hint="check the client id and secret (`attsms login`)"
+                ) from None
+            raise
+        return parse_token(self._json(response, what), now)
+
+    # SMS -----------------------------------------------------------------------------------
+
+    def send(self, addresses: Sequence[str], message: str, *, notify: bool = False) -> SendResult:
+        """Queue one message to up to 50 wire addresses (`tel:+1…`, `short:…`)."""
+        if not addresses:
+            raise ValueError("send needs at least one address")
+        if len(addresses) > MAX_ADDRESSES:
+            raise ValueError(f"at most {MAX_ADDRESSES} addresses per request")
+        payload: dict[str, Any] = {"address": list(addresses), "message": message}
+        if notify:
+            payload["notifyDeliveryStatus"] = True
+        what = "sending the message"
+        response = self._call(
+            "POST", OUTBOX_PATH, what, json={"outboundSMSRequest": payload}, idempotent=False
+        )
+        try:
+            return parse_send(response.json(), addresses)
+        except (ValueError, UnicodeDecodeError) as error:
+            # It was accepted (2xx) but we cannot tell its ID: sending again would text twice.
+            raise UnknownOutcomeError(
+                f"{what}: the service accepted it (HTTP {response.status_code}) but its answer"
+                f" could not be read ({error})",
+                hint="it was probably sent; do not resend blindly",
+            ) from None
+
+    def delivery_status(self, message_id: str) -> DeliveryStatus:
+        what = f"getting the status of {message_id}"
+        response = self._call("GET", f"{OUTBOX_PATH}/{_segment(message_id)}", what)
+        return self._parse(response, what, parse_delivery_status, message_id)
+
+    def inbox(self, registration_id: str) -> InboxBatch:
+        """One batch of inbound messages. The service forgets what it returns: store it first."""
+        what = f"reading the inbox of {registration_id}"
+        response = self._call("GET", f"{INBOX_PATH}/{_segment(registration_id)}", what)
+        return self._parse(response, what, parse_inbox)
+
+    # plumbing ------------------------------------------------------------------------------
+
+    def _parse(
+        self, response: httpx.Response, what: str, parser: Callable[..., T], *args: Any
+    ) -> T:
+        body = self._json(response, what)
+        try:
+            return parser(body, *args)
+        except ValueError as error:
+            raise ApiError(
+                f"{what} failed: the answer has an unexpected shape ({error})",
+                status=response.status_code,
+            ) from None
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(
+                f"{what} failed: the service answered HTTP {response.status_code}"
+                f" with {_body_kind(response)}",
+                status=response.status_code,
+            ) from None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        data: Mapping[str, str] | None = None,
+        json: Any = None,
+        auth: bool = True,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """One API call with the retries that are safe for it; returns a 2xx response."""
+        import httpx
+
+        refreshed = False
+        attempt = 0
+        stale: str | None = None
+        while True:
+            headers = {}
+            if auth:
+                if self.tokens is None:
+                    raise AuthError("no credentials", hint="run `attsms login`")
+                token = self.tokens.access_token(stale=stale)
+                headers["Authorization"] = f"Bearer {token}"
+            retry_after: float | None = None
+            try:
+                response = self._send_once(method, path, headers=headers, data=data, json=json)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                # Nothing reached the service: safe to retry, even a send.
+                failure: AttsmsError = NetworkError(
+                    f"{what} failed: cannot reach {self.base_url} ({_describe(error)})",
+                    hint="check the network and the base URL, then try again",
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+                if not idempotent:
+                    raise UnknownOutcomeError(
+                        f"{what}: no answer from the service after the request was sent"
+                        f" ({_describe(error)})",
+                        hint="it may or may not have been sent; check `attsms status` before"
+                        " resending",
+                    ) from None
+                failure = NetworkError(
+                    f"{what} failed: no answer from {self.base_url} ({_describe(error)})",
+                    hint="try again later",
+                )
+            else:
+                if response.is_success:
+                    return response
+                if response.status_code == 401 and auth and not refreshed:
+                    # A stale or revoked token: get a new one once, retry once.
+                    refreshed = True
+                    stale = headers["Authorization"].removeprefix("Bearer ")
+                    continue
+                api_error = error_from_response(response, what)
+                failure = api_error
+                retry_after = api_error.retry_after
+                if not self._retryable(api_error, idempotent):
+                    if not idempotent and response.status_code >= 500 and api_error.code is None:
+                        # A gateway page, not the service's own error: the backend may have
+                        # taken the message before the gateway gave up on it.
+                        raise UnknownOutcomeError(
+                            f"{api_error.message}; the message may or may not have been sent",
+                            hint="check `attsms status` before resending",
+                        ) from None
+                    raise api_error
+            attempt += 1
+            if attempt >= self.retry.attempts or (
+                retry_after is not None and retry_after > self.retry.max_retry_after
+            ):
+                raise failure
+            self._sleep(self.retry.delay(attempt, retry_after))
+
+    @staticmethod
+    def _retryable(error: ApiError, idempotent: bool) -> bool:
+        if error.status == 429 or error.code in ("SVC1000", "POL0001"):
+            return True  # refused before any work was done
+        return idempotent and error.status >= 500
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        data: Mapping[str, str] | None,
+        json: Any,
+    ) -> httpx.Response:
+        started = time.monotonic()
+        response = self._http.request(method, path, headers=headers, data=data, json=json)
+        if self._log is not None:
+            _log_exchange(self._log, response, time.monotonic() - started)
+        return response
+
+
+def _segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    detail = text[0] if text else ""
+    name = type(error).__name__
+    return f"{name}: {detail}" if detail else name

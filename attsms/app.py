@@ -1,0 +1,121 @@
+"""The Typer app: global options, and the command groups joined in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms import __version__
+from attsms.commands.options import examples
+
+if TYPE_CHECKING:
+    from attsms.output import Output
+    from attsms.session import Session
+
+HELP = """\
+Send SMS and read replies through the AT&T SMS API.
+
+Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 credentials, 4 partial failure,
+5 unknown outcome (do not resend blindly), 75 try again later, 130 interrupted.
+"""
+
+EPILOG = examples(
+    "attsms --sandbox send +12125550100 -m 'Hello'   # the built-in sandbox, no login",
+    "attsms send '(212) 555-0100' -m 'Your code is 4821' --json",
+    "attsms status msg-1a2b3c4d",
+)
+
+
+@dataclass
+class AppState:
+    """Global options, handed to every command through the Typer context."""
+
+    sandbox: bool = False
+    profile: str | None = None
+    verbose: bool = False
+
+    def output(self, *, json: bool = False, jsonl: bool = False, quiet: bool = False) -> Output:
+        from attsms.output import Output
+
+        return Output(json=json, jsonl=jsonl, quiet=quiet)
+
+    def session(self, output: Output) -> Session:
+        from attsms.session import Session
+
+        return Session.open(
+            sandbox=self.sandbox,
+            profile=self.profile,
+            log=output.stderr_line if self.verbose else None,
+        )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attsms {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="attsms",
+    help=HELP,
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    # Plain click help: rich help costs ~150 ms of start-up on every --help.
+    rich_markup_mode=None,
+    # Tracebacks with locals could print a secret; cli.main prints one line instead.
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            envvar="ATTSMS_SANDBOX",
+            help="Talk to the built-in sandbox (in-process, no login needed) instead of AT&T.",
+        ),
+    ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", "-p", envvar="ATTSMS_PROFILE", metavar="NAME", help="Credentials profile."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log HTTP exchanges to stderr (secrets redacted)."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    ctx.obj = AppState(sandbox=sandbox, profile=profile, verbose=verbose)
+
+
+def state(ctx: typer.Context) -> AppState:
+    obj: Any = ctx.find_root().obj
+    return obj if isinstance(obj, AppState) else AppState()
+
+
+def _register() -> None:
+    from attsms.commands import sandbox, send, status
+
+    app.command("send", epilog=send.EPILOG, no_args_is_help=False)(send.send)
+    app.command("status", epilog=status.EPILOG)(status.status)
+    app.add_typer(sandbox.app, name="sandbox")
+
+
+_register()
+
+
+def build_command() -> Any:
+    """The click command behind the Typer app (what cli.main runs)."""
+    return typer.main.get_command(app)

@@ -1,0 +1,82 @@
+"""Entry point: the fast paths and the one place that turns errors into exit codes.
+
+Nothing heavy is imported at module level: `attsms --version` answers before Typer, rich or httpx
+load, and `--help` loads Typer but not rich, httpx or keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from attsms import __version__
+from attsms.errors import AttsmsError, ExitCode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"attsms {__version__}\n")
+        return ExitCode.OK
+    verbose = "--verbose" in args or "-v" in args or bool(os.environ.get("ATTSMS_DEBUG"))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return ExitCode.INTERRUPTED
+    except AttsmsError as error:
+        _error(str(error))
+        return int(error.exit_code)
+    except BrokenPipeError:
+        # `attsms … | head -1`: the reader left. Point stdout at devnull so the interpreter's
+        # final flush does not complain, and exit like other Unix tools in a broken pipe.
+        _silence_stdout()
+        return ExitCode.ERROR
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        first_line = (str(error).splitlines() or [""])[0]
+        _error(f"unexpected {type(error).__name__}: {first_line}")
+        if not verbose:
+            sys.stderr.write("attsms: run with --verbose for details\n")
+        return ExitCode.ERROR
+
+
+def _run(args: list[str]) -> int:
+    from attsms.app import build_command
+
+    command = build_command()
+    try:
+        result = command.main(args, prog_name="attsms", standalone_mode=False)
+    except Exception as error:
+        exit_code = getattr(error, "exit_code", None)
+        if type(error).__name__ == "Abort":  # click's Ctrl-C at a prompt
+            raise KeyboardInterrupt from None
+        if isinstance(exit_code, int) and hasattr(error, "format_message"):
+            # click's UsageError / BadParameter / NoSuchOption: one line, exit 2.
+            _error(_click_message(error))
+            return ExitCode.USAGE if exit_code == 2 else exit_code
+        raise
+    return result if isinstance(result, int) else ExitCode.OK
+
+
+def _click_message(error: Exception) -> str:
+    message = str(error.format_message())  # type: ignore[attr-defined]
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None and getattr(error, "exit_code", 0) == 2:
+        message += f" (see `{ctx.command_path} --help`)"
+    return " ".join(message.split())
+
+
+def _error(message: str) -> None:
+    from attsms.output import Output
+
+    Output().error(message)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,117 @@
+"""`attsms sandbox`: run the AT&T API emulator as a server, and feed it inbound messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from attsms.commands.options import Json, examples
+
+app = typer.Typer(
+    help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages.",
+    no_args_is_help=True,
+)
+
+SERVE_EPILOG = examples(
+    "attsms sandbox serve --port 8765",
+    "attsms sandbox serve --port 0 --latency-ms 50 --fail-rate 0.1 --seed 7",
+    "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
+    "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
+)
+
+INJECT_EPILOG = examples(
+    "attsms sandbox inject --from +12125550100 'STOP'",
+    "attsms sandbox inject --from 2125550100 --count 1000 'load test'",
+    "attsms sandbox inject --url http://127.0.0.1:8765 --from +12125550100 'hello'",
+)
+
+
+@app.command(epilog=SERVE_EPILOG)
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
+    client_id: Annotated[
+        str | None,
+        typer.Option(metavar="ID", help="Client id to accept.  [default: sandbox-client-id]"),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SECRET",
+            envvar="ATTSMS_SANDBOX_CLIENT_SECRET",
+            help="Client secret to accept.  [default: sandbox-client-secret]",
+        ),
+    ] = None,
+    latency_ms: Annotated[int, typer.Option(min=0, help="Delay added to every answer.")] = 0,
+    fail_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Fraction of requests answered 503 SVC1000.")
+    ] = 0.0,
+    rate_limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Requests per second before 429; 0 is off.")
+    ] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for --fail-rate, for repeatable runs.")
+    ] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=0, metavar="S", help="Access token lifetime; 0 never expires.")
+    ] = 172_800,
+    delivery_seconds: Annotated[
+        float, typer.Option(min=0.0, metavar="S", help="Time from send to final status.")
+    ] = 2.0,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")
+    ] = 100,
+    log_requests: Annotated[bool, typer.Option(help="Log each request to stdout.")] = False,
+) -> None:
+    """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
+    import dataclasses
+
+    from attsms.sandbox import SandboxConfig
+    from attsms.sandbox.server import run
+
+    config = SandboxConfig(
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        rate_limit=rate_limit,
+        seed=seed,
+        token_lifetime=token_lifetime,
+        delivery_seconds=delivery_seconds,
+        inbox_batch_size=batch_size,
+    )
+    if client_id:
+        config = dataclasses.replace(config, client_id=client_id)
+    if client_secret:
+        config = dataclasses.replace(config, client_secret=client_secret)
+    run(config, host, port, log_requests=log_requests)
+
+
+@app.command(epilog=INJECT_EPILOG)
+def inject(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The inbound message text.")],
+    sender: Annotated[
+        str, typer.Option("--from", metavar="NUMBER", help="Who the message is from.")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", metavar="SHORTCODE", help="The registration ID (short code).")
+    ] = "12345",
+    count: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Inject N messages, numbered #1..#N.")
+    ] = 1,
+    url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Add inbound messages for `attsms inbox pull` to find."""
+    from attsms.app import state
+    from attsms.sandbox_admin import inject_inbound
+
+    out = state(ctx).output(json=json)
+    result = inject_inbound(to, sender, text, count=count, url=url)
+    if json:
+        out.json(result)
+    else:
+        out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")

@@ -1,0 +1,67 @@
+"""Typed results of API calls. Light to import: no httpx, no rich."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+FINAL_STATUSES = frozenset({"DeliveredToTerminal", "DeliveredToNetwork", "DeliveryImpossible"})
+FAILED_STATUSES = frozenset({"DeliveryImpossible"})
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    refresh_token: str | None
+    expires_at: float | None  # epoch seconds; None: the service said it never expires
+    token_type: str = "BEARER"
+
+    def valid_for(self, margin: float = 30.0, now: float | None = None) -> bool:
+        """True while the token is good for at least `margin` more seconds."""
+        if self.expires_at is None:
+            return True
+        return (now if now is not None else time.time()) + margin < self.expires_at
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    addresses: tuple[str, ...]
+    resource_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    address: str
+    status: str
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    message_id: str
+    deliveries: tuple[DeliveryInfo, ...]
+    resource_url: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return all(d.final for d in self.deliveries)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    message_id: str
+    message: str
+    sender: str
+    destination: str
+    received_at: str  # as the service sent it (ISO 8601); kept verbatim, never re-parsed
+
+
+@dataclass(frozen=True)
+class InboxBatch:
+    messages: tuple[InboundMessage, ...]
+    pending: int  # totalNumberOfPendingMessages: still waiting at the service after this batch
+    resource_url: str | None = None

@@ -1,0 +1,231 @@
+"""Numbers as people type them -> the wire addresses the AT&T API takes.
+
+Two wire forms exist: `tel:+<E.164>` for phone numbers and `short:<digits>` for short codes.
+`normalize` is for user input and uses Google's libphonenumber rules; `canonical` is a cheap,
+import-free pass over addresses the service sends back, so that both sides compare equal.
+
+`phonenumbers` is imported inside functions only: loading its metadata costs start-up time that
+`attsms --help` should not pay.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+
+from attsms.errors import UsageError
+
+TEL_PREFIX = "tel:"
+SHORT_PREFIX = "short:"
+
+# How many bad entries one error message names before it says "and N more".
+_MAX_NAMED = 5
+
+# What may appear in a typed number: ASCII digits, whitespace (including the no-break spaces that
+# pasting from a web page brings), the usual separators and the Unicode dashes word processors
+# substitute for "-". Anything else (letters above all: vanity numbers such as 1-800-FLOWERS and
+# "ext. 12" make no sense for SMS) is rejected before libphonenumber, which would silently drop or
+# translate it.
+_SEPARATORS = r"\s().\-/\u2010-\u2015\u2212"
+_TYPED_NUMBER = re.compile(rf"\+?[0-9{_SEPARATORS}]*[0-9][0-9{_SEPARATORS}]*")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+# A bare string of 5 or 6 digits is a US short code: those are the lengths CTIA assigns, and no
+# NANP number is that short, so the reading is unambiguous.
+_BARE_SHORT_CODE = re.compile(r"[0-9]{5,6}")
+# NANP structure: area code (NPA) and exchange (NXX) both start with 2-9.
+_NANP = re.compile(r"[2-9][0-9]{2}[2-9][0-9]{6}")
+# What `canonical` recognizes: a NANP number with an optional `tel:`, then `+1`, `1` or nothing.
+# (`+` alone must not match: `+5555550100` is a Brazilian number, not a US one.)
+_SERVICE_NANP = re.compile(r"(?:tel:)?(?:\+1|1)?([2-9][0-9]{2}[2-9][0-9]{6})", re.IGNORECASE)
+_SERVICE_SHORT = re.compile(r"short:([0-9]{3,8})", re.IGNORECASE)
+
+
+def normalize(raw: str, region: str = "US") -> str:
+    """Turn a number as a person typed it into a wire address.
+
+    Returns `tel:+<E.164>` (`tel:+15555550100`) or `short:<digits>` (`short:12345`).
+
+    Rules:
+    - Surrounding whitespace and a `tel:` prefix are ignored; digits, spaces and `( ) - . / +` may
+      be mixed as people write them. Letters are rejected (no vanity numbers, no extensions).
+    - Numbers without a country code are read in `region` (ISO 3166 code, "US" by default).
+    - Short codes: `short:` followed by 3 to 8 digits, or a bare string of exactly 5 or 6 digits
+      (US short-code lengths). Other bare short strings are errors, not guesses.
+    - A number is accepted when libphonenumber calls it *possible* (right length for its country),
+      not only when it calls it *valid* (an assigned range): 555-01XX numbers are reserved for
+      fiction and tests and are never "valid", and ranges are assigned faster than the library's
+      metadata is released; the service is the judge of whether a number is in service. For
+      country code 1 the NANP structure (area code and exchange start with 2-9) is also required,
+      since a length check alone lets through things like `0305550100`. A number without its area
+      code (7-digit US local numbers) has no E.164 form and is refused with that hint.
+    - Numbers outside the NANP are accepted on the same "possible" rule; whether AT&T delivers
+      to them is the service's call.
+
+    Raises `UsageError` naming the input, e.g. `not a phone number: 'abc'`.
+    """
+    text = raw.strip()
+    if text[: len(SHORT_PREFIX)].lower() == SHORT_PREFIX:
+        digits = text[len(SHORT_PREFIX) :].strip()
+        if not _SHORT_CODE.fullmatch(digits):
+            raise UsageError(f"not a short code (3 to 8 digits): {raw!r}")
+        return SHORT_PREFIX + digits
+    if _BARE_SHORT_CODE.fullmatch(text):
+        return SHORT_PREFIX + text
+    if text[: len(TEL_PREFIX)].lower() == TEL_PREFIX:
+        text = text[len(TEL_PREFIX) :].strip()
+    if not _TYPED_NUMBER.fullmatch(text):
+        raise UsageError(f"not a phone number: {raw!r}")
+    return TEL_PREFIX + _e164(text, raw, region)
+
+
+def _e164(text: str, raw: str, region: str) -> str:
+    """E.164 for a string already known to hold only digits and separators."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, _check_region(region))
+    except phonenumbers.NumberParseException:
+        raise UsageError(f"not a phone number: {raw!r}") from None
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        # Dialable only inside its own area (555-0100 in the US): there is no E.164 form.
+        raise UsageError(f"not a phone number: {raw!r}", hint="include the area code")
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise UsageError(f"not a phone number: {raw!r}")
+    # For +1 libphonenumber checks only the length, which lets 0305550100 or 1235550100 through.
+    if number.country_code == 1 and not _NANP.fullmatch(
+        phonenumbers.national_significant_number(number)
+    ):
+        raise UsageError(f"not a phone number: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _check_region(region: str) -> str:
+    """The region code in the form phonenumbers wants; a wrong one is a config mistake, not a
+    bad number, so it gets its own message."""
+    import phonenumbers
+
+    code = region.upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"unknown region {region!r}", hint="use a two-letter code such as US")
+    return code
+
+
+def normalize_all(raws: Iterable[str], region: str = "US") -> list[str]:
+    """Normalize every entry, dropping duplicates (same wire address) and keeping first-seen order.
+
+    All-or-nothing: if any entry is bad, raise one `UsageError` that names every bad entry (the
+    first few, then how many more), so a list can be fixed in one pass.
+    """
+    _check_region(region)  # once, rather than blamed on every number
+    seen: dict[str, None] = {}
+    errors: list[UsageError] = []
+    bad: list[str] = []
+    for raw in raws:
+        try:
+            seen.setdefault(normalize(raw, region), None)
+        except UsageError as exc:
+            errors.append(exc)
+            bad.append(raw)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        named = ", ".join(repr(b) for b in bad[:_MAX_NAMED])
+        more = f" and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
+        raise UsageError(f"not phone numbers: {named}{more}")
+    return list(seen)
+
+
+def display(address: str) -> str:
+    """A wire address as people read it: `tel:+15555550100` -> `+15555550100`, `short:12345` ->
+    `12345`. Anything else comes back unchanged."""
+    for prefix in (TEL_PREFIX, SHORT_PREFIX):
+        if address.startswith(prefix):
+            return address[len(prefix) :]
+    return address
+
+
+def canonical(address: str) -> str:
+    """The wire form of an address the service sent back, without loading phonenumbers.
+
+    The service has been seen writing the same number as `tel:+15555550100`, `tel:15555550100`,
+    `tel:5555550100`, `+15555550100` or bare digits. NANP numbers (the service is AT&T's: US
+    numbers) and short codes (`short:NNN`, or bare 5-6 digits) get the form `normalize` gives them
+    with the default region; anything else is returned unchanged rather than guessed at.
+    """
+    text = address.strip()
+    if m := _SERVICE_NANP.fullmatch(text):
+        return f"{TEL_PREFIX}+1{m.group(1)}"
+    if m := _SERVICE_SHORT.fullmatch(text):
+        return SHORT_PREFIX + m.group(1)
+    if _BARE_SHORT_CODE.fullmatch(text):
+        return SHORT_PREFIX + text
+    return address
+
+
+def parse_recipient_lines(text: str) -> list[str]:
+    """Recipients from a `--to-file`: raw strings for `normalize_all`, in file order.
+
+    Two shapes are read:
+    - a plain list, one number per line; `#` also starts a comment at the end of a line (a number
+      never holds one);
+    - CSV, when the first line that is neither blank nor a comment holds a comma. That line is a
+      header when none of its cells holds 3 or more digits (every number and short code does;
+      "Address Line 2" does not). A header must have a column named like `phone`, `mobile`,
+      `number` or `to` (any case; "Phone Number", "mobile_no" count too) and that column is taken;
+      without a header the first column is taken. Empty cells are skipped (contact exports leave
+      the phone blank for some people).
+    A one-column file may start with such a header too (`phone` alone on the first line).
+    Blank lines and lines starting with `#` are ignored in both shapes; a UTF-8 BOM is ignored.
+    Raises `UsageError` for a CSV header without a number column.
+    """
+    lines = [
+        line
+        for line in text.removeprefix("\ufeff").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        return []
+    if "," not in lines[0]:
+        entries = [line.split("#", 1)[0].strip() for line in lines]
+        if _is_header(entries[:1]) and _header_column(entries[:1]) is not None:
+            entries = entries[1:]
+        return [e for e in entries if e]
+    rows = list(csv.reader(lines))
+    column = 0
+    if _is_header(rows[0]):
+        found = _header_column(rows[0])
+        if found is None:
+            raise UsageError(
+                f"no phone number column in CSV header: {lines[0].strip()!r}",
+                hint="name the column phone, mobile, number or to",
+            )
+        column, rows = found, rows[1:]
+    cells = (row[column].strip() if column < len(row) else "" for row in rows)
+    return [cell for cell in cells if cell]
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first row is a header when no cell could hold a number (3 digits or more)."""
+    return not any(sum(ch in "0123456789" for ch in cell) >= 3 for cell in cells)
+
+
+# Header names for the number column, after lower-casing and turning runs of anything but letters
+# and digits into one space. Whole names win over a single word, so "Account Number,Phone" takes
+# "Phone"; among words, the order here decides.
+_HEADER_NAMES = ("phone", "phone number", "mobile", "mobile number", "cell", "to", "number", "tel")
+_HEADER_WORDS = ("phone", "mobile", "cell", "telephone", "tel", "msisdn", "to", "number")
+
+
+def _header_column(cells: list[str]) -> int | None:
+    """The index of the header cell naming the number column, or None if no cell does."""
+    names = [re.sub(r"[^a-z0-9]+", " ", cell.lower()).strip() for cell in cells]
+    for wanted in _HEADER_NAMES:
+        if wanted in names:
+            return names.index(wanted)
+    for word in _HEADER_WORDS:
+        for i, name in enumerate(names):
+            if word in name.split():
+                return i
+    return None

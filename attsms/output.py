@@ -1,0 +1,248 @@
+"""The one place that turns results into output.
+
+Data goes to stdout, messages to stderr. On a terminal results are a rich table; piped, they are
+plain tab-separated lines with no header (easy to `cut` and `awk`); `--json` prints one JSON
+document and `--jsonl` one JSON object a line. Colour only on a terminal, and never with `NO_COLOR`.
+Commands hand over rows and columns, never formatted text or JSON of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Format = Literal["table", "plain", "json", "jsonl"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    style: str | None = None  # rich style on a terminal; ignored elsewhere
+    # Per-value style, e.g. red for a failed delivery.
+    style_for: Callable[[Any], str | None] | None = None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, tuples, paths and datetimes as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    """Consoles, TTY flags and the chosen format, for one command run. Tests build their own."""
+
+    def __init__(
+        self,
+        *,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        json: bool = False,
+        jsonl: bool = False,
+        quiet: bool = False,
+        color: bool | None = None,
+    ) -> None:
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.stdout_tty = _is_tty(self.stdout)
+        self.stderr_tty = _is_tty(self.stderr)
+        self.quiet = quiet
+        no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
+        self.color = (not no_color) if color is None else color
+        self.format: Format = (
+            "json" if json else "jsonl" if jsonl else "table" if self.stdout_tty else "plain"
+        )
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+
+    @property
+    def machine(self) -> bool:
+        """True when a program reads stdout: no progress bars, no chatter in the data."""
+        return self.format in ("json", "jsonl")
+
+    # data: stdout ----------------------------------------------------------------------------
+
+    def records(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[Column],
+        *,
+        document: Any = None,
+        title: str | None = None,
+    ) -> None:
+        """Print rows: a table, TSV lines, one JSON document (`document`, default the rows)."""
+        if self.format == "json":
+            self.json(rows if document is None else document)
+        elif self.format == "jsonl":
+            for row in rows:
+                self.json_line(row)
+        elif self.format == "plain":
+            for row in rows:
+                self.plain_row(row, columns)
+        else:
+            self._table(rows, columns, title)
+
+    def record(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
+        """One row as soon as it is known (streaming commands); tables become plain lines."""
+        if self.format == "jsonl":
+            self.json_line(row)
+        elif self.format in ("plain", "table"):
+            self.plain_row(row, columns)
+        else:
+            raise ValueError("a --json document cannot be streamed; use records()")
+
+    def json(self, value: Any) -> None:
+        self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+    def json_line(self, value: Any) -> None:
+        self._write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+
+    def plain_row(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
+        self._write("\t".join(_cell(row.get(c.key)) for c in columns) + "\n")
+
+    def text(self, text: str) -> None:
+        """Bare data text (a token for `$(…)`, a generated script)."""
+        self._write(text if text.endswith("\n") else text + "\n")
+
+    def _write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()  # a pipe reader (`| handler`) sees each record at once
+
+    def _table(
+        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None
+    ) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+        for column in columns:
+            table.add_column(column.header, style=column.style, overflow="fold")
+        for row in rows:
+            cells = []
+            for column in columns:
+                value = _cell(row.get(column.key))
+                style = column.style_for(row.get(column.key)) if column.style_for else None
+                cells.append(f"[{style}]{_escape(value)}[/]" if style else _escape(value))
+            table.add_row(*cells)
+        self.console.print(table)
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = _make_console(self.stdout, self.color)
+        return self._console
+
+    # messages: stderr ------------------------------------------------------------------------
+
+    def info(self, message: str) -> None:
+        """A human note (summary, progress); silent with -q."""
+        if not self.quiet:
+            self._err(message)
+
+    def success(self, message: str) -> None:
+        if not self.quiet:
+            self._err(f"✓ {message}" if self.stderr_tty else message, style="green")
+
+    def warn(self, message: str) -> None:
+        self._err(f"attsms: warning: {message}", style="yellow")
+
+    def error(self, message: str) -> None:
+        self._err(f"attsms: error: {message}", style="red")
+
+    def stderr_line(self, message: str) -> None:
+        """A raw diagnostic line (the --verbose HTTP log): never styled, never suppressed."""
+        self.stderr.write(message + "\n")
+        self.stderr.flush()
+
+    def _err(self, message: str, style: str | None = None) -> None:
+        if self.stderr_tty and self.color and style:
+            if self._err_console is None:
+                self._err_console = _make_console(self.stderr, self.color)
+            self._err_console.print(_escape(message), style=style, highlight=False)
+        else:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+    def progress(self, total: int, description: str) -> Progress:
+        """A progress bar on a terminal's stderr; a silent stand-in when piped, -q or --json."""
+        return Progress(self, total, description, enabled=self.stderr_tty and not self.quiet)
+
+
+class Progress:
+    def __init__(self, output: Output, total: int, description: str, *, enabled: bool) -> None:
+        self._enabled = enabled
+        self._output = output
+        self._total = total
+        self._description = description
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self._enabled:
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                console=_make_console(self._output.stderr, self._output.color), transient=True
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._description, total=self._total)
+        return self
+
+    def advance(self, amount: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, amount)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _make_console(stream: IO[str], color: bool) -> Console:
+    from rich.console import Console
+
+    return Console(file=stream, no_color=not color, highlight=False, soft_wrap=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(v) for v in value)
+    # A tab or newline inside a value would break the one-line-per-record contract when piped.
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,690 @@
+"""The sandbox core: a stateful emulator of the AT&T SMS API behind one call, `Sandbox.handle`.
+
+AT&T endpoints (spec: att-sms-api.openapi.yaml):
+    POST /oauth/v4/token                      form: client_credentials or refresh_token grant
+    POST /oauth/v4/revoke                     form: token, token_type_hint, client_id/secret
+    POST /sms/v3/messaging/outbox             send (Bearer token)
+    GET  /sms/v3/messaging/outbox/{id}        delivery status (Bearer token)
+    GET  /sms/v3/messaging/inbox/{regId}      inbound batch; returned messages are removed
+
+Sandbox-only endpoints (no auth, never faulted or delayed, JSON in and out):
+    POST   /sandbox/inbox/{regId}   {"from": "+1…", "text": "…", "count": 1}
+                                    -> {"injected": n, "pending": total}
+    GET    /sandbox/stats           counters by operation, send requests, messages per address
+    POST   /sandbox/faults          {"rules": [rule, …]}: queue canned answers (FAULT_RULE_DEFAULTS)
+    DELETE /sandbox/faults          drop queued rules
+    POST   /sandbox/reset           forget everything
+
+Errors always come in the spec's shape, {"RequestError": {"ServiceException"|"PolicyException":
+{"MessageId", "Text", "Variables"}}}, with `%1` in Text filled by Variables. docs/sandbox.md lists
+every rule (address forms, delivery outcomes by digits, retention, faults).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import random
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from attsms.sandbox.addresses import FINAL_STATUSES, final_outcome, normalize, normalize_sender
+from attsms.sandbox.config import SandboxConfig
+from attsms.sandbox.state import SandboxState
+
+MAX_ADDRESSES = 50
+MAX_MESSAGE_BYTES = 4096
+MAX_INJECT = 10_000
+# The network retried undelivered messages for up to 72 hours; after that status is gone too.
+UNDELIVERED_RETENTION_SECONDS = 72 * 3600
+# Bounds the state file when a client (wrongly) fetches a token for every call.
+MAX_TOKENS = 1000
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+# A fault rule as POST /sandbox/faults takes it; every key is optional.
+FAULT_RULE_DEFAULTS: dict[str, Any] = {
+    "method": "*",  # or GET, POST, …
+    "path_prefix": "/",
+    "count": 1,  # how many matching requests get this answer
+    "status": None,  # None: 503, or with after_processing the real answer
+    "body": None,  # None: a spec-shaped error for the status
+    "content_type": JSON_TYPE,
+    "headers": {},
+    "delay_ms": 0,
+    "after_processing": False,  # process the request (state changes), then answer this way
+    "drop_connection": False,  # close without answering (httpx sees RemoteProtocolError)
+}
+
+
+@dataclass
+class SandboxResponse:
+    """An answer. `delay` and `drop_connection` are for the caller to act on outside any lock."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    delay: float = 0.0
+    drop_connection: bool = False
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SandboxError(Exception):
+    """An error answer in the spec's shape; also raised by the in-process helper functions."""
+
+    def __init__(
+        self,
+        status: int,
+        message_id: str,
+        text: str,
+        variables: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.message_id = message_id
+        self.text = text
+        self.variables = variables
+        self.headers = dict(headers or {})
+        super().__init__(f"{message_id}: {text.replace('%1', variables)}")
+
+    def response(self) -> SandboxResponse:
+        kind = "PolicyException" if self.message_id.startswith("POL") else "ServiceException"
+        detail = {"MessageId": self.message_id, "Text": self.text, "Variables": self.variables}
+        resp = _json(self.status, {"RequestError": {kind: detail}})
+        resp.headers.update(self.headers)
+        return resp
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return SandboxResponse(status, {"Content-Type": JSON_TYPE, **(headers or {})}, body)
+
+
+def _invalid(part: str) -> SandboxError:
+    return SandboxError(400, "SVC0002", "Invalid input value for message part %1", part)
+
+
+def _bad_value(param: str) -> SandboxError:
+    return SandboxError(400, "SVC0003", "Invalid value for parameter %1", param)
+
+
+def _unauthorized(what: str) -> SandboxError:
+    return SandboxError(
+        401,
+        "SVC0001",
+        "Invalid or expired %1",
+        what,
+        headers={"WWW-Authenticate": 'Bearer realm="att-sms-sandbox", error="invalid_token"'},
+    )
+
+
+def _no_resources() -> SandboxError:
+    return SandboxError(503, "SVC1000", "No server resources available to process the request")
+
+
+def _not_found(what: str) -> SandboxError:
+    return SandboxError(404, "SVC0002", "Not found: %1", what)
+
+
+def _expired(record: Mapping[str, Any], now: float) -> bool:
+    expires_at = record["expires_at"]
+    return expires_at is not None and now >= expires_at
+
+
+def _expiry(now: float, lifetime: int) -> float | None:
+    return None if lifetime == 0 else now + lifetime
+
+
+def _utf8_ok(text: str) -> bool:
+    # JSON may carry lone surrogates; they are not text and cannot be stored or sent.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    base_url: str
+    now: float
+
+
+Handler = Callable[..., SandboxResponse]
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    operation: str | None = None  # the stats counter; None for sandbox-only endpoints
+    params: list[str] = field(default_factory=list)
+
+
+class Sandbox:
+    """The emulator. Thread-safe; `state` is plain data that a caller may persist and reload."""
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        state: SandboxState | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or SandboxConfig()
+        self.state = state or SandboxState()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last_prune = -math.inf
+        seg = r"([^/]+)"
+        self._api_routes = [
+            _Route("POST", re.compile(r"/oauth/v4/token"), self._token, "token"),
+            _Route("POST", re.compile(r"/oauth/v4/revoke"), self._revoke, "revoke"),
+            _Route("POST", re.compile(r"/sms/v3/messaging/outbox"), self._send, "send"),
+            _Route("GET", re.compile(rf"/sms/v3/messaging/outbox/{seg}"), self._status, "status"),
+            _Route("GET", re.compile(rf"/sms/v3/messaging/inbox/{seg}"), self._inbox, "inbox"),
+        ]
+        self._sandbox_routes = [
+            _Route("POST", re.compile(rf"/sandbox/inbox/{seg}"), self._inject),
+            _Route("GET", re.compile(r"/sandbox/stats"), self._stats),
+            _Route("POST", re.compile(r"/sandbox/faults"), self._set_faults),
+            _Route("DELETE", re.compile(r"/sandbox/faults"), self._clear_faults),
+            _Route("POST", re.compile(r"/sandbox/reset"), self._reset),
+        ]
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        scheme: str = "http",
+    ) -> SandboxResponse:
+        """Answer one request, sleeping for latency and fault delays after releasing the lock."""
+        resp = self.process(method, target, headers, body, scheme=scheme)
+        if resp.delay > 0:
+            self._sleep(resp.delay)
+        return resp
+
+    def process(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        scheme: str = "http",
+    ) -> SandboxResponse:
+        """Answer one request without sleeping; the caller honours `delay` and `drop_connection`."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        base_url = f"{scheme}://{lower.get('host', 'localhost')}"
+        path = urlsplit(target).path
+        with self._lock:
+            now = self._clock()
+            # At most once a (clock) second: the server sees many requests, the file transport
+            # builds a new Sandbox each time and so prunes before every save.
+            if now - self._last_prune >= 1.0:
+                self.prune(now)
+            req = _Request(method.upper(), path, lower, body, base_url, now)
+            if path.startswith("/sandbox/"):
+                try:
+                    route, args = self._route(self._sandbox_routes, req)
+                    return route.handler(req, *args)
+                except SandboxError as err:
+                    return err.response()
+            resp = self._api_call(req)
+        resp.delay += self.config.latency_ms / 1000
+        return resp
+
+    def prune(self, now: float | None = None) -> None:
+        """Forget what can no longer be asked for: expired statuses and tokens."""
+        now = self._clock() if now is None else now
+        self._last_prune = now
+        st = self.state
+        for mid in [mid for mid, msg in st.messages.items() if self._gone(msg, now)]:
+            del st.messages[mid]
+        for tokens in (st.tokens, st.refresh_tokens):
+            for tok in [t for t, rec in tokens.items() if _expired(rec, now)]:
+                del tokens[tok]
+            # Oldest first: dicts (and their JSON) keep insertion order.
+            while len(tokens) > MAX_TOKENS:
+                del tokens[next(iter(tokens))]
+
+    # --- dispatch -----------------------------------------------------------------------------
+
+    def _route(self, routes: list[_Route], req: _Request) -> tuple[_Route, list[str]]:
+        allowed = []
+        for route in routes:
+            if m := route.pattern.fullmatch(req.path):
+                if route.method == req.method:
+                    return route, [unquote(g) for g in m.groups()]
+                allowed.append(route.method)
+        if allowed:
+            raise SandboxError(
+                405,
+                "SVC0001",
+                "Method not allowed: %1",
+                f"{req.method} {req.path}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        raise _not_found(f"{req.method} {req.path}")
+
+    def _api_call(self, req: _Request) -> SandboxResponse:
+        try:
+            route, args = self._route(self._api_routes, req)
+        except SandboxError as err:
+            return err.response()
+        operation = route.operation or ""
+        if operation == "token" and self._form_fields(req).get("grant_type") == "refresh_token":
+            operation = "refresh"
+        self._count("attempts", operation)
+        rule = self._take_fault(req)
+        if rule is not None and not rule["after_processing"]:
+            return _fault_answer(rule, None)
+        try:
+            # Limits and random failures answer before any state change, so a retry is safe.
+            self._check_rate(req.now)
+            self._check_random_failure()
+            resp = route.handler(req, *args)
+        except SandboxError as err:
+            resp = err.response()
+        if 200 <= resp.status < 300:
+            self._count("operations", operation)
+        return resp if rule is None else _fault_answer(rule, resp)
+
+    def _count(self, kind: str, operation: str) -> None:
+        counts = self.state.stats[kind]
+        counts[operation] = counts.get(operation, 0) + 1
+
+    # --- randomness ---------------------------------------------------------------------------
+
+    def _random(self, purpose: str, index: int) -> random.Random:
+        # One generator per draw, derived from (seed, purpose, index): the only randomness state
+        # to persist is a counter, so separate processes sharing a state file never repeat an id
+        # and a seeded sandbox answers the same in-process and over HTTP.
+        seed = self.config.seed
+        if seed is None:
+            return random.Random(secrets.randbits(128))
+        return random.Random(f"{seed}:{purpose}:{index}")
+
+    def _hex(self, nbytes: int) -> str:
+        if self.config.seed is None:
+            return secrets.token_hex(nbytes)
+        self.state.draws += 1
+        return f"{self._random('id', self.state.draws).getrandbits(nbytes * 8):0{nbytes * 2}x}"
+
+    # --- faults and limits --------------------------------------------------------------------
+
+    def _take_fault(self, req: _Request) -> dict[str, Any] | None:
+        for rule in self.state.faults:
+            if rule["method"] in ("*", req.method) and req.path.startswith(rule["path_prefix"]):
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    self.state.faults.remove(rule)
+                return rule
+        return None
+
+    def _check_rate(self, now: float) -> None:
+        limit = self.config.rate_limit
+        if not limit:
+            return
+        window = math.floor(now)
+        rate = self.state.rate
+        if rate["window"] != window:
+            rate["window"], rate["count"] = window, 0
+        rate["count"] += 1
+        if rate["count"] > limit:
+            retry_after = max(1, math.ceil(window + 1 - now))
+            raise SandboxError(
+                429,
+                "POL0001",
+                "Rate limit exceeded: more than %1 requests per second",
+                str(limit),
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def _check_random_failure(self) -> None:
+        self.state.requests += 1
+        rate = self.config.fail_rate
+        if rate and self._random("fail", self.state.requests).random() < rate:
+            raise _no_resources()
+
+    # --- OAuth --------------------------------------------------------------------------------
+
+    def _form_fields(self, req: _Request) -> dict[str, str]:
+        try:
+            return dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return {}
+
+    def _form(self, req: _Request) -> dict[str, str]:
+        if not req.headers.get("content-type", "").lower().startswith(FORM_TYPE):
+            raise _invalid("Content-Type")
+        return self._form_fields(req)
+
+    def _check_client(self, form: Mapping[str, str]) -> None:
+        for name in ("client_id", "client_secret"):
+            if not form.get(name):
+                raise _invalid(name)
+        cfg = self.config
+        id_ok = hmac.compare_digest(form["client_id"].encode(), cfg.client_id.encode())
+        secret_ok = hmac.compare_digest(form["client_secret"].encode(), cfg.client_secret.encode())
+        if not (id_ok and secret_ok):
+            raise SandboxError(
+                401, "SVC0001", "Invalid client credentials for %1", form["client_id"]
+            )
+
+    def _token(self, req: _Request) -> SandboxResponse:
+        form = self._form(req)
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise _invalid("grant_type")
+        if grant_type not in ("client_credentials", "refresh_token"):
+            raise _bad_value("grant_type")
+        self._check_client(form)
+        if grant_type == "client_credentials":
+            scope = form.get("scope", "").strip()
+            if not scope:
+                raise _invalid("scope")
+            # The spec says space-separated; AT&T's own samples used commas.
+            if "SMS" not in re.split(r"[\s,]+", scope):
+                raise SandboxError(403, "POL1009", "The app is not provisioned for scope %1", scope)
+            grant = self._hex(8)
+        else:
+            old = form.get("refresh_token")
+            if not old:
+                raise _invalid("refresh_token")
+            record = self.state.refresh_tokens.pop(old, None)  # rotation: usable once
+            if record is None or _expired(record, req.now):
+                raise _unauthorized("refresh token")
+            grant = record["grant"]
+        return self._issue(grant, req.now)
+
+    def _issue(self, grant: str, now: float) -> SandboxResponse:
+        cfg = self.config
+        access, refresh = self._hex(16), self._hex(16)
+        self.state.tokens[access] = {"expires_at": _expiry(now, cfg.token_lifetime), "grant": grant}
+        self.state.refresh_tokens[refresh] = {
+            "expires_at": _expiry(now, cfg.refresh_lifetime),
+            "grant": grant,
+        }
+        payload = {
+            "access_token": access,
+            "token_type": "BEARER",
+            "expires_in": cfg.token_lifetime,
+            "refresh_token": refresh,
+        }
+        return _json(200, payload, {"Cache-Control": "no-store"})
+
+    def _revoke(self, req: _Request) -> SandboxResponse:
+        form = self._form(req)
+        self._check_client(form)
+        token = form.get("token")
+        if not token:
+            raise _invalid("token")
+        if form.get("token_type_hint", "access_token") not in ("access_token", "refresh_token"):
+            raise _bad_value("token_type_hint")
+        # The hint is only a hint (RFC 7009): look in both places. Unknown tokens are not an error.
+        self.state.tokens.pop(token, None)
+        refresh = self.state.refresh_tokens.pop(token, None)
+        if refresh is not None:
+            # Revoking a refresh token ends the whole grant, its access tokens included.
+            tokens = self.state.tokens
+            for tok in [t for t, rec in tokens.items() if rec["grant"] == refresh["grant"]]:
+                del tokens[tok]
+        return _json(200, {})
+
+    def _authorize(self, req: _Request) -> None:
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        record = self.state.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if record is None or _expired(record, req.now):
+            raise _unauthorized("access token")
+
+    # --- SMS ----------------------------------------------------------------------------------
+
+    def _json_body(self, req: _Request, part: str) -> Any:
+        if not req.headers.get("content-type", "").lower().startswith(JSON_TYPE):
+            raise _invalid("Content-Type")
+        try:
+            return json.loads(req.body)
+        except ValueError:
+            raise _invalid(part) from None
+
+    def _send(self, req: _Request) -> SandboxResponse:
+        self._authorize(req)
+        payload = self._json_body(req, "outboundSMSRequest")
+        outbound = payload.get("outboundSMSRequest") if isinstance(payload, dict) else None
+        if not isinstance(outbound, dict):
+            raise _invalid("outboundSMSRequest")
+        addresses = outbound.get("address")
+        if isinstance(addresses, str):  # the service took a lone address as well as a list
+            addresses = [addresses]
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise _invalid("address")
+        message = outbound.get("message")
+        if not isinstance(message, str) or not _utf8_ok(message):
+            raise _invalid("message")
+        if not isinstance(outbound.get("notifyDeliveryStatus", False), bool):
+            raise _invalid("notifyDeliveryStatus")
+
+        if len(addresses) > MAX_ADDRESSES:
+            raise SandboxError(
+                400, "POL0003", "Too many addresses specified in message part %1", "address"
+            )
+        canonical = [normalize(a) for a in addresses]
+        invalid = [a for a, c in zip(addresses, canonical, strict=True) if c is None]
+        if len(invalid) == len(addresses):  # also the empty list
+            raise SandboxError(
+                400, "SVC0004", "No valid addresses provided in message part %1", "address"
+            )
+        if invalid:
+            raise _invalid(", ".join(invalid))
+        valid = [c for c in canonical if c is not None]
+        duplicated = sorted(a for a, n in Counter(valid).items() if n > 1)
+        if duplicated:
+            raise SandboxError(400, "POL0013", "Duplicated addresses: %1", ", ".join(duplicated))
+        if not message:
+            raise _invalid("message")
+        if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            raise SandboxError(
+                400, "SVC0280", "Message too long. Allowed length is %1", str(MAX_MESSAGE_BYTES)
+            )
+
+        message_id = f"SMS{self._hex(8)}"
+        self.state.messages[message_id] = {
+            "sent_at": req.now,
+            "addresses": valid,
+            "message": message,
+            "notify": outbound.get("notifyDeliveryStatus", False),
+        }
+        delivered_to = self.state.stats["delivered_to"]
+        for address in valid:
+            delivered_to[address] = delivered_to.get(address, 0) + 1
+        url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
+        response = {"messageId": message_id, "resourceReference": {"resourceURL": url}}
+        return _json(201, {"outboundSMSResponse": response})
+
+    def _delivery_status(self, msg: Mapping[str, Any], address: str, now: float) -> str:
+        if now < msg["sent_at"] + self.config.delivery_seconds:
+            return "MessageWaiting"
+        return final_outcome(address)
+
+    def _gone(self, msg: Mapping[str, Any], now: float) -> bool:
+        sent_at: float = msg["sent_at"]
+        if all(final_outcome(a) in FINAL_STATUSES for a in msg["addresses"]):
+            final_at = sent_at + self.config.delivery_seconds
+            return now - final_at > self.config.status_retention_seconds
+        return now - sent_at > UNDELIVERED_RETENTION_SECONDS
+
+    def _status(self, req: _Request, message_id: str) -> SandboxResponse:
+        self._authorize(req)
+        msg = self.state.messages.get(message_id)
+        if msg is None or self._gone(msg, req.now):
+            raise _not_found(f"message {message_id}")
+        info = [
+            {"address": a, "deliveryStatus": self._delivery_status(msg, a, req.now)}
+            for a in msg["addresses"]
+        ]
+        url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
+        return _json(200, {"deliveryInfoList": {"deliveryInfo": info, "resourceURL": url}})
+
+    def _known_registration(self, registration_id: str) -> bool:
+        return (
+            registration_id in self.config.registration_ids or registration_id in self.state.inbox
+        )
+
+    def _inbox(self, req: _Request, registration_id: str) -> SandboxResponse:
+        self._authorize(req)
+        if not self._known_registration(registration_id):
+            raise _not_found(f"registration {registration_id}")
+        queue = self.state.inbox.setdefault(registration_id, [])
+        batch = queue[: self.config.inbox_batch_size]
+        del queue[: len(batch)]  # returned means gone, as on the real service
+        listing = {
+            "inboundSMSMessage": batch,
+            "numberOfMessagesInThisBatch": len(batch),
+            "resourceURL": f"{req.base_url}/sms/v3/messaging/inbox/{registration_id}",
+            "totalNumberOfPendingMessages": len(queue),
+        }
+        return _json(200, {"inboundSMSMessageList": listing})
+
+    # --- sandbox-only -------------------------------------------------------------------------
+
+    def _sandbox_body(self, req: _Request) -> dict[str, Any]:
+        # No Content-Type demanded here: these are for people with curl as much as for tests.
+        if not req.body.strip():
+            return {}
+        try:
+            payload = json.loads(req.body)
+        except ValueError:
+            raise _invalid("body") from None
+        if not isinstance(payload, dict):
+            raise _invalid("body")
+        return payload
+
+    def _inject(self, req: _Request, registration_id: str) -> SandboxResponse:
+        payload = self._sandbox_body(req)
+        sender = payload.get("from")
+        address = normalize_sender(sender) if isinstance(sender, str) else None
+        if address is None or not address.startswith("tel:"):
+            raise _invalid("from")
+        text = payload.get("text")
+        if not isinstance(text, str) or not _utf8_ok(text):
+            raise _invalid("text")
+        count = payload.get("count", 1)
+        if type(count) is not int or not 1 <= count <= MAX_INJECT:
+            raise _invalid("count")
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.now))
+        queue = self.state.inbox.setdefault(registration_id, [])
+        for n in range(1, count + 1):
+            queue.append(
+                {
+                    "messageId": f"MSG{self._hex(8)}",
+                    "message": f"{text} #{n}" if count > 1 else text,
+                    "senderAddress": address,
+                    "destinationAddress": registration_id,
+                    "dateTime": when,
+                }
+            )
+        return _json(200, {"injected": count, "pending": len(queue)})
+
+    def _stats(self, req: _Request) -> SandboxResponse:
+        stats = self.state.stats
+        return _json(
+            200,
+            {
+                "operations": stats["operations"],
+                "attempts": stats["attempts"],
+                "send_requests": stats["attempts"].get("send", 0),
+                "delivered_to": stats["delivered_to"],
+            },
+        )
+
+    def _set_faults(self, req: _Request) -> SandboxResponse:
+        rules = self._sandbox_body(req).get("rules")
+        if not isinstance(rules, list):
+            raise _invalid("rules")
+        self.state.faults.extend(parse_fault_rule(rule) for rule in rules)
+        return _json(200, {"queued": len(self.state.faults)})
+
+    def _clear_faults(self, req: _Request) -> SandboxResponse:
+        cleared = len(self.state.faults)
+        self.state.faults.clear()
+        return _json(200, {"cleared": cleared})
+
+    def _reset(self, req: _Request) -> SandboxResponse:
+        self.state = SandboxState()
+        return _json(200, {"reset": True})
+
+
+def parse_fault_rule(raw: Any) -> dict[str, Any]:
+    """A complete fault rule from the JSON a client sent, or SandboxError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise _invalid("rules")
+    unknown = sorted(set(raw) - set(FAULT_RULE_DEFAULTS))
+    if unknown:
+        raise _invalid(unknown[0])
+    rule = {**FAULT_RULE_DEFAULTS, **raw}
+    checks: dict[str, bool] = {
+        "method": isinstance(rule["method"], str) and bool(rule["method"]),
+        "path_prefix": isinstance(rule["path_prefix"], str) and rule["path_prefix"].startswith("/"),
+        "count": type(rule["count"]) is int and rule["count"] >= 1,
+        "status": rule["status"] is None
+        or (type(rule["status"]) is int and 100 <= rule["status"] <= 599),
+        "body": rule["body"] is None or isinstance(rule["body"], str),
+        "content_type": isinstance(rule["content_type"], str),
+        "headers": isinstance(rule["headers"], dict)
+        and all(isinstance(v, str) for v in rule["headers"].values()),
+        "delay_ms": type(rule["delay_ms"]) in (int, float) and rule["delay_ms"] >= 0,
+        "after_processing": isinstance(rule["after_processing"], bool),
+        "drop_connection": isinstance(rule["drop_connection"], bool),
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise _invalid(key)
+    rule["method"] = rule["method"].upper()
+    rule["headers"] = dict(rule["headers"])
+    return rule
+
+
+def _fault_answer(rule: Mapping[str, Any], real: SandboxResponse | None) -> SandboxResponse:
+    if real is not None and rule["status"] is None:
+        resp = real  # after_processing with only a delay, headers or a drop: keep the answer
+    else:
+        status = rule["status"] or 503
+        if rule["body"] is not None:
+            resp = SandboxResponse(
+                status, {"Content-Type": rule["content_type"]}, rule["body"].encode()
+            )
+        elif status == 503:
+            resp = _no_resources().response()
+        else:
+            resp = SandboxError(
+                status, "SVC0001", "Injected fault: HTTP %1", str(status)
+            ).response()
+    resp.headers.update(rule["headers"])
+    resp.delay += rule["delay_ms"] / 1000
+    resp.drop_connection = rule["drop_connection"]
+    return resp

@@ -1,0 +1,184 @@
+"""The token cache, and the token source that keeps it fresh.
+
+One cache file per profile under the cache dir, 0600, written atomically. It is read without a
+lock (a valid token is the common case and must be cheap) and refreshed under a cross-process file
+lock, so ten cron jobs whose token expired together make one token call, not ten. The secret is
+asked for only when a new token must be fetched: a valid cached token needs no keyring at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attsms.errors import ApiError, AuthError, LockTimeoutError, StoreError
+from attsms.fileutil import write_private_atomic
+from attsms.models import Token
+from attsms.paths import cache_dir, ensure_private_dir
+
+if TYPE_CHECKING:
+    from attsms.api import AttClient
+
+# Reuse a token until this many seconds before it expires, as AT&T's own SDKs did.
+EXPIRY_MARGIN = 30.0
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    token: Token
+    base_url: str
+    client_id: str
+    obtained_at: float
+
+
+class TokenCache:
+    """`<cache dir>/tokens/<profile>.json`: the access token, refresh token and expiry."""
+
+    def __init__(self, profile: str, directory: Path | None = None) -> None:
+        self.profile = profile
+        self.path = (directory or cache_dir() / "tokens") / f"{profile}.json"
+
+    def load(self) -> CachedToken | None:
+        """The cached token, or None when there is none or the file is unreadable."""
+        try:
+            raw: Any = json.loads(self.path.read_bytes())
+            token = Token(
+                access_token=str(raw["access_token"]),
+                refresh_token=raw.get("refresh_token"),
+                expires_at=raw.get("expires_at"),
+                token_type=str(raw.get("token_type", "BEARER")),
+            )
+            return CachedToken(
+                token=token,
+                base_url=str(raw["base_url"]),
+                client_id=str(raw["client_id"]),
+                obtained_at=float(raw.get("obtained_at", 0)),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            # A corrupt cache costs one token call, never a failed command.
+            return None
+
+    def save(self, cached: CachedToken) -> None:
+        record = {
+            "access_token": cached.token.access_token,
+            "refresh_token": cached.token.refresh_token,
+            "expires_at": cached.token.expires_at,
+            "token_type": cached.token.token_type,
+            "base_url": cached.base_url,
+            "client_id": cached.client_id,
+            "obtained_at": cached.obtained_at,
+        }
+        try:
+            write_private_atomic(self.path, json.dumps(record).encode())
+        except OSError as error:
+            raise StoreError(
+                f"cannot write the token cache {self.path}: {error.strerror}"
+            ) from None
+
+    def clear(self) -> bool:
+        """Delete the cache; True when there was one."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 60.0) -> Iterator[None]:
+        """Hold the cross-process refresh lock for this profile."""
+        import filelock
+
+        ensure_private_dir(self.path.parent)
+        lock = filelock.FileLock(str(self.path.with_suffix(".lock")), timeout=timeout)
+        try:
+            with lock:
+                yield
+        except filelock.Timeout:
+            raise LockTimeoutError(
+                f"another attsms process has held the token lock for {timeout:g} s"
+            ) from None
+
+
+class TokenManager:
+    """A `TokenSource`: cached token while valid, else refresh grant, else client credentials."""
+
+    def __init__(
+        self,
+        client: AttClient,
+        cache: TokenCache,
+        *,
+        client_id: str,
+        secret: Callable[[], str],
+        scope: str = "SMS",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._cache = cache
+        self._client_id = client_id
+        self._secret = secret
+        self._scope = scope
+        self._clock = clock
+        self._current: Token | None = None
+        # Token calls made by this process (tests and `auth status` read it).
+        self.fetched = 0
+
+    def access_token(self, *, stale: str | None = None) -> str:
+        current = self._current
+        if current is not None and current.access_token != stale and self._usable(current):
+            return current.access_token
+        cached = self._load_usable(stale)
+        if cached is None:
+            with self._cache.lock():
+                # Another process may have refreshed while we waited for the lock.
+                cached = self._load_usable(stale)
+                if cached is None:
+                    cached = self._renew(stale)
+        self._current = cached
+        return cached.access_token
+
+    def cached(self) -> CachedToken | None:
+        """The cached token for this client id and base URL, valid or not."""
+        cached = self._cache.load()
+        if cached and self._mine(cached):
+            return cached
+        return None
+
+    def _usable(self, token: Token) -> bool:
+        return token.valid_for(EXPIRY_MARGIN, now=self._clock())
+
+    def _mine(self, cached: CachedToken) -> bool:
+        return cached.base_url == self._client.base_url and cached.client_id == self._client_id
+
+    def _load_usable(self, stale: str | None) -> Token | None:
+        cached = self.cached()
+        if cached is None or cached.token.access_token == stale:
+            return None
+        return cached.token if self._usable(cached.token) else None
+
+    def _renew(self, stale: str | None) -> Token:
+        previous = self.cached()
+        token: Token | None = None
+        refresh = previous.token.refresh_token if previous else None
+        if refresh:
+            with contextlib.suppress(AuthError, ApiError):
+                # A refresh token can expire or be revoked; client credentials still work.
+                token = self._client.refresh_token(self._client_id, self._secret(), refresh)
+        if token is None:
+            token = self._client.fetch_token(self._client_id, self._secret(), self._scope)
+        self.fetched += 1
+        self._cache.save(
+            CachedToken(
+                token=token,
+                base_url=self._client.base_url,
+                client_id=self._client_id,
+                obtained_at=self._clock(),
+            )
+        )
+        return token

@@ -1,0 +1,53 @@
+"""Shared fixtures: every test runs with its own config, cache and data dirs, never the user's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Cli, SandboxHttp
+
+_ENV_TO_CLEAR = (
+    "ATTSMS_CLIENT_ID",
+    "ATTSMS_CLIENT_SECRET",
+    "ATTSMS_BASE_URL",
+    "ATTSMS_PROFILE",
+    "ATTSMS_SANDBOX",
+    "ATTSMS_REGISTRATION_ID",
+    "ATTSMS_DEBUG",
+    "NO_COLOR",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every attsms directory at a fresh temp dir and clear credential variables."""
+    home = tmp_path / "attsms-home"
+    for name in ("config", "cache", "data"):
+        monkeypatch.setenv(f"ATTSMS_{name.upper()}_DIR", str(home / name))
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    yield Cli(monkeypatch)
+
+
+@pytest.fixture
+def sandbox_http() -> Iterator[Callable[..., SandboxHttp]]:
+    """Start sandbox servers with the given config; all are stopped after the test."""
+    started: list[SandboxHttp] = []
+
+    def start(**config: Any) -> SandboxHttp:
+        server = SandboxHttp(**config)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,92 @@
+"""The command line as a user meets it: help, version, usage errors, exit codes, start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from attsms import __version__
+from tests.support import Cli
+
+HEAVY = ("httpx", "rich", "keyring", "phonenumbers", "sqlite3", "filelock")
+
+
+def _modules_after(*args: str) -> set[str]:
+    """The modules loaded by running attsms with `args` in a fresh interpreter."""
+    script = (
+        "import sys, io\n"
+        "from attsms.cli import main\n"
+        "sys.stdout = io.StringIO()\n"
+        f"main({list(args)!r})\n"
+        "sys.__stdout__.write(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+def test_version_prints_version_and_loads_nothing_heavy() -> None:
+    loaded = _modules_after("--version")
+    assert not {"typer", *HEAVY} & loaded
+
+
+def test_help_loads_no_http_rich_or_keyring() -> None:
+    for args in (["--help"], ["send", "--help"], ["status", "--help"]):
+        loaded = _modules_after(*args)
+        assert "typer" in loaded
+        assert not set(HEAVY) & loaded, (args, set(HEAVY) & loaded)
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"attsms {__version__}\n"
+
+
+def test_python_dash_m_works(cli: Cli) -> None:
+    result = cli.process("--version")
+    assert (result.exit_code, result.stdout.strip()) == (0, f"attsms {__version__}")
+
+
+@pytest.mark.parametrize("command", [[], ["send"], ["status"]])
+def test_every_help_exits_zero_with_examples(cli: Cli, command: list[str]) -> None:
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: attsms" in result.stdout
+    assert "Examples:" in result.stdout
+
+
+def test_unknown_option_is_one_line_exit_2(cli: Cli) -> None:
+    result = cli("send", "--no-such-flag")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("attsms: error: No such option: --no-such-flag")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_credentials_exit_3_and_names_the_fix(cli: Cli) -> None:
+    result = cli("send", "+12125550100", "-m", "hi")
+    assert result.exit_code == 3
+    assert result.stderr.count("\n") == 1
+    assert "attsms login" in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_number_exit_2_names_it_and_sends_nothing(cli: Cli) -> None:
+    result = cli("--sandbox", "send", "+12125550100", "banana", "-m", "hi")
+    assert result.exit_code == 2
+    assert "banana" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("message", "needle"), [("", "empty"), ("   ", "empty"), ("x" * 4097, "4097")]
+)
+def test_bad_message_exit_2(cli: Cli, message: str, needle: str) -> None:
+    result = cli("--sandbox", "send", "+12125550100", "-m", message)
+    assert result.exit_code == 2
+    assert needle in result.stderr
