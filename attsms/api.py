@@ -34,6 +34,7 @@ from attsms.models import (
     SendResult,
     Token,
 )
+from attsms.numbers import canonical
 
 if TYPE_CHECKING:
     import httpx
@@ -156,7 +157,7 @@ def parse_delivery_status(body: Any, message_id: str) -> DeliveryStatus:
         status = as_str(field(item, "deliveryStatus"))
         if address is None or status is None:
             raise ValueError("a deliveryInfo without address or deliveryStatus")
-        deliveries.append(DeliveryInfo(address=canonical_address(address), status=status))
+        deliveries.append(DeliveryInfo(address=canonical(address), status=status))
     return DeliveryStatus(
         message_id=message_id,
         deliveries=tuple(deliveries),
@@ -177,7 +178,7 @@ def parse_inbox(body: Any) -> InboxBatch:
             InboundMessage(
                 message_id=message_id,
                 message=as_str(field(item, "message")) or "",
-                sender=canonical_address(as_str(field(item, "senderAddress")) or ""),
+                sender=canonical(as_str(field(item, "senderAddress")) or ""),
                 destination=as_str(field(item, "destinationAddress")) or "",
                 received_at=as_str(field(item, "dateTime")) or "",
             )
@@ -187,18 +188,6 @@ def parse_inbox(body: Any) -> InboxBatch:
         pending=as_int(field(message_list, "totalNumberOfPendingMessages")),
         resource_url=as_str(field(message_list, "resourceURL")),
     )
-
-
-_TEL = re.compile(r"^(?:tel:)?\+?1?(\d{10})$")
-
-
-def canonical_address(address: str) -> str:
-    """`tel:+1NNNNNNNNNN` for any US tel form the service sends back; other forms unchanged."""
-    compact = address.strip()
-    match = _TEL.match(compact)
-    if match:
-        return f"tel:+1{match.group(1)}"
-    return compact
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from attsms import __version__
-from attsms.errors import AttsmsError, ExitCode
+from attsms.errors import AttsmsError, ExitCode, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,13 +68,13 @@ def _click_message(error: Exception) -> str:
     ctx = getattr(error, "ctx", None)
     if ctx is not None and getattr(error, "exit_code", 0) == 2:
         message += f" (see `{ctx.command_path} --help`)"
-    return " ".join(message.split())
+    return message
 
 
 def _error(message: str) -> None:
     from attsms.output import Output
 
-    Output().error(message)
+    Output().error(one_line(message))
 
 
 def _silence_stdout() -> None:

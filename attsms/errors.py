@@ -6,7 +6,10 @@ status, so a new failure needs a class here, not a `sys.exit` somewhere else.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class ExitCode(IntEnum):
@@ -127,3 +130,8 @@ def exit_code_for(status: int, code: str | None) -> ExitCode:
     if status == 400:
         return ExitCode.USAGE
     return ExitCode.ERROR
+
+
+def one_line(text: str) -> str:
+    """`text` as a single printable line: a server's error text may hold newlines or escapes."""
+    return " ".join(_CONTROL.sub(" ", text).split())

@@ -228,7 +228,10 @@ class Progress:
 def _make_console(stream: IO[str], color: bool) -> Console:
     from rich.console import Console
 
-    return Console(file=stream, no_color=not color, highlight=False, soft_wrap=False)
+    # NO_COLOR users get no escape codes at all, bold included.
+    return Console(
+        file=stream, color_system="auto" if color else None, highlight=False, soft_wrap=False
+    )
 
 
 def _cell(value: Any) -> str:

@@ -28,7 +28,7 @@ def inject_inbound(
         try:
             return dict(inject_local(sandbox_state_path(), registration_id, sender, text, count))
         except SandboxError as error:
-            raise UsageError(f"the sandbox refused the message: {error}") from None
+            raise UsageError(f"the sandbox refused the message from {sender!r}: {error}") from None
     payload = {"from": sender, "text": text, "count": count}
     return _remote(url, "POST", f"/sandbox/inbox/{registration_id}", payload)
 

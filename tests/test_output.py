@@ -1,0 +1,98 @@
+"""What people and programs see: tables on a terminal, TSV in a pipe, JSON on request."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from attsms.output import Column, Output
+
+COLUMNS = [Column("id", "ID"), Column("to", "TO"), Column("status", "STATUS")]
+ROWS = [
+    {"id": "m1", "to": "+12125550100", "status": "DeliveredToTerminal"},
+    {"id": "m2", "to": "+12125550101", "status": "tab\there\nnewline"},
+]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_piped_output_is_tsv_without_header() -> None:
+    stdout = io.StringIO()
+    Output(stdout=stdout, stderr=io.StringIO()).records(ROWS, COLUMNS)
+    assert stdout.getvalue().splitlines() == [
+        "m1\t+12125550100\tDeliveredToTerminal",
+        "m2\t+12125550101\ttab here newline",
+    ]
+
+
+def test_terminal_output_is_a_table_with_headers() -> None:
+    stdout = Terminal()
+    Output(stdout=stdout, stderr=io.StringIO(), color=False).records(ROWS, COLUMNS)
+    text = stdout.getvalue()
+    assert "ID" in text and "STATUS" in text
+    assert "DeliveredToTerminal" in text
+    assert "\x1b[" not in text  # no colour asked for
+
+
+def test_no_color_env_means_no_escape_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    stdout, stderr = Terminal(), Terminal()
+    output = Output(stdout=stdout, stderr=stderr)
+    output.records(ROWS, [*COLUMNS[:2], Column("status", "STATUS", style_for=lambda _v: "red")])
+    output.warn("careful")
+    assert "\x1b[" not in stdout.getvalue() + stderr.getvalue()
+    assert "attsms: warning: careful" in stderr.getvalue()
+
+
+def test_color_on_a_terminal_without_no_color() -> None:
+    stderr = Terminal()
+    Output(stdout=Terminal(), stderr=stderr, color=True).error("boom")
+    assert "\x1b[" in stderr.getvalue()
+
+
+@dataclass(frozen=True)
+class Thing:
+    name: str
+    tags: tuple[str, ...]
+
+
+def test_json_document_from_dataclasses() -> None:
+    stdout = io.StringIO()
+    Output(stdout=stdout, json=True).records(ROWS, COLUMNS, document=[Thing("a", ("x", "y"))])
+    assert json.loads(stdout.getvalue()) == [{"name": "a", "tags": ["x", "y"]}]
+
+
+def test_json_defaults_to_the_rows() -> None:
+    stdout = io.StringIO()
+    Output(stdout=stdout, json=True).records(ROWS, COLUMNS)
+    assert json.loads(stdout.getvalue()) == ROWS
+
+
+def test_jsonl_one_object_a_line() -> None:
+    stdout = io.StringIO()
+    output = Output(stdout=stdout, jsonl=True)
+    for row in ROWS:
+        output.record(row, COLUMNS)
+    assert [json.loads(line) for line in stdout.getvalue().splitlines()] == ROWS
+
+
+def test_messages_go_to_stderr_and_quiet_silences_info() -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    Output(stdout=stdout, stderr=stderr).info("hello")
+    Output(stdout=stdout, stderr=stderr, quiet=True).info("hidden")
+    Output(stdout=stdout, stderr=stderr, quiet=True).error("shown")
+    assert stdout.getvalue() == ""
+    assert stderr.getvalue() == "hello\nattsms: error: shown\n"
+
+
+def test_progress_is_silent_when_not_a_terminal() -> None:
+    stderr = io.StringIO()
+    with Output(stdout=io.StringIO(), stderr=stderr).progress(10, "sending") as bar:
+        bar.advance(5)
+    assert stderr.getvalue() == ""
