@@ -10,6 +10,10 @@ from attsms.commands.options import Json, examples
 
 app = typer.Typer(
     help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages.",
+    epilog=examples(
+        "attsms sandbox serve --port 8765",
+        "attsms sandbox inject --from +12125550100 'STOP'",
+    ),
     no_args_is_help=True,
 )
 

@@ -1,0 +1,1 @@
+complete --command attsms --no-files --arguments "(env _ATTSMS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) attsms)" --condition "env _ATTSMS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) attsms"
