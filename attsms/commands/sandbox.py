@@ -101,7 +101,7 @@ def inject(
         str, typer.Option("--to", metavar="SHORTCODE", help="The registration ID (short code).")
     ] = "12345",
     count: Annotated[
-        int, typer.Option(min=1, max=1_000_000, help="Inject N messages, numbered #1..#N.")
+        int, typer.Option(min=1, max=10_000, help="Inject N messages, numbered #1..#N.")
     ] = 1,
     url: Annotated[
         str | None,

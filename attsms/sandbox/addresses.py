@@ -34,8 +34,9 @@ def normalize(address: str) -> str | None:
 
 
 def normalize_sender(sender: str) -> str | None:
-    """A sender for injected inbound messages: any tel form, with or without the `tel:`."""
-    return normalize(sender if sender.startswith("tel:") else f"tel:{sender}")
+    """A phone number sending an inbound message: any tel form, `tel:` optional; None if not."""
+    address = normalize(sender if sender.startswith("tel:") else f"tel:{sender}")
+    return address if address is not None and address.startswith("tel:") else None
 
 
 def final_outcome(address: str) -> str:

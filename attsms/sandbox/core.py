@@ -11,7 +11,7 @@ Sandbox-only endpoints (no auth, never faulted or delayed, JSON in and out):
     POST   /sandbox/inbox/{regId}   {"from": "+1…", "text": "…", "count": 1}
                                     -> {"injected": n, "pending": total}
     GET    /sandbox/stats           counters by operation, send requests, messages per address
-    POST   /sandbox/faults          {"rules": [rule, …]}: queue canned answers (FAULT_RULE_DEFAULTS)
+    POST   /sandbox/faults          {"rules": [rule, …]}: queue canned answers (faults.py)
     DELETE /sandbox/faults          drop queued rules
     POST   /sandbox/reset           forget everything
 
@@ -32,13 +32,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from attsms.sandbox.addresses import FINAL_STATUSES, final_outcome, normalize, normalize_sender
 from attsms.sandbox.config import SandboxConfig
+from attsms.sandbox.faults import fault_answer, parse_fault_rule
+from attsms.sandbox.responses import (
+    JSON_TYPE,
+    SandboxError,
+    SandboxResponse,
+    bad_value,
+    invalid_input,
+    json_response,
+    no_resources,
+    not_found,
+    unauthorized,
+)
 from attsms.sandbox.state import SandboxState
+
+__all__ = ["Sandbox", "SandboxError", "SandboxResponse"]
 
 MAX_ADDRESSES = 50
 MAX_MESSAGE_BYTES = 4096
@@ -48,94 +62,7 @@ UNDELIVERED_RETENTION_SECONDS = 72 * 3600
 # Bounds the state file when a client (wrongly) fetches a token for every call.
 MAX_TOKENS = 1000
 
-JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
-
-# A fault rule as POST /sandbox/faults takes it; every key is optional.
-FAULT_RULE_DEFAULTS: dict[str, Any] = {
-    "method": "*",  # or GET, POST, …
-    "path_prefix": "/",
-    "count": 1,  # how many matching requests get this answer
-    "status": None,  # None: 503, or with after_processing the real answer
-    "body": None,  # None: a spec-shaped error for the status
-    "content_type": JSON_TYPE,
-    "headers": {},
-    "delay_ms": 0,
-    "after_processing": False,  # process the request (state changes), then answer this way
-    "drop_connection": False,  # close without answering (httpx sees RemoteProtocolError)
-}
-
-
-@dataclass
-class SandboxResponse:
-    """An answer. `delay` and `drop_connection` are for the caller to act on outside any lock."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    delay: float = 0.0
-    drop_connection: bool = False
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class SandboxError(Exception):
-    """An error answer in the spec's shape; also raised by the in-process helper functions."""
-
-    def __init__(
-        self,
-        status: int,
-        message_id: str,
-        text: str,
-        variables: str = "",
-        *,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.status = status
-        self.message_id = message_id
-        self.text = text
-        self.variables = variables
-        self.headers = dict(headers or {})
-        super().__init__(f"{message_id}: {text.replace('%1', variables)}")
-
-    def response(self) -> SandboxResponse:
-        kind = "PolicyException" if self.message_id.startswith("POL") else "ServiceException"
-        detail = {"MessageId": self.message_id, "Text": self.text, "Variables": self.variables}
-        resp = _json(self.status, {"RequestError": {kind: detail}})
-        resp.headers.update(self.headers)
-        return resp
-
-
-def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return SandboxResponse(status, {"Content-Type": JSON_TYPE, **(headers or {})}, body)
-
-
-def _invalid(part: str) -> SandboxError:
-    return SandboxError(400, "SVC0002", "Invalid input value for message part %1", part)
-
-
-def _bad_value(param: str) -> SandboxError:
-    return SandboxError(400, "SVC0003", "Invalid value for parameter %1", param)
-
-
-def _unauthorized(what: str) -> SandboxError:
-    return SandboxError(
-        401,
-        "SVC0001",
-        "Invalid or expired %1",
-        what,
-        headers={"WWW-Authenticate": 'Bearer realm="att-sms-sandbox", error="invalid_token"'},
-    )
-
-
-def _no_resources() -> SandboxError:
-    return SandboxError(503, "SVC1000", "No server resources available to process the request")
-
-
-def _not_found(what: str) -> SandboxError:
-    return SandboxError(404, "SVC0002", "Not found: %1", what)
 
 
 def _expired(record: Mapping[str, Any], now: float) -> bool:
@@ -174,8 +101,7 @@ class _Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    operation: str | None = None  # the stats counter; None for sandbox-only endpoints
-    params: list[str] = field(default_factory=list)
+    operation: str = ""  # the stats counter; none for sandbox-only endpoints
 
 
 class Sandbox:
@@ -189,8 +115,8 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config or SandboxConfig()
-        self.state = state or SandboxState()
+        self.config = config if config is not None else SandboxConfig()
+        self.state = state if state is not None else SandboxState()
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -289,20 +215,20 @@ class Sandbox:
                 f"{req.method} {req.path}",
                 headers={"Allow": ", ".join(allowed)},
             )
-        raise _not_found(f"{req.method} {req.path}")
+        raise not_found(f"{req.method} {req.path}")
 
     def _api_call(self, req: _Request) -> SandboxResponse:
         try:
             route, args = self._route(self._api_routes, req)
         except SandboxError as err:
             return err.response()
-        operation = route.operation or ""
+        operation = route.operation
         if operation == "token" and self._form_fields(req).get("grant_type") == "refresh_token":
             operation = "refresh"
         self._count("attempts", operation)
         rule = self._take_fault(req)
         if rule is not None and not rule["after_processing"]:
-            return _fault_answer(rule, None)
+            return fault_answer(rule, None)
         try:
             # Limits and random failures answer before any state change, so a retry is safe.
             self._check_rate(req.now)
@@ -312,7 +238,7 @@ class Sandbox:
             resp = err.response()
         if 200 <= resp.status < 300:
             self._count("operations", operation)
-        return resp if rule is None else _fault_answer(rule, resp)
+        return resp if rule is None else fault_answer(rule, resp)
 
     def _count(self, kind: str, operation: str) -> None:
         counts = self.state.stats[kind]
@@ -369,7 +295,7 @@ class Sandbox:
         self.state.requests += 1
         rate = self.config.fail_rate
         if rate and self._random("fail", self.state.requests).random() < rate:
-            raise _no_resources()
+            raise no_resources()
 
     # --- OAuth --------------------------------------------------------------------------------
 
@@ -381,13 +307,13 @@ class Sandbox:
 
     def _form(self, req: _Request) -> dict[str, str]:
         if not req.headers.get("content-type", "").lower().startswith(FORM_TYPE):
-            raise _invalid("Content-Type")
+            raise invalid_input("Content-Type")
         return self._form_fields(req)
 
     def _check_client(self, form: Mapping[str, str]) -> None:
         for name in ("client_id", "client_secret"):
             if not form.get(name):
-                raise _invalid(name)
+                raise invalid_input(name)
         cfg = self.config
         id_ok = hmac.compare_digest(form["client_id"].encode(), cfg.client_id.encode())
         secret_ok = hmac.compare_digest(form["client_secret"].encode(), cfg.client_secret.encode())
@@ -400,14 +326,14 @@ class Sandbox:
         form = self._form(req)
         grant_type = form.get("grant_type")
         if not grant_type:
-            raise _invalid("grant_type")
+            raise invalid_input("grant_type")
         if grant_type not in ("client_credentials", "refresh_token"):
-            raise _bad_value("grant_type")
+            raise bad_value("grant_type")
         self._check_client(form)
         if grant_type == "client_credentials":
             scope = form.get("scope", "").strip()
             if not scope:
-                raise _invalid("scope")
+                raise invalid_input("scope")
             # The spec says space-separated; AT&T's own samples used commas.
             if "SMS" not in re.split(r"[\s,]+", scope):
                 raise SandboxError(403, "POL1009", "The app is not provisioned for scope %1", scope)
@@ -415,10 +341,10 @@ class Sandbox:
         else:
             old = form.get("refresh_token")
             if not old:
-                raise _invalid("refresh_token")
+                raise invalid_input("refresh_token")
             record = self.state.refresh_tokens.pop(old, None)  # rotation: usable once
             if record is None or _expired(record, req.now):
-                raise _unauthorized("refresh token")
+                raise unauthorized("refresh token")
             grant = record["grant"]
         return self._issue(grant, req.now)
 
@@ -436,16 +362,16 @@ class Sandbox:
             "expires_in": cfg.token_lifetime,
             "refresh_token": refresh,
         }
-        return _json(200, payload, {"Cache-Control": "no-store"})
+        return json_response(200, payload, {"Cache-Control": "no-store"})
 
     def _revoke(self, req: _Request) -> SandboxResponse:
         form = self._form(req)
         self._check_client(form)
         token = form.get("token")
         if not token:
-            raise _invalid("token")
+            raise invalid_input("token")
         if form.get("token_type_hint", "access_token") not in ("access_token", "refresh_token"):
-            raise _bad_value("token_type_hint")
+            raise bad_value("token_type_hint")
         # The hint is only a hint (RFC 7009): look in both places. Unknown tokens are not an error.
         self.state.tokens.pop(token, None)
         refresh = self.state.refresh_tokens.pop(token, None)
@@ -454,40 +380,40 @@ class Sandbox:
             tokens = self.state.tokens
             for tok in [t for t, rec in tokens.items() if rec["grant"] == refresh["grant"]]:
                 del tokens[tok]
-        return _json(200, {})
+        return json_response(200, {})
 
     def _authorize(self, req: _Request) -> None:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         record = self.state.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if record is None or _expired(record, req.now):
-            raise _unauthorized("access token")
+            raise unauthorized("access token")
 
     # --- SMS ----------------------------------------------------------------------------------
 
     def _json_body(self, req: _Request, part: str) -> Any:
         if not req.headers.get("content-type", "").lower().startswith(JSON_TYPE):
-            raise _invalid("Content-Type")
+            raise invalid_input("Content-Type")
         try:
             return json.loads(req.body)
         except ValueError:
-            raise _invalid(part) from None
+            raise invalid_input(part) from None
 
     def _send(self, req: _Request) -> SandboxResponse:
         self._authorize(req)
         payload = self._json_body(req, "outboundSMSRequest")
         outbound = payload.get("outboundSMSRequest") if isinstance(payload, dict) else None
         if not isinstance(outbound, dict):
-            raise _invalid("outboundSMSRequest")
+            raise invalid_input("outboundSMSRequest")
         addresses = outbound.get("address")
         if isinstance(addresses, str):  # the service took a lone address as well as a list
             addresses = [addresses]
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-            raise _invalid("address")
+            raise invalid_input("address")
         message = outbound.get("message")
         if not isinstance(message, str) or not _utf8_ok(message):
-            raise _invalid("message")
+            raise invalid_input("message")
         if not isinstance(outbound.get("notifyDeliveryStatus", False), bool):
-            raise _invalid("notifyDeliveryStatus")
+            raise invalid_input("notifyDeliveryStatus")
 
         if len(addresses) > MAX_ADDRESSES:
             raise SandboxError(
@@ -500,13 +426,13 @@ class Sandbox:
                 400, "SVC0004", "No valid addresses provided in message part %1", "address"
             )
         if invalid:
-            raise _invalid(", ".join(invalid))
+            raise invalid_input(", ".join(invalid))
         valid = [c for c in canonical if c is not None]
         duplicated = sorted(a for a, n in Counter(valid).items() if n > 1)
         if duplicated:
             raise SandboxError(400, "POL0013", "Duplicated addresses: %1", ", ".join(duplicated))
         if not message:
-            raise _invalid("message")
+            raise invalid_input("message")
         if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
             raise SandboxError(
                 400, "SVC0280", "Message too long. Allowed length is %1", str(MAX_MESSAGE_BYTES)
@@ -524,7 +450,7 @@ class Sandbox:
             delivered_to[address] = delivered_to.get(address, 0) + 1
         url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
         response = {"messageId": message_id, "resourceReference": {"resourceURL": url}}
-        return _json(201, {"outboundSMSResponse": response})
+        return json_response(201, {"outboundSMSResponse": response})
 
     def _delivery_status(self, msg: Mapping[str, Any], address: str, now: float) -> str:
         if now < msg["sent_at"] + self.config.delivery_seconds:
@@ -542,13 +468,13 @@ class Sandbox:
         self._authorize(req)
         msg = self.state.messages.get(message_id)
         if msg is None or self._gone(msg, req.now):
-            raise _not_found(f"message {message_id}")
+            raise not_found(f"message {message_id}")
         info = [
             {"address": a, "deliveryStatus": self._delivery_status(msg, a, req.now)}
             for a in msg["addresses"]
         ]
         url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
-        return _json(200, {"deliveryInfoList": {"deliveryInfo": info, "resourceURL": url}})
+        return json_response(200, {"deliveryInfoList": {"deliveryInfo": info, "resourceURL": url}})
 
     def _known_registration(self, registration_id: str) -> bool:
         return (
@@ -558,7 +484,7 @@ class Sandbox:
     def _inbox(self, req: _Request, registration_id: str) -> SandboxResponse:
         self._authorize(req)
         if not self._known_registration(registration_id):
-            raise _not_found(f"registration {registration_id}")
+            raise not_found(f"registration {registration_id}")
         queue = self.state.inbox.setdefault(registration_id, [])
         batch = queue[: self.config.inbox_batch_size]
         del queue[: len(batch)]  # returned means gone, as on the real service
@@ -568,7 +494,7 @@ class Sandbox:
             "resourceURL": f"{req.base_url}/sms/v3/messaging/inbox/{registration_id}",
             "totalNumberOfPendingMessages": len(queue),
         }
-        return _json(200, {"inboundSMSMessageList": listing})
+        return json_response(200, {"inboundSMSMessageList": listing})
 
     # --- sandbox-only -------------------------------------------------------------------------
 
@@ -579,23 +505,23 @@ class Sandbox:
         try:
             payload = json.loads(req.body)
         except ValueError:
-            raise _invalid("body") from None
+            raise invalid_input("body") from None
         if not isinstance(payload, dict):
-            raise _invalid("body")
+            raise invalid_input("body")
         return payload
 
     def _inject(self, req: _Request, registration_id: str) -> SandboxResponse:
         payload = self._sandbox_body(req)
         sender = payload.get("from")
         address = normalize_sender(sender) if isinstance(sender, str) else None
-        if address is None or not address.startswith("tel:"):
-            raise _invalid("from")
+        if address is None:
+            raise invalid_input("from")
         text = payload.get("text")
         if not isinstance(text, str) or not _utf8_ok(text):
-            raise _invalid("text")
+            raise invalid_input("text")
         count = payload.get("count", 1)
         if type(count) is not int or not 1 <= count <= MAX_INJECT:
-            raise _invalid("count")
+            raise invalid_input("count")
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.now))
         queue = self.state.inbox.setdefault(registration_id, [])
         for n in range(1, count + 1):
@@ -608,11 +534,11 @@ class Sandbox:
                     "dateTime": when,
                 }
             )
-        return _json(200, {"injected": count, "pending": len(queue)})
+        return json_response(200, {"injected": count, "pending": len(queue)})
 
     def _stats(self, req: _Request) -> SandboxResponse:
         stats = self.state.stats
-        return _json(
+        return json_response(
             200,
             {
                 "operations": stats["operations"],
@@ -625,66 +551,16 @@ class Sandbox:
     def _set_faults(self, req: _Request) -> SandboxResponse:
         rules = self._sandbox_body(req).get("rules")
         if not isinstance(rules, list):
-            raise _invalid("rules")
-        self.state.faults.extend(parse_fault_rule(rule) for rule in rules)
-        return _json(200, {"queued": len(self.state.faults)})
+            raise invalid_input("rules")
+        parsed = [parse_fault_rule(rule) for rule in rules]  # all or nothing
+        self.state.faults.extend(parsed)
+        return json_response(200, {"queued": len(self.state.faults)})
 
     def _clear_faults(self, req: _Request) -> SandboxResponse:
         cleared = len(self.state.faults)
         self.state.faults.clear()
-        return _json(200, {"cleared": cleared})
+        return json_response(200, {"cleared": cleared})
 
     def _reset(self, req: _Request) -> SandboxResponse:
         self.state = SandboxState()
-        return _json(200, {"reset": True})
-
-
-def parse_fault_rule(raw: Any) -> dict[str, Any]:
-    """A complete fault rule from the JSON a client sent, or SandboxError naming the bad key."""
-    if not isinstance(raw, dict):
-        raise _invalid("rules")
-    unknown = sorted(set(raw) - set(FAULT_RULE_DEFAULTS))
-    if unknown:
-        raise _invalid(unknown[0])
-    rule = {**FAULT_RULE_DEFAULTS, **raw}
-    checks: dict[str, bool] = {
-        "method": isinstance(rule["method"], str) and bool(rule["method"]),
-        "path_prefix": isinstance(rule["path_prefix"], str) and rule["path_prefix"].startswith("/"),
-        "count": type(rule["count"]) is int and rule["count"] >= 1,
-        "status": rule["status"] is None
-        or (type(rule["status"]) is int and 100 <= rule["status"] <= 599),
-        "body": rule["body"] is None or isinstance(rule["body"], str),
-        "content_type": isinstance(rule["content_type"], str),
-        "headers": isinstance(rule["headers"], dict)
-        and all(isinstance(v, str) for v in rule["headers"].values()),
-        "delay_ms": type(rule["delay_ms"]) in (int, float) and rule["delay_ms"] >= 0,
-        "after_processing": isinstance(rule["after_processing"], bool),
-        "drop_connection": isinstance(rule["drop_connection"], bool),
-    }
-    for key, ok in checks.items():
-        if not ok:
-            raise _invalid(key)
-    rule["method"] = rule["method"].upper()
-    rule["headers"] = dict(rule["headers"])
-    return rule
-
-
-def _fault_answer(rule: Mapping[str, Any], real: SandboxResponse | None) -> SandboxResponse:
-    if real is not None and rule["status"] is None:
-        resp = real  # after_processing with only a delay, headers or a drop: keep the answer
-    else:
-        status = rule["status"] or 503
-        if rule["body"] is not None:
-            resp = SandboxResponse(
-                status, {"Content-Type": rule["content_type"]}, rule["body"].encode()
-            )
-        elif status == 503:
-            resp = _no_resources().response()
-        else:
-            resp = SandboxError(
-                status, "SVC0001", "Injected fault: HTTP %1", str(status)
-            ).response()
-    resp.headers.update(rule["headers"])
-    resp.delay += rule["delay_ms"] / 1000
-    resp.drop_connection = rule["drop_connection"]
-    return resp
+        return json_response(200, {"reset": True})

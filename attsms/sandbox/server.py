@@ -15,26 +15,33 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 from attsms.sandbox.config import SandboxConfig
 from attsms.sandbox.core import Sandbox
+from attsms.sandbox.responses import SandboxResponse, invalid_input
 
 # Idle keep-alive connections give up their thread after this long.
 IDLE_TIMEOUT_SECONDS = 30.0
+# Far above any valid request (50 addresses and 4096 bytes of text); guards a local server.
+MAX_BODY_BYTES = 1 << 20
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
     server_version = "attsms-sandbox"
     timeout = IDLE_TIMEOUT_SECONDS
+    # Headers and body go out in separate writes; with Nagle on, keep-alive answers would stall
+    # ~40 ms on the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
         try:
             body = self._read_body()
         except ValueError:
-            self.send_error(400, "bad request body")
+            self.close_connection = True  # the stream position is unknown: do not reuse it
+            self._write(invalid_input("body").response())
             return
         resp = self.server.sandbox.handle(
             self.command, self.path, dict(self.headers.items()), body, scheme="http"
@@ -42,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.drop_connection:
             self.close_connection = True  # no answer at all: the socket just closes
             return
+        self._write(resp)
+
+    def _write(self, resp: SandboxResponse) -> None:
         try:
             self.send_response(resp.status)
             for name, value in resp.headers.items():
@@ -49,20 +59,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(resp.body)))
             self.end_headers()
             self.wfile.write(resp.body)
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             # The client stopped waiting (its timeout, during a fault delay): nothing to tell it.
             self.close_connection = True
 
     def _read_body(self) -> bytes:
+        """The request body; ValueError if it is malformed or larger than MAX_BODY_BYTES."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                if size < 0 or sum(map(len, chunks)) + size > MAX_BODY_BYTES:
+                    raise ValueError("chunk size")
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
             while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
                 pass
             return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 <= length <= MAX_BODY_BYTES:  # read(-1) would wait for the client to close
+            raise ValueError("Content-Length")
+        return self.rfile.read(length)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -75,14 +91,25 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 makes a burst of new connections wait a SYN retry (1 s).
+    request_queue_size = 128
     sandbox: Sandbox
     log: IO[str] | None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request is routine (timeouts, Ctrl-C), not worth a traceback
+        # on stderr; anything else is a sandbox bug and keeps socketserver's report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class SandboxServer:
     """A sandbox on http://host:port (port 0: any free port); `.url` says where."""
 
-    _POLL_SECONDS: ClassVar[float] = 0.05  # how quickly stop() is noticed
+    # How often the serve loop looks for stop(): often in the background (tests start and stop
+    # many servers), rarely in the foreground, where Ctrl-C interrupts the wait anyway.
+    _BACKGROUND_POLL: ClassVar[float] = 0.01
+    _FOREGROUND_POLL: ClassVar[float] = 0.5
 
     def __init__(
         self,
@@ -102,23 +129,25 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        host_text = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{f'[{host_text}]' if ':' in host_text else host_text}:{port}"
+        host, port = self._httpd.server_address[:2]  # IPv4: the stdlib server's default family
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
         """Serve in a background (daemon) thread."""
         self._thread = threading.Thread(
-            target=self.serve_forever, name="attsms-sandbox", daemon=True
+            target=self._httpd.serve_forever,
+            args=(self._BACKGROUND_POLL,),
+            name="attsms-sandbox",
+            daemon=True,
         )
         self._serving_in = self._thread  # set before start() so a quick stop() still shuts down
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, poll_interval: float = _FOREGROUND_POLL) -> None:
         """Serve in this thread until stop() from another thread, or KeyboardInterrupt."""
         self._serving_in = threading.current_thread()
-        self._httpd.serve_forever(poll_interval=self._POLL_SECONDS)
+        self._httpd.serve_forever(poll_interval=poll_interval)
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call more than once."""

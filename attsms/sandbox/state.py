@@ -22,7 +22,7 @@ class SandboxState:
     tokens / refresh_tokens: token -> {"expires_at": float | None, "grant": str}
     messages: message id -> {"sent_at", "addresses": [canonical], "message", "notify"}
     inbox: registration id -> FIFO list of inbound messages, already in wire shape
-    faults: queued fault rules (see core.FaultRule)
+    faults: queued fault rules (keys as faults.FAULT_RULE_DEFAULTS)
     stats: {"operations": ok answers by op, "attempts": all requests by op,
             "delivered_to": {address: accepted messages}}
     rate: the current rate-limit window {"window": int second, "count": int}

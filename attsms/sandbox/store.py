@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from attsms.sandbox.config import SandboxConfig
 from attsms.sandbox.core import Sandbox, SandboxError, SandboxResponse
@@ -74,10 +74,17 @@ def save_state(path: Path, state: SandboxState) -> None:
 
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Hold the state file's thread and process locks."""
+    """Hold the state file's thread and process locks; filelock.Timeout after `timeout` s."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _thread_lock(path), FileLock(path.with_suffix(".lock"), timeout=timeout, mode=0o600):
-        yield
+    lock_path = path.with_suffix(".lock")
+    thread_lock = _thread_lock(path)
+    if not thread_lock.acquire(timeout=timeout):
+        raise Timeout(str(lock_path))
+    try:
+        with FileLock(lock_path, timeout=timeout, mode=0o600):
+            yield
+    finally:
+        thread_lock.release()
 
 
 def exchange(
@@ -90,9 +97,13 @@ def exchange(
     *,
     scheme: str = "http",
     clock: Callable[[], float] = time.time,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> SandboxResponse:
-    """One request against the file-backed sandbox. Does not sleep: see `SandboxResponse.delay`."""
-    with locked(path):
+    """One request against the file-backed sandbox. Does not sleep: see `SandboxResponse.delay`.
+
+    Raises filelock.Timeout if the state stays locked, OSError if it cannot be read or saved.
+    """
+    with locked(path, lock_timeout):
         try:
             state = load_state(path)
         except SandboxStateError as exc:
@@ -148,7 +159,7 @@ def read_stats(state_path: Path, *, config: SandboxConfig | None = None) -> dict
 def set_faults(
     state_path: Path, rules: list[dict[str, Any]], *, config: SandboxConfig | None = None
 ) -> int:
-    """Queue fault rules (keys as in core.FAULT_RULE_DEFAULTS); returns how many are queued."""
+    """Queue fault rules (keys as in faults.FAULT_RULE_DEFAULTS); returns how many are queued."""
     result: dict[str, int] = _call(state_path, config, "POST", "/sandbox/faults", {"rules": rules})
     return result["queued"]
 

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx  # noqa: TID253 - this module is imported lazily, only when the sandbox is used
+from filelock import Timeout
 
 from attsms.sandbox.config import SandboxConfig
-from attsms.sandbox.store import exchange
+from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, exchange
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -31,24 +32,34 @@ class InProcessTransport(httpx.BaseTransport):
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.state_path = state_path
         self.config = config or SandboxConfig()
         self._clock = clock
         self._sleep = sleep
+        self._lock_timeout = lock_timeout
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        resp = exchange(
-            self.state_path,
-            self.config,
-            request.method,
-            request.url.raw_path.decode("ascii"),
-            request.headers,
-            body,
-            scheme=request.url.scheme,
-            clock=self._clock,
-        )
+        try:
+            resp = exchange(
+                self.state_path,
+                self.config,
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                request.headers,
+                body,
+                scheme=request.url.scheme,
+                clock=self._clock,
+                lock_timeout=self._lock_timeout,
+            )
+        except (Timeout, OSError) as exc:
+            # The state was not changed (saves are atomic), like a connection that never opened:
+            # an httpx error the client already handles, not a foreign exception.
+            raise httpx.ConnectError(
+                f"sandbox state {self.state_path}: {exc}", request=request
+            ) from exc
         # Sleep with no lock held, so one slow answer does not hold up other processes.
         timeout = request.extensions.get("timeout", {}).get("read")
         if timeout is not None and resp.delay > timeout:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import FakeClock, Harness, http_harness, inprocess_harness
-
-MakeSandbox = Callable[..., Harness]
+from attsms.sandbox.testing import (
+    FakeClock,
+    Harness,
+    MakeSandbox,
+    http_harness,
+    inprocess_harness,
+)
 
 
 @pytest.fixture(params=["inprocess", "http"])
