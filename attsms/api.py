@@ -12,6 +12,7 @@ timeout or dropped connection after the request was written is an unknown outcom
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -92,13 +93,13 @@ def as_int(value: Any, default: int = 0) -> int:
         return default
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value)
     if isinstance(value, str):
         try:
-            return int(float(value.strip()))
+            value = float(value.strip())
         except ValueError:
             return default
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else default
     return default
 
 

@@ -1,11 +1,581 @@
-"""The local inbox store and opt-out list (being built for the inbox issue)."""
+"""The local inbox store and opt-out list: one SQLite database per profile.
+
+The service forgets an inbound message once it has returned it, so this store is the only copy.
+It lives at `<data dir>/inbox/<profile>.sqlite3` (0600, in a 0700 directory), in WAL mode with
+`synchronous=FULL`: a commit that returned is on disk. The opt-out list is a table in the same
+database, so a STOP message and the opt-out it causes commit in one transaction: a crash can never
+keep the message and lose the opt-out.
+
+Messages are keyed by the service's message ID (`INSERT OR IGNORE`): a message seen before is
+neither stored nor reported twice. sqlite3 and filelock are imported inside functions, so
+importing this module costs nothing (`send` imports it for `opted_out`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from attsms.errors import LockTimeoutError, StoreError, UsageError
+from attsms.models import InboundMessage
+from attsms.paths import data_dir, ensure_private_dir
+
+if TYPE_CHECKING:
+    import sqlite3
+
+Keyword = Literal["stop", "start", "help"]
+
+# CTIA short-code keywords: the whole message, trimmed and case-folded.
+OPT_OUT_WORDS = frozenset({"stop", "end", "cancel", "unsubscribe", "quit"})
+OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
+HELP_WORDS = frozenset({"help", "info"})
+
+SCHEMA_VERSION = 1
+# How long a writer waits for another process's transaction (another pull, `optout add`).
+BUSY_TIMEOUT_SECONDS = 15.0
+# `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
+_LOOKUP_CHUNK = 500
+# Whitespace, and the invisible characters phones and copy-paste add around a word (zero-width
+# spaces and joiners, BOM), which str.strip leaves.
+_PADDING = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+    message_id      TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL,
+    sender          TEXT NOT NULL,                      -- wire form, tel:+1NNNNNNNNNN
+    destination     TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    received_at     TEXT NOT NULL,                      -- verbatim from the service
+    received_ts     REAL NOT NULL,                      -- epoch seconds, for --since
+    stored_at       TEXT NOT NULL,                      -- our clock, ISO 8601 UTC
+    keyword         TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    address    TEXT PRIMARY KEY,                        -- wire form
+    since      TEXT NOT NULL,                           -- ISO 8601 UTC
+    source     TEXT NOT NULL,                           -- 'message' or 'manual'
+    message_id TEXT                                     -- the STOP message, when by message
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_MESSAGE_COLUMNS = (
+    "message_id, registration_id, sender, destination, text, received_at, stored_at, keyword"
+)
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+
+def keyword_of(text: str) -> Keyword | None:
+    """ "stop", "start" or "help" when the whole message is such a keyword, in any case or spacing.
+
+    NFKC first, so full-width letters from some phone keyboards count too.
+    """
+    word = _PADDING.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    if word in OPT_OUT_WORDS:
+        return "stop"
+    if word in OPT_IN_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    registration_id: str
+    sender: str  # wire form
+    destination: str
+    text: str
+    received_at: str  # as the service sent it
+    stored_at: str  # ISO 8601 UTC; "" for a message that could not be stored
+    keyword: Keyword | None
+
+    @classmethod
+    def from_inbound(
+        cls, message: InboundMessage, registration_id: str, stored_at: str = ""
+    ) -> StoredMessage:
+        return cls(
+            message_id=message.message_id,
+            registration_id=registration_id,
+            sender=_canonical(message.sender),
+            destination=message.destination,
+            text=message.message,
+            received_at=message.received_at,
+            stored_at=stored_at,
+            keyword=keyword_of(message.message),
+        )
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What committing one batch changed."""
+
+    new: tuple[StoredMessage, ...]  # not seen before, in service order
+    duplicates: int  # already in the store: neither stored nor reported again
+    opted_out: tuple[str, ...]  # addresses that became opted out (wire form)
+    opted_in: tuple[str, ...]  # addresses whose opt-out a START removed
+
+
+@dataclass(frozen=True)
+class OptOut:
+    address: str  # wire form
+    since: str  # ISO 8601 UTC
+    source: Literal["message", "manual"]
+    message_id: str | None  # the STOP message, when it came by message
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+
+def store_path(profile: str) -> Path:
+    return data_dir() / "inbox" / f"{_file_part(profile)}.sqlite3"
+
+
+def _file_part(name: str) -> str:
+    """`name` safe as part of a file name: %-escaped UTF-8, so distinct names never clash."""
+    from urllib.parse import quote
+
+    part = quote(name, safe="", errors="surrogatepass")
+    # A leading dot too (quote keeps dots): no hidden files, no "..".
+    return "%2E" + part[1:] if part.startswith(".") else part
+
+
+@dataclass(frozen=True)
+class LocalProfile:
+    """A profile as commands that touch only local files see it: no credentials needed."""
+
+    name: str
+    region: str  # for reading numbers people type (`optout add`, `inbox list --from`)
+
+    @classmethod
+    def resolve(cls, *, sandbox: bool, profile: str | None) -> LocalProfile:
+        from attsms.config import DEFAULT_REGION, load_config
+        from attsms.session import ENV_REGION, SANDBOX_PROFILE, profile_name
+
+        name = SANDBOX_PROFILE if sandbox else profile_name(profile)
+        saved = None if sandbox else load_config().profile(name)
+        region = os.environ.get(ENV_REGION) or (saved.region if saved else None) or DEFAULT_REGION
+        return cls(name=name, region=region)
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class InboxStore:
+    """One profile's inbox and opt-out list. Open with `open` or `open_existing`; close after."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, profile: str, *, path: Path | None = None) -> InboxStore:
+        """The store, created (0600 in a 0700 directory) if there is none yet."""
+        path = path or store_path(profile)
+        try:
+            ensure_private_dir(path.parent)
+            # Create the file 0600 before SQLite does (it would honour the umask); SQLite gives
+            # the -wal and -shm files the database file's mode.
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise StoreError(
+                f"cannot create the inbox store {path}: {error.strerror or error}",
+                hint="check that the data directory is writable, or set ATTSMS_DATA_DIR",
+            ) from None
+        return cls._connect(path)
+
+    @classmethod
+    def open_existing(cls, profile: str, *, path: Path | None = None) -> InboxStore | None:
+        """The store, or None when nothing has created it yet (nothing is created here)."""
+        path = path or store_path(profile)
+        if not path.exists():
+            return None
+        return cls._connect(path)
+
+    @classmethod
+    def _connect(cls, path: Path) -> InboxStore:
+        import sqlite3
+        from urllib.parse import quote
+
+        try:
+            # mode=rw: never create a database here (open() made the file 0600 first).
+            db = sqlite3.connect(
+                f"file:{quote(str(path))}?mode=rw",
+                uri=True,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE … COMMIT
+                timeout=BUSY_TIMEOUT_SECONDS,
+            )
+        except sqlite3.Error as error:
+            raise _store_error(error, path, "open") from None
+        store = cls(path, db)
+        try:
+            store._prepare()
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        with self._guard("open"):
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the inbox store {self.path} was written by a newer attsms (schema {version})",
+                    hint="upgrade attsms",
+                )
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: in WAL mode every commit fsyncs the log, so a commit that returned survives
+            # a power cut. The default (NORMAL) can lose the last commits.
+            self._db.execute("PRAGMA synchronous=FULL")
+            if version < SCHEMA_VERSION:
+                with self._transaction():
+                    # Statement by statement: executescript() would commit the open transaction.
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> InboxStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writes -------------------------------------------------------------------------------------
+
+    def check_writable(self, registration_id: str) -> None:
+        """Prove a write commits (read-only disk, full disk, locked file) before the service is
+        asked for anything: a batch fetched and then not stored would be lost for good."""
+        with self._guard("write to"), self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (f"last_pull_started:{registration_id}", _now_iso()),
+            )
+
+    def add_batch(self, registration_id: str, messages: Sequence[InboundMessage]) -> StoredBatch:
+        """Store the messages not seen before and apply their opt-out keywords, in ONE durable
+        transaction. Returns what changed; nothing changed if this raises."""
+        stored_at = _now_iso()
+        fallback_ts = time.time()
+        new: list[StoredMessage] = []
+        opted_out: list[str] = []
+        opted_in: list[str] = []
+        with self._guard("write to"), self._transaction():
+            for message in messages:
+                record = StoredMessage.from_inbound(message, registration_id, stored_at)
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO messages (message_id, registration_id, sender,"
+                    " destination, text, received_at, received_ts, stored_at, keyword)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.message_id,
+                        registration_id,
+                        record.sender,
+                        record.destination,
+                        record.text,
+                        record.received_at,
+                        _timestamp(record.received_at, fallback_ts),
+                        stored_at,
+                        record.keyword,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    continue  # seen before: its keyword took effect then
+                new.append(record)
+                # In service order, so STOP then START in one batch ends opted in.
+                if record.keyword == "stop" and self._add_opt_out(
+                    record.sender, "message", record.message_id, stored_at
+                ):
+                    opted_out.append(record.sender)
+                elif record.keyword == "start" and self._remove_opt_out(record.sender):
+                    opted_in.append(record.sender)
+        return StoredBatch(
+            new=tuple(new),
+            duplicates=len(messages) - len(new),
+            opted_out=tuple(opted_out),
+            opted_in=tuple(opted_in),
+        )
+
+    def add_opt_out(self, address: str) -> bool:
+        """Opt a wire address out by hand; False when it already was."""
+        with self._guard("write to"), self._transaction():
+            return self._add_opt_out(_canonical(address), "manual", None, _now_iso())
+
+    def remove_opt_out(self, address: str) -> OptOut | None:
+        """Remove an opt-out; returns what was removed, None when there was none."""
+        address = _canonical(address)
+        with self._guard("write to"), self._transaction():
+            row = self._db.execute(
+                "SELECT address, since, source, message_id FROM opt_outs WHERE address = ?",
+                (address,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._remove_opt_out(address)
+        return _opt_out(row)
+
+    def _add_opt_out(self, address: str, source: str, message_id: str | None, when: str) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id)"
+            " VALUES (?, ?, ?, ?)",
+            (address, when, source, message_id),
+        )
+        return cursor.rowcount == 1
+
+    def _remove_opt_out(self, address: str) -> bool:
+        return self._db.execute("DELETE FROM opt_outs WHERE address = ?", (address,)).rowcount == 1
+
+    # reads --------------------------------------------------------------------------------------
+
+    def messages(
+        self, *, since: float | None = None, sender: str | None = None, limit: int | None = None
+    ) -> list[StoredMessage]:
+        """Stored messages in arrival order; with `limit`, the newest `limit` of them."""
+        where, params = _filters(since, sender)
+        # Only constant SQL and ? placeholders are joined here, never a value.
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages{where} ORDER BY seq DESC"  # noqa: S608
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._guard("read"):
+            rows = self._db.execute(sql, params).fetchall()
+        return [_message(row) for row in reversed(rows)]
+
+    def count(self, *, since: float | None = None, sender: str | None = None) -> int:
+        where, params = _filters(since, sender)
+        with self._guard("read"):
+            sql = f"SELECT count(*) FROM messages{where}"  # noqa: S608
+            return int(self._db.execute(sql, params).fetchone()[0])
+
+    def iter_messages(self) -> Iterator[StoredMessage]:
+        """Every stored message in arrival order, streamed (for export)."""
+        with self._guard("read"):
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages ORDER BY seq"  # noqa: S608
+            cursor = self._db.execute(sql)
+            for row in cursor:
+                yield _message(row)
+
+    def opt_outs(self) -> list[OptOut]:
+        with self._guard("read"):
+            rows = self._db.execute(
+                "SELECT address, since, source, message_id FROM opt_outs ORDER BY since, address"
+            ).fetchall()
+        return [_opt_out(row) for row in rows]
+
+    def opted_out(self, addresses: Iterable[str]) -> set[str]:
+        """The addresses among `addresses` (as given) that are opted out."""
+        by_canonical: dict[str, list[str]] = {}
+        for address in addresses:
+            by_canonical.setdefault(_canonical(address), []).append(address)
+        keys = list(by_canonical)
+        found: set[str] = set()
+        with self._guard("read"):
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[start : start + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address FROM opt_outs WHERE address IN ({marks})"  # noqa: S608
+                for (address,) in self._db.execute(sql, chunk):
+                    found.update(by_canonical[address])
+        return found
+
+    # locking and plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def pull_lock(self, registration_id: str, timeout: float) -> Iterator[None]:
+        """Hold the cross-process lock that lets one `inbox pull` at a time drain this
+        registration into this store. The OS drops it when the holder dies, even by SIGKILL."""
+        import filelock
+
+        name = f"{self.path.stem}.{_file_part(registration_id)}.pull.lock"
+        lock = filelock.FileLock(str(self.path.with_name(name)), timeout=timeout, mode=0o600)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            waited = f" after waiting {timeout:g} s" if timeout > 0 else ""
+            raise LockTimeoutError(
+                f"another `attsms inbox pull` for {registration_id} is running{waited}",
+                hint="try again later, or wait for it with --lock-timeout SECONDS",
+            ) from None
+        except OSError as error:
+            raise StoreError(
+                f"cannot create the inbox lock next to {self.path}: {error.strerror or error}",
+                hint="check that the data directory is writable",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE: take the write lock up front, so two writers queue instead of one failing
+        # half-way with "database is locked".
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            # Also after a failed COMMIT (disk full): leave no half transaction open.
+            with contextlib.suppress(Exception):
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        import sqlite3
+
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise _store_error(error, self.path, action) from None
 
 
 def opted_out(profile: str, addresses: Iterable[str]) -> set[str]:
-    """The wire addresses among `addresses` that texted STOP to this profile's short code."""
-    del profile, addresses
-    return set()
+    """The wire addresses among `addresses` that texted STOP to this profile's short code (or were
+    opted out by hand). Empty when there is no store yet; never creates one.
+
+    A store that exists but cannot be read raises StoreError rather than answering "nobody":
+    texting someone who said STOP is a compliance breach.
+    """
+    addresses = list(addresses)
+    if not addresses:
+        return set()
+    store = InboxStore.open_existing(profile)
+    if store is None:
+        return set()
+    with store:
+        return store.opted_out(addresses)
+
+
+# --- --since ---------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """`--since` as epoch seconds: a date or time (ISO 8601; no zone means local time) or a
+    duration back from now (`90m`, `2h`, `7d`, `1w`)."""
+    value = text.strip()
+    if match := _DURATION.fullmatch(value):
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        return (time.time() if now is None else now) - seconds
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.timestamp()  # naive: local time, as `date` reads it
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(
+            f"not a date or duration: {text!r}",
+            hint="use a date (2024-05-01, 2024-05-01T09:30) or a duration (90m, 2h, 7d)",
+        ) from None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _timestamp(received_at: str, fallback: float) -> float:
+    """The service's dateTime as epoch seconds (UTC when it names no zone); else `fallback`."""
+    try:
+        moment = datetime.fromisoformat(received_at.strip())
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError):
+        return fallback
+
+
+def _canonical(address: str) -> str:
+    from attsms.numbers import canonical
+
+    return canonical(address)
+
+
+def _filters(since: float | None, sender: str | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        clauses.append("received_ts >= ?")
+        params.append(since)
+    if sender is not None:
+        clauses.append("sender = ?")
+        params.append(_canonical(sender))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _message(row: tuple[object, ...]) -> StoredMessage:
+    return StoredMessage(
+        message_id=str(row[0]),
+        registration_id=str(row[1]),
+        sender=str(row[2]),
+        destination=str(row[3]),
+        text=str(row[4]),
+        received_at=str(row[5]),
+        stored_at=str(row[6]),
+        keyword=_KEYWORDS.get(row[7]),
+    )
+
+
+_KEYWORDS: dict[object, Keyword] = {"stop": "stop", "start": "start", "help": "help"}
+
+
+def _opt_out(row: tuple[object, ...]) -> OptOut:
+    return OptOut(
+        address=str(row[0]),
+        since=str(row[1]),
+        source="message" if row[2] == "message" else "manual",
+        message_id=None if row[3] is None else str(row[3]),
+    )
+
+
+def _store_error(error: Exception, path: Path, action: str) -> StoreError | LockTimeoutError:
+    text = str(error)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return LockTimeoutError(
+            f"the inbox store {path} stayed locked by another attsms process for"
+            f" {BUSY_TIMEOUT_SECONDS:g} s",
+            hint="try again later",
+        )
+    if "full" in lowered:
+        hint = "free some disk space, then run the command again"
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        hint = "check that the file and its directory are writable by this user"
+    elif "not a database" in lowered or "malformed" in lowered:
+        hint = "move the damaged file aside; a new store is created in its place"
+    else:
+        hint = "check the file and the disk"
+    return StoreError(f"cannot {action} the inbox store {path}: {text}", hint=hint)

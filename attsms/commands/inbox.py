@@ -1,0 +1,311 @@
+"""`attsms inbox`: pull inbound messages into the local store, list and export them."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.commands.options import Json, JsonLines, Quiet, examples
+
+if TYPE_CHECKING:
+    from attsms.inbox import StoredMessage
+    from attsms.output import Column, Output
+    from attsms.pulling import PullSummary
+
+app = typer.Typer(
+    help="Inbound messages: pull them from the service into the local store, list, export.",
+    epilog=examples(
+        "attsms inbox pull 12345 --jsonl | my-handler",
+        "attsms inbox list --since 1d",
+    ),
+    no_args_is_help=True,
+)
+
+PULL_EPILOG = examples(
+    "attsms inbox pull 12345",
+    "* * * * * attsms inbox pull -q --jsonl | my-handler   # crontab: every minute",
+    "attsms --sandbox inbox pull --json",
+)
+LIST_EPILOG = examples(
+    "attsms inbox list --since 2h",
+    "attsms inbox list --from '(212) 555-0100' --limit 0 --jsonl",
+    "attsms inbox list --since 2024-05-01 --json | jq -r '.[].text'",
+)
+EXPORT_EPILOG = examples(
+    "attsms inbox export > inbox-backup.jsonl",
+    "attsms inbox export --format csv > inbox.csv",
+)
+
+
+def _keyword_style(value: object) -> str | None:
+    return {"stop": "red", "start": "green", "help": "yellow"}.get(str(value))
+
+
+def _columns(out: Output) -> list[Column]:
+    from attsms.output import Column
+
+    if out.format == "table":
+        return [
+            Column("received_at", "RECEIVED"),
+            Column("from", "FROM"),
+            Column("keyword", "KEYWORD", style_for=_keyword_style),
+            Column("text", "TEXT"),  # last: it takes the width left and folds
+        ]
+    # Piped: one line a message; the free text last, so `cut -f4-` never splits it.
+    return [
+        Column("received_at", "RECEIVED"),
+        Column("from", "FROM"),
+        Column("message_id", "MESSAGE ID"),
+        Column("text", "TEXT"),
+    ]
+
+
+def _row(message: StoredMessage) -> dict[str, Any]:
+    from attsms.numbers import display
+
+    return {
+        "message_id": message.message_id,
+        "received_at": message.received_at,
+        "from": display(message.sender),
+        "to": display(message.destination),
+        "text": message.text,
+        "keyword": message.keyword,  # "stop", "start", "help" or null
+    }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _output(ctx: typer.Context, *, json: bool, jsonl: bool, quiet: bool = False) -> Output:
+    from attsms.app import state
+    from attsms.errors import UsageError
+
+    if json and jsonl:
+        raise UsageError("--json and --jsonl both given", hint="choose one")
+    return state(ctx).output(json=json, jsonl=jsonl, quiet=quiet)
+
+
+@app.command(epilog=PULL_EPILOG)
+def pull(
+    ctx: typer.Context,
+    registration_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[REGISTRATION_ID]",
+            help="The short code to read; default: the profile's (`login --registration-id`).",
+        ),
+    ] = None,
+    max_messages: Annotated[
+        int | None,
+        typer.Option(
+            "--max",
+            min=1,
+            metavar="N",
+            help="Stop fetching once N messages came (the batch that reaches N is kept whole).",
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="Wait this long for another pull of the same inbox, then exit 75.",
+        ),
+    ] = 0.0,
+    json: Json = False,
+    jsonl: JsonLines = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fetch new inbound messages, store them, then print them.
+
+    Drains the service until nothing is pending. Each batch is committed to the local store
+    before any of it is printed, and a message ID already stored is never printed again, so a
+    crash or a killed cron job loses nothing: `attsms inbox list` shows what was stored.
+    STOP/START keywords update the opt-out list (`attsms optout list`) in the same commit.
+    """
+    from attsms.app import state
+    from attsms.errors import AttsmsError
+    from attsms.pulling import (
+        InboxPull,
+        UnstoredMessagesError,
+        inbox_client,
+        resolve_registration_id,
+    )
+
+    out = _output(ctx, json=json, jsonl=jsonl, quiet=quiet)
+    columns = _columns(out)
+    streaming = out.format in ("plain", "jsonl")
+    held: list[dict[str, Any]] = []  # a table or a --json document prints at the end
+
+    def show(messages: tuple[StoredMessage, ...]) -> None:
+        for message in messages:
+            if streaming:
+                out.record(_row(message), columns)
+            else:
+                held.append(_row(message))
+
+    session = state(ctx).session(out)
+    try:
+        registration = resolve_registration_id(registration_id, session)
+        client = inbox_client(session)
+        with InboxPull(
+            client, session.profile, registration, lock_timeout=lock_timeout
+        ) as inbox_pull:
+            try:
+                for batch in inbox_pull.batches(max_messages=max_messages):
+                    show(batch.new)
+            except UnstoredMessagesError as error:
+                show(error.messages)  # the only copy left: print rather than lose them
+                _finish(out, held, inbox_pull.summary, columns, failed=True)
+                raise
+            except (AttsmsError, KeyboardInterrupt):
+                _finish(out, held, inbox_pull.summary, columns, failed=True)
+                raise
+        _finish(out, held, inbox_pull.summary, columns)
+    finally:
+        session.close()
+
+
+def _finish(
+    out: Output,
+    held: list[dict[str, Any]],
+    summary: PullSummary,
+    columns: list[Column],
+    *,
+    failed: bool = False,
+) -> None:
+    from attsms.numbers import display
+
+    if out.format == "json":
+        out.json(
+            {
+                "registration_id": summary.registration_id,
+                "new": summary.new,
+                "already_stored": summary.duplicates,
+                "opted_out": [display(a) for a in summary.opted_out],
+                "opted_in": [display(a) for a in summary.opted_in],
+                "pending": summary.pending,
+                "messages": held,
+            }
+        )
+    elif out.format == "table" and held:
+        out.records(held, columns)
+    notes = []
+    if summary.opted_out:
+        notes.append(_plural(len(summary.opted_out), "opt-out"))
+    if summary.opted_in:
+        notes.append(_plural(len(summary.opted_in), "opt-in"))
+    if summary.duplicates:
+        notes.append(f"{summary.duplicates} already stored")
+    detail = f" ({', '.join(notes)})" if notes else ""
+    new = _plural(summary.new, "new message")
+    if failed:
+        out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
+        return
+    waiting = ""
+    if summary.pending > 0:
+        waiting = f"; {summary.pending} more waiting at the service (run again)"
+    out.info(f"Pulled {new}{detail} from {summary.registration_id}{waiting}.")
+
+
+@app.command("list", epilog=LIST_EPILOG)
+def list_messages(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Received at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+        ),
+    ] = None,
+    sender: Annotated[
+        str | None, typer.Option("--from", metavar="NUMBER", help="Only messages from NUMBER.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Show the newest N; 0 shows all.")
+    ] = 50,
+    json: Json = False,
+    jsonl: JsonLines = False,
+) -> None:
+    """List messages in the local store (no service call), oldest first."""
+    from attsms.app import state
+    from attsms.inbox import InboxStore, LocalProfile, parse_since
+    from attsms.numbers import normalize
+
+    out = _output(ctx, json=json, jsonl=jsonl)
+    app_state = state(ctx)
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    since_ts = None if since is None else parse_since(since)
+    address = None if sender is None else normalize(sender, profile.region)
+    store = InboxStore.open_existing(profile.name)
+    if store is None:
+        messages, total = [], 0
+    else:
+        with store:
+            messages = store.messages(since=since_ts, sender=address, limit=limit or None)
+            total = len(messages)
+            if limit and total == limit:
+                total = store.count(since=since_ts, sender=address)
+    rows = [_row(m) for m in messages]
+    out.records(rows, _columns(out))
+    if not rows:
+        filtered = since is not None or sender is not None
+        out.info("No stored message matches." if filtered else "No messages stored yet.")
+    elif total > len(rows):
+        out.info(f"Showing the newest {len(rows)} of {total}; --limit 0 shows all.")
+
+
+class ExportFormat(enum.StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command(epilog=EXPORT_EPILOG)
+def export(
+    ctx: typer.Context,
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
+    ] = ExportFormat.jsonl,
+    json: Json = False,
+) -> None:
+    """Write every stored message to stdout, oldest first: for backups and spreadsheets.
+
+    `--json` prints one JSON document (an array) instead of lines.
+    """
+    from attsms.app import state
+    from attsms.inbox import InboxStore, LocalProfile
+    from attsms.output import Column
+
+    app_state = state(ctx)
+    out = app_state.output(json=json, jsonl=not json)
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    store = InboxStore.open_existing(profile.name)
+    keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
+    columns = [Column(key, key) for key in (*keys, "keyword")]
+
+    def rows() -> Any:
+        if store is None:
+            return
+        with store:
+            for message in store.iter_messages():
+                yield {
+                    **_row(message),
+                    "registration_id": message.registration_id,
+                    "stored_at": message.stored_at,
+                }
+
+    if json:
+        count = len(document := [{c.key: row[c.key] for c in columns} for row in rows()])
+        out.json(document)
+    elif export_format is ExportFormat.csv:
+        count = out.csv(rows(), columns)
+    else:
+        count = 0
+        for row in rows():
+            out.json_line({c.key: row[c.key] for c in columns})
+            count += 1
+    out.info(f"Exported {_plural(count, 'message')}.")
