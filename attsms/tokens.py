@@ -4,6 +4,11 @@ One cache file per profile under the cache dir, 0600, written atomically. It is 
 lock (a valid token is the common case and must be cheap) and refreshed under a cross-process file
 lock, so ten cron jobs whose token expired together make one token call, not ten. The secret is
 asked for only when a new token must be fetched: a valid cached token needs no keyring at all.
+
+A token is reused until 30 s before it expires (`expires_in` 0: never), then renewed with the
+refresh grant (the answer may rotate the refresh token), then with client credentials when the
+refresh token is refused. The cache remembers the base URL and client id it was issued for, so a
+token is never sent to another service or used for other credentials.
 """
 
 from __future__ import annotations
@@ -41,16 +46,22 @@ class TokenCache:
 
     def __init__(self, profile: str, directory: Path | None = None) -> None:
         self.profile = profile
-        self.path = (directory or cache_dir() / "tokens") / f"{profile}.json"
+        # The cache dir itself is made private too: it holds nothing anyone else should list.
+        self._root = directory or cache_dir()
+        self.path = (directory or self._root / "tokens") / f"{profile}.json"
 
     def load(self) -> CachedToken | None:
         """The cached token, or None when there is none or the file is unreadable."""
         try:
             raw: Any = json.loads(self.path.read_bytes())
+            refresh = raw.get("refresh_token")
+            expires_at = raw.get("expires_at")
+            if not isinstance(refresh, str | None) or isinstance(expires_at, bool):
+                raise TypeError("a field of the wrong type")
             token = Token(
                 access_token=str(raw["access_token"]),
-                refresh_token=raw.get("refresh_token"),
-                expires_at=raw.get("expires_at"),
+                refresh_token=refresh,
+                expires_at=None if expires_at is None else float(expires_at),
                 token_type=str(raw.get("token_type", "BEARER")),
             )
             return CachedToken(
@@ -61,7 +72,7 @@ class TokenCache:
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             # A corrupt cache costs one token call, never a failed command.
             return None
 
@@ -76,6 +87,7 @@ class TokenCache:
             "obtained_at": cached.obtained_at,
         }
         try:
+            ensure_private_dir(self._root)
             write_private_atomic(self.path, json.dumps(record).encode())
         except OSError as error:
             raise StoreError(
@@ -96,7 +108,7 @@ class TokenCache:
         import filelock
 
         ensure_private_dir(self.path.parent)
-        lock = filelock.FileLock(str(self.path.with_suffix(".lock")), timeout=timeout)
+        lock = filelock.FileLock(str(self.path.with_suffix(".lock")), timeout=timeout, mode=0o600)
         try:
             with lock:
                 yield
@@ -125,14 +137,19 @@ class TokenManager:
         self._secret = secret
         self._scope = scope
         self._clock = clock
-        self._current: Token | None = None
+        self._current: CachedToken | None = None
         # Token calls made by this process (tests and `auth status` read it).
         self.fetched = 0
 
     def access_token(self, *, stale: str | None = None) -> str:
+        return self.current(stale=stale).token.access_token
+
+    def current(self, *, stale: str | None = None) -> CachedToken:
+        """A usable token: this process's, the cache's, or a new one (refresh, then client
+        credentials). `stale` is a token the service just refused: never hand it out again."""
         current = self._current
-        if current is not None and current.access_token != stale and self._usable(current):
-            return current.access_token
+        if current is not None and current.token.access_token != stale and self._usable(current):
+            return current
         cached = self._load_usable(stale)
         if cached is None:
             with self._cache.lock():
@@ -141,7 +158,7 @@ class TokenManager:
                 if cached is None:
                     cached = self._renew(stale)
         self._current = cached
-        return cached.access_token
+        return cached
 
     def cached(self) -> CachedToken | None:
         """The cached token for this client id and base URL, valid or not."""
@@ -150,35 +167,67 @@ class TokenManager:
             return cached
         return None
 
-    def _usable(self, token: Token) -> bool:
-        return token.valid_for(EXPIRY_MARGIN, now=self._clock())
+    def fetch_new(self) -> CachedToken:
+        """A new token by client credentials, not cached yet (`login` validates with it)."""
+        obtained_at = self._clock()
+        token = self._client.fetch_token(self._client_id, self._secret(), self._scope)
+        self.fetched += 1
+        return self._wrap(token, obtained_at)
+
+    def adopt(self, cached: CachedToken) -> None:
+        """Make `cached` this profile's token, for this process and the next ones."""
+        with self._cache.lock():
+            self._cache.save(cached)
+        self._current = cached
+
+    def _usable(self, cached: CachedToken) -> bool:
+        return usable(cached, self._clock())
 
     def _mine(self, cached: CachedToken) -> bool:
         return cached.base_url == self._client.base_url and cached.client_id == self._client_id
 
-    def _load_usable(self, stale: str | None) -> Token | None:
+    def _load_usable(self, stale: str | None) -> CachedToken | None:
         cached = self.cached()
         if cached is None or cached.token.access_token == stale:
             return None
-        return cached.token if self._usable(cached.token) else None
+        return cached if self._usable(cached) else None
 
-    def _renew(self, stale: str | None) -> Token:
+    def _renew(self, stale: str | None) -> CachedToken:
         previous = self.cached()
         token: Token | None = None
+        obtained_at = self._clock()
         refresh = previous.token.refresh_token if previous else None
+        # Asked for once, outside the suppression below: no secret (no keyring) is the error.
+        secret = self._secret()
         if refresh:
             with contextlib.suppress(AuthError, ApiError):
                 # A refresh token can expire or be revoked; client credentials still work.
-                token = self._client.refresh_token(self._client_id, self._secret(), refresh)
+                token = self._client.refresh_token(self._client_id, secret, refresh)
         if token is None:
-            token = self._client.fetch_token(self._client_id, self._secret(), self._scope)
+            token = self._client.fetch_token(self._client_id, secret, self._scope)
         self.fetched += 1
-        self._cache.save(
-            CachedToken(
-                token=token,
-                base_url=self._client.base_url,
-                client_id=self._client_id,
-                obtained_at=self._clock(),
-            )
+        cached = self._wrap(token, obtained_at)
+        self._cache.save(cached)
+        return cached
+
+    def _wrap(self, token: Token, obtained_at: float) -> CachedToken:
+        return CachedToken(
+            token=token,
+            base_url=self._client.base_url,
+            client_id=self._client_id,
+            obtained_at=obtained_at,
         )
-        return token
+
+
+def usable(cached: CachedToken, now: float) -> bool:
+    """True while a cached token may still be sent: until `EXPIRY_MARGIN` s before it expires.
+
+    A token that lives less than twice the margin (a test server's, or a short-lived grant) is
+    used for the first half of its life instead, so that it is ever used at all.
+    """
+    expires_at = cached.token.expires_at
+    if expires_at is None:
+        return True  # expires_in 0: the service said it never expires
+    lifetime = expires_at - cached.obtained_at
+    margin = min(EXPIRY_MARGIN, max(lifetime, 0.0) / 2)
+    return now + margin < expires_at

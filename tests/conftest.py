@@ -17,6 +17,8 @@ _ENV_TO_CLEAR = (
     "ATTSMS_PROFILE",
     "ATTSMS_SANDBOX",
     "ATTSMS_REGISTRATION_ID",
+    "ATTSMS_REGION",
+    "ATTSMS_TIMEOUT",
     "ATTSMS_DEBUG",
     "NO_COLOR",
 )
@@ -30,6 +32,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"ATTSMS_{name.upper()}_DIR", str(home / name))
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
+    # No test reaches the developer's real keyring; keyring tests choose their backend.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return home
 
 
