@@ -1,16 +1,21 @@
-"""`attsms status`: what happened to a message."""
+"""`attsms status`: what happened to what was sent, per recipient, from the service."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from attsms.commands.options import Json, examples
 
+if TYPE_CHECKING:
+    from attsms.output import Column, Output
+    from attsms.tracking import Delivery, StatusReport, Tracked
+
 EPILOG = examples(
-    "attsms status msg-1a2b3c4d",
-    "attsms status msg-1a2b3c4d --json | jq -r '.[].deliveries[].status'",
+    "attsms status                       # the last 20 sends, refreshed from the service",
+    "attsms status SMS0123456789abcdef --wait --timeout 120",
+    "attsms status --since 2h --json | jq -r '.[].deliveries[].status'",
 )
 
 
@@ -19,39 +24,165 @@ def _status_style(value: object) -> str | None:
         return "red"
     if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
         return "green"
-    return "yellow"
+    return "yellow" if value else None
+
+
+def _columns(out: Output, rows: list[dict[str, Any]] | None = None) -> list[Column]:
+    """Piped, always the same five fields; in a table, SENT and NOTE only when some row has one."""
+    from attsms.output import Column
+
+    columns = [
+        Column("message_id", "MESSAGE ID"),
+        Column("to", "TO"),
+        Column("status", "STATUS", style_for=_status_style),
+        Column("sent_at", "SENT"),
+        Column("note", "NOTE"),
+    ]
+    if out.format == "table" and rows is not None:
+        columns = columns[:3] + [c for c in columns[3:] if any(row.get(c.key) for row in rows)]
+    return columns
+
+
+def _rows(message: Tracked, deliveries: tuple[Delivery, ...], out: Output) -> list[dict[str, Any]]:
+    from attsms.commands.history import time_cell
+    from attsms.numbers import display
+
+    sent_at = time_cell(message.sent_at, out)
+    return [
+        {
+            "message_id": message.message_id,
+            "to": display(d.address),
+            "status": d.status,
+            "sent_at": sent_at,
+            "note": message.note,
+        }
+        for d in deliveries
+    ]
+
+
+def _document(message: Tracked) -> dict[str, Any]:
+    from attsms.commands.history import iso
+    from attsms.numbers import display
+
+    return {
+        "message_id": message.message_id,
+        "deliveries": [
+            {"address": d.address, "to": display(d.address), "status": d.status, "final": d.final}
+            for d in message.deliveries
+        ],
+        "summary": message.summary(),
+        "final": message.final,
+        "source": message.source,
+        "note": message.note,
+        "outcome": message.outcome,
+        "sent_at": iso(message.sent_at),
+        "message": message.message,
+    }
 
 
 def status(
     ctx: typer.Context,
     message_ids: Annotated[
-        list[str], typer.Argument(metavar="MESSAGE_ID...", help="IDs printed by `attsms send`.")
-    ],
+        list[str] | None,
+        typer.Argument(
+            metavar="[MESSAGE_ID]...",
+            help="IDs printed by `attsms send`; none: the recent sends from the history.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Poll until every recipient is delivered or failed."),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            metavar="S",
+            help="With --wait: stop after S seconds (exit 75).  [default: 300]",
+        ),
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            metavar="S",
+            help="With --wait: first pause between polls, growing 1.5 times up to 15 s."
+            "  [default: 1]",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Without IDs: every send in the history, not the last 20.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Without IDs: sends at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d"
+            " back.",
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
-    """Show the delivery status of sent messages, per recipient."""
+    """Show the delivery status of sent messages, per recipient, and record it in the history.
+
+    With no MESSAGE_ID: the last 20 sends of this profile from the local history, asking the
+    service about those not yet final. The service keeps a status only about 30 minutes after
+    it is final; older ones show the last status the history holds.
+
+    With --wait each change is printed as it comes (--json: one document at the end). Exit 0
+    every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
+    --wait: 0, or 1 when the service does not know a MESSAGE_ID.
+    """
     from attsms.app import state
-    from attsms.numbers import display
-    from attsms.output import Column
+    from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+    from attsms.errors import UsageError
+    from attsms.inbox import LocalProfile
+    from attsms.tracking import DEFAULT_LIMIT, parse_since, track
 
     app_state = state(ctx)
     out = app_state.output(json=json)
-    session = app_state.session(out)
-    try:
-        statuses = [session.client.delivery_status(message_id) for message_id in message_ids]
-    finally:
-        session.close()
-    rows = [
-        {"message_id": s.message_id, "to": display(d.address), "status": d.status}
-        for s in statuses
-        for d in s.deliveries
-    ]
-    out.records(
-        rows,
-        [
-            Column("message_id", "MESSAGE ID"),
-            Column("to", "TO"),
-            Column("status", "STATUS", style_for=_status_style),
-        ],
-        document=statuses,
+    if not wait and (timeout is not None or interval is not None):
+        raise UsageError("--timeout and --interval go with --wait")
+    if message_ids and (show_all or since is not None):
+        raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    streaming = wait and not out.machine
+    columns = _columns(out)
+
+    def print_update(message: Tracked, deliveries: tuple[Delivery, ...]) -> None:
+        for row in _rows(message, deliveries, out):
+            out.record(row, columns)
+
+    report = track(
+        lambda: app_state.session(out),
+        profile=profile.name,
+        message_ids=message_ids or (),
+        limit=None if show_all else DEFAULT_LIMIT,
+        since=None if since is None else parse_since(since),
+        wait=wait,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        interval=DEFAULT_INTERVAL if interval is None else interval,
+        on_update=print_update if streaming else None,
     )
+    if not streaming:
+        rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
+        out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
+    _summarize(out, report, listed=not message_ids, since=since)
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+def _summarize(out: Output, report: StatusReport, *, listed: bool, since: str | None) -> None:
+    if listed and not report.messages:
+        out.info("Nothing sent since then." if since else "Nothing sent yet.")
+    elif report.more:
+        out.info(f"Showing the newest {len(report.messages)} sends; --all shows all.")
+    waited = report.waited
+    if waited is not None and waited.deliveries:
+        impossible, pending = len(waited.impossible), len(waited.not_final)
+        delivered = len(waited.deliveries) - impossible - pending
+        out.info(
+            f"Delivery: {delivered} delivered, {impossible} impossible, {pending} pending"
+            f" ({waited.waited:.1f} s)."
+        )
