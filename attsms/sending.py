@@ -1,18 +1,206 @@
-"""Sending: numbers and text checked, then one request per batch of at most 50 addresses."""
+"""Sending: input checked, then one request per batch of at most 50 recipients, concurrently.
+
+The order of things is what makes a send safe to script and to re-run:
+
+1. Everything is checked before anything is sent: numbers, text, files, opt-outs, the dedupe key.
+2. Each batch is written to the history as `sending` BEFORE its request, and updated after. A
+   process killed mid-request leaves that batch `sending`, which a re-run reads as "may have gone".
+3. With a dedupe key, a re-run sends only the batches with no accepted (or possibly sent) attempt
+   under that key, and reports the others as already sent (or unknown).
+4. A batch that fails does not stop the others; the run ends with exit 4 (some failed) or 5 (some
+   outcome unknown, which wins: it needs a person to look). Credentials refused stop the rest.
+
+Requests run in a thread pool over the one `AttClient` (httpx.Client is thread-safe), under an
+optional cap on requests started per second. 429 and POL0001 backoff happen inside the client.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from attsms.errors import (
+    AttsmsError,
+    ExitCode,
+    PartialFailure,
+    StoreError,
+    UnknownOutcomeError,
+    UsageError,
+)
 from attsms.models import SendResult
-from attsms.session import Session
+
+if TYPE_CHECKING:
+    from attsms.api import AttClient
+    from attsms.delivery import WaitResult
+    from attsms.history import HistoryStore, Outcome, SentBatch
+    from attsms.models import DeliveryStatus
+    from attsms.segments import SegmentInfo
+    from attsms.session import Session
+
+BATCH_SIZE = 50  # the service's limit per request (POL0003 above it)
+DEFAULT_CONCURRENCY = 8
+# AttClient keeps 20 connections; more threads than that would only queue for one.
+MAX_CONCURRENCY = 20
+# Seconds to wait for the service's answer to one request (default: the client's 30 s).
+TIMEOUT_ENV = "ATTSMS_TIMEOUT"
+STDIN = "-"
+
+# What a recipient's row says.
+ACCEPTED = "accepted"  # the service took it in this run
+ALREADY_SENT = "already-sent"  # accepted by an earlier run under the same dedupe key
+UNKNOWN = "unknown"  # the request went out and no answer came back: do not resend blindly
+FAILED = "failed"  # surely not sent (refused, or never reached the service)
+
+# How many numbers an error message names before it says "and N more".
+_MAX_NAMED = 5
+
+
+# --- input -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendInput:
+    numbers: list[str]  # as typed, from the arguments and then the file
+    message: str
+
+
+def read_input(
+    numbers: Sequence[str],
+    *,
+    to_file: str | None = None,
+    message: str | None = None,
+    message_file: str | None = None,
+    stdin: IO[str] | None = None,
+) -> SendInput:
+    """Recipients from arguments and `to_file`, the text from `message`, `message_file` or stdin.
+
+    `-` as either file means stdin; stdin cannot carry both. The message is read from stdin only
+    when neither `message` nor `message_file` is given and stdin is not a terminal. Text read from
+    a file or stdin loses its trailing newlines (as `$(cat file)` would). Raises `UsageError`
+    naming the file for one that is missing, a directory, or not UTF-8 text.
+    """
+    from attsms.numbers import parse_recipient_lines
+
+    if not numbers and to_file is None:
+        raise UsageError("no recipients", hint="give numbers as arguments or with --to-file FILE")
+    if message is not None and message_file is not None:
+        raise UsageError("give the message once: -m TEXT or --message-file FILE, not both")
+    stdin_for_message = message is None and (message_file in (None, STDIN))
+    if to_file == STDIN and stdin_for_message:
+        raise UsageError(
+            "stdin cannot carry both the recipients (--to-file -) and the message",
+            hint="give the text with -m TEXT or --message-file FILE",
+        )
+    entries = list(numbers)
+    if to_file is not None:
+        entries += parse_recipient_lines(_read_source(to_file, stdin, "recipient file"))
+    if message is None:
+        if message_file is None and (stdin is None or _isatty(stdin)):
+            raise UsageError(
+                "no message", hint="give it with -m TEXT or --message-file FILE, or pipe it in"
+            )
+        source = message_file if message_file is not None else STDIN
+        message = _read_source(source, stdin, "message file").rstrip("\r\n")
+        if not message.strip() and source == STDIN:
+            raise UsageError(
+                "message is empty: stdin held no text", hint="give it with -m TEXT, or pipe it in"
+            )
+    return SendInput(numbers=entries, message=message)
+
+
+def _read_source(name: str, stdin: IO[str] | None, what: str) -> str:
+    if name == STDIN:
+        if stdin is None:
+            raise UsageError("stdin is not available")
+        return _read_stdin(stdin)
+    path = Path(name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {name} is a directory", hint="give a text file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} {name}: {error.strerror or error}") from None
+    return _decode(data, name)
+
+
+def _read_stdin(stdin: IO[str]) -> str:
+    buffer: Any = getattr(stdin, "buffer", None)
+    if buffer is None:  # a StringIO (tests, embedding): already text
+        return stdin.read()
+    return _decode(buffer.read(), "stdin")
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")  # a BOM is not part of the text (and would force UCS-2)
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"{name} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})",
+            hint="save it as UTF-8",
+        ) from None
+    if "\x00" in text:
+        raise UsageError(f"{name} looks binary (it holds NUL bytes)", hint="give a text file")
+    return text
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- the plan --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SendPlan:
-    addresses: tuple[str, ...]  # wire form, de-duplicated
+    addresses: tuple[str, ...]  # wire form, de-duplicated, in the order given
     message: str
+
+    @property
+    def batches(self) -> list[tuple[str, ...]]:
+        return [
+            self.addresses[start : start + BATCH_SIZE]
+            for start in range(0, len(self.addresses), BATCH_SIZE)
+        ]
+
+    @property
+    def segments(self) -> SegmentInfo:
+        from attsms.segments import analyze
+
+        return analyze(self.message)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this exact job (text and ordered recipients) for `--dedupe-key`."""
+        import hashlib
+
+        digest = hashlib.sha256(self.message.encode("utf-8"))
+        digest.update(b"\x00" + "\n".join(self.addresses).encode("utf-8"))
+        return digest.hexdigest()
+
+
+def number_region(*, sandbox: bool = False, profile: str | None = None) -> str:
+    """The region numbers without a country code are read in, as `Session.open` resolves it
+    (ATTSMS_REGION, else the profile's saved region, else US), but without needing credentials:
+    input is checked, and `--dry-run` answers, before any login is looked at."""
+    from attsms.config import DEFAULT_REGION, load_config
+    from attsms.session import ENV_REGION, profile_name
+
+    if sandbox:
+        return DEFAULT_REGION
+    saved = load_config().profile(profile_name(profile))
+    return os.environ.get(ENV_REGION) or (saved.region if saved else None) or DEFAULT_REGION
 
 
 def plan_send(raw_numbers: Sequence[str], message: str, *, region: str = "US") -> SendPlan:
@@ -23,17 +211,529 @@ def plan_send(raw_numbers: Sequence[str], message: str, *, region: str = "US") -
     check_message(message)
     addresses = normalize_all(raw_numbers, region=region)
     if not addresses:
-        from attsms.errors import UsageError
-
-        raise UsageError("no recipients", hint="give at least one number")
+        raise UsageError("no recipients", hint="give numbers as arguments or with --to-file")
     return SendPlan(addresses=tuple(addresses), message=message)
 
 
-def send_plan(session: Session, plan: SendPlan, *, notify: bool = False) -> list[SendResult]:
-    from attsms.api import MAX_ADDRESSES
+@dataclass(frozen=True)
+class DryRun:
+    """What a send would cost, without sending."""
 
-    results = []
-    for start in range(0, len(plan.addresses), MAX_ADDRESSES):
-        batch = plan.addresses[start : start + MAX_ADDRESSES]
-        results.append(session.client.send(batch, plan.message, notify=notify))
-    return results
+    recipients: tuple[str, ...]  # as displayed: +15555550100, 12345
+    requests: int  # batches of at most 50
+    encoding: str
+    non_gsm: tuple[str, ...]  # the characters that forced UCS-2
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    utf8_bytes: int
+    segments_per_message: int
+    total_segments: int
+
+
+def dry_run(plan: SendPlan) -> DryRun:
+    from attsms.numbers import display
+
+    info = plan.segments
+    return DryRun(
+        recipients=tuple(display(a) for a in plan.addresses),
+        requests=len(plan.batches),
+        encoding=info.encoding,
+        non_gsm=info.non_gsm,
+        units=info.units,
+        utf8_bytes=info.utf8_bytes,
+        segments_per_message=info.segments,
+        total_segments=info.segments * len(plan.addresses),
+    )
+
+
+def describe_characters(chars: Sequence[str]) -> str:
+    """`’ (U+2019), 😀 (U+1F600)`: visible even for spaces and look-alikes."""
+    return ", ".join(
+        f"{ch if ch.isprintable() and not ch.isspace() else ''} (U+{ord(ch):04X})".lstrip()
+        for ch in chars
+    )
+
+
+# --- rate cap --------------------------------------------------------------------------------
+
+_RATE = re.compile(
+    r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*",
+    re.IGNORECASE,
+)
+_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
+_PER |= {"h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """Requests per second from `10`, `10/s`, `300/m`, `1000/h`."""
+    match = _RATE.fullmatch(text)
+    rate = float(match.group(1)) / _PER[(match.group(2) or "s").lower()] if match else 0.0
+    if not rate > 0:
+        raise UsageError(
+            f"invalid --rate {text!r}", hint="give requests per second or minute, e.g. 10/s, 300/m"
+        )
+    return rate
+
+
+class RateLimiter:
+    """Starts at most `per_second` requests a second, evenly spaced.
+
+    A token bucket holding one token: a burst of N at once would trip the very per-second limit the
+    cap is there to respect. Thread-safe; each caller is given its own start slot.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not per_second > 0:
+            raise ValueError("per_second must be positive")
+        self.interval = 1.0 / per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._next = -math.inf
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for the next start slot; returns its time on the clock."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+        return start
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    number: int  # from 0, in recipient order
+    addresses: tuple[str, ...]
+    result: str  # ACCEPTED, ALREADY_SENT, UNKNOWN or FAILED
+    message_id: str | None = None
+    error: AttsmsError | None = None
+    sent: bool = False  # a request for it left in this run
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    message_id: str | None
+    to: str  # as displayed: +15555550100
+    address: str  # wire form: tel:+15555550100
+    result: str
+    error: str | None
+    batch: int
+
+
+@dataclass
+class SendReport:
+    outcomes: list[BatchOutcome]  # in batch order
+    elapsed: float
+    dedupe_key: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def recipients(self) -> list[RecipientResult]:
+        from attsms.numbers import display
+
+        return [
+            RecipientResult(
+                message_id=o.message_id,
+                to=display(address),
+                address=address,
+                result=o.result,
+                error=o.error.message if o.error is not None else None,
+                batch=o.number,
+            )
+            for o in self.outcomes
+            for address in o.addresses
+        ]
+
+    def count(self, result: str) -> int:
+        """Recipients with `result`."""
+        return sum(len(o.addresses) for o in self.outcomes if o.result == result)
+
+    @property
+    def message_ids(self) -> list[str]:
+        """IDs of what the service holds: accepted now or by an earlier run."""
+        return [o.message_id for o in self.outcomes if o.message_id is not None]
+
+    @property
+    def requests(self) -> int:
+        return sum(1 for o in self.outcomes if o.sent)
+
+    @property
+    def nothing_went(self) -> bool:
+        """Every batch failed: nothing was sent, now or before."""
+        return all(o.result == FAILED for o in self.outcomes)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "recipients": sum(len(o.addresses) for o in self.outcomes),
+            ACCEPTED: self.count(ACCEPTED),
+            "already_sent": self.count(ALREADY_SENT),
+            UNKNOWN: self.count(UNKNOWN),
+            FAILED: self.count(FAILED),
+            "batches": len(self.outcomes),
+            "requests": self.requests,
+            "dedupe_key": self.dedupe_key,
+            "elapsed_seconds": round(self.elapsed, 3),
+        }
+
+    def error(self) -> AttsmsError | None:
+        """What the run ends with, after its rows are printed: None, 5, 4, or the one error."""
+        unknown = [o for o in self.outcomes if o.result == UNKNOWN]
+        failed = [o for o in self.outcomes if o.result == FAILED]
+        retry = (
+            f"run it again with --dedupe-key {self.dedupe_key} to send only what did not go"
+            if self.dedupe_key
+            else "resend to the failed numbers only (RESULT failed), or use --dedupe-key"
+        )
+        if unknown:
+            recipients = sum(len(o.addresses) for o in unknown)
+            detail = next((o.error.message for o in unknown if o.error is not None), "")
+            also = f"; {len(failed)} more failed" if failed else ""
+            return UnknownOutcomeError(
+                f"{len(unknown)} batch(es) ({recipients} recipients) may or may not have been"
+                f" sent{also}: {detail}",
+                hint="check `attsms history` before resending"
+                + (
+                    f"; --resend-unknown with --dedupe-key {self.dedupe_key} sends them again"
+                    if self.dedupe_key
+                    else ""
+                ),
+            )
+        if not failed:
+            return None
+        first = next(o.error for o in failed if o.error is not None)
+        if self.nothing_went:
+            return first
+        recipients = sum(len(o.addresses) for o in failed)
+        return PartialFailure(
+            f"{len(failed)} of {len(self.outcomes)} batch(es) ({recipients} recipients) failed:"
+            f" {first.message}",
+            hint=retry,
+        )
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+class BatchSender(Protocol):
+    def send(
+        self, addresses: Sequence[str], message: str, *, notify: bool = False
+    ) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    notify: bool = False
+    dedupe_key: str | None = None
+    resend_unknown: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: float | None = None  # requests started per second; None: no cap
+    ignore_opt_out: bool = False
+
+
+def send_plan(
+    session: Session,
+    plan: SendPlan,
+    options: SendOptions | None = None,
+    *,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
+) -> SendReport:
+    """Check opt-outs, then send `plan` with `session`'s client, recording it in the history."""
+    from attsms.history import HistoryStore
+    from attsms.inbox import opted_out
+    from attsms.numbers import display
+
+    options = options or SendOptions()
+    if not options.ignore_opt_out:
+        refused = opted_out(session.profile, plan.addresses)
+        if refused:
+            named = [display(a) for a in plan.addresses if a in refused]
+            more = f" and {len(named) - _MAX_NAMED} more" if len(named) > _MAX_NAMED else ""
+            raise UsageError(
+                f"{len(named)} recipient(s) opted out (texted STOP):"
+                f" {', '.join(named[:_MAX_NAMED])}{more}; nothing was sent",
+                hint="remove them, or pass --ignore-opt-out if they opted back in another way",
+            )
+    timeout = timeout_from_env()
+    client = session.client
+    if timeout is not None:
+        set_timeout(client, timeout)
+    with HistoryStore.open() as store:
+        return send_batches(
+            client,
+            store,
+            plan,
+            profile=session.profile,
+            options=options,
+            on_batch=on_batch,
+            # Bad credentials stop here, before any batch, and the threads share one token.
+            prepare=session.tokens.access_token,
+        )
+
+
+def send_batches(
+    client: BatchSender,
+    store: HistoryStore,
+    plan: SendPlan,
+    *,
+    profile: str,
+    options: SendOptions | None = None,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
+    prepare: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendReport:
+    """Send every batch of `plan` not already settled under the dedupe key; never raises for one
+    batch's failure (see `SendReport.error`). `on_batch` is called in this thread as each ends;
+    `prepare` once before the first request (not at all when nothing is left to send)."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from attsms.history import DedupeSlot
+
+    options = options or SendOptions()
+    started = clock()
+    batches = plan.batches
+    key = options.dedupe_key
+    known: dict[int, SentBatch] = {}
+    if key is not None:
+        store.use_dedupe_key(
+            profile,
+            key,
+            fingerprint=plan.fingerprint,
+            batch_count=len(batches),
+            recipient_count=len(plan.addresses),
+        )
+        known = store.dedupe_attempts(profile, key)
+    outcomes: list[BatchOutcome | None] = [None] * len(batches)
+
+    def done(outcome: BatchOutcome) -> None:
+        outcomes[outcome.number] = outcome
+        if on_batch is not None:
+            on_batch(outcome)
+
+    to_send: list[int] = []
+    for number, addresses in enumerate(batches):
+        settled = _settled(number, addresses, known.get(number), options.resend_unknown)
+        if settled is None:
+            to_send.append(number)
+        else:
+            done(settled)
+
+    warnings: list[str] = []
+    if to_send:
+        if prepare is not None:
+            prepare()
+        limiter = RateLimiter(options.rate, clock=clock, sleep=sleep) if options.rate else None
+        stop = _Stop()
+        run_id = _run_id()
+
+        def work(number: int) -> BatchOutcome:
+            addresses = batches[number]
+            if limiter is not None and not stop.is_set():
+                limiter.acquire()
+            if stop.error is not None:
+                return BatchOutcome(number, addresses, FAILED, error=stop.error)
+            slot = DedupeSlot(key, number, len(batches)) if key is not None else None
+            try:
+                claim = store.claim_batch(
+                    profile=profile,
+                    message=plan.message,
+                    addresses=addresses,
+                    notify=options.notify,
+                    run_id=run_id,
+                    dedupe=slot,
+                    resend_unknown=options.resend_unknown,
+                    batch_number=number,
+                    batch_count=len(batches),
+                )
+            except AttsmsError as error:  # no record, no request: it surely did not go
+                return BatchOutcome(number, addresses, FAILED, error=error)
+            if claim.batch_id is None:  # another run under the same key got there first
+                assert claim.existing is not None
+                settled = _settled(number, addresses, claim.existing, resend_unknown=False)
+                assert settled is not None
+                return settled
+            return _send_one(
+                client,
+                store,
+                plan.message,
+                number,
+                addresses,
+                claim.batch_id,
+                options,
+                stop,
+                warnings,
+            )
+
+        workers = max(1, min(options.concurrency, MAX_CONCURRENCY, len(to_send)))
+        if workers == 1:  # one at a time: no threads to start (the common one-batch send)
+            for number in to_send:
+                done(work(number))
+            return _report(outcomes, clock() - started, key, warnings)
+        executor = ThreadPoolExecutor(workers, thread_name_prefix="send")
+        try:
+            futures = [executor.submit(work, number) for number in to_send]
+            for future in as_completed(futures):
+                done(future.result())
+        except BaseException:
+            # Ctrl-C (or a bug): start nothing new; requests in flight finish and are recorded.
+            stop.set(UnknownOutcomeError("interrupted"))
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+    return _report(outcomes, clock() - started, key, warnings)
+
+
+def _report(
+    outcomes: list[BatchOutcome | None], elapsed: float, key: str | None, warnings: list[str]
+) -> SendReport:
+    final = [o for o in outcomes if o is not None]
+    assert len(final) == len(outcomes)
+    return SendReport(final, elapsed=elapsed, dedupe_key=key, warnings=warnings)
+
+
+def _run_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+class _Stop:
+    """Set once credentials are refused: the batches not yet started are not sent."""
+
+    def __init__(self) -> None:
+        self.error: AttsmsError | None = None
+        self._lock = threading.Lock()
+
+    def set(self, error: AttsmsError) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+
+    def is_set(self) -> bool:
+        return self.error is not None
+
+
+def _send_one(
+    client: BatchSender,
+    store: HistoryStore,
+    message: str,
+    number: int,
+    addresses: tuple[str, ...],
+    batch_id: int,
+    options: SendOptions,
+    stop: _Stop,
+    warnings: list[str],
+) -> BatchOutcome:
+    from attsms import history
+
+    try:
+        result = client.send(addresses, message, notify=options.notify)
+    except UnknownOutcomeError as error:
+        _finish(store, batch_id, history.UNKNOWN, error=error.message, warnings=warnings)
+        return BatchOutcome(number, addresses, UNKNOWN, error=error, sent=True)
+    except AttsmsError as error:
+        _finish(store, batch_id, history.FAILED, error=error.message, warnings=warnings)
+        if error.exit_code == ExitCode.AUTH:
+            stop.set(error)  # do not hammer the service with credentials it refuses
+        return BatchOutcome(number, addresses, FAILED, error=error, sent=True)
+    except Exception as error:  # an httpx surprise: the request may have gone, so never resend
+        unknown = UnknownOutcomeError(f"sending the message: {type(error).__name__}: {error}")
+        _finish(store, batch_id, history.UNKNOWN, error=unknown.message, warnings=warnings)
+        return BatchOutcome(number, addresses, UNKNOWN, error=unknown, sent=True)
+    _finish(store, batch_id, history.ACCEPTED, message_id=result.message_id, warnings=warnings)
+    return BatchOutcome(number, addresses, ACCEPTED, message_id=result.message_id, sent=True)
+
+
+def _finish(
+    store: HistoryStore,
+    batch_id: int,
+    outcome: Outcome,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+    warnings: list[str],
+) -> None:
+    try:
+        store.finish_batch(batch_id, outcome, message_id=message_id, error=error)
+    except StoreError as store_error:
+        # The request is over either way; the row stays `sending`, which a re-run reads as
+        # "may have gone" and does not resend. Say so rather than hide the outcome.
+        warnings.append(f"{store_error} (batch {batch_id} stays recorded as in flight)")
+
+
+def _settled(
+    number: int, addresses: tuple[str, ...], attempt: SentBatch | None, resend_unknown: bool
+) -> BatchOutcome | None:
+    """The outcome of a batch an earlier run settled, or None when it is to be sent now."""
+    if attempt is None:
+        return None
+    if attempt.outcome == "accepted":
+        return BatchOutcome(number, addresses, ALREADY_SENT, message_id=attempt.message_id)
+    if attempt.may_have_been_sent and not resend_unknown:
+        when = attempt.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        error = UnknownOutcomeError(
+            f"sent by an earlier run at {when} with no answer; not resent"
+            + (f" ({attempt.error})" if attempt.error else "")
+        )
+        return BatchOutcome(number, addresses, UNKNOWN, error=error)
+    return None
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """`ATTSMS_TIMEOUT`: seconds to wait for an answer to one request; None when unset."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 30")
+    return seconds
+
+
+def set_timeout(client: AttClient, seconds: float) -> None:
+    """Make `client` wait at most `seconds` for each answer (and for each connection)."""
+    import httpx
+
+    # AttClient has no public setter yet; httpx.Client.timeout is public and takes effect for
+    # the next request.
+    http: httpx.Client = client._http
+    http.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+# --- waiting for delivery --------------------------------------------------------------------
+
+
+def wait_for_delivery(
+    session: Session,
+    message_ids: Sequence[str],
+    *,
+    timeout: float,
+    on_change: Callable[[DeliveryStatus, DeliveryStatus | None], None] | None = None,
+) -> WaitResult:
+    """`delivery.wait_for_final`, writing each new status to the history as it comes."""
+    from attsms.delivery import wait_for_final
+    from attsms.history import HistoryStore
+
+    with HistoryStore.open() as store:
+
+        def changed(current: DeliveryStatus, previous: DeliveryStatus | None) -> None:
+            store.update_statuses(current.message_id, current.deliveries)
+            if on_change is not None:
+                on_change(current, previous)
+
+        return wait_for_final(session.client, message_ids, timeout=timeout, on_change=changed)

@@ -1,61 +1,300 @@
-"""`attsms send`: text one number or many."""
+"""`attsms send`: text one number or ten thousand."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from attsms.commands.options import Json, Quiet, examples
 
+if TYPE_CHECKING:
+    from attsms.delivery import WaitResult
+    from attsms.output import Output, Progress
+    from attsms.sending import DryRun, SendReport
+
 EPILOG = examples(
-    "attsms send +12125550100 -m 'Your table is ready'",
-    "attsms send '(212) 555-0100' 212.555.0101 -m 'Gate changed to B12' --json",
-    "attsms --sandbox send +12125550100 -m 'Try it on the sandbox'",
+    "attsms send '(212) 555-0100' 212.555.0101 -m 'Gate changed to B12'",
+    "attsms send --to-file staff.csv --message-file notice.txt --dedupe-key notice-0612 --wait",
+    "echo 'Your code is 4821' | attsms send +12125550100 --json",
+    "attsms send --to-file list.txt -m 'Sale ends tonight ☺' --dry-run",
 )
+
+# attsms.sending.DEFAULT_CONCURRENCY and MAX_CONCURRENCY, written out so that `--help` (and every
+# other command) does not import the sending core just for two numbers; a test keeps them equal.
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 20
+
+
+def _result_style(value: object) -> str | None:
+    return {"accepted": "green", "already-sent": "cyan", "unknown": "yellow", "failed": "red"}.get(
+        str(value)
+    )
+
+
+def _status_style(value: object) -> str | None:
+    if value == "DeliveryImpossible":
+        return "red"
+    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
+        return "green"
+    return "yellow" if value else None
 
 
 def send(
     ctx: typer.Context,
     to: Annotated[
-        list[str] | None, typer.Argument(metavar="TO...", help="Numbers as you would type them.")
+        list[str] | None,
+        typer.Argument(metavar="TO...", help="Numbers as you would type them; short:NNNNN."),
     ] = None,
     message: Annotated[
         str | None, typer.Option("--message", "-m", metavar="TEXT", help="The text to send.")
     ] = None,
+    message_file: Annotated[
+        str | None,
+        typer.Option(metavar="FILE", help="Read the text from FILE (UTF-8; - for stdin)."),
+    ] = None,
+    to_file: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Recipients, one a line (# comments) or CSV with a phone column; - for stdin.",
+        ),
+    ] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="Ask the service for delivery notifications.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show recipients, encoding and segments; send nothing (no login)."
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Then wait until every message is delivered or failed."),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            metavar="S",
+            help="With --wait: stop waiting after S seconds (exit 75).  [default: 300]",
+        ),
+    ] = None,
+    dedupe_key: Annotated[
+        str | None,
+        typer.Option(
+            metavar="KEY",
+            help="Name this job: a re-run with the same KEY sends only what did not go.",
+        ),
+    ] = None,
+    resend_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unknown",
+            help="With --dedupe-key: resend batches whose outcome was unknown.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(min=1, max=MAX_CONCURRENCY, metavar="N", help="Requests in flight at once."),
+    ] = DEFAULT_CONCURRENCY,
+    rate: Annotated[
+        str | None,
+        typer.Option(metavar="N/s", help="Start at most N requests a second (or N/m a minute)."),
+    ] = None,
+    ignore_opt_out: Annotated[
+        bool,
+        typer.Option("--ignore-opt-out", help="Send even to numbers that opted out (texted STOP)."),
+    ] = False,
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Send an SMS to one or more numbers."""
+    """Send an SMS to one or more numbers.
+
+    The text comes from -m, --message-file, or stdin when it is piped. Numbers are normalized
+    to E.164 and de-duplicated; one bad number stops the command before anything is sent.
+    More than 50 recipients go in batches of 50, several at once. Each batch is recorded in
+    the local history before its request leaves.
+
+    Exit 0 all accepted, 2 bad input (nothing sent), 3 credentials, 4 some batches failed (the
+    rest went), 5 a batch may or may not have gone (check `attsms history` before resending).
+    With --wait: 4 also when a message could not be delivered, 75 still pending at --timeout.
+    """
+    from attsms import sending
     from attsms.app import state
-    from attsms.errors import UsageError
-    from attsms.output import Column
-    from attsms.sending import plan_send, send_plan
+    from attsms.delivery import DEFAULT_TIMEOUT
+    from attsms.errors import AttsmsError, UsageError
 
     app_state = state(ctx)
     out = app_state.output(json=json, quiet=quiet)
-    if message is None:
-        raise UsageError("no message", hint="give the text with -m")
-    plan = plan_send(to or [], message)
+    if timeout is not None and not wait:
+        raise UsageError("--timeout goes with --wait")
+    if resend_unknown and dedupe_key is None:
+        raise UsageError("--resend-unknown goes with --dedupe-key")
+    given = sending.read_input(
+        to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
+    )
+    region = sending.number_region(sandbox=app_state.sandbox, profile=app_state.profile)
+    plan = sending.plan_send(given.numbers, given.message, region=region)
+    if dry_run:
+        _print_dry_run(out, sending.dry_run(plan))
+        return
+    options = sending.SendOptions(
+        notify=notify,
+        dedupe_key=dedupe_key,
+        resend_unknown=resend_unknown,
+        concurrency=concurrency,
+        rate=sending.parse_rate(rate) if rate is not None else None,
+        ignore_opt_out=ignore_opt_out,
+    )
     session = app_state.session(out)
+    waited: WaitResult | None = None
+    wait_failed: AttsmsError | None = None
     try:
-        results = send_plan(session, plan)
+        with _progress(out, len(plan.addresses)) as bar:
+            report = sending.send_plan(
+                session, plan, options, on_batch=lambda o: bar.advance(len(o.addresses))
+            )
+        if wait and report.message_ids and not report.nothing_went:
+            try:
+                waited = sending.wait_for_delivery(
+                    session,
+                    report.message_ids,
+                    timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                    on_change=_change_printer(out),
+                )
+            except AttsmsError as failure:  # what was sent is still worth printing
+                wait_failed = failure
     finally:
         session.close()
-    rows = [
-        {"message_id": r.message_id, "to": _display(address), "result": "accepted"}
-        for r in results
-        for address in r.addresses
+    for warning in report.warnings:
+        out.warn(warning)
+    error = report.error()
+    if report.nothing_went and error is not None:
+        raise error  # nothing went: the error says it all, no rows of "failed"
+    _print_report(out, report, waited)
+    error = error or wait_failed or (waited.error() if waited is not None else None)
+    if error is not None:
+        raise error
+
+
+def _progress(out: Output, total: int) -> Progress:
+    """A bar on a terminal's stderr; none with -q or --json (a program is reading)."""
+    from attsms.output import Progress
+
+    if out.machine:
+        return Progress(out, total, "Sending", enabled=False)
+    return out.progress(total, "Sending")
+
+
+def _print_dry_run(out: Output, plan: DryRun) -> None:
+    from attsms.output import Column
+    from attsms.sending import describe_characters
+
+    rows: list[dict[str, Any]] = [
+        {"item": "recipients", "value": len(plan.recipients)},
+        {"item": "requests", "value": plan.requests},
+        {"item": "encoding", "value": plan.encoding},
+        {"item": "non-GSM characters", "value": describe_characters(plan.non_gsm)},
+        {"item": "length", "value": plan.units},
+        {"item": "segments per message", "value": plan.segments_per_message},
+        {"item": "total segments", "value": plan.total_segments},
     ]
+    document = {"dry_run": True, **_fields(plan)}
     out.records(
         rows,
-        [Column("message_id", "MESSAGE ID"), Column("to", "TO"), Column("result", "RESULT")],
-        document={"messages": results},
+        [Column("item", "DRY RUN", style="bold"), Column("value", "")],
+        document=document,
     )
-    out.info(f"Sent to {len(plan.addresses)} recipient(s).")
+    out.info("Dry run: nothing was sent.")
 
 
-def _display(address: str) -> str:
+def _fields(value: Any) -> dict[str, Any]:
+    from attsms.output import to_jsonable
+
+    data: dict[str, Any] = to_jsonable(value)
+    return data
+
+
+def _print_report(out: Output, report: SendReport, waited: WaitResult | None) -> None:
+    from attsms.output import Column
+
+    statuses: dict[tuple[str | None, str], str] = {}
+    if waited is not None:
+        statuses = {
+            (s.message_id, d.address): d.status for s in waited.statuses for d in s.deliveries
+        }
+    rows = []
+    for r in report.recipients():  # plain dicts: to_jsonable on 10,000 dataclasses is slow
+        row: dict[str, Any] = {
+            "message_id": r.message_id,
+            "to": r.to,
+            "address": r.address,
+            "result": r.result,
+            "error": r.error,
+            "batch": r.batch,
+        }
+        if waited is not None:
+            row["status"] = statuses.get((r.message_id, r.address))
+        rows.append(row)
+    columns = [
+        Column("message_id", "MESSAGE ID"),
+        Column("to", "TO"),
+        Column("result", "RESULT", style_for=_result_style),
+    ]
+    if waited is not None:
+        columns.append(Column("status", "STATUS", style_for=_status_style))
+    if any(row["error"] for row in rows):
+        columns.append(Column("error", "ERROR"))
+    summary = report.summary()
+    if waited is not None:
+        summary["delivery"] = {
+            "delivered": len(waited.deliveries) - len(waited.impossible) - len(waited.not_final),
+            "impossible": len(waited.impossible),
+            "pending": len(waited.not_final),
+            "timed_out": waited.timed_out,
+            "waited_seconds": round(waited.waited, 3),
+        }
+    out.records(rows, columns, document={"messages": rows, "summary": summary})
+    out.info(_summary_line(summary))
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    parts = [
+        f"{summary[key]} {label}"
+        for key, label in (
+            ("accepted", "accepted"),
+            ("already_sent", "already sent"),
+            ("unknown", "unknown"),
+            ("failed", "failed"),
+        )
+        if summary[key]
+    ]
+    line = (
+        f"{summary['recipients']} recipient(s): {', '.join(parts)}"
+        f" ({summary['requests']} request(s), {summary['elapsed_seconds']:.1f} s)."
+    )
+    delivery = summary.get("delivery")
+    if delivery:
+        line += (
+            f" Delivery: {delivery['delivered']} delivered, {delivery['impossible']} impossible,"
+            f" {delivery['pending']} pending."
+        )
+    return line
+
+
+def _change_printer(out: Output) -> Any:
+    """Status changes as they come, on a terminal only (stderr: the rows go to stdout last)."""
+    from attsms.delivery import changes
     from attsms.numbers import display
 
-    return display(address)
+    if not out.stderr_tty or out.quiet or out.machine:
+        return None
+
+    def show(current: Any, previous: Any) -> None:
+        for delivery in changes(current, previous):
+            out.info(f"{current.message_id}  {display(delivery.address)}  {delivery.status}")
+
+    return show
