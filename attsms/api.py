@@ -79,6 +79,10 @@ def field(obj: Any, *names: str) -> Any:
     """`obj[name]` for the first of `names` present, compared case-insensitively; else None."""
     if not isinstance(obj, Mapping):
         return None
+    for name in names:  # the spec's own spelling: no need to fold every key
+        value = obj.get(name)
+        if value is not None:
+            return value
     folded = {str(k).casefold(): v for k, v in obj.items()}
     for name in names:
         value = folded.get(name.casefold())

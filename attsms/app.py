@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from attsms import __version__
+from attsms.commands.completion import COMPLETE_VAR, complete_profile
 from attsms.commands.options import examples
 
 if TYPE_CHECKING:
@@ -85,7 +88,12 @@ def main(
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", "-p", envvar="ATTSMS_PROFILE", metavar="NAME", help="Credentials profile."
+            "--profile",
+            "-p",
+            envvar="ATTSMS_PROFILE",
+            metavar="NAME",
+            help="Credentials profile.",
+            autocompletion=complete_profile,
         ),
     ] = None,
     verbose: Annotated[
@@ -105,17 +113,65 @@ def state(ctx: typer.Context) -> AppState:
     return obj if isinstance(obj, AppState) else AppState()
 
 
-def _register() -> None:
-    from attsms.commands import sandbox, send, status
+# Command name -> the module that defines it. Running one command imports only its module (a
+# third of the start-up the others would cost); help and completion import them all.
+_COMMANDS = {
+    "send": "send",
+    "status": "status",
+    "history": "history",
+    "login": "auth",
+    "logout": "auth",
+    "auth": "auth",
+    "inbox": "inbox",
+    "optout": "optout",
+    "sandbox": "sandbox",
+    "completion": "completion",
+}
+# Global options that take a value, so the scan below can step over it.
+_GLOBAL_VALUE_OPTIONS = frozenset({"--profile", "-p"})
 
-    app.command("send", epilog=send.EPILOG, no_args_is_help=False)(send.send)
-    app.command("status", epilog=status.EPILOG)(status.status)
-    app.add_typer(sandbox.app, name="sandbox")
+
+_registered: set[str] = set()
 
 
-_register()
+def _register(names: Iterable[str]) -> None:
+    import importlib
+
+    for name in names:
+        if name in _registered:
+            continue
+        _registered.add(name)
+        module: Any = importlib.import_module(f"attsms.commands.{_COMMANDS[name]}")
+        if name in ("login", "logout"):
+            command = getattr(module, name)
+            app.command(name, epilog=getattr(module, f"{name.upper()}_EPILOG"))(command)
+        elif hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name, epilog=module.EPILOG)(getattr(module, name))
 
 
-def build_command() -> Any:
-    """The click command behind the Typer app (what cli.main runs)."""
+def _command_name(args: Sequence[str]) -> str | None:
+    """The subcommand named in `args`, if it is one of ours (skipping global options)."""
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg in _GLOBAL_VALUE_OPTIONS:
+            position += 2
+            continue
+        if arg.startswith("-"):
+            position += 1
+            continue
+        return arg if arg in _COMMANDS else None
+    return None
+
+
+def build_command(args: Sequence[str] | None = None) -> Any:
+    """The click command behind the Typer app: with `args`, only what they run is loaded."""
+    name = _command_name(args) if args is not None else None
+    _register([name] if name else _COMMANDS)
+    if os.environ.get(COMPLETE_VAR):  # a shell asking what to complete: see commands/completion
+        from attsms.commands.completion import enable_shell_completion
+
+        enable_shell_completion()
     return typer.main.get_command(app)

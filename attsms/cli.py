@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: list[str]) -> int:
     from attsms.app import build_command
 
-    command = build_command()
+    command = build_command(args)
     try:
         result = command.main(args, prog_name="attsms", standalone_mode=False)
     except Exception as error:

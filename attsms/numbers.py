@@ -79,8 +79,30 @@ def normalize(raw: str, region: str = "US") -> str:
     return TEL_PREFIX + _e164(text, raw, region)
 
 
+_STRIP_SEPARATORS = re.compile(rf"[{_SEPARATORS}]")
+# A NANP number once separators are gone: +1 or 1 or nothing, then NPA-NXX-XXXX.
+_NANP_DIGITS = re.compile(r"(\+1|1)?([2-9][0-9]{2}[2-9][0-9]{6})")
+
+
 def _e164(text: str, raw: str, region: str) -> str:
     """E.164 for a string already known to hold only digits and separators."""
+    return _nanp_e164(text, region) or _e164_by_libphonenumber(text, raw, region)
+
+
+def _nanp_e164(text: str, region: str) -> str | None:
+    """The common case without libphonenumber (~30x faster, and 10,000 recipients are common).
+
+    Only where the answer is certain: `+1` followed by a NANP number in any region, or a NANP
+    number with or without a leading 1 when the region is US. A test holds it to agree with
+    libphonenumber on every input it accepts.
+    """
+    match = _NANP_DIGITS.fullmatch(_STRIP_SEPARATORS.sub("", text))
+    if match is None or (match.group(1) != "+1" and region.upper() != "US"):
+        return None
+    return "+1" + match.group(2)
+
+
+def _e164_by_libphonenumber(text: str, raw: str, region: str) -> str:
     import phonenumbers
 
     try:
@@ -118,7 +140,8 @@ def normalize_all(raws: Iterable[str], region: str = "US") -> list[str]:
     All-or-nothing: if any entry is bad, raise one `UsageError` that names every bad entry (the
     first few, then how many more), so a list can be fixed in one pass.
     """
-    _check_region(region)  # once, rather than blamed on every number
+    if region.upper() != "US":  # US needs no check, and no libphonenumber import for it
+        _check_region(region)  # once, rather than blamed on every number
     seen: dict[str, None] = {}
     errors: list[UsageError] = []
     bad: list[str] = []

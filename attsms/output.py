@@ -13,7 +13,7 @@ import enum
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -34,8 +34,14 @@ class Column:
     style_for: Callable[[Any], str | None] | None = None
 
 
+# Exact types only: a str or int subclass (an Enum member) still goes through the checks below.
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, tuples, paths and datetimes as plain JSON values."""
+    if type(value) in _JSON_SCALARS:  # the common case, first: `inbox pull` prints 10,000 rows
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -133,6 +139,20 @@ class Output:
         """Bare data text (a token for `$(…)`, a generated script)."""
         self._write(text if text.endswith("\n") else text + "\n")
 
+    def csv(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[Column]) -> int:
+        """RFC 4180 CSV with a header of column keys, streamed; values kept whole (quoted, not
+        folded: a backup must round-trip). Returns the number of rows written."""
+        import csv
+
+        writer = csv.writer(self.stdout)
+        writer.writerow([c.key for c in columns])
+        count = 0
+        for row in rows:
+            writer.writerow(["" if row.get(c.key) is None else row.get(c.key) for c in columns])
+            count += 1
+        self.stdout.flush()
+        return count
+
     def _write(self, text: str) -> None:
         self.stdout.write(text)
         self.stdout.flush()  # a pipe reader (`| handler`) sees each record at once
@@ -193,7 +213,8 @@ class Output:
 
     def progress(self, total: int, description: str) -> Progress:
         """A progress bar on a terminal's stderr; a silent stand-in when piped, -q or --json."""
-        return Progress(self, total, description, enabled=self.stderr_tty and not self.quiet)
+        enabled = self.stderr_tty and not self.quiet and not self.machine
+        return Progress(self, total, description, enabled=enabled)
 
 
 class Progress:

@@ -75,18 +75,6 @@ def resolve_registration_id(argument: str | None, session: Session) -> str:
     return registration_id
 
 
-def inbox_client(session: Session) -> InboxSource:
-    """The session's API client, with `ATTSMS_TIMEOUT` applied as `send` applies it: a cron job
-    must not sit on a silent service for the default 30 s a try."""
-    from attsms.sending import set_timeout, timeout_from_env
-
-    client = session.client
-    timeout = timeout_from_env()
-    if timeout is not None:
-        set_timeout(client, timeout)
-    return client
-
-
 class InboxPull:
     """One drain of one registration's inbox into one profile's store.
 

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -37,7 +37,6 @@ from attsms.errors import (
 from attsms.models import SendResult
 
 if TYPE_CHECKING:
-    from attsms.api import AttClient
     from attsms.delivery import WaitResult
     from attsms.history import HistoryStore, Outcome, SentBatch
     from attsms.models import DeliveryStatus
@@ -45,11 +44,9 @@ if TYPE_CHECKING:
     from attsms.session import Session
 
 BATCH_SIZE = 50  # the service's limit per request (POL0003 above it)
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16  # 200 requests at 50 ms: ~13 rounds; 429s slow it down by themselves
 # AttClient keeps 20 connections; more threads than that would only queue for one.
 MAX_CONCURRENCY = 20
-# Seconds to wait for the service's answer to one request (default: the client's 30 s).
-TIMEOUT_ENV = "ATTSMS_TIMEOUT"
 STDIN = "-"
 
 # What a recipient's row says.
@@ -462,10 +459,7 @@ def send_plan(
                 f" {', '.join(named[:_MAX_NAMED])}{more}; nothing was sent",
                 hint="remove them, or pass --ignore-opt-out if they opted back in another way",
             )
-    timeout = timeout_from_env()
     client = session.client
-    if timeout is not None:
-        set_timeout(client, timeout)
     with HistoryStore.open() as store:
         return send_batches(
             client,
@@ -689,30 +683,6 @@ def _settled(
 
 
 # --- settings --------------------------------------------------------------------------------
-
-
-def timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
-    """`ATTSMS_TIMEOUT`: seconds to wait for an answer to one request; None when unset."""
-    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 30")
-    return seconds
-
-
-def set_timeout(client: AttClient, seconds: float) -> None:
-    """Make `client` wait at most `seconds` for each answer (and for each connection)."""
-    import httpx
-
-    # AttClient has no public setter yet; httpx.Client.timeout is public and takes effect for
-    # the next request.
-    http: httpx.Client = client._http
-    http.timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
 # --- waiting for delivery --------------------------------------------------------------------

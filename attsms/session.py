@@ -13,9 +13,10 @@ core of the `attsms login / logout / auth` commands.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from attsms.config import (
     check_profile_name,
     load_config,
 )
-from attsms.errors import AttsmsError, AuthError
+from attsms.errors import AttsmsError, AuthError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from attsms.api import AttClient
     from attsms.credentials import CredentialStore, SecretLocation
     from attsms.tokens import CachedToken, TokenManager
+
+TIMEOUT_ENV = "ATTSMS_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0  # seconds to wait for one answer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -147,7 +151,14 @@ class Session:
             from attsms.api import AttClient
             from attsms.tokens import TokenCache, TokenManager
 
-            self._client = AttClient(self.base_url, transport=self._transport(), log=self.log)
+            timeout = timeout_from_env() or DEFAULT_TIMEOUT
+            self._client = AttClient(
+                self.base_url,
+                transport=self._transport(),
+                log=self.log,
+                timeout=timeout,
+                connect_timeout=min(timeout, 10.0),
+            )
             self._tokens = TokenManager(
                 self._client,
                 TokenCache(self.profile),
@@ -471,3 +482,17 @@ def _token_status(status: ProfileStatus) -> ProfileStatus:
         token="valid" if usable(cached, now) else "expired",
         token_expires_in=None if expires_at is None else max(0, int(expires_at - now)),
     )
+
+
+def timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """`ATTSMS_TIMEOUT`: seconds to wait for an answer to one request; None when unset."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 30")
+    return seconds

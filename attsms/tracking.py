@@ -253,12 +253,7 @@ class _Connection:
     @property
     def client(self) -> AttClient:
         if self._session is None:
-            from attsms.sending import set_timeout, timeout_from_env
-
-            seconds = timeout_from_env()  # checked before anything is asked
             self._session = self._open()
-            if seconds is not None:
-                set_timeout(self._session.client, seconds)
         return self._session.client
 
     def __enter__(self) -> _Connection:

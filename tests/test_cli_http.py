@@ -43,7 +43,9 @@ def test_send_json_is_one_document(cli: Cli, sandbox_http: StartSandbox) -> None
     result = cli.process("send", "+12125550100", "-m", "hi", "--json", env=server.env())
     assert result.exit_code == 0
     document = result.json()
-    assert document["messages"][0]["addresses"] == ["tel:+12125550100"]
+    [message] = document["messages"]
+    assert (message["address"], message["result"]) == ("tel:+12125550100", "accepted")
+    assert message["message_id"].startswith("SMS")
 
 
 def test_verbose_logs_exchanges_without_secrets(cli: Cli, sandbox_http: StartSandbox) -> None:

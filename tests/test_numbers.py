@@ -322,3 +322,30 @@ def test_recipient_lines_csv_header_without_a_number_column_is_an_error() -> Non
 def test_recipient_lines_feed_normalize_all() -> None:
     text = "to,name\n555-555-0100,Ada\n(555) 555-0100,Ada again\n12345,shortcode\n"
     assert normalize_all(parse_recipient_lines(text)) == [US, "short:12345"]
+
+
+# The NANP fast path must never disagree with libphonenumber: for any typed string, in any
+# region, it either declines or gives libphonenumber's answer.
+typed_digits = st.text(alphabet="0123456789+1 ().-", min_size=1, max_size=16)
+
+
+@given(text=typed_digits, region=st.sampled_from(["US", "CA", "GB", "BR", "us"]))
+def test_nanp_fast_path_agrees_with_libphonenumber(text: str, region: str) -> None:
+    from attsms.numbers import _e164_by_libphonenumber, _nanp_e164
+
+    fast = _nanp_e164(text, region)
+    if fast is None:
+        return
+    assert fast == _e164_by_libphonenumber(text, text, region)
+
+
+@given(
+    npa=st.from_regex(r"[2-9][0-9]{2}", fullmatch=True),
+    nxx=st.from_regex(r"[2-9][0-9]{2}", fullmatch=True),
+    line=st.from_regex(r"[0-9]{4}", fullmatch=True),
+    form=st.sampled_from(["+1{}{}{}", "1{}{}{}", "({}) {}-{}", "{}.{}.{}", "+1 {} {} {}"]),
+)
+def test_nanp_fast_path_takes_the_common_forms(npa: str, nxx: str, line: str, form: str) -> None:
+    from attsms.numbers import _nanp_e164
+
+    assert _nanp_e164(form.format(npa, nxx, line), "US") == f"+1{npa}{nxx}{line}"

@@ -36,8 +36,8 @@ from attsms.sending import (
     plan_send,
     read_input,
     send_batches,
-    timeout_from_env,
 )
+from attsms.session import timeout_from_env
 
 
 @pytest.fixture

@@ -132,7 +132,6 @@ def pull(
     from attsms.pulling import (
         InboxPull,
         UnstoredMessagesError,
-        inbox_client,
         resolve_registration_id,
     )
 
@@ -151,7 +150,7 @@ def pull(
     session = state(ctx).session(out)
     try:
         registration = resolve_registration_id(registration_id, session)
-        client = inbox_client(session)
+        client = session.client
         with InboxPull(
             client, session.profile, registration, lock_timeout=lock_timeout
         ) as inbox_pull:

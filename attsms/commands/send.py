@@ -11,7 +11,7 @@ from attsms.commands.options import Json, Quiet, examples
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
-    from attsms.output import Output, Progress
+    from attsms.output import Output
     from attsms.sending import DryRun, SendReport
 
 EPILOG = examples(
@@ -23,7 +23,7 @@ EPILOG = examples(
 
 # attsms.sending.DEFAULT_CONCURRENCY and MAX_CONCURRENCY, written out so that `--help` (and every
 # other command) does not import the sending core just for two numbers; a test keeps them equal.
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 20
 
 
@@ -153,7 +153,7 @@ def send(
     waited: WaitResult | None = None
     wait_failed: AttsmsError | None = None
     try:
-        with _progress(out, len(plan.addresses)) as bar:
+        with out.progress(len(plan.addresses), "Sending") as bar:
             report = sending.send_plan(
                 session, plan, options, on_batch=lambda o: bar.advance(len(o.addresses))
             )
@@ -178,15 +178,6 @@ def send(
     error = error or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error
-
-
-def _progress(out: Output, total: int) -> Progress:
-    """A bar on a terminal's stderr; none with -q or --json (a program is reading)."""
-    from attsms.output import Progress
-
-    if out.machine:
-        return Progress(out, total, "Sending", enabled=False)
-    return out.progress(total, "Sending")
 
 
 def _print_dry_run(out: Output, plan: DryRun) -> None:
