@@ -114,7 +114,7 @@ class Output:
         elif self.format == "plain":
             for row in rows:
                 self.plain_row(row, columns)
-        else:
+        elif rows:  # an empty table is just headers: the command says "nothing" on stderr
             self._table(rows, columns, title)
 
     def record(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:

@@ -96,3 +96,9 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
     with Output(stdout=io.StringIO(), stderr=stderr).progress(10, "sending") as bar:
         bar.advance(5)
     assert stderr.getvalue() == ""
+
+
+def test_no_rows_on_a_terminal_prints_no_bare_headers() -> None:
+    stdout = Terminal()
+    Output(stdout=stdout, stderr=io.StringIO(), color=False).records([], COLUMNS)
+    assert stdout.getvalue() == ""
