@@ -8,6 +8,9 @@ camelCase or PascalCase, counts sent as strings, 200 where 201 is documented, mi
 Retries are safe ones only. Token calls and GETs are retried on 5xx, 429 and network errors. A send
 is retried only when it surely did not reach the service (connect error, 429, 503 SVC1000); a
 timeout or dropped connection after the request was written is an unknown outcome, never resent.
+An inbox read hands out messages the service then forgets, so once its answer may have been
+produced (a timeout waiting for it, an answer broken off) it is not asked again: the error says
+those messages may be lost. No answer is read past `MAX_ANSWER_BYTES`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from attsms.models import (
     InboxBatch,
     SendResult,
     Token,
+    header_safe,
 )
 from attsms.numbers import canonical
 
@@ -49,6 +53,17 @@ INBOX_PATH = "/sms/v3/messaging/inbox"
 
 MAX_ADDRESSES = 50
 USER_AGENT = "attsms"
+
+# attsms never reads more of an answer than this: the largest real one (an inbox batch) is far
+# smaller, and a broken server or proxy must not be able to fill memory.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# Of an error answer only the service's error object matters: a long gateway page is cut short.
+MAX_ERROR_BYTES = 64 * 1024
+
+INBOX_LOST_HINT = (
+    "the service removes the messages it hands out, so any handed out in that answer are lost;"
+    " run `attsms inbox pull` again for the rest"
+)
 
 
 class TokenSource(Protocol):
@@ -107,6 +122,9 @@ def as_int(value: Any, default: int = 0) -> int:
     return default
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def as_list(value: Any) -> list[Any]:
     """A list the service may have sent as a single object."""
     if value is None:
@@ -120,7 +138,8 @@ def as_str(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        # JSON may carry lone surrogates ("\ud800"), which no UTF-8 store or stream can hold.
+        return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
@@ -130,6 +149,11 @@ def parse_token(body: Any, now: float) -> Token:
     access = as_str(field(body, "access_token", "accessToken"))
     if not access:
         raise ApiError("the token answer holds no access_token", status=200)
+    if not header_safe(access):  # never quoted: it is a secret, however malformed
+        raise ApiError(
+            "the token answer holds an access_token that cannot be sent (not visible ASCII)",
+            status=200,
+        )
     expires_in = as_int(field(body, "expires_in", "expiresIn"), default=0)
     return Token(
         access_token=access,
@@ -269,7 +293,7 @@ def error_from_response(response: httpx.Response, what: str) -> ApiError:
     status = response.status_code
     try:
         fault = parse_error_body(response.json())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         fault = None
     retry_after = _retry_after(response)
     if fault is None:
@@ -293,13 +317,17 @@ def error_from_response(response: httpx.Response, what: str) -> ApiError:
 # --- verbose HTTP log ------------------------------------------------------------------------
 
 _SECRET_FORM_FIELDS = ("client_secret", "refresh_token", "token", "access_token", "code")
-_SECRET_JSON = re.compile(r'("(?:access_token|refresh_token|client_secret)"\s*:\s*")[^"]*(")')
+# Every spelling parse_token accepts (accessToken, ACCESS_TOKEN…), quoted or not, whole or cut.
+_SECRET_JSON = re.compile(
+    r'("(?:access_?token|refresh_?token|client_?secret)"\s*:\s*)(?:"(?:[^"\\]|\\.)*"|[^\s,}\]]+)',
+    re.IGNORECASE,
+)
 _SECRET_FORM = re.compile(r"(\b(?:" + "|".join(_SECRET_FORM_FIELDS) + r")=)[^&\s]*")
 
 
 def redact(text: str) -> str:
     """Blank out secrets in a form or JSON body before it is logged."""
-    return _SECRET_FORM.sub(r"\1***", _SECRET_JSON.sub(r"\1***\2", text))
+    return _SECRET_FORM.sub(r"\1***", _SECRET_JSON.sub(r'\1"***"', text))
 
 
 def _log_exchange(log: Callable[[str], None], response: httpx.Response, elapsed: float) -> None:
@@ -415,7 +443,11 @@ class AttClient:
                     f"{error.message}", hint="check the client id and secret (`attsms login`)"
                 ) from None
             raise
-        return parse_token(self._json(response, what), now)
+        body = self._json(response, what)
+        try:
+            return parse_token(body, now)
+        except ApiError as error:  # say which call it was, as every other error does
+            raise ApiError(f"{what} failed: {error.message}", status=error.status) from None
 
     # SMS -----------------------------------------------------------------------------------
 
@@ -434,7 +466,7 @@ class AttClient:
         )
         try:
             return parse_send(response.json(), addresses)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             # It was accepted (2xx) but we cannot tell its ID: sending again would text twice.
             raise UnknownOutcomeError(
                 f"{what}: the service accepted it (HTTP {response.status_code}) but its answer"
@@ -450,8 +482,12 @@ class AttClient:
     def inbox(self, registration_id: str) -> InboxBatch:
         """One batch of inbound messages. The service forgets what it returns: store it first."""
         what = f"reading the inbox of {registration_id}"
-        response = self._call("GET", f"{INBOX_PATH}/{_segment(registration_id)}", what)
-        return self._parse(response, what, parse_inbox)
+        path = f"{INBOX_PATH}/{_segment(registration_id)}"
+        response = self._call("GET", path, what, consuming=True)
+        try:
+            return self._parse(response, what, parse_inbox)
+        except ApiError as error:  # a 2xx we cannot read: the service already let go of it
+            raise ApiError(error.message, status=error.status, hint=INBOX_LOST_HINT) from None
 
     # plumbing ------------------------------------------------------------------------------
 
@@ -471,7 +507,7 @@ class AttClient:
     def _json(response: httpx.Response, what: str) -> Any:
         try:
             return response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(
                 f"{what} failed: the service answered HTTP {response.status_code}"
                 f" with {_body_kind(response)}",
@@ -488,8 +524,14 @@ class AttClient:
         json: Any = None,
         auth: bool = True,
         idempotent: bool = True,
+        consuming: bool = False,
     ) -> httpx.Response:
-        """One API call with the retries that are safe for it; returns a 2xx response."""
+        """One API call with the retries that are safe for it; returns a 2xx response.
+
+        `idempotent=False` (a send): never repeated once it may have reached the service.
+        `consuming=True` (an inbox read): repeatable, except once an answer may have been produced,
+        since the service forgets what it puts in one.
+        """
         import httpx
 
         refreshed = False
@@ -511,18 +553,33 @@ class AttClient:
                     f"{what} failed: cannot reach {self.base_url} ({_describe(error)})",
                     hint="check the network and the base URL, then try again",
                 )
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+            except AnswerTooLarge as error:
+                raise self._too_large(error, what, idempotent, consuming) from None
+            except (
+                AnswerBroken,
+                httpx.TimeoutException,
+                httpx.NetworkError,
+                httpx.RemoteProtocolError,
+            ) as error:
+                broken = isinstance(error, AnswerBroken)
+                cause = _describe(error.cause if isinstance(error, AnswerBroken) else error)
                 if not idempotent:
+                    happened = "its answer broke off" if broken else "no answer from the service"
                     raise UnknownOutcomeError(
-                        f"{what}: no answer from the service after the request was sent"
-                        f" ({_describe(error)})",
+                        f"{what}: {happened} after the request was sent ({cause})",
                         hint="it may or may not have been sent; check `attsms status` before"
                         " resending",
                     ) from None
+                source = f"from {self.base_url}"
+                happened = f"the answer {source} broke off" if broken else f"no answer {source}"
                 failure = NetworkError(
-                    f"{what} failed: no answer from {self.base_url} ({_describe(error)})",
-                    hint="try again later",
+                    f"{what} failed: {happened} ({cause})", hint="try again later"
                 )
+                if consuming and (broken or isinstance(error, httpx.TimeoutException)):
+                    # The service may have produced the answer, and forgotten what it handed out
+                    # in it: asking again would fetch the next batch and hide the loss. (A
+                    # connection dropped before any answer is retried, as HTTP clients do.)
+                    raise NetworkError(failure.message, hint=INBOX_LOST_HINT) from None
             else:
                 if response.is_success:
                     return response
@@ -539,8 +596,9 @@ class AttClient:
                         # A gateway page, not the service's own error: the backend may have
                         # taken the message before the gateway gave up on it.
                         raise UnknownOutcomeError(
-                            f"{api_error.message}; the message may or may not have been sent",
-                            hint="check `attsms status` before resending",
+                            f"{api_error.message} (a gateway's page, not the service's answer)",
+                            hint="it may or may not have been sent; check `attsms status` before"
+                            " resending",
                         ) from None
                     raise api_error
             attempt += 1
@@ -549,6 +607,23 @@ class AttClient:
             ):
                 raise failure
             self._sleep(self.retry.delay(attempt, retry_after))
+
+    def _too_large(
+        self, error: AnswerTooLarge, what: str, idempotent: bool, consuming: bool
+    ) -> AttsmsError:
+        size = f"over {MAX_ANSWER_BYTES // 2**20} MB"
+        if not idempotent:
+            return UnknownOutcomeError(
+                f"{what}: the service accepted it (HTTP {error.status}) but its answer could not"
+                f" be read ({size}, more than any real answer)",
+                hint="it was probably sent; do not resend blindly",
+            )
+        return ApiError(
+            f"{what} failed: the service answered HTTP {error.status} with a body {size}, more"
+            " than any real answer; it was not read",
+            status=error.status,
+            hint=INBOX_LOST_HINT if consuming else f"check the base URL {self.base_url}",
+        )
 
     @staticmethod
     def _retryable(error: ApiError, idempotent: bool) -> bool:
@@ -565,17 +640,68 @@ class AttClient:
         data: Mapping[str, str] | None,
         json: Any,
     ) -> httpx.Response:
+        import httpx
+
         started = time.monotonic()
-        response = self._http.request(method, path, headers=headers, data=data, json=json)
+        request = self._http.build_request(method, path, headers=headers, data=data, json=json)
+        response = self._http.send(request, stream=True)
+        try:
+            _read_capped(response)
+        except AnswerTooLarge:
+            if self._log is not None:
+                self._log(f"< {response.status_code} {response.reason_phrase} (too large: unread)")
+            raise
+        except httpx.TransportError as error:
+            raise AnswerBroken(response.status_code, error) from None
+        finally:
+            response.close()
         if self._log is not None:
             _log_exchange(self._log, response, time.monotonic() - started)
         return response
 
 
+class AnswerTooLarge(Exception):
+    """A 2xx answer longer than MAX_ANSWER_BYTES; it was not read."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status} answer over {MAX_ANSWER_BYTES} bytes")
+        self.status = status
+
+
+class AnswerBroken(Exception):
+    """The status line and headers came, then the body broke off: the service did answer."""
+
+    def __init__(self, status: int, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.status = status
+        self.cause = cause
+
+
+def _read_capped(response: httpx.Response) -> None:
+    """Read a streamed answer's body, at most MAX_ANSWER_BYTES (AnswerTooLarge past that for a
+    2xx; an error answer is just cut at MAX_ERROR_BYTES). Then `.content` and `.json()` work."""
+    limit = MAX_ANSWER_BYTES if response.is_success else MAX_ERROR_BYTES
+    declared = response.headers.get("content-length", "")
+    if response.is_success and declared.isdigit() and int(declared) > limit:
+        raise AnswerTooLarge(response.status_code)  # not a byte of it read
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():  # decoded: the cap holds for a gzip bomb too
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if response.is_success:
+                raise AnswerTooLarge(response.status_code)
+            break
+    # What httpx's own Response.read() does, but bounded.
+    response._content = b"".join(chunks)[:limit]
+
+
 def _segment(value: str) -> str:
     from urllib.parse import quote
 
-    return quote(value, safe="")
+    # "." and ".." would be resolved as dot segments: `inbox pull ..` asked for another path.
+    return quote(value, safe="") if value.strip(".") else value.replace(".", "%2E")
 
 
 def _describe(error: Exception) -> str:

@@ -51,6 +51,7 @@ class AppState:
             sandbox=self.sandbox,
             profile=self.profile,
             log=output.stderr_line if self.verbose else None,
+            warn=output.warn,
         )
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from attsms import __version__
-from attsms.errors import AttsmsError, ExitCode, one_line
+from attsms.errors import AttsmsError, ExitCode, UsageError, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,16 +33,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         # final flush does not complain, and exit like other Unix tools in a broken pipe.
         _silence_stdout()
         return ExitCode.ERROR
+    except UnicodeEncodeError as error:
+        source = _undecodable_source(args, error)
+        if source is None:
+            return _unexpected(error, verbose)
+        # Python keeps bytes that are not UTF-8 (from argv or the environment) as lone
+        # surrogates, which fail wherever the text is encoded: a database, a URL, a form.
+        usage = UsageError(f"{source} is not valid UTF-8 text", hint="use UTF-8")
+        _error(str(usage))
+        return int(usage.exit_code)
     except Exception as error:  # the last line of defence: one line, never a traceback
-        if verbose:
-            import traceback
+        return _unexpected(error, verbose)
 
-            traceback.print_exc()
-        first_line = (str(error).splitlines() or [""])[0]
-        _error(f"unexpected {type(error).__name__}: {first_line}")
-        if not verbose:
-            sys.stderr.write("attsms: run with --verbose for details\n")
-        return ExitCode.ERROR
+
+def _unexpected(error: Exception, verbose: bool) -> int:
+    """A bug: one line, or with --verbose the traceback too (called while `error` is handled)."""
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    first_line = (str(error).splitlines() or [""])[0]
+    _error(f"unexpected {type(error).__name__}: {first_line}")
+    if not verbose:
+        sys.stderr.write("attsms: run with --verbose for details\n")
+    return ExitCode.ERROR
+
+
+def _undecodable_source(args: Sequence[str], error: UnicodeEncodeError) -> str | None:
+    """The argument or ATTSMS_ variable holding the lone surrogates `error` met, if one does."""
+    bad = error.object[error.start : error.end] if isinstance(error.object, str) else ""
+    if not bad or not all("\ud800" <= char <= "\udfff" for char in bad):
+        return None
+    for arg in args:
+        if bad in arg:
+            return f"the argument {arg!r}"
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("ATTSMS_") and bad in value:
+            return name  # not its value: it may be the secret
+    return None
 
 
 def _run(args: list[str]) -> int:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from attsms.errors import ConfigError, UsageError
-from attsms.fileutil import write_private_atomic
+from attsms.errors import ConfigError, StoreError, UsageError
+from attsms.fileutil import check_writable_dir, write_private_atomic
 from attsms.paths import config_dir
 
 CONFIG_NAME = "config.toml"
@@ -61,13 +61,32 @@ def check_base_url(url: str) -> str:
     """`url` without a trailing slash when it is an http(s) URL, else UsageError."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        # .port raises ValueError for a port that is not a number; encode() for undecodable bytes.
+        valid = (parts.port is None or parts.port > 0) and bool(text.encode("utf-8"))
+    except ValueError:  # "http://[::1" and friends
+        valid = False
+    if valid and (parts.username is not None or parts.password is not None):
+        raise UsageError(  # not echoed: it holds a password
+            "the base URL holds a user name or password",
+            hint="give the address alone, e.g. https://api.att.com, and log in with `attsms login`",
+        )
+    if (
+        not valid
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or not text.isprintable()
+        or any(ch.isspace() for ch in text)
+    ):
         raise UsageError(
             f"invalid base URL {url!r}",
             hint="give an http:// or https:// URL, e.g. https://api.att.com",
         )
-    return url.strip().rstrip("/")
+    return text.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -120,14 +139,29 @@ class Config:
         try:
             write_private_atomic(self.path, (header + dumps(document)).encode())
         except OSError as error:
-            raise ConfigError(f"cannot write {self.path}: {error.strerror}") from None
+            raise _unwritable(self.path, error) from None
+
+    def check_writable(self) -> None:
+        """StoreError now if the settings (and the file store's secrets) cannot be written."""
+        try:
+            check_writable_dir(self.path.parent)
+        except OSError as error:
+            raise _unwritable(self.path, error) from None
+
+
+def _unwritable(path: Path, error: OSError) -> StoreError:
+    # Not a ConfigError (exit 2): the file is fine, the disk or directory is not.
+    return StoreError(
+        f"cannot write {path}: {error.strerror or error}",
+        hint="check that the config directory is writable, or set ATTSMS_CONFIG_DIR",
+    )
 
 
 def load_config(path: Path | None = None) -> Config:
     """The settings file, or an empty Config when there is none. ConfigError names what is wrong."""
     path = path or config_path()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # Notepad starts a file with a BOM
     except FileNotFoundError:
         return Config(path)
     except UnicodeDecodeError:
@@ -140,6 +174,8 @@ def load_config(path: Path | None = None) -> Config:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML ({error})", hint="fix or delete it") from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise ConfigError(f"{path} is nested too deeply", hint="fix or delete it") from None
     return _parse(path, document)
 
 

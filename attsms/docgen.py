@@ -59,6 +59,11 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
         "Where settings, the token cache and the stores live (see FILES).",
     ),
     (("ATTSMS_TIMEOUT",), "Seconds to wait for the answer to one request (default 30)."),
+    (
+        ("ATTSMS_MAX_RETRIES",),
+        "How many times a request that is safe to repeat is retried (default 3; 0 to 10). A send"
+        " whose outcome is unknown is never retried.",
+    ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
     (("NO_COLOR",), "No colours."),

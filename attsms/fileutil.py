@@ -29,6 +29,16 @@ def write_private_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def check_writable_dir(path: Path) -> None:
+    """Create `path` (0700) and prove a byte can be written in it: read-only and full disks, and a
+    file where a directory should be, raise OSError here rather than half-way through a change."""
+    ensure_private_dir(path)
+    with tempfile.TemporaryFile(dir=path) as probe:
+        probe.write(b"\0")
+        probe.flush()
+        os.fsync(probe.fileno())
+
+
 def _fsync_dir(path: Path) -> None:
     # The rename is durable only once the directory entry is; not every platform allows this.
     with contextlib.suppress(OSError):

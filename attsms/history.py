@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attsms.errors import LockTimeoutError, StoreError, UsageError
 from attsms.models import FINAL_STATUSES, DeliveryInfo
-from attsms.paths import data_dir, ensure_private_dir
+from attsms.paths import data_dir, disk_full, ensure_private_dir
 
 if TYPE_CHECKING:
     import sqlite3
@@ -175,7 +175,7 @@ class HistoryStore:
                 check_same_thread=False,  # shared by the send threads, behind self._lock
             )
         except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the history {path}: {_reason(error)}") from None
+            raise StoreError(f"cannot open the history {path}: {_reason(error, path)}") from None
         store = cls(connection, path)
         try:
             store._setup()
@@ -362,7 +362,7 @@ class HistoryStore:
         sql = f"SELECT {_COLUMNS} FROM batches{where} ORDER BY created_at DESC, id DESC"  # noqa: S608
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
         with self._read() as db:
             return self._with_recipients(db, db.execute(sql, params).fetchall())
 
@@ -378,7 +378,7 @@ class HistoryStore:
         params.extend(sorted(FINAL_STATUSES))
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
         with self._read() as db:
             return self._with_recipients(db, db.execute(sql, params).fetchall())
 
@@ -479,9 +479,13 @@ class HistoryStore:
                     f"the history {self.path} is locked by another attsms process",
                     hint="try again in a moment",
                 ) from None
-            raise StoreError(f"cannot use the history {self.path}: {_reason(error)}") from None
+            raise StoreError(
+                f"cannot use the history {self.path}: {_reason(error, self.path)}"
+            ) from None
         except sqlite3.Error as error:
-            raise StoreError(f"cannot use the history {self.path}: {_reason(error)}") from None
+            raise StoreError(
+                f"cannot use the history {self.path}: {_reason(error, self.path)}"
+            ) from None
 
 
 # SQL text is only ever built from these constants and `?` placeholders; every value is a
@@ -543,7 +547,10 @@ def _create_private(path: Path) -> None:
         os.close(fd)
 
 
-def _reason(error: BaseException) -> str:
+def _reason(error: BaseException, path: Path) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    return str(error) or type(error).__name__
+    reason = str(error) or type(error).__name__
+    if "disk i/o error" in reason.lower() and disk_full(path):
+        reason += " (the disk is full)"
+    return reason

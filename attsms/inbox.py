@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 from attsms.errors import LockTimeoutError, StoreError, UsageError
 from attsms.models import InboundMessage
-from attsms.paths import data_dir, ensure_private_dir
+from attsms.paths import data_dir, disk_full, ensure_private_dir
 
 if TYPE_CHECKING:
     import sqlite3
@@ -202,7 +202,8 @@ class InboxStore:
                 os.close(fd)
         except OSError as error:
             raise StoreError(
-                f"cannot create the inbox store {path}: {error.strerror or error}",
+                f"cannot {'write to' if path.exists() else 'create'} the inbox store {path}:"
+                f" {error.strerror or error}",
                 hint="check that the data directory is writable, or set ATTSMS_DATA_DIR",
             ) from None
         return cls._connect(path)
@@ -363,7 +364,7 @@ class InboxStore:
         sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages{where} ORDER BY seq DESC"  # noqa: S608
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
         with self._guard("read"):
             rows = self._db.execute(sql, params).fetchall()
         return [_message(row) for row in reversed(rows)]
@@ -570,8 +571,8 @@ def _store_error(error: Exception, path: Path, action: str) -> StoreError | Lock
             f" {BUSY_TIMEOUT_SECONDS:g} s",
             hint="try again later",
         )
-    if "full" in lowered:
-        hint = "free some disk space, then run the command again"
+    if "full" in lowered or ("disk i/o error" in lowered and disk_full(path)):
+        hint = "the disk is full: free some space, then run the command again"
     elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         hint = "check that the file and its directory are writable by this user"
     elif "not a database" in lowered or "malformed" in lowered:

@@ -23,6 +23,14 @@ class Token:
         return (now if now is not None else time.time()) + margin < self.expires_at
 
 
+def header_safe(token: str) -> bool:
+    """True when `token` can go in an Authorization header as it is: visible ASCII, no spaces.
+
+    Anything else makes httpx refuse the header with an error that quotes it, secret and all.
+    """
+    return bool(token) and token.isascii() and token.isprintable() and " " not in token
+
+
 @dataclass(frozen=True)
 class SendResult:
     message_id: str

@@ -28,7 +28,9 @@ _MAX_NAMED = 5
 # "ext. 12" make no sense for SMS) is rejected before libphonenumber, which would silently drop or
 # translate it.
 _SEPARATORS = r"\s().\-/\u2010-\u2015\u2212"
-_TYPED_NUMBER = re.compile(rf"\+?[0-9{_SEPARATORS}]*[0-9][0-9{_SEPARATORS}]*")
+# The lookahead asks for a digit without the quadratic backtracking of `[…]*[0-9][…]*`, which took
+# seconds on a 20,000-character cell.
+_TYPED_NUMBER = re.compile(rf"\+?(?=[^0-9]*[0-9])[0-9{_SEPARATORS}]*")
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 # A bare string of 5 or 6 digits is a US short code: those are the lengths CTIA assigns, and no
 # NANP number is that short, so the reading is unambiguous.
@@ -39,6 +41,20 @@ _NANP = re.compile(r"[2-9][0-9]{2}[2-9][0-9]{6}")
 # (`+` alone must not match: `+5555550100` is a Brazilian number, not a US one.)
 _SERVICE_NANP = re.compile(r"(?:tel:)?(?:\+1|1)?([2-9][0-9]{2}[2-9][0-9]{6})", re.IGNORECASE)
 _SERVICE_SHORT = re.compile(r"short:([0-9]{3,8})", re.IGNORECASE)
+
+
+# Unicode format characters that change nothing a reader sees: zero-width spaces and joiners,
+# LRM/RLM, bidi embeddings, overrides and isolates, word joiner, BOM.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Longer inputs are cut short in error messages: a whole file pasted into one cell helps no one.
+_SHOWN_MAX = 40
+
+
+def _shown(raw: str) -> str:
+    """`raw` quoted for an error message (escapes make invisible characters visible)."""
+    if len(raw) <= _SHOWN_MAX:
+        return repr(raw)
+    return f"{raw[:_SHOWN_MAX]!r}… ({len(raw)} characters)"
 
 
 def normalize(raw: str, region: str = "US") -> str:
@@ -61,21 +77,23 @@ def normalize(raw: str, region: str = "US") -> str:
       code (7-digit US local numbers) has no E.164 form and is refused with that hint.
     - Numbers outside the NANP are accepted on the same "possible" rule; whether AT&T delivers
       to them is the service's call.
+    - Invisible formatting characters are dropped: bidi marks and embeddings (a number copied
+      from a right-to-left page or a chat app comes wrapped in them), zero-width spaces, a BOM.
 
     Raises `UsageError` naming the input, e.g. `not a phone number: 'abc'`.
     """
-    text = raw.strip()
+    text = _INVISIBLE.sub("", raw).strip() if not raw.isascii() else raw.strip()
     if text[: len(SHORT_PREFIX)].lower() == SHORT_PREFIX:
         digits = text[len(SHORT_PREFIX) :].strip()
         if not _SHORT_CODE.fullmatch(digits):
-            raise UsageError(f"not a short code (3 to 8 digits): {raw!r}")
+            raise UsageError(f"not a short code (3 to 8 digits): {_shown(raw)}")
         return SHORT_PREFIX + digits
     if _BARE_SHORT_CODE.fullmatch(text):
         return SHORT_PREFIX + text
     if text[: len(TEL_PREFIX)].lower() == TEL_PREFIX:
         text = text[len(TEL_PREFIX) :].strip()
     if not _TYPED_NUMBER.fullmatch(text):
-        raise UsageError(f"not a phone number: {raw!r}")
+        raise UsageError(f"not a phone number: {_shown(raw)}")
     return TEL_PREFIX + _e164(text, raw, region)
 
 
@@ -108,18 +126,18 @@ def _e164_by_libphonenumber(text: str, raw: str, region: str) -> str:
     try:
         number = phonenumbers.parse(text, _check_region(region))
     except phonenumbers.NumberParseException:
-        raise UsageError(f"not a phone number: {raw!r}") from None
+        raise UsageError(f"not a phone number: {_shown(raw)}") from None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
         # Dialable only inside its own area (555-0100 in the US): there is no E.164 form.
-        raise UsageError(f"not a phone number: {raw!r}", hint="include the area code")
+        raise UsageError(f"not a phone number: {_shown(raw)}", hint="include the area code")
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
-        raise UsageError(f"not a phone number: {raw!r}")
+        raise UsageError(f"not a phone number: {_shown(raw)}")
     # For +1 libphonenumber checks only the length, which lets 0305550100 or 1235550100 through.
     if number.country_code == 1 and not _NANP.fullmatch(
         phonenumbers.national_significant_number(number)
     ):
-        raise UsageError(f"not a phone number: {raw!r}")
+        raise UsageError(f"not a phone number: {_shown(raw)}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -154,7 +172,7 @@ def normalize_all(raws: Iterable[str], region: str = "US") -> list[str]:
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        named = ", ".join(repr(b) for b in bad[:_MAX_NAMED])
+        named = ", ".join(_shown(b) for b in bad[:_MAX_NAMED])
         more = f" and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
         raise UsageError(f"not phone numbers: {named}{more}")
     return list(seen)
@@ -215,13 +233,18 @@ def parse_recipient_lines(text: str) -> list[str]:
         if _is_header(entries[:1]) and _header_column(entries[:1]) is not None:
             entries = entries[1:]
         return [e for e in entries if e]
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as error:  # a quote left open runs into a cell past csv's field size limit
+        raise UsageError(
+            f"the recipient file is not valid CSV ({error})", hint="check its quotes"
+        ) from None
     column = 0
     if _is_header(rows[0]):
         found = _header_column(rows[0])
         if found is None:
             raise UsageError(
-                f"no phone number column in CSV header: {lines[0].strip()!r}",
+                f"no phone number column in CSV header: {_shown(lines[0].strip())}",
                 hint="name the column phone, mobile, number or to",
             )
         column, rows = found, rows[1:]

@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -263,7 +264,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(_cell(v) for v in value)
     # A tab or newline inside a value would break the one-line-per-record contract when piped.
-    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    text = str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    # Other control characters (an SMS can hold ESC [2J, or an OSC that writes the clipboard)
+    # would drive the reader's terminal, and line separators split lines: show them escaped.
+    return _CONTROL_CHARS.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _escape(text: str) -> str:

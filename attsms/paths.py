@@ -35,6 +35,19 @@ def data_dir() -> Path:
     return _dir("ATTSMS_DATA_DIR", "data")
 
 
+def disk_full(path: Path) -> bool:
+    """True when the file system holding `path` (or its nearest existing parent) is out of room:
+    what SQLite reports as a bare "disk I/O error" when it cannot grow a file."""
+    import shutil
+
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free < 64 * 1024
+        except OSError:
+            continue
+    return False
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) readable by the owner only; tighten it if it exists."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

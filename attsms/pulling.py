@@ -6,9 +6,10 @@ The order is what makes it safe, since the service forgets every message it retu
                   -> only then hand the new ones to the caller to print -> fetch the next batch
 
 A crash at any point loses nothing that was fetched and committed; a batch fetched and not yet
-committed is the only window, and it is as short as one SQLite commit. Before the first call the
-store is opened and written once, so an unwritable store fails before anything is fetched. One
-pull at a time per profile and registration ID, under a cross-process lock.
+committed is the only window, and it is as short as one SQLite commit. Ctrl-C waits until the
+batch asked for is stored (a second Ctrl-C does not). Before the first call the store is opened
+and written once, so an unwritable store fails before anything is fetched. One pull at a time per
+profile and registration ID, under a cross-process lock.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from attsms.errors import AttsmsError, LockTimeoutError, StoreError, UsageError
 from attsms.inbox import InboxStore, StoredBatch, StoredMessage
+from attsms.interrupts import hold_interrupt
 from attsms.models import InboundMessage, InboxBatch
 
 if TYPE_CHECKING:
@@ -131,13 +133,15 @@ class InboxPull:
             raise RuntimeError("use InboxPull as a context manager")
         summary = self.summary
         while True:
-            batch = self._source.inbox(self.registration_id)
-            try:
-                stored = store.add_batch(self.registration_id, batch.messages)
-            except (StoreError, LockTimeoutError) as error:
-                if not batch.messages:
-                    raise
-                raise UnstoredMessagesError(error, _unstored(batch.messages, summary)) from None
+            # Ctrl-C waits until the batch is stored: the service forgets it as it answers.
+            with hold_interrupt() as interrupt:
+                batch = self._source.inbox(self.registration_id)
+                try:
+                    stored = store.add_batch(self.registration_id, batch.messages)
+                except (StoreError, LockTimeoutError) as error:
+                    if not batch.messages:
+                        raise
+                    raise UnstoredMessagesError(error, _unstored(batch.messages, summary)) from None
             summary.batches += 1
             summary.fetched += len(batch.messages)
             summary.new += len(stored.new)
@@ -146,6 +150,7 @@ class InboxPull:
             summary.opted_in.extend(stored.opted_in)
             summary.pending = batch.pending
             yield stored
+            interrupt.raise_if_caught()  # once the caller has shown the batch
             if batch.pending <= 0 or not batch.messages:
                 # An empty batch with messages still "pending" would loop forever; the next run
                 # asks again.

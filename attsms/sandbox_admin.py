@@ -46,11 +46,15 @@ def _remote(url: str, method: str, path: str, payload: Any = None) -> dict[str, 
 
     try:
         response = httpx.request(method, url.rstrip("/") + path, json=payload, timeout=30)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as error:
+        raise UsageError(
+            f"invalid sandbox URL {url!r} ({error})", hint="e.g. http://127.0.0.1:8765"
+        ) from None
     except httpx.HTTPError as error:
         raise NetworkError(f"cannot reach the sandbox at {url}: {error}") from None
     try:
         body: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if response.status_code >= 300 or not isinstance(body, dict):
         raise UsageError(

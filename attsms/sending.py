@@ -112,28 +112,45 @@ def read_input(
     return SendInput(numbers=entries, message=message)
 
 
+# Far above any message (4096 bytes) or recipient list (a million numbers is ~13 MB), and a
+# bound: `--message-file /dev/zero` or `yes | attsms send …` would otherwise fill the memory.
+_MAX_MB = {"message file": 1, "recipient file": 64}
+
+
 def _read_source(name: str, stdin: IO[str] | None, what: str) -> str:
+    limit = _MAX_MB[what] << 20
     if name == STDIN:
         if stdin is None:
             raise UsageError("stdin is not available")
-        return _read_stdin(stdin)
-    path = Path(name)
+        return _read_stdin(stdin, limit, what)
+    if not name:  # Path("") is the current directory
+        raise UsageError(f"the {what} name is empty", hint="give a file, or - for stdin")
     try:
-        data = path.read_bytes()
+        with Path(name).open("rb") as file:
+            data = file.read(limit + 1)
     except FileNotFoundError:
         raise UsageError(f"{what} not found: {name}") from None
     except IsADirectoryError:
         raise UsageError(f"{what} {name} is a directory", hint="give a text file") from None
     except OSError as error:
         raise UsageError(f"cannot read the {what} {name}: {error.strerror or error}") from None
+    _check_size(data, limit, f"{what} {name}", what)
     return _decode(data, name)
 
 
-def _read_stdin(stdin: IO[str]) -> str:
+def _read_stdin(stdin: IO[str], limit: int, what: str) -> str:
     buffer: Any = getattr(stdin, "buffer", None)
     if buffer is None:  # a StringIO (tests, embedding): already text
         return stdin.read()
-    return _decode(buffer.read(), "stdin")
+    data = buffer.read(limit + 1)
+    _check_size(data, limit, "stdin", what)
+    return _decode(data, "stdin")
+
+
+def _check_size(data: bytes, limit: int, source: str, what: str) -> None:
+    if len(data) > limit:
+        hint = "a message is at most 4096 bytes" if what == "message file" else "is it a list?"
+        raise UsageError(f"{source} is over {limit >> 20} MB", hint=hint)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -491,6 +508,7 @@ def send_batches(
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from attsms.history import DedupeSlot
+    from attsms.interrupts import HeldInterrupt, hold_interrupt
 
     options = options or SendOptions()
     started = clock()
@@ -528,6 +546,7 @@ def send_batches(
         limiter = RateLimiter(options.rate, clock=clock, sleep=sleep) if options.rate else None
         stop = _Stop()
         run_id = _run_id()
+        held = HeldInterrupt()
 
         def work(number: int) -> BatchOutcome:
             addresses = batches[number]
@@ -535,42 +554,46 @@ def send_batches(
                 limiter.acquire()
             if stop.error is not None:
                 return BatchOutcome(number, addresses, FAILED, error=stop.error)
-            slot = DedupeSlot(key, number, len(batches)) if key is not None else None
-            try:
-                claim = store.claim_batch(
-                    profile=profile,
-                    message=plan.message,
-                    addresses=addresses,
-                    notify=options.notify,
-                    run_id=run_id,
-                    dedupe=slot,
-                    resend_unknown=options.resend_unknown,
-                    batch_number=number,
-                    batch_count=len(batches),
+            # In the main thread (one batch at a time), Ctrl-C waits until the claimed batch's
+            # answer is recorded, as the pool's shutdown does for the worker threads below.
+            with hold_interrupt(held):
+                slot = DedupeSlot(key, number, len(batches)) if key is not None else None
+                try:
+                    claim = store.claim_batch(
+                        profile=profile,
+                        message=plan.message,
+                        addresses=addresses,
+                        notify=options.notify,
+                        run_id=run_id,
+                        dedupe=slot,
+                        resend_unknown=options.resend_unknown,
+                        batch_number=number,
+                        batch_count=len(batches),
+                    )
+                except AttsmsError as error:  # no record, no request: it surely did not go
+                    return BatchOutcome(number, addresses, FAILED, error=error)
+                if claim.batch_id is None:  # another run under the same key got there first
+                    assert claim.existing is not None
+                    settled = _settled(number, addresses, claim.existing, resend_unknown=False)
+                    assert settled is not None
+                    return settled
+                return _send_one(
+                    client,
+                    store,
+                    plan.message,
+                    number,
+                    addresses,
+                    claim.batch_id,
+                    options,
+                    stop,
+                    warnings,
                 )
-            except AttsmsError as error:  # no record, no request: it surely did not go
-                return BatchOutcome(number, addresses, FAILED, error=error)
-            if claim.batch_id is None:  # another run under the same key got there first
-                assert claim.existing is not None
-                settled = _settled(number, addresses, claim.existing, resend_unknown=False)
-                assert settled is not None
-                return settled
-            return _send_one(
-                client,
-                store,
-                plan.message,
-                number,
-                addresses,
-                claim.batch_id,
-                options,
-                stop,
-                warnings,
-            )
 
         workers = max(1, min(options.concurrency, MAX_CONCURRENCY, len(to_send)))
         if workers == 1:  # one at a time: no threads to start (the common one-batch send)
             for number in to_send:
                 done(work(number))
+                held.raise_if_caught()
             return _report(outcomes, clock() - started, key, warnings)
         executor = ThreadPoolExecutor(workers, thread_name_prefix="send")
         try:
@@ -661,7 +684,7 @@ def _finish(
     except StoreError as store_error:
         # The request is over either way; the row stays `sending`, which a re-run reads as
         # "may have gone" and does not resend. Say so rather than hide the outcome.
-        warnings.append(f"{store_error} (batch {batch_id} stays recorded as in flight)")
+        warnings.append(f"{store_error} (that batch stays recorded as in flight)")
 
 
 def _settled(

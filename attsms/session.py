@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 TIMEOUT_ENV = "ATTSMS_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0  # seconds to wait for one answer
+RETRIES_ENV = "ATTSMS_MAX_RETRIES"
+MAX_RETRIES = 10  # the most ATTSMS_MAX_RETRIES takes: more only hides an outage for longer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -94,6 +96,8 @@ class Session:
     secret_source: str = "env"
     log: Callable[[str], None] | None = None
     scope: str = DEFAULT_SCOPE
+    # Told about a token cache that cannot be written (the command goes on without it).
+    warn: Callable[[str], None] | None = None
     _client: AttClient | None = field(default=None, repr=False)
     _tokens: TokenManager | None = field(default=None, repr=False)
 
@@ -104,6 +108,7 @@ class Session:
         sandbox: bool = False,
         profile: str | None = None,
         log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> Session:
         if sandbox:
             from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REGISTRATION_ID
@@ -117,6 +122,7 @@ class Session:
                 registration_id=DEMO_REGISTRATION_ID,
                 secret_source="sandbox",
                 log=log,
+                warn=warn,
             )
         name = profile_name(profile)
         saved = load_config().profile(name)
@@ -142,29 +148,23 @@ class Session:
             secret_source=source,
             log=log,
             scope=(saved.scope if saved else None) or DEFAULT_SCOPE,
+            warn=warn,
         )
 
     @property
     def client(self) -> AttClient:
         """The API client, with a token source backed by this profile's token cache."""
         if self._client is None:
-            from attsms.api import AttClient
             from attsms.tokens import TokenCache, TokenManager
 
-            timeout = timeout_from_env() or DEFAULT_TIMEOUT
-            self._client = AttClient(
-                self.base_url,
-                transport=self._transport(),
-                log=self.log,
-                timeout=timeout,
-                connect_timeout=min(timeout, 10.0),
-            )
+            self._client = api_client(self.base_url, transport=self._transport(), log=self.log)
             self._tokens = TokenManager(
                 self._client,
                 TokenCache(self.profile),
                 client_id=self.client_id,
                 secret=self.secret,
                 scope=self.scope,
+                warn=self.warn,
             )
             self._client.tokens = self._tokens
         return self._client
@@ -261,13 +261,13 @@ def login(
     region: str | None = None,
     store: SecretStoreKind = "keyring",
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ProfileStatus:
     """Check the credentials by fetching a token, then save settings, secret and token.
 
     Nothing is saved when the token call fails (wrong credentials: AuthError, exit 3) or when the
     chosen store cannot keep the secret (checked before the token call).
     """
-    from attsms.api import AttClient
     from attsms.credentials import CredentialStore
     from attsms.tokens import TokenCache, TokenManager
 
@@ -280,11 +280,22 @@ def login(
         raise AuthError("no client id", hint="pass --client-id")
     if not secret:
         raise AuthError("no client secret", hint="pass it on stdin with --client-secret-stdin")
+    if not secret.isascii():
+        try:  # stdin's bytes that are not UTF-8 arrive as lone surrogates
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("the client secret is not valid UTF-8 text") from None
     credentials = CredentialStore(name, store)
     credentials.check()  # no usable keyring, or a locked one: say so before anything happens
-    with AttClient(url, log=log) as client:
+    config.check_writable()  # and a settings file that cannot be saved, before a secret is
+    with api_client(url, log=log) as client:
         manager = TokenManager(
-            client, TokenCache(name), client_id=client_id, secret=lambda: secret, scope=scope
+            client,
+            TokenCache(name),
+            client_id=client_id,
+            secret=lambda: secret,
+            scope=scope,
+            warn=warn,
         )
         token = manager.fetch_new()
         location = credentials.save(secret)
@@ -371,7 +382,11 @@ def _revoke(
         secret = store.get()
     if secret is None:
         raise AuthError("no client secret for it")
-    with AttClient(cached.base_url, log=log, retry=RetryPolicy(attempts=2), timeout=10) as client:
+    # Logging out must not hang on a dead service: 10 s and one retry unless told otherwise.
+    timeout = timeout_from_env() or 10.0
+    retries = retries_from_env()
+    retry = RetryPolicy(attempts=2 if retries is None else retries + 1)
+    with AttClient(cached.base_url, log=log, retry=retry, timeout=timeout) as client:
         if cached.token.refresh_token:
             client.revoke(cached.client_id, secret, cached.token.refresh_token, "refresh_token")
         client.revoke(cached.client_id, secret, cached.token.access_token, "access_token")
@@ -482,6 +497,43 @@ def _token_status(status: ProfileStatus) -> ProfileStatus:
         token="valid" if usable(cached, now) else "expired",
         token_expires_in=None if expires_at is None else max(0, int(expires_at - now)),
     )
+
+
+def api_client(
+    base_url: str,
+    *,
+    log: Callable[[str], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> AttClient:
+    """An API client with this run's ATTSMS_TIMEOUT and ATTSMS_MAX_RETRIES."""
+    from attsms.api import AttClient, RetryPolicy
+
+    timeout = timeout_from_env() or DEFAULT_TIMEOUT
+    retries = retries_from_env()
+    return AttClient(
+        base_url,
+        transport=transport,
+        log=log,
+        timeout=timeout,
+        connect_timeout=min(timeout, 10.0),
+        retry=None if retries is None else RetryPolicy(attempts=retries + 1),
+    )
+
+
+def retries_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """`ATTSMS_MAX_RETRIES`: how many times a request safe to repeat is retried; None when unset.
+
+    0 suits a cron job that runs again anyway; it never makes attsms resend a send whose outcome
+    is unknown, which is never retried at all.
+    """
+    raw = (os.environ if environ is None else environ).get(RETRIES_ENV, "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_RETRIES:
+        raise UsageError(
+            f"{RETRIES_ENV}={raw!r} is not a whole number from 0 to {MAX_RETRIES}", hint="e.g. 3"
+        )
+    return int(raw)
 
 
 def timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:

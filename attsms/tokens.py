@@ -9,12 +9,17 @@ A token is reused until 30 s before it expires (`expires_in` 0: never), then ren
 refresh grant (the answer may rotate the refresh token), then with client credentials when the
 refresh token is refused. The cache remembers the base URL and client id it was issued for, so a
 token is never sent to another service or used for other credentials.
+
+A cache that cannot be written (read-only or full disk, a file where the directory should be) is
+not worth failing a command for: the `warn` callback hears about it once, and the process goes on
+with a token of its own, at the cost of a token call per run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from attsms.errors import ApiError, AuthError, LockTimeoutError, StoreError
 from attsms.fileutil import write_private_atomic
-from attsms.models import Token
+from attsms.models import Token, header_safe
 from attsms.paths import cache_dir, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -31,6 +36,10 @@ if TYPE_CHECKING:
 
 # Reuse a token until this many seconds before it expires, as AT&T's own SDKs did.
 EXPIRY_MARGIN = 30.0
+
+
+class TokenCacheUnwritable(StoreError):
+    """The cache dir cannot hold the refresh lock (read-only, full, not a directory)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class TokenCache:
             expires_at = raw.get("expires_at")
             if not isinstance(refresh, str | None) or isinstance(expires_at, bool):
                 raise TypeError("a field of the wrong type")
+            if not header_safe(str(raw["access_token"])):
+                raise ValueError("an access token that cannot be sent")
             token = Token(
                 access_token=str(raw["access_token"]),
                 refresh_token=refresh,
@@ -72,7 +83,7 @@ class TokenCache:
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             # A corrupt cache costs one token call, never a failed command.
             return None
 
@@ -100,6 +111,10 @@ class TokenCache:
             self.path.unlink()
         except FileNotFoundError:
             return False
+        except OSError as error:
+            raise StoreError(
+                f"cannot delete the token cache {self.path}: {error.strerror}"
+            ) from None
         return True
 
     @contextlib.contextmanager
@@ -107,15 +122,22 @@ class TokenCache:
         """Hold the cross-process refresh lock for this profile."""
         import filelock
 
-        ensure_private_dir(self.path.parent)
         lock = filelock.FileLock(str(self.path.with_suffix(".lock")), timeout=timeout, mode=0o600)
         try:
-            with lock:
-                yield
+            ensure_private_dir(self.path.parent)
+            lock.acquire()
         except filelock.Timeout:
             raise LockTimeoutError(
                 f"another attsms process has held the token lock for {timeout:g} s"
             ) from None
+        except OSError as error:
+            raise TokenCacheUnwritable(
+                f"cannot write the token cache {self.path}: {error.strerror or error}"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class TokenManager:
@@ -130,6 +152,7 @@ class TokenManager:
         secret: Callable[[], str],
         scope: str = "SMS",
         clock: Callable[[], float] = time.time,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
         self._cache = cache
@@ -140,6 +163,11 @@ class TokenManager:
         self._current: CachedToken | None = None
         # Token calls made by this process (tests and `auth status` read it).
         self.fetched = 0
+        self._warn = warn
+        self._warned = False
+        # Stands in for the cross-process lock among this process's threads when the cache dir
+        # cannot hold that lock.
+        self._uncached = threading.Lock()
 
     def access_token(self, *, stale: str | None = None) -> str:
         return self.current(stale=stale).token.access_token
@@ -152,11 +180,21 @@ class TokenManager:
             return current
         cached = self._load_usable(stale)
         if cached is None:
-            with self._cache.lock():
-                # Another process may have refreshed while we waited for the lock.
-                cached = self._load_usable(stale)
-                if cached is None:
-                    cached = self._renew(stale)
+            try:
+                with self._cache.lock():
+                    # Another process may have refreshed while we waited for the lock.
+                    cached = self._load_usable(stale)
+                    if cached is None:
+                        cached = self._renew(stale)
+            except TokenCacheUnwritable as error:
+                # A cache is not worth failing a command (a cron job's send) for: go on with
+                # a token of our own, and say what it costs.
+                self._cache_failed(error)
+                with self._uncached:
+                    current = self._current
+                    if current is not None and current.token.access_token != stale:
+                        cached = current if self._usable(current) else None
+                    cached = cached or self._renew(stale)
         self._current = cached
         return cached
 
@@ -176,9 +214,17 @@ class TokenManager:
 
     def adopt(self, cached: CachedToken) -> None:
         """Make `cached` this profile's token, for this process and the next ones."""
-        with self._cache.lock():
-            self._cache.save(cached)
         self._current = cached
+        try:
+            with self._cache.lock():
+                self._cache.save(cached)
+        except StoreError as error:
+            self._cache_failed(error)
+
+    def _cache_failed(self, error: StoreError) -> None:
+        if self._warn is not None and not self._warned:
+            self._warned = True
+            self._warn(f"{error.message}; going on without it (every run fetches a new token)")
 
     def _usable(self, cached: CachedToken) -> bool:
         return usable(cached, self._clock())
@@ -207,7 +253,10 @@ class TokenManager:
             token = self._client.fetch_token(self._client_id, secret, self._scope)
         self.fetched += 1
         cached = self._wrap(token, obtained_at)
-        self._cache.save(cached)
+        try:
+            self._cache.save(cached)
+        except StoreError as error:
+            self._cache_failed(error)
         return cached
 
     def _wrap(self, token: Token, obtained_at: float) -> CachedToken:

@@ -227,6 +227,8 @@ def track(
     """
     from attsms.history import HistoryStore
 
+    if any(not message_id.strip() for message_id in message_ids):
+        raise UsageError("a message ID is empty", hint="give the IDs `attsms send` printed")
     started = time.monotonic()
     with HistoryStore.open() as store, _Connection(open_session) as connection:
         tracker = _Tracker(store, connection, profile, concurrency, now())

@@ -19,6 +19,7 @@ _ENV_TO_CLEAR = (
     "ATTSMS_REGISTRATION_ID",
     "ATTSMS_REGION",
     "ATTSMS_TIMEOUT",
+    "ATTSMS_MAX_RETRIES",
     "ATTSMS_DEBUG",
     "NO_COLOR",
 )
@@ -32,6 +33,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"ATTSMS_{name.upper()}_DIR", str(home / name))
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
+    # Child attsms processes may cache bytecode (in the gitignored __pycache__): compiling every
+    # module afresh in each of hundreds of processes costs the suite more than any test.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     # No test reaches the developer's real keyring; keyring tests choose their backend.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return home

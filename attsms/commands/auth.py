@@ -131,6 +131,7 @@ def login(
         scope=scope,
         store=store.value,
         log=out.stderr_line if app_state.verbose else None,
+        warn=out.warn,
     )
     if store is Store.file:
         out.warn(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, JsonLines, Quiet, examples
+from attsms.commands.options import Json, JsonLines, Quiet, examples, not_nan
 
 if TYPE_CHECKING:
     from attsms.inbox import StoredMessage
@@ -113,6 +113,7 @@ def pull(
             "--lock-timeout",
             min=0.0,
             metavar="SECONDS",
+            callback=not_nan,
             help="Wait this long for another pull of the same inbox, then exit 75.",
         ),
     ] = 0.0,

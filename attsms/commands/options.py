@@ -16,3 +16,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summa
 def examples(*lines: str) -> str:
     """An 'Examples:' epilog that click prints as written (the \\b stops it rewrapping)."""
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def not_nan(value: float | None) -> float | None:
+    """Callback for float options: click's FloatRange lets NaN through any bound."""
+    if value is not None and value != value:  # NaN is the one float unequal to itself
+        raise typer.BadParameter(f"{value} is not a number")
+    return value

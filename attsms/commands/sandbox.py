@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from attsms.commands.options import Json, examples
+from attsms.commands.options import Json, examples, not_nan
 
 app = typer.Typer(
     help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages.",
@@ -49,7 +49,10 @@ def serve(
     ] = None,
     latency_ms: Annotated[int, typer.Option(min=0, help="Delay added to every answer.")] = 0,
     fail_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Fraction of requests answered 503 SVC1000.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, callback=not_nan, help="Fraction of requests answered 503 SVC1000."
+        ),
     ] = 0.0,
     rate_limit: Annotated[
         int, typer.Option(min=0, metavar="N", help="Requests per second before 429; 0 is off.")
@@ -61,7 +64,10 @@ def serve(
         int, typer.Option(min=0, metavar="S", help="Access token lifetime; 0 never expires.")
     ] = 172_800,
     delivery_seconds: Annotated[
-        float, typer.Option(min=0.0, metavar="S", help="Time from send to final status.")
+        float,
+        typer.Option(
+            min=0.0, metavar="S", callback=not_nan, help="Time from send to final status."
+        ),
     ] = 2.0,
     batch_size: Annotated[
         int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")

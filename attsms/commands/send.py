@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, examples
+from attsms.commands.options import Json, Quiet, examples, not_nan
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -79,6 +79,7 @@ def send(
         typer.Option(
             min=0.0,
             metavar="S",
+            callback=not_nan,
             help="With --wait: stop waiting after S seconds (exit 75).  [default: 300]",
         ),
     ] = None,
@@ -152,6 +153,7 @@ def send(
     session = app_state.session(out)
     waited: WaitResult | None = None
     wait_failed: AttsmsError | None = None
+    interrupted = False  # Ctrl-C while waiting: what was sent is printed, then exit 130
     try:
         with out.progress(len(plan.addresses), "Sending") as bar:
             report = sending.send_plan(
@@ -167,6 +169,8 @@ def send(
                 )
             except AttsmsError as failure:  # what was sent is still worth printing
                 wait_failed = failure
+            except KeyboardInterrupt:
+                interrupted = True
     finally:
         session.close()
     for warning in report.warnings:
@@ -175,6 +179,8 @@ def send(
     if report.nothing_went and error is not None:
         raise error  # nothing went: the error says it all, no rows of "failed"
     _print_report(out, report, waited)
+    if interrupted:
+        raise KeyboardInterrupt
     error = error or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, examples
+from attsms.commands.options import Json, examples, not_nan
 
 if TYPE_CHECKING:
     from attsms.output import Column, Output
@@ -98,6 +98,7 @@ def status(
         typer.Option(
             min=0.0,
             metavar="S",
+            callback=not_nan,
             help="With --wait: stop after S seconds (exit 75).  [default: 300]",
         ),
     ] = None,
@@ -106,6 +107,7 @@ def status(
         typer.Option(
             min=0.1,
             metavar="S",
+            callback=not_nan,
             help="With --wait: first pause between polls, growing 1.5 times up to 15 s."
             "  [default: 1]",
         ),
