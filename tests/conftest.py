@@ -59,3 +59,23 @@ def sandbox_http() -> Iterator[Callable[..., SandboxHttp]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def use_server(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], SandboxHttp]:
+    """Point in-process `cli(...)` runs (and child processes) at a sandbox server."""
+
+    def point(server: SandboxHttp) -> SandboxHttp:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        return server
+
+    return point
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client retries without their backoff sleeps (Retry-After is still honoured)."""
+    from attsms.api import RetryPolicy
+
+    monkeypatch.setattr(RetryPolicy, "delay", lambda _self, _attempt, retry_after: retry_after or 0)

@@ -52,7 +52,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,40 +229,52 @@ class Run:
         return [line for line in self.stderr.splitlines() if line.startswith("attsms: error:")]
 
 
+# A small go-between that starts attsms and reports the peak memory of attsms alone. Measured
+# from the pytest worker itself, ru_maxrss would include the worker's own memory, which the
+# child holds between fork and exec (hundreds of MB after a few hypothesis tests).
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(child.pid, 0)
+with open(os.environ["ATTSMS_TEST_RSS_FILE"], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_attsms(
     *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
 ) -> Run:
-    """`python -m attsms ARGS` as a child process, with its own peak memory (`wait4`)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """`python -m attsms ARGS` as a child process, with its own peak memory."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        rss_file = Path(scratch) / "rss"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "attsms", *args],
+            [sys.executable, "-c", _MEASURE, "-m", "attsms", *args],
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=err,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "ATTSMS_TEST_RSS_FILE": str(rss_file)},
         )
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write((input or "").encode())
-        proc.stdin.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise AssertionError(f"attsms {' '.join(args)} still running after {timeout} s")
-            time.sleep(0.01)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            proc.communicate((input or "").encode(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(
+                f"attsms {' '.join(args)} still running after {timeout} s"
+            ) from None
         out.seek(0)
         err.seek(0)
+        max_rss_kb = int(rss_file.read_text())
         return Run(
             proc.returncode,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
-            usage.ru_maxrss,
+            max_rss_kb,
         )
 
 
@@ -428,17 +439,6 @@ def arm(
 
 
 # --- the matrix ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def use_server(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], None]:
-    """Point in-process `cli(...)` runs (set-up, clean-up, checks) at the sandbox itself."""
-
-    def use(server: SandboxHttp) -> None:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-
-    return use
 
 
 def _check_one_line(run: Run, expect: Expect) -> None:

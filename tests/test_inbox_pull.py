@@ -27,17 +27,6 @@ ALICE = "+12125550100"
 INBOX_PATH = "/sms/v3/messaging/inbox"
 
 
-@pytest.fixture
-def use_server(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], None]:
-    """Point in-process `cli(...)` runs (and child processes) at a sandbox server."""
-
-    def use(server: SandboxHttp) -> None:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-
-    return use
-
-
 def stored(cli: Cli) -> list[dict[str, Any]]:
     """What `inbox list` shows: every stored message."""
     result = cli("inbox", "list", "--limit", "0", "--json")

@@ -28,26 +28,6 @@ StartSandbox = Callable[..., SandboxHttp]
 OUTBOX = "/sms/v3/messaging/outbox"
 
 
-@pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], SandboxHttp]:
-    """Point in-process `cli(...)` runs at a sandbox server."""
-
-    def point(server: SandboxHttp) -> SandboxHttp:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        return server
-
-    return point
-
-
-@pytest.fixture
-def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries without their backoff sleeps (Retry-After is still honoured)."""
-    from attsms.api import RetryPolicy
-
-    monkeypatch.setattr(RetryPolicy, "delay", lambda _self, _attempt, retry_after: retry_after or 0)
-
-
 def numbers(count: int, start: int = 0) -> list[str]:
     """`count` distinct US numbers as E.164 strings; the sandbox delivers them all."""
     return [f"+1212{2000000 + start + i:07d}" for i in range(count)]
@@ -92,9 +72,9 @@ def history() -> Iterator[Callable[[], HistoryStore]]:
 
 @pytest.mark.parametrize("count", [1, 50, 51, 120])
 def test_batches_of_50_each_address_once(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, tmp_path: Path, count: int
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, tmp_path: Path, count: int
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     wanted = numbers(count)
     # The same numbers again, typed differently: dropped before sending.
     typed_again = [f"({n[2:5]}) {n[5:8]}-{n[8:]}" for n in wanted[:10]]
@@ -117,9 +97,9 @@ FORMATS = ["({a}) {x}-{l}", "{a}.{x}.{l}", "+1 {a} {x} {l}", "1{a}{x}{l}", "tel:
 
 
 @pytest.fixture
-def server(sandbox_http: StartSandbox, use: Any) -> SandboxHttp:
+def server(sandbox_http: StartSandbox, use_server: Any) -> SandboxHttp:
     """One sandbox for a whole test (hypothesis runs every example against it)."""
-    started: SandboxHttp = use(sandbox_http())
+    started: SandboxHttp = use_server(sandbox_http())
     return started
 
 
@@ -140,9 +120,9 @@ def test_any_nanp_number_typed_any_way_reaches_the_service_once_in_e164(
 
 
 def test_invalid_numbers_are_all_named_and_nothing_is_sent(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     result = cli("send", "+12125550100", "banana", "555-0100", "12", "-m", "hi")
     assert result.exit_code == 2
     assert "banana" in result.stderr and "555-0100" in result.stderr and "'12'" in result.stderr
@@ -153,9 +133,9 @@ def test_invalid_numbers_are_all_named_and_nothing_is_sent(
 # --- concurrency, rate cap, 429 ------------------------------------------------------------------
 
 
-def test_batches_go_concurrently(cli: Cli, sandbox_http: StartSandbox, use: Any) -> None:
+def test_batches_go_concurrently(cli: Cli, sandbox_http: StartSandbox, use_server: Any) -> None:
     latency = 0.25
-    use(sandbox_http(latency_ms=int(latency * 1000)))
+    use_server(sandbox_http(latency_ms=int(latency * 1000)))
     result = cli("send", *numbers(300), "-m", "hi", "--concurrency", "6", "--json")
     assert result.exit_code == 0, result.stderr
     summary = result.json()["summary"]
@@ -165,9 +145,9 @@ def test_batches_go_concurrently(cli: Cli, sandbox_http: StartSandbox, use: Any)
 
 
 def test_rate_cap_keeps_under_the_service_limit(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http(rate_limit=5))  # any request past 5 in a clock second: 429
+    server = use_server(sandbox_http(rate_limit=5))  # any request past 5 in a clock second: 429
     started = time.monotonic()
     capped = cli("send", *numbers(250), "-m", "hi", "--rate", "3/s")
     elapsed = time.monotonic() - started
@@ -181,9 +161,9 @@ def test_rate_cap_keeps_under_the_service_limit(
 
 
 def test_429_and_pol0001_are_retried(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, no_retry_wait: None
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, no_retry_wait: None
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     policy = json.dumps(
         {"RequestError": {"PolicyException": {"MessageId": "POL0001", "Text": "Rate limit"}}}
     )
@@ -201,9 +181,9 @@ def test_429_and_pol0001_are_retried(
 
 
 def test_batch_that_exhausts_its_retries_fails_and_the_rest_go(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     server.faults(
         {"path_prefix": OUTBOX, "status": 429, "headers": {"Retry-After": "0"}, "count": 4}
     )
@@ -219,10 +199,10 @@ def test_batch_that_exhausts_its_retries_fails_and_the_rest_go(
 
 
 def test_partial_failure_with_fail_rate(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, no_retry_wait: None
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, no_retry_wait: None
 ) -> None:
     # 503 SVC1000 on 70% of requests: a batch fails when all four tries do (about 1 in 4).
-    server = use(sandbox_http(fail_rate=0.7, seed=3))
+    server = use_server(sandbox_http(fail_rate=0.7, seed=3))
     wanted = numbers(400)
     result = cli("send", *wanted, "-m", "hi", "--concurrency", "1", "--json")
     assert result.exit_code == 4, result.stderr
@@ -235,9 +215,9 @@ def test_partial_failure_with_fail_rate(
 
 
 def test_when_every_batch_fails_the_error_is_the_exit(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     server.faults({"path_prefix": OUTBOX, "status": 400, "count": 10})
     result = cli("send", *numbers(60), "-m", "hi")
     assert result.exit_code == 2  # a 400: the service refused the input
@@ -246,9 +226,9 @@ def test_when_every_batch_fails_the_error_is_the_exit(
 
 
 def test_refused_credentials_stop_the_remaining_batches(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     cli("send", "+12125550100", "-m", "warm the token cache")
     # Every send answered 401 from here on: refreshing the token does not help.
     server.faults({"path_prefix": OUTBOX, "status": 401, "count": 100})
@@ -260,9 +240,9 @@ def test_refused_credentials_stop_the_remaining_batches(
 
 
 def test_wrong_secret_is_exit_3_and_nothing_sent(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "wrong")
     result = cli("send", *numbers(120), "-m", "hi")
     assert result.exit_code == 3
@@ -273,9 +253,9 @@ def test_wrong_secret_is_exit_3_and_nothing_sent(
 
 
 def test_timeout_after_send_is_unknown_exit_5_and_never_resent(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     monkeypatch.setenv("ATTSMS_TIMEOUT", "0.5")
     # The first send is processed (the texts go), but its answer comes after the client gave up.
     server.faults({"path_prefix": OUTBOX, "after_processing": True, "delay_ms": 2000})
@@ -301,9 +281,9 @@ def test_timeout_after_send_is_unknown_exit_5_and_never_resent(
 
 
 def test_dedupe_rerun_sends_only_what_did_not_go(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     server.faults({"path_prefix": OUTBOX, "status": 400, "count": 1})
     wanted = numbers(150)
     args = ("send", *wanted, "-m", "Rain date is Sunday", "--dedupe-key", "rain", "--json")
@@ -328,9 +308,9 @@ def test_dedupe_rerun_sends_only_what_did_not_go(
 
 
 def test_dedupe_key_reused_for_another_job_is_refused(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     assert cli("send", "+12125550100", "-m", "one", "--dedupe-key", "k").exit_code == 0
     other_text = cli("send", "+12125550100", "-m", "two", "--dedupe-key", "k")
     other_people = cli("send", "+12125550101", "-m", "one", "--dedupe-key", "k")
@@ -377,9 +357,9 @@ def test_each_batch_is_on_disk_before_its_request_leaves(
 
 
 def test_message_from_stdin(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: Callable[[], HistoryStore]
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: Callable[[], HistoryStore]
 ) -> None:
-    use(sandbox_http())
+    use_server(sandbox_http())
     result = cli("send", "+12125550100", input="Line one\nline two\n\n")
     assert result.exit_code == 0, result.stderr
     [batch] = history().recent()
@@ -389,11 +369,11 @@ def test_message_from_stdin(
 def test_recipients_from_stdin_and_message_file(
     cli: Cli,
     sandbox_http: StartSandbox,
-    use: Any,
+    use_server: Any,
     tmp_path: Path,
     history: Callable[[], HistoryStore],
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     message = tmp_path / "notice.txt"
     message.write_text("Café closes at 5 ☕\n", encoding="utf-8")
     csv = "Name,Phone\nAda,(212) 555-0100\nBob,212.555.0101\n"
@@ -553,9 +533,9 @@ def test_dry_run_of_10000_recipients(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_json_is_one_document_per_recipient_with_a_summary(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http())
+    use_server(sandbox_http())
     result = cli("send", *numbers(60), "-m", "hi", "--json")
     assert result.exit_code == 0, result.stderr
     document = result.json()
@@ -571,8 +551,8 @@ def test_json_is_one_document_per_recipient_with_a_summary(
     assert document["summary"]["requests"] == 2
 
 
-def test_quiet_prints_no_summary(cli: Cli, sandbox_http: StartSandbox, use: Any) -> None:
-    use(sandbox_http())
+def test_quiet_prints_no_summary(cli: Cli, sandbox_http: StartSandbox, use_server: Any) -> None:
+    use_server(sandbox_http())
     loud = cli("send", "+12125550100", "-m", "hi")
     quiet = cli("send", "+12125550100", "-m", "hi", "-q")
     assert "1 recipient(s): 1 accepted" in loud.stderr
@@ -581,11 +561,11 @@ def test_quiet_prints_no_summary(cli: Cli, sandbox_http: StartSandbox, use: Any)
 
 
 def test_opted_out_numbers_are_refused_unless_ignored(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import attsms.inbox
 
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     asked: list[tuple[str, list[str]]] = []
 
     def opted_out(profile: str, addresses: Any) -> set[str]:
@@ -607,9 +587,9 @@ def test_opted_out_numbers_are_refused_unless_ignored(
 
 
 def test_wait_until_delivered(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: Callable[[], HistoryStore]
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: Callable[[], HistoryStore]
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.3))
+    use_server(sandbox_http(delivery_seconds=0.3))
     result = cli("send", "2125550100", "2125550801", "-m", "hi", "--wait", "--timeout", "10")
     assert result.exit_code == 0, result.stderr
     assert [row[1:4] for row in rows(result)] == [
@@ -621,9 +601,9 @@ def test_wait_until_delivered(
 
 
 def test_wait_with_an_impossible_delivery_is_exit_4(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.2))
+    use_server(sandbox_http(delivery_seconds=0.2))
     result = cli("send", "2125550100", "2125550901", "-m", "hi", "--wait", "--json")
     assert result.exit_code == 4
     statuses = {m["to"]: m["status"] for m in result.json()["messages"]}
@@ -633,9 +613,9 @@ def test_wait_with_an_impossible_delivery_is_exit_4(
 
 
 def test_wait_timeout_with_pending_messages_is_exit_75(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.1))
+    use_server(sandbox_http(delivery_seconds=0.1))
     # The sandbox keeps numbers whose last four digits start 07 waiting forever.
     result = cli("send", "2125550701", "-m", "hi", "--wait", "--timeout", "0.5")
     assert result.exit_code == 75
@@ -644,9 +624,9 @@ def test_wait_timeout_with_pending_messages_is_exit_75(
 
 
 def test_a_failing_wait_still_prints_what_was_sent(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     server.faults({"method": "GET", "path_prefix": OUTBOX, "status": 403, "count": 100})
     result = cli("send", "2125550100", "-m", "hi", "--wait", "--timeout", "5")
     assert result.exit_code == 1  # the status request was refused: a plain error

@@ -27,26 +27,6 @@ OUTBOX = "/sms/v3/messaging/outbox"
 
 
 @pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], SandboxHttp]:
-    """Point in-process `cli(...)` runs at a sandbox server."""
-
-    def point(server: SandboxHttp) -> SandboxHttp:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        return server
-
-    return point
-
-
-@pytest.fixture
-def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Client retries without their backoff sleeps (Retry-After is still honoured)."""
-    from attsms.api import RetryPolicy
-
-    monkeypatch.setattr(RetryPolicy, "delay", lambda _self, _attempt, retry_after: retry_after or 0)
-
-
-@pytest.fixture
 def history() -> Iterator[HistoryStore]:
     with HistoryStore.open() as store:
         yield store
@@ -81,9 +61,9 @@ def record_at(
 
 
 def test_status_moves_from_waiting_to_final_and_is_written_to_history(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: HistoryStore
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.3))
+    use_server(sandbox_http(delivery_seconds=0.3))
     message_id = send(cli, "2125550100", "2125550801", "2125550901")
     early = cli("status", message_id)
     assert early.exit_code == 0, early.stderr
@@ -109,8 +89,10 @@ def test_status_moves_from_waiting_to_final_and_is_written_to_history(
     ]
 
 
-def test_json_is_one_document_per_message(cli: Cli, sandbox_http: StartSandbox, use: Any) -> None:
-    use(sandbox_http(delivery_seconds=0))
+def test_json_is_one_document_per_message(
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
+) -> None:
+    use_server(sandbox_http(delivery_seconds=0))
     first = send(cli, "2125550100", text="first")
     second = send(cli, "2125550901", text="second")
     result = cli("status", first, second, first, "--json")
@@ -130,9 +112,9 @@ def test_json_is_one_document_per_message(cli: Cli, sandbox_http: StartSandbox, 
 
 
 def test_pascal_case_answers_are_read_and_recorded(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: HistoryStore
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
-    server = use(sandbox_http(delivery_seconds=60))
+    server = use_server(sandbox_http(delivery_seconds=60))
     message_id = send(cli, "2125550100")
     # Some real answers: PascalCase keys, one DeliveryInfo object rather than a list, the
     # number without its "+", and a count sent as a string.
@@ -150,9 +132,9 @@ def test_pascal_case_answers_are_read_and_recorded(
 
 
 def test_unknown_id_is_the_services_error_in_one_line(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http())
+    use_server(sandbox_http())
     result = cli("status", "SMS0000000000000000")
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -162,9 +144,9 @@ def test_unknown_id_is_the_services_error_in_one_line(
 
 
 def test_known_ids_are_shown_before_an_unknown_one_fails_the_run(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0))
+    use_server(sandbox_http(delivery_seconds=0))
     message_id = send(cli, "2125550100")
     result = cli("status", message_id, "SMS0000000000000000")
     assert result.exit_code == 1
@@ -173,9 +155,9 @@ def test_known_ids_are_shown_before_an_unknown_one_fails_the_run(
 
 
 def test_a_status_gone_after_it_was_final_shows_the_last_known_one(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.1, status_retention_seconds=0.8))
+    use_server(sandbox_http(delivery_seconds=0.1, status_retention_seconds=0.8))
     message_id = send(cli, "2125550100", "2125550901")
     waited = cli("status", message_id, "--wait", "--timeout", "5", "--interval", "0.1")
     assert waited.exit_code == 4, waited.stderr  # one impossible
@@ -202,13 +184,13 @@ def test_a_status_gone_after_it_was_final_shows_the_last_known_one(
 def test_an_id_the_history_knows_but_the_service_does_not_is_explained(
     cli: Cli,
     sandbox_http: StartSandbox,
-    use: Any,
+    use_server: Any,
     history: HistoryStore,
     monkeypatch: pytest.MonkeyPatch,
     age: timedelta,
     explanation: str,
 ) -> None:
-    use(sandbox_http())
+    use_server(sandbox_http())
     record_at(
         monkeypatch,
         history,
@@ -223,11 +205,11 @@ def test_an_id_the_history_knows_but_the_service_does_not_is_explained(
 
 
 def test_an_id_sent_with_another_profile_names_it(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
     sent = cli("--sandbox", "send", "2125550100", "-m", "hi")  # the in-process sandbox
     message_id = rows(sent)[0][0]
-    use(sandbox_http())
+    use_server(sandbox_http())
     result = cli("status", message_id)
     assert result.exit_code == 1
     assert f"try `attsms --sandbox status {message_id}`" in result.stderr
@@ -237,9 +219,9 @@ def test_an_id_sent_with_another_profile_names_it(
 
 
 def test_wait_prints_each_change_then_exits_0_when_all_delivered(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: HistoryStore
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.3))
+    use_server(sandbox_http(delivery_seconds=0.3))
     message_id = send(cli, "2125550100", "2125550801")
     result = cli("status", message_id, "--wait", "--timeout", "10", "--interval", "0.1")
     assert result.exit_code == 0, result.stderr
@@ -255,9 +237,9 @@ def test_wait_prints_each_change_then_exits_0_when_all_delivered(
 
 
 def test_wait_does_not_ask_again_what_it_just_asked(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    server = use(sandbox_http(delivery_seconds=0))
+    server = use_server(sandbox_http(delivery_seconds=0))
     final = send(cli, "2125550100")
     waiting = send(cli, "2125550701")  # 07xx: waiting forever
     assert cli("status", final, "--wait").exit_code == 0
@@ -269,9 +251,9 @@ def test_wait_does_not_ask_again_what_it_just_asked(
 
 
 def test_wait_timeout_with_a_message_still_waiting_is_exit_75(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.1))
+    use_server(sandbox_http(delivery_seconds=0.1))
     message_id = send(cli, "2125550701")  # 07xx: waiting forever
     started = time.monotonic()
     result = cli("status", message_id, "--wait", "--timeout", "0.6", "--interval", "0.1")
@@ -283,9 +265,9 @@ def test_wait_timeout_with_a_message_still_waiting_is_exit_75(
 
 
 def test_wait_with_an_impossible_delivery_is_exit_4_and_one_json_document(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.2))
+    use_server(sandbox_http(delivery_seconds=0.2))
     message_id = send(cli, "2125550100", "2125550901")
     result = cli("status", message_id, "--wait", "--interval", "0.1", "--json")
     assert result.exit_code == 4
@@ -298,9 +280,9 @@ def test_wait_with_an_impossible_delivery_is_exit_4_and_one_json_document(
 
 
 def test_wait_rides_out_rate_limits(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, no_retry_wait: None
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, no_retry_wait: None
 ) -> None:
-    server = use(sandbox_http(delivery_seconds=0.2))
+    server = use_server(sandbox_http(delivery_seconds=0.2))
     message_id = send(cli, "2125550100")
     # More 429s than the client's own retries: the wait loop keeps asking until the end.
     server.faults(
@@ -319,9 +301,9 @@ def test_wait_rides_out_rate_limits(
 
 
 def test_wait_without_ids_waits_for_the_recent_sends(
-    cli: Cli, sandbox_http: StartSandbox, use: Any
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
-    use(sandbox_http(delivery_seconds=0.3))
+    use_server(sandbox_http(delivery_seconds=0.3))
     send(cli, "2125550100")
     send(cli, "2125550801")
     result = cli("status", "--wait", "--interval", "0.1", "--json")
@@ -333,9 +315,9 @@ def test_wait_without_ids_waits_for_the_recent_sends(
 
 
 def test_without_ids_the_recent_sends_are_refreshed_and_recorded(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: HistoryStore
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
-    server = use(sandbox_http(delivery_seconds=0.2))
+    server = use_server(sandbox_http(delivery_seconds=0.2))
     first = send(cli, "2125550100", "2125550901", text="first")
     second = send(cli, "2125550801", text="second")
     time.sleep(0.3)
@@ -354,9 +336,9 @@ def test_without_ids_the_recent_sends_are_refreshed_and_recorded(
 
 
 def test_unknown_and_failed_sends_are_shown_and_never_asked_about(
-    cli: Cli, sandbox_http: StartSandbox, use: Any, history: HistoryStore
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     history.record_batch(
         profile="default",
         message="lost",
@@ -423,11 +405,11 @@ def test_since_picks_recent_sends(
 def test_old_unfinished_sends_are_not_asked_about(
     cli: Cli,
     sandbox_http: StartSandbox,
-    use: Any,
+    use_server: Any,
     history: HistoryStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = use(sandbox_http())
+    server = use_server(sandbox_http())
     record_at(
         monkeypatch,
         history,
@@ -444,11 +426,11 @@ def test_old_unfinished_sends_are_not_asked_about(
 def test_a_forgotten_message_shows_its_last_known_status(
     cli: Cli,
     sandbox_http: StartSandbox,
-    use: Any,
+    use_server: Any,
     history: HistoryStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use(sandbox_http())
+    use_server(sandbox_http())
     record_at(
         monkeypatch,
         history,
@@ -464,11 +446,11 @@ def test_a_forgotten_message_shows_its_last_known_status(
 def test_unreachable_service_shows_history_and_exits_75(
     cli: Cli,
     sandbox_http: StartSandbox,
-    use: Any,
+    use_server: Any,
     history: HistoryStore,
     no_retry_wait: None,
 ) -> None:
-    server = use(sandbox_http(delivery_seconds=60))
+    server = use_server(sandbox_http(delivery_seconds=60))
     message_id = send(cli, "2125550100")
     server.stop()
     result = cli("status")
