@@ -84,7 +84,8 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after
         # Full jitter: spreads out many clients (or many batches) that failed together.
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        # `attempt` counts from 1 at the first retry, which waits up to `base_delay`.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 # --- lenient parsing -------------------------------------------------------------------------

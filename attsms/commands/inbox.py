@@ -204,7 +204,8 @@ def _finish(
     detail = f" ({', '.join(notes)})" if notes else ""
     new = _plural(summary.new, "new message")
     if failed:
-        out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
+        if summary.new or summary.duplicates:  # nothing fetched: the error line says it all
+            out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
         return
     waiting = ""
     if summary.pending > 0:
