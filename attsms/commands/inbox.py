@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attsms.commands.completion import complete_registration_id
 from attsms.commands.options import Json, JsonLines, Quiet, examples, not_nan
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def pull(
         typer.Argument(
             metavar="[REGISTRATION_ID]",
             help="The short code to read; default: the profile's (`login --registration-id`).",
+            autocompletion=complete_registration_id,
         ),
     ] = None,
     max_messages: Annotated[
