@@ -23,3 +23,17 @@ def not_nan(value: float | None) -> float | None:
     if value is not None and value != value:  # NaN is the one float unequal to itself
         raise typer.BadParameter(f"{value} is not a number")
     return value
+
+
+Wait = Annotated[
+    bool, typer.Option("--wait", help="Poll until every recipient is delivered or failed.")
+]
+WaitTimeout = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        metavar="S",
+        callback=not_nan,
+        help="With --wait: stop waiting after S seconds (exit 75).  [default: 300]",
+    ),
+]

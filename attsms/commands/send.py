@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, examples, not_nan
+from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -70,19 +70,8 @@ def send(
             "--dry-run", help="Show recipients, encoding and segments; send nothing (no login)."
         ),
     ] = False,
-    wait: Annotated[
-        bool,
-        typer.Option("--wait", help="Then wait until every message is delivered or failed."),
-    ] = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            metavar="S",
-            callback=not_nan,
-            help="With --wait: stop waiting after S seconds (exit 75).  [default: 300]",
-        ),
-    ] = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = None,
     dedupe_key: Annotated[
         str | None,
         typer.Option(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, examples, not_nan
+from attsms.commands.options import Json, Wait, WaitTimeout, examples, not_nan
 
 if TYPE_CHECKING:
     from attsms.output import Column, Output
@@ -89,19 +89,8 @@ def status(
             help="IDs printed by `attsms send`; none: the recent sends from the history.",
         ),
     ] = None,
-    wait: Annotated[
-        bool,
-        typer.Option("--wait", help="Poll until every recipient is delivered or failed."),
-    ] = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            metavar="S",
-            callback=not_nan,
-            help="With --wait: stop after S seconds (exit 75).  [default: 300]",
-        ),
-    ] = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = None,
     interval: Annotated[
         float | None,
         typer.Option(
