@@ -24,7 +24,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,7 +178,7 @@ class HistoryStore:
             raise StoreError(f"cannot open the history {path}: {_reason(error, path)}") from None
         store = cls(connection, path)
         try:
-            store._setup()
+            _retry_while_locked(store._setup)
         except BaseException:
             connection.close()
             raise
@@ -429,7 +429,10 @@ class HistoryStore:
     def _setup(self) -> None:
         with self._lock, self._errors():
             db = self._db
-            db.execute("PRAGMA journal_mode = WAL")
+            # Switching to WAL needs an exclusive lock, which another process opening the file
+            # at the same moment may hold: only switch when the file is not in WAL mode yet.
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: a commit survives the process being killed (kill -9), and costs no
             # fsync; only a power cut may lose the last commits, never corrupt the file.
             db.execute("PRAGMA synchronous = NORMAL")
@@ -453,14 +456,21 @@ class HistoryStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors():
+        with self._lock:
+            # The busy handler covers most waits but not all: with several processes opening
+            # a WAL database at once, BEGIN can fail at once with "database is locked".
+            _retry_while_locked(self._begin_immediate)
+            with self._errors():
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+
+    def _begin_immediate(self) -> None:
+        with self._errors():
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -554,3 +564,18 @@ def _reason(error: BaseException, path: Path) -> str:
     if "disk i/o error" in reason.lower() and disk_full(path):
         reason += " (the disk is full)"
     return reason
+
+
+def _retry_while_locked(step: Callable[[], None]) -> None:
+    """Run `step`, trying again while another process briefly locks a new or busy database."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except LockTimeoutError:
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
