@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     import sqlite3
 
 HISTORY_FILE = "history.sqlite3"
-SCHEMA_VERSION = 1
+# 1: batches, recipients, dedupe_keys. 2: the account a batch went to, and `jobs` (a dedupe key's
+# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys.
+SCHEMA_VERSION = 2
 # Another attsms process writing at the same moment makes us wait this long before giving up (75).
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -90,6 +92,43 @@ CREATE TABLE IF NOT EXISTS dedupe_keys (
 );
 """
 
+# Version 2. `account` names the service account (client id and base URL, hashed) a batch went
+# to: a key means one job per profile AND account. `ordered` marks a job a version-1 attsms began,
+# whose batches follow the input order (later jobs batch the sorted recipient list).
+_SCHEMA_V2 = """
+ALTER TABLE batches ADD COLUMN account TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS jobs (
+    profile TEXT NOT NULL,
+    account TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    ordered INTEGER NOT NULL DEFAULT 0,
+    batch_count INTEGER NOT NULL,
+    recipient_count INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    owner_run TEXT,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_start TEXT,
+    owner_since REAL,
+    expires_at REAL,
+    PRIMARY KEY (profile, account, key)
+);
+INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered, batch_count,
+    recipient_count, created_at)
+    SELECT profile, '', key, fingerprint, 1, batch_count, recipient_count, created_at
+    FROM dedupe_keys;
+DROP TABLE dedupe_keys;
+CREATE INDEX IF NOT EXISTS batches_by_job
+    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
+"""
+
+# A keyed job's claim: renewed every HEARTBEAT_SECONDS by the run that holds it, and free to take
+# once LEASE_SECONDS pass without a renewal (a run on another host that died), or at once when
+# its owner is a process on this host that no longer exists.
+HEARTBEAT_SECONDS = 2.0
+LEASE_SECONDS = 20.0
+
 
 @dataclass(frozen=True)
 class RecipientStatus:
@@ -138,6 +177,54 @@ class DedupeSlot:
     key: str
     batch_number: int
     batch_count: int
+    account: str = ""
+
+
+@dataclass(frozen=True)
+class JobOwner:
+    """The run that holds a keyed job: enough to name it, and to tell on this host if it died."""
+
+    run_id: str
+    host: str
+    pid: int
+    process_start: str | None  # the kernel's start time of `pid`: a reused pid is another process
+    since: float  # epoch seconds
+
+    @classmethod
+    def current(cls, run_id: str) -> JobOwner:
+        import socket
+
+        pid = os.getpid()
+        return cls(run_id, socket.gethostname(), pid, _process_start(pid), time.time())
+
+    def describe(self) -> str:
+        when = _datetime(self.since).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return f"pid {self.pid} on {self.host}, running since {when}"
+
+    def dead(self) -> bool:
+        """Surely gone: a process of this host that no longer exists (or is another process now).
+        A run on another host is only known dead once its claim expires."""
+        import socket
+
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            pass
+        return self.process_start is not None and _process_start(self.pid) != self.process_start
+
+
+@dataclass(frozen=True)
+class JobClaim:
+    """What `acquire_job` found: a new key, or a known one (taken over from `previous`, if a run
+    held it and died), and whether its batches follow the input order (a version-1 job)."""
+
+    new: bool
+    ordered: bool = False
+    previous: JobOwner | None = None
 
 
 @dataclass(frozen=True)
@@ -213,14 +300,19 @@ class HistoryStore:
 
         With `dedupe`, the check and the write are one transaction: if an attempt of the same batch
         was accepted (or may have gone, unless `resend_unknown`), nothing is written and that
-        attempt is returned instead, so two runs under one key never both send a batch.
+        attempt is returned instead, so two runs under one key never both send a batch. If another
+        run has taken the job's claim (`acquire_job`) from `run_id`, `JobTakenError` is raised and
+        nothing is written.
         """
+        account = ""
         if dedupe is not None:
             batch_number, batch_count = dedupe.batch_number, dedupe.batch_count
+            account = dedupe.account
         now = time.time()
         with self._write() as db:
             if dedupe is not None:
-                best = self._best_attempts(db, profile, dedupe.key, dedupe.batch_number)
+                self._check_owner(db, profile, account, dedupe.key, run_id)
+                best = self._best_attempts(db, profile, dedupe.key, dedupe.batch_number, account)
                 existing = best.get(dedupe.batch_number)
                 if existing is not None and (
                     existing.outcome == ACCEPTED
@@ -229,8 +321,8 @@ class HistoryStore:
                     return Claim(batch_id=None, existing=existing)
             cursor = db.execute(
                 "INSERT INTO batches (profile, created_at, updated_at, message, notify, outcome,"
-                " run_id, dedupe_key, batch_number, batch_count)"
-                " VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?)",
+                " run_id, dedupe_key, batch_number, batch_count, account)"
+                " VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
                 (
                     profile,
                     now,
@@ -241,6 +333,7 @@ class HistoryStore:
                     dedupe.key if dedupe else None,
                     batch_number,
                     batch_count,
+                    account,
                 ),
             )
             batch_id = int(cursor.lastrowid or 0)
@@ -307,35 +400,160 @@ class HistoryStore:
             )
             return int(db.total_changes - before)
 
-    def use_dedupe_key(
-        self, profile: str, key: str, *, fingerprint: str, batch_count: int, recipient_count: int
-    ) -> bool:
-        """Tie `key` to one message and recipient list; True when the key is new.
+    # keyed jobs ------------------------------------------------------------------------------
+
+    def acquire_job(
+        self,
+        *,
+        profile: str,
+        account: str,
+        key: str,
+        fingerprint: str,
+        batch_count: int,
+        recipient_count: int,
+        owner: JobOwner,
+        lock_timeout: float = 0.0,
+        ordered_fingerprint: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> JobClaim:
+        """Tie `key` to one job and claim it for `owner`, the one live run that may send it.
 
         A key already used for other text or other recipients is a `UsageError`: re-running with
-        it would not be a retry of the same job.
+        it would not be a retry of the same job. A claim held by a live run is waited for up to
+        `lock_timeout` seconds, then `LockTimeoutError` names its holder. A claim whose holder
+        died (this host: its process is gone; any host: it stopped renewing) is taken over.
+        `ordered_fingerprint` is the job's fingerprint as version 1 computed it, for a job that
+        an older attsms began.
         """
-        with self._write() as db:
-            row = db.execute(
-                "SELECT fingerprint, recipient_count, created_at FROM dedupe_keys"
-                " WHERE profile = ? AND key = ?",
-                (profile, key),
-            ).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO dedupe_keys (profile, key, fingerprint, batch_count,"
-                    " recipient_count, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (profile, key, fingerprint, batch_count, recipient_count, time.time()),
+        deadline = time.monotonic() + max(0.0, lock_timeout)
+        while True:
+            with self._write() as db:
+                claim, holder = self._try_acquire(
+                    db,
+                    profile,
+                    account,
+                    key,
+                    fingerprint,
+                    ordered_fingerprint,
+                    batch_count,
+                    recipient_count,
+                    owner,
                 )
-                return True
-        if row[0] != fingerprint:
-            when = _datetime(row[2]).astimezone().strftime("%Y-%m-%d %H:%M")
+            if claim is not None:
+                return claim
+            assert holder is not None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeoutError(
+                    f"dedupe key {key!r} is being sent by another run ({holder.describe()})",
+                    hint="let it finish, or wait for it with --lock-timeout SECONDS",
+                )
+            sleep(min(0.2, left))
+
+    def _try_acquire(
+        self,
+        db: sqlite3.Connection,
+        profile: str,
+        account: str,
+        key: str,
+        fingerprint: str,
+        ordered_fingerprint: str | None,
+        batch_count: int,
+        recipient_count: int,
+        owner: JobOwner,
+    ) -> tuple[JobClaim | None, JobOwner | None]:
+        now = time.time()
+        where = (profile, account, key)
+        row = db.execute(_JOB_SELECT, where).fetchone()
+        if row is None and account:
+            # A job an attsms without accounts began: it can only have been this account's.
+            adopted = db.execute(
+                "UPDATE jobs SET account = ? WHERE profile = ? AND account = '' AND key = ?",
+                (account, profile, key),
+            ).rowcount
+            if adopted:
+                db.execute(
+                    "UPDATE batches SET account = ?"
+                    " WHERE profile = ? AND account = '' AND dedupe_key = ?",
+                    (account, profile, key),
+                )
+                row = db.execute(_JOB_SELECT, where).fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO jobs (profile, account, key, fingerprint, batch_count,"
+                " recipient_count, created_at, owner_run, owner_host, owner_pid, owner_start,"
+                " owner_since, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *where,
+                    fingerprint,
+                    batch_count,
+                    recipient_count,
+                    now,
+                    *_owner_values(owner),
+                    now + LEASE_SECONDS,
+                ),
+            )
+            return JobClaim(new=True), None
+        stored, ordered, stored_count, created_at = row[0], bool(row[1]), row[2], row[3]
+        if stored not in (fingerprint, ordered_fingerprint if ordered else None):
+            when = _datetime(created_at).astimezone().strftime("%Y-%m-%d %H:%M")
             raise UsageError(
                 f"dedupe key {key!r} was used on {when} for a different message or recipient"
-                f" list ({row[1]} recipients)",
+                f" list ({stored_count} recipients)",
                 hint="a re-run must send the same text to the same numbers; use a new key",
             )
-        return False
+        holder = _owner(row[4:9])
+        alive = row[9] is not None and row[9] > now and not (holder and holder.dead())
+        if holder is not None and holder.run_id != owner.run_id and alive:
+            return None, holder
+        db.execute(
+            "UPDATE jobs SET owner_run = ?, owner_host = ?, owner_pid = ?, owner_start = ?,"
+            " owner_since = ?, expires_at = ? WHERE profile = ? AND account = ? AND key = ?",
+            (*_owner_values(owner), now + LEASE_SECONDS, *where),
+        )
+        return JobClaim(new=False, ordered=ordered and stored != fingerprint, previous=holder), None
+
+    def renew_job(self, profile: str, account: str, key: str, run_id: str) -> bool:
+        """Keep `run_id`'s claim alive; False when it no longer holds it."""
+        with self._write() as db:
+            return (
+                db.execute(
+                    "UPDATE jobs SET expires_at = ?"
+                    " WHERE profile = ? AND account = ? AND key = ? AND owner_run = ?",
+                    (time.time() + LEASE_SECONDS, profile, account, key, run_id),
+                ).rowcount
+                == 1
+            )
+
+    def release_job(self, profile: str, account: str, key: str, run_id: str) -> None:
+        """Give up `run_id`'s claim, so that the next run need not wait for it to expire."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET owner_run = NULL, owner_host = NULL, owner_pid = NULL,"
+                " owner_start = NULL, owner_since = NULL, expires_at = NULL"
+                " WHERE profile = ? AND account = ? AND key = ? AND owner_run = ?",
+                (profile, account, key, run_id),
+            )
+
+    def hold_job(self, profile: str, account: str, key: str, run_id: str) -> JobLease:
+        """A context that renews the claim in the background and releases it at the end."""
+        return JobLease(self, profile, account, key, run_id)
+
+    def _check_owner(
+        self, db: sqlite3.Connection, profile: str, account: str, key: str, run_id: str | None
+    ) -> None:
+        row = db.execute(
+            "SELECT owner_run, owner_host, owner_pid, owner_start, owner_since FROM jobs"
+            " WHERE profile = ? AND account = ? AND key = ?",
+            (profile, account, key),
+        ).fetchone()
+        holder = _owner(row) if row is not None else None
+        if holder is not None and holder.run_id != run_id:
+            raise JobTakenError(
+                f"another run took over dedupe key {key!r} ({holder.describe()});"
+                " this run sends no more of it",
+                hint="see `attsms history`; the other run sends the rest",
+            )
 
     # reading ---------------------------------------------------------------------------------
 
@@ -382,18 +600,29 @@ class HistoryStore:
         with self._read() as db:
             return self._with_recipients(db, db.execute(sql, params).fetchall())
 
-    def dedupe_attempts(self, profile: str, key: str) -> dict[int, SentBatch]:
-        """Per batch number, the attempt that counts (accepted, else may-have-gone, else failed)."""
+    def dedupe_attempts(
+        self, profile: str, key: str, account: str | None = None
+    ) -> dict[int, SentBatch]:
+        """Per batch number, the attempt that counts (accepted, else may-have-gone, else failed),
+        of the job `key` on `account` (None: whichever account)."""
         with self._read() as db:
-            return self._best_attempts(db, profile, key, None)
+            return self._best_attempts(db, profile, key, None, account)
 
     # plumbing --------------------------------------------------------------------------------
 
     def _best_attempts(
-        self, db: sqlite3.Connection, profile: str, key: str, batch_number: int | None
+        self,
+        db: sqlite3.Connection,
+        profile: str,
+        key: str,
+        batch_number: int | None,
+        account: str | None,
     ) -> dict[int, SentBatch]:
         sql = f"SELECT {_COLUMNS} FROM batches WHERE profile = ? AND dedupe_key = ?"  # noqa: S608
         params: list[Any] = [profile, key]
+        if account is not None:
+            sql += " AND account = ?"
+            params.append(account)
         if batch_number is not None:
             sql += " AND batch_number = ?"
             params.append(batch_number)
@@ -433,9 +662,9 @@ class HistoryStore:
             # at the same moment may hold: only switch when the file is not in WAL mode yet.
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
-            # WAL + NORMAL: a commit survives the process being killed (kill -9), and costs no
-            # fsync; only a power cut may lose the last commits, never corrupt the file.
-            db.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a commit is on the disk before the request it records leaves. With NORMAL a
+            # power cut could lose the row written before a send, and a keyed re-run resend it.
+            db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -444,15 +673,25 @@ class HistoryStore:
                     hint="upgrade attsms",
                 )
             if version < SCHEMA_VERSION:
-                # One transaction: two processes opening a new file at once both get the schema.
-                try:
-                    db.executescript(
-                        f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                    )
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
+                self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the file to SCHEMA_VERSION in one transaction, reading the version again inside
+        it: two processes opening an old (or new) file at once upgrade it once."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            steps = {0: _SCHEMA + _SCHEMA_V2, 1: _SCHEMA_V2}.get(version, "")
+            for statement in _statements(steps):
+                db.execute(statement)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -463,10 +702,13 @@ class HistoryStore:
             with self._errors():
                 try:
                     yield self._db
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # Also when COMMIT itself failed (a full disk, a deferred constraint): a
+                    # connection left inside the transaction would fail every later write.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
 
     def _begin_immediate(self) -> None:
         with self._errors():
@@ -504,6 +746,84 @@ _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"
     " batch_number, batch_count"
 )
+
+
+_JOB_SELECT = (
+    "SELECT fingerprint, ordered, recipient_count, created_at,"
+    " owner_run, owner_host, owner_pid, owner_start, owner_since, expires_at"
+    " FROM jobs WHERE profile = ? AND account = ? AND key = ?"
+)
+
+
+class JobTakenError(LockTimeoutError):
+    """Another run took over this run's keyed job (its claim had expired): stop sending it."""
+
+
+class JobLease:
+    """Renews a keyed job's claim every HEARTBEAT_SECONDS from a daemon thread while the run
+    lasts, and releases it at the end. `lost` turns true once another run holds it."""
+
+    def __init__(self, store: HistoryStore, profile: str, account: str, key: str, run_id: str):
+        self._store = store
+        self._where = (profile, account, key, run_id)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="job-lease", daemon=True)
+        self.lost = False
+
+    def __enter__(self) -> JobLease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(StoreError, LockTimeoutError):
+            # An unreleased claim is only a wait: it expires, or its dead owner is noticed.
+            self._store.release_job(*self._where)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not self._store.renew_job(*self._where):
+                    self.lost = True
+                    return
+            except (StoreError, LockTimeoutError):
+                continue  # a busy or full disk now and then: the claim lasts LEASE_SECONDS
+
+
+def _owner(row: Sequence[Any]) -> JobOwner | None:
+    run_id, host, pid, start, since = row[:5]
+    if run_id is None:
+        return None
+    return JobOwner(run_id, host or "?", int(pid or 0), start, float(since or 0.0))
+
+
+def _owner_values(owner: JobOwner) -> tuple[Any, ...]:
+    return (owner.run_id, owner.host, owner.pid, owner.process_start, owner.since)
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process `pid` in clock ticks since boot (Linux), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def _statements(script: str) -> list[str]:
+    """`script` as single statements (executescript would COMMIT the transaction it runs in)."""
+    import sqlite3
+
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
 
 
 def _batch(row: Any, recipients: tuple[RecipientStatus, ...]) -> SentBatch:

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -38,7 +38,7 @@ from attsms.models import SendResult
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
-    from attsms.history import HistoryStore, Outcome, SentBatch
+    from attsms.history import HistoryStore, JobLease, Outcome, SentBatch
     from attsms.models import DeliveryStatus
     from attsms.segments import SegmentInfo
     from attsms.session import Session
@@ -54,6 +54,7 @@ ACCEPTED = "accepted"  # the service took it in this run
 ALREADY_SENT = "already-sent"  # accepted by an earlier run under the same dedupe key
 UNKNOWN = "unknown"  # the request went out and no answer came back: do not resend blindly
 FAILED = "failed"  # surely not sent (refused, or never reached the service)
+OPTED_OUT = "opted-out"  # texted STOP: skipped, the rest of the job goes
 
 # How many numbers an error message names before it says "and N more".
 _MAX_NAMED = 5
@@ -195,12 +196,31 @@ class SendPlan:
         return analyze(self.message)
 
     @property
+    def job_batches(self) -> list[tuple[str, ...]]:
+        """The batches of a keyed job: the recipients sorted, so that the same numbers in another
+        order make the same batches, and a re-run finds each batch where the first run put it."""
+        ordered = sorted(self.addresses)
+        return [
+            tuple(ordered[start : start + BATCH_SIZE])
+            for start in range(0, len(ordered), BATCH_SIZE)
+        ]
+
+    @property
     def fingerprint(self) -> str:
-        """Names this exact job (text and ordered recipients) for `--dedupe-key`."""
+        """Names this job for `--dedupe-key`: the text and the SET of recipients (any order, and
+        including those skipped as opted out, so a new STOP does not make it another job)."""
+        return self._digest(sorted(self.addresses))
+
+    @property
+    def ordered_fingerprint(self) -> str:
+        """The fingerprint attsms 0.1 gave a job (the recipients in the order given)."""
+        return self._digest(self.addresses)
+
+    def _digest(self, addresses: Sequence[str]) -> str:
         import hashlib
 
         digest = hashlib.sha256(self.message.encode("utf-8"))
-        digest.update(b"\x00" + "\n".join(self.addresses).encode("utf-8"))
+        digest.update(b"\x00" + "\n".join(addresses).encode("utf-8"))
         return digest.hexdigest()
 
 
@@ -235,6 +255,7 @@ class DryRun:
 
     recipients: tuple[str, ...]  # as displayed: +15555550100, 12345
     requests: int  # batches of at most 50
+    opted_out: tuple[str, ...]  # as displayed: texted STOP, would be skipped
     encoding: str
     non_gsm: tuple[str, ...]  # the characters that forced UCS-2
     units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
@@ -243,19 +264,30 @@ class DryRun:
     total_segments: int
 
 
-def dry_run(plan: SendPlan) -> DryRun:
+def opted_out_locally(plan: SendPlan, *, sandbox: bool, profile: str | None) -> set[str]:
+    """The plan's recipients that opted out, for `--dry-run`: from the local store, no login."""
+    from attsms.inbox import LocalProfile, opted_out
+
+    return opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, plan.addresses)
+
+
+def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
+    """What `plan` would cost; `opted_out` (wire addresses) would be skipped."""
     from attsms.numbers import display
 
     info = plan.segments
+    skipped = set(opted_out)
+    sent = [a for a in plan.addresses if a not in skipped]
     return DryRun(
         recipients=tuple(display(a) for a in plan.addresses),
-        requests=len(plan.batches),
+        requests=math.ceil(len(sent) / BATCH_SIZE),
+        opted_out=tuple(display(a) for a in plan.addresses if a in skipped),
         encoding=info.encoding,
         non_gsm=info.non_gsm,
         units=info.units,
         utf8_bytes=info.utf8_bytes,
         segments_per_message=info.segments,
-        total_segments=info.segments * len(plan.addresses),
+        total_segments=info.segments * len(sent),
     )
 
 
@@ -332,6 +364,7 @@ class BatchOutcome:
     message_id: str | None = None
     error: AttsmsError | None = None
     sent: bool = False  # a request for it left in this run
+    skipped: tuple[str, ...] = ()  # of the batch's recipients, those opted out: not sent
 
 
 @dataclass(frozen=True)
@@ -350,25 +383,32 @@ class SendReport:
     elapsed: float
     dedupe_key: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Ctrl-C, SIGTERM or SIGHUP stopped the run: the outcomes say what went before it; the
+    # caller prints them, then raises this.
+    interrupted: KeyboardInterrupt | None = None
 
     def recipients(self) -> list[RecipientResult]:
         from attsms.numbers import display
 
-        return [
-            RecipientResult(
-                message_id=o.message_id,
-                to=display(address),
-                address=address,
-                result=o.result,
-                error=o.error.message if o.error is not None else None,
-                batch=o.number,
-            )
-            for o in self.outcomes
-            for address in o.addresses
-        ]
+        rows = []
+        for o in self.outcomes:
+            error = o.error.message if o.error is not None else None
+            for address in o.addresses:
+                rows.append(
+                    RecipientResult(
+                        o.message_id, display(address), address, o.result, error, o.number
+                    )
+                )
+            for address in o.skipped:
+                rows.append(
+                    RecipientResult(None, display(address), address, OPTED_OUT, None, o.number)
+                )
+        return rows
 
     def count(self, result: str) -> int:
         """Recipients with `result`."""
+        if result == OPTED_OUT:
+            return sum(len(o.skipped) for o in self.outcomes)
         return sum(len(o.addresses) for o in self.outcomes if o.result == result)
 
     @property
@@ -382,16 +422,19 @@ class SendReport:
 
     @property
     def nothing_went(self) -> bool:
-        """Every batch failed: nothing was sent, now or before."""
-        return all(o.result == FAILED for o in self.outcomes)
+        """Every batch failed (or was all opted out): nothing was sent, now or before."""
+        return all(o.result in (FAILED, OPTED_OUT) for o in self.outcomes) and any(
+            o.result == FAILED for o in self.outcomes
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
-            "recipients": sum(len(o.addresses) for o in self.outcomes),
+            "recipients": sum(len(o.addresses) + len(o.skipped) for o in self.outcomes),
             ACCEPTED: self.count(ACCEPTED),
             "already_sent": self.count(ALREADY_SENT),
             UNKNOWN: self.count(UNKNOWN),
             FAILED: self.count(FAILED),
+            "opted_out": self.count(OPTED_OUT),
             "batches": len(self.outcomes),
             "requests": self.requests,
             "dedupe_key": self.dedupe_key,
@@ -451,6 +494,7 @@ class SendOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     rate: float | None = None  # requests started per second; None: no cap
     ignore_opt_out: bool = False
+    lock_timeout: float = 0.0  # how long to wait for a live run that holds the dedupe key
 
 
 def send_plan(
@@ -460,21 +504,20 @@ def send_plan(
     *,
     on_batch: Callable[[BatchOutcome], None] | None = None,
 ) -> SendReport:
-    """Check opt-outs, then send `plan` with `session`'s client, recording it in the history."""
+    """Send `plan` with `session`'s client, skipping opted-out numbers, recording it in the
+    history. Raises `UsageError` when every recipient opted out."""
     from attsms.history import HistoryStore
     from attsms.inbox import opted_out
-    from attsms.numbers import display
 
     options = options or SendOptions()
+    skip: frozenset[str] = frozenset()
     if not options.ignore_opt_out:
-        refused = opted_out(session.profile, plan.addresses)
-        if refused:
-            named = [display(a) for a in plan.addresses if a in refused]
-            more = f" and {len(named) - _MAX_NAMED} more" if len(named) > _MAX_NAMED else ""
+        skip = frozenset(opted_out(session.profile, plan.addresses))
+        if len(skip) == len(plan.addresses):
             raise UsageError(
-                f"{len(named)} recipient(s) opted out (texted STOP):"
-                f" {', '.join(named[:_MAX_NAMED])}{more}; nothing was sent",
-                hint="remove them, or pass --ignore-opt-out if they opted back in another way",
+                f"every recipient opted out (texted STOP): {_named(plan.addresses, skip)};"
+                " nothing was sent",
+                hint="pass --ignore-opt-out only if they opted back in another way",
             )
     client = session.client
     with HistoryStore.open() as store:
@@ -483,11 +526,28 @@ def send_plan(
             store,
             plan,
             profile=session.profile,
+            account=account_of(session.client_id, session.base_url),
             options=options,
+            skip=skip,
             on_batch=on_batch,
             # Bad credentials stop here, before any batch, and the threads share one token.
             prepare=session.tokens.access_token,
         )
+
+
+def account_of(client_id: str, base_url: str) -> str:
+    """Names the service account a job is sent with (hashed: a base URL may hold a password)."""
+    import hashlib
+
+    return hashlib.sha256(f"{client_id}\n{base_url}".encode()).hexdigest()[:16]
+
+
+def _named(addresses: Sequence[str], among: Collection[str]) -> str:
+    from attsms.numbers import display
+
+    named = [display(a) for a in addresses if a in among]
+    more = f" and {len(named) - _MAX_NAMED} more" if len(named) > _MAX_NAMED else ""
+    return ", ".join(named[:_MAX_NAMED]) + more
 
 
 def send_batches(
@@ -496,34 +556,81 @@ def send_batches(
     plan: SendPlan,
     *,
     profile: str,
+    account: str = "",
     options: SendOptions | None = None,
+    skip: Collection[str] = frozenset(),
     on_batch: Callable[[BatchOutcome], None] | None = None,
     prepare: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendReport:
     """Send every batch of `plan` not already settled under the dedupe key; never raises for one
-    batch's failure (see `SendReport.error`). `on_batch` is called in this thread as each ends;
-    `prepare` once before the first request (not at all when nothing is left to send)."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    batch's failure (see `SendReport.error`). Recipients in `skip` (opted out) are left out of
+    their batch. `on_batch` is called in this thread as each ends; `prepare` once before the
+    first request (not at all when nothing is left to send).
 
-    from attsms.history import DedupeSlot
-    from attsms.interrupts import HeldInterrupt, hold_interrupt
+    A keyed job is held by this run alone (`HistoryStore.acquire_job`): another live run of the
+    same key makes this one wait up to `options.lock_timeout`, then raise `LockTimeoutError`.
+
+    Ctrl-C (or SIGTERM, SIGHUP) lets the requests in flight finish and be recorded, and returns
+    the report so far with `interrupted` set; batches not started are `failed` (not sent).
+    """
+    from attsms.history import JobOwner
 
     options = options or SendOptions()
     started = clock()
-    batches = plan.batches
+    key = options.dedupe_key
+    run_id = _run_id()
+    if key is None:
+        return _send_all(
+            client, store, plan, plan.batches, None, run_id, profile, account, options, skip,
+            on_batch, prepare, clock, sleep, started,
+        )  # fmt: skip
+    claim = store.acquire_job(
+        profile=profile,
+        account=account,
+        key=key,
+        fingerprint=plan.fingerprint,
+        ordered_fingerprint=plan.ordered_fingerprint,
+        batch_count=math.ceil(len(plan.addresses) / BATCH_SIZE),
+        recipient_count=len(plan.addresses),
+        owner=JobOwner.current(run_id),
+        lock_timeout=options.lock_timeout,
+    )
+    batches = plan.batches if claim.ordered else plan.job_batches
+    with store.hold_job(profile, account, key, run_id) as lease:
+        return _send_all(
+            client, store, plan, batches, lease, run_id, profile, account, options, skip,
+            on_batch, prepare, clock, sleep, started,
+        )  # fmt: skip
+
+
+def _send_all(
+    client: BatchSender,
+    store: HistoryStore,
+    plan: SendPlan,
+    batches: list[tuple[str, ...]],
+    lease: JobLease | None,
+    run_id: str,
+    profile: str,
+    account: str,
+    options: SendOptions,
+    skip: Collection[str],
+    on_batch: Callable[[BatchOutcome], None] | None,
+    prepare: Callable[[], object] | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    started: float,
+) -> SendReport:
+    from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+
+    from attsms.history import DedupeSlot, JobTakenError
+    from attsms.interrupts import HeldInterrupt, hold_interrupt
+
     key = options.dedupe_key
     known: dict[int, SentBatch] = {}
     if key is not None:
-        store.use_dedupe_key(
-            profile,
-            key,
-            fingerprint=plan.fingerprint,
-            batch_count=len(batches),
-            recipient_count=len(plan.addresses),
-        )
-        known = store.dedupe_attempts(profile, key)
+        known = store.dedupe_attempts(profile, key, account)
     outcomes: list[BatchOutcome | None] = [None] * len(batches)
 
     def done(outcome: BatchOutcome) -> None:
@@ -535,78 +642,108 @@ def send_batches(
     for number, addresses in enumerate(batches):
         settled = _settled(number, addresses, known.get(number), options.resend_unknown)
         if settled is None:
-            to_send.append(number)
+            going = tuple(a for a in addresses if a not in skip)
+            if going:
+                to_send.append(number)
+            else:  # everyone in it opted out: no request at all
+                done(BatchOutcome(number, (), OPTED_OUT, skipped=addresses))
         else:
             done(settled)
 
     warnings: list[str] = []
-    if to_send:
-        if prepare is not None:
-            prepare()
-        limiter = RateLimiter(options.rate, clock=clock, sleep=sleep) if options.rate else None
-        stop = _Stop()
-        run_id = _run_id()
-        held = HeldInterrupt()
+    if not to_send:
+        return _report(outcomes, clock() - started, key, warnings)
+    if prepare is not None:
+        prepare()
+    limiter = RateLimiter(options.rate, clock=clock, sleep=sleep) if options.rate else None
+    stop = _Stop()
+    held = HeldInterrupt()
 
-        def work(number: int) -> BatchOutcome:
-            addresses = batches[number]
-            if limiter is not None and not stop.is_set():
-                limiter.acquire()
-            if stop.error is not None:
-                return BatchOutcome(number, addresses, FAILED, error=stop.error)
-            # In the main thread (one batch at a time), Ctrl-C waits until the claimed batch's
-            # answer is recorded, as the pool's shutdown does for the worker threads below.
-            with hold_interrupt(held):
-                slot = DedupeSlot(key, number, len(batches)) if key is not None else None
-                try:
-                    claim = store.claim_batch(
-                        profile=profile,
-                        message=plan.message,
-                        addresses=addresses,
-                        notify=options.notify,
-                        run_id=run_id,
-                        dedupe=slot,
-                        resend_unknown=options.resend_unknown,
-                        batch_number=number,
-                        batch_count=len(batches),
-                    )
-                except AttsmsError as error:  # no record, no request: it surely did not go
-                    return BatchOutcome(number, addresses, FAILED, error=error)
-                if claim.batch_id is None:  # another run under the same key got there first
-                    assert claim.existing is not None
-                    settled = _settled(number, addresses, claim.existing, resend_unknown=False)
-                    assert settled is not None
-                    return settled
-                return _send_one(
-                    client,
-                    store,
-                    plan.message,
-                    number,
-                    addresses,
-                    claim.batch_id,
-                    options,
-                    stop,
-                    warnings,
+    def work(number: int) -> BatchOutcome:
+        addresses = batches[number]
+        going = tuple(a for a in addresses if a not in skip)
+        skipped = tuple(a for a in addresses if a in skip)
+        if limiter is not None and not stop.is_set():
+            limiter.acquire()
+        if stop.error is None and lease is not None and lease.lost:
+            stop.set(JobTakenError(f"another run took over dedupe key {key!r}"))
+        if stop.error is not None:
+            return BatchOutcome(number, going, FAILED, error=stop.error, skipped=skipped)
+        # In the main thread (one batch at a time), Ctrl-C waits until the claimed batch's
+        # answer is recorded, as the pool's shutdown does for the worker threads below.
+        with hold_interrupt(held):
+            slot = DedupeSlot(key, number, len(batches), account) if key is not None else None
+            try:
+                claim = store.claim_batch(
+                    profile=profile,
+                    message=plan.message,
+                    addresses=going,
+                    notify=options.notify,
+                    run_id=run_id,
+                    dedupe=slot,
+                    resend_unknown=options.resend_unknown,
+                    batch_number=number,
+                    batch_count=len(batches),
                 )
+            except AttsmsError as error:  # no record, no request: it surely did not go
+                if isinstance(error, JobTakenError):
+                    stop.set(error)
+                return BatchOutcome(number, going, FAILED, error=error, skipped=skipped)
+            if claim.batch_id is None:  # another run under the same key got there first
+                assert claim.existing is not None
+                settled = _settled(number, addresses, claim.existing, resend_unknown=False)
+                assert settled is not None
+                return settled
+            outcome = _send_one(
+                client, store, plan.message, number, going, claim.batch_id, options, stop, warnings
+            )
+            return BatchOutcome(
+                outcome.number, outcome.addresses, outcome.result, outcome.message_id,
+                outcome.error, outcome.sent, skipped,
+            )  # fmt: skip
 
-        workers = max(1, min(options.concurrency, MAX_CONCURRENCY, len(to_send)))
-        if workers == 1:  # one at a time: no threads to start (the common one-batch send)
+    interrupted: KeyboardInterrupt | None = None
+    workers = max(1, min(options.concurrency, MAX_CONCURRENCY, len(to_send)))
+    if workers == 1:  # one at a time: no threads to start (the common one-batch send)
+        try:
             for number in to_send:
                 done(work(number))
                 held.raise_if_caught()
-            return _report(outcomes, clock() - started, key, warnings)
+        except KeyboardInterrupt as signal:
+            interrupted = signal
+    else:
         executor = ThreadPoolExecutor(workers, thread_name_prefix="send")
+        futures: dict[Future[BatchOutcome], int] = {}
         try:
-            futures = [executor.submit(work, number) for number in to_send]
+            futures = {executor.submit(work, number): number for number in to_send}
             for future in as_completed(futures):
                 done(future.result())
+        except KeyboardInterrupt as signal:
+            # Start nothing new; the requests in flight finish and are recorded.
+            interrupted = signal
+            stop.set(UnknownOutcomeError("interrupted"))
+            executor.shutdown(wait=True, cancel_futures=True)
+            for future, number in futures.items():
+                finished = future.done() and not future.cancelled()
+                if outcomes[number] is None and finished and future.exception() is None:
+                    done(future.result())
         except BaseException:
-            # Ctrl-C (or a bug): start nothing new; requests in flight finish and are recorded.
             stop.set(UnknownOutcomeError("interrupted"))
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         executor.shutdown(wait=True)
-    return _report(outcomes, clock() - started, key, warnings)
+    if interrupted is not None:
+        not_sent = AttsmsError("interrupted before it was sent")
+        for number, addresses in enumerate(batches):
+            if outcomes[number] is None:
+                going = tuple(a for a in addresses if a not in skip)
+                skipped = tuple(a for a in addresses if a in skip)
+                outcomes[number] = BatchOutcome(
+                    number, going, FAILED, error=not_sent, skipped=skipped
+                )
+    report = _report(outcomes, clock() - started, key, warnings)
+    report.interrupted = interrupted
+    return report
 
 
 def _report(
@@ -690,18 +827,24 @@ def _finish(
 def _settled(
     number: int, addresses: tuple[str, ...], attempt: SentBatch | None, resend_unknown: bool
 ) -> BatchOutcome | None:
-    """The outcome of a batch an earlier run settled, or None when it is to be sent now."""
+    """The outcome of a batch an earlier run settled, or None when it is to be sent now. Its
+    recipients are those the earlier attempt went to; the rest of the batch were skipped then."""
     if attempt is None:
         return None
+    went = {r.address for r in attempt.recipients}
+    sent_to = tuple(a for a in addresses if a in went)
+    skipped = tuple(a for a in addresses if a not in went)
     if attempt.outcome == "accepted":
-        return BatchOutcome(number, addresses, ALREADY_SENT, message_id=attempt.message_id)
+        return BatchOutcome(
+            number, sent_to, ALREADY_SENT, message_id=attempt.message_id, skipped=skipped
+        )
     if attempt.may_have_been_sent and not resend_unknown:
         when = attempt.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         error = UnknownOutcomeError(
             f"sent by an earlier run at {when} with no answer; not resent"
             + (f" ({attempt.error})" if attempt.error else "")
         )
-        return BatchOutcome(number, addresses, UNKNOWN, error=error)
+        return BatchOutcome(number, sent_to, UNKNOWN, error=error, skipped=skipped)
     return None
 
 

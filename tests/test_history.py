@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
 import sqlite3
 import stat
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from attsms.errors import ExitCode, StoreError, UsageError
+from attsms.errors import ExitCode, LockTimeoutError, StoreError, UsageError
 from attsms.history import (
     SCHEMA_VERSION,
     DedupeSlot,
     HistoryStore,
+    JobOwner,
+    JobTakenError,
     Outcome,
     history_path,
 )
@@ -181,14 +189,146 @@ def test_best_attempt_per_batch(store: HistoryStore) -> None:
     assert best[0].message_id == "m0"
 
 
+def _owner(run_id: str, **changes: Any) -> JobOwner:
+    return dataclasses.replace(JobOwner.current(run_id), **changes)
+
+
+def _acquire(store: HistoryStore, profile: str = "p", fingerprint: str = "abc", **kw: Any) -> Any:
+    kw.setdefault("owner", _owner("run-1"))
+    return store.acquire_job(
+        profile=profile,
+        account=kw.pop("account", "acct"),
+        key="k",
+        fingerprint=fingerprint,
+        batch_count=2,
+        recipient_count=60,
+        **kw,
+    )
+
+
 def test_dedupe_key_is_tied_to_one_job(store: HistoryStore) -> None:
-    assert store.use_dedupe_key("p", "k", fingerprint="abc", batch_count=2, recipient_count=60)
-    assert not store.use_dedupe_key("p", "k", fingerprint="abc", batch_count=2, recipient_count=60)
-    assert store.use_dedupe_key("q", "k", fingerprint="xyz", batch_count=1, recipient_count=1)
+    assert _acquire(store).new
+    assert not _acquire(store).new  # the same run again
+    assert _acquire(store, profile="q", fingerprint="xyz").new
+    assert _acquire(store, fingerprint="xyz", account="another account").new
     with pytest.raises(UsageError) as caught:
-        store.use_dedupe_key("p", "k", fingerprint="xyz", batch_count=1, recipient_count=1)
+        _acquire(store, fingerprint="xyz")
     assert caught.value.exit_code == ExitCode.USAGE
     assert "'k'" in str(caught.value) and "60 recipients" in str(caught.value)
+
+
+def test_a_job_held_by_a_live_run_is_refused_naming_it(store: HistoryStore) -> None:
+    _acquire(store, owner=_owner("run-1"))
+    waits: list[float] = []
+    with pytest.raises(LockTimeoutError) as caught:
+        _acquire(store, owner=_owner("run-2"), lock_timeout=0.5, sleep=waits.append)
+    assert caught.value.exit_code == ExitCode.TEMPFAIL
+    assert f"pid {os.getpid()} on {socket.gethostname()}" in str(caught.value)
+    assert "--lock-timeout" in str(caught.value)
+    assert waits  # it waited (and polled) before giving up
+
+
+def test_the_claim_of_a_dead_process_is_taken_at_once(store: HistoryStore) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _acquire(store, owner=_owner("run-dead", pid=dead.pid, process_start="1"))
+    claim = _acquire(store, owner=_owner("run-2"))
+    assert claim.previous is not None and claim.previous.run_id == "run-dead"
+
+
+def test_a_claim_from_another_host_is_taken_only_once_it_expires(store: HistoryStore) -> None:
+    _acquire(store, owner=_owner("run-far", host="elsewhere", pid=1))
+    with pytest.raises(LockTimeoutError, match="on elsewhere"):
+        _acquire(store, owner=_owner("run-2"))
+    with sqlite3.connect(store.path) as db:  # its heartbeat stopped LEASE_SECONDS ago
+        db.execute("UPDATE jobs SET expires_at = ?", (time.time() - 1,))
+    assert _acquire(store, owner=_owner("run-2")).previous is not None
+
+
+def test_a_run_that_lost_its_claim_sends_no_more_batches(store: HistoryStore) -> None:
+    _acquire(store, owner=_owner("run-1"))
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET expires_at = ?", (time.time() - 1,))
+    _acquire(store, owner=_owner("run-2", host="elsewhere"))
+    slot = DedupeSlot("k", 0, 2, "acct")
+    with pytest.raises(JobTakenError):
+        store.claim_batch(profile="p", message="hi", addresses=[A], dedupe=slot, run_id="run-1")
+    assert store.claim_batch(
+        profile="p", message="hi", addresses=[A], dedupe=slot, run_id="run-2"
+    ).batch_id
+    assert not store.renew_job("p", "acct", "k", "run-1")
+    assert store.renew_job("p", "acct", "k", "run-2")
+
+
+def test_a_released_claim_is_free(store: HistoryStore) -> None:
+    _acquire(store, owner=_owner("run-1", host="elsewhere"))
+    store.release_job("p", "acct", "k", "run-1")
+    assert _acquire(store, owner=_owner("run-2")).previous is None
+
+
+def test_the_journal_waits_for_the_disk_at_each_commit(store: HistoryStore) -> None:
+    # synchronous=FULL: a power cut cannot lose the row written before a request left.
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_failed_commit_is_rolled_back_and_later_writes_work(store: HistoryStore) -> None:
+    # A deferred foreign key makes COMMIT itself fail, as a full disk can.
+    with pytest.raises(StoreError), store._write() as db:
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.execute("INSERT INTO recipients (batch_id, position, address) VALUES (999, 0, 'x')")
+    assert not store._db.in_transaction
+    batch_id = store.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
+    assert store.get("m1") is not None and batch_id
+
+
+# The history as attsms 0.1 wrote it (schema 1), with a keyed job half sent.
+_V1_SCHEMA = """
+CREATE TABLE batches (id INTEGER PRIMARY KEY, profile TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, message TEXT NOT NULL, notify INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
+    message_id TEXT, error TEXT, run_id TEXT, dedupe_key TEXT,
+    batch_number INTEGER NOT NULL DEFAULT 0, batch_count INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX batches_by_time ON batches (profile, created_at);
+CREATE INDEX batches_by_message_id ON batches (message_id);
+CREATE INDEX batches_by_dedupe ON batches (profile, dedupe_key, batch_number)
+    WHERE dedupe_key IS NOT NULL;
+CREATE TABLE recipients (batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, address TEXT NOT NULL, status TEXT, status_at REAL,
+    PRIMARY KEY (batch_id, position)) WITHOUT ROWID;
+CREATE TABLE dedupe_keys (profile TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    batch_count INTEGER NOT NULL, recipient_count INTEGER NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (profile, key));
+INSERT INTO batches VALUES (1, 'default', 1700000000, 1700000000, 'hi', 0, 'accepted', 'SMS1',
+    NULL, 'r', 'old-job', 0, 2);
+INSERT INTO recipients VALUES (1, 0, 'tel:+12125550101', 'DeliveredToTerminal', 1700000001);
+INSERT INTO dedupe_keys VALUES ('default', 'old-job', 'FP-ORDERED', 2, 51, 1700000000);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_history_is_upgraded_in_place_and_its_job_carries_on(
+    isolated_home: Path,
+) -> None:
+    path = history_path()
+    path.parent.mkdir(parents=True, mode=0o700)
+    with sqlite3.connect(path) as db:
+        db.executescript(_V1_SCHEMA)
+    with HistoryStore.open() as store:
+        assert store.get("SMS1") is not None  # its rows are all there
+        claim = store.acquire_job(
+            profile="default",
+            account="acct",
+            key="old-job",
+            fingerprint="FP-SET",
+            ordered_fingerprint="FP-ORDERED",
+            batch_count=2,
+            recipient_count=51,
+            owner=_owner("run-1"),
+        )
+        assert claim.ordered and not claim.new  # batches as 0.1 made them, in input order
+        assert store.dedupe_attempts("default", "old-job", "acct")[0].outcome == "accepted"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_threads_share_one_store(store: HistoryStore) -> None:

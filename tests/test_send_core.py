@@ -265,11 +265,22 @@ def test_message_file_bom_is_not_text(tmp_path: Path) -> None:
     assert read_input(["+12125550100"], message_file=str(path)).message == "hello"
 
 
-def test_plan_fingerprint_names_text_and_ordered_recipients() -> None:
+def test_plan_fingerprint_names_the_text_and_the_set_of_recipients() -> None:
     one = plan_send(["2125550100", "2125550101"], "hi")
     assert one.fingerprint == plan_send(["+1 212 555 0100", "212.555.0101"], "hi").fingerprint
-    assert one.fingerprint != plan_send(["2125550101", "2125550100"], "hi").fingerprint
+    assert one.fingerprint == plan_send(["2125550101", "2125550100"], "hi").fingerprint
     assert one.fingerprint != plan_send(["2125550100", "2125550101"], "hi!").fingerprint
+    assert one.fingerprint != plan_send(["2125550100"], "hi").fingerprint
+    # What attsms 0.1 recorded: the order counted.
+    assert one.ordered_fingerprint != plan_send(["2125550101", "2125550100"], "hi").ordered_fingerprint
+
+
+def test_a_keyed_job_batches_its_recipients_in_one_order_whatever_the_input_order() -> None:
+    numbers = [f"212555{i:04d}" for i in range(120)]
+    forward = plan_send(numbers, "hi")
+    backward = plan_send(list(reversed(numbers)), "hi")
+    assert forward.job_batches == backward.job_batches
+    assert [len(b) for b in forward.job_batches] == [50, 50, 20]
 
 
 def test_describe_characters() -> None:
