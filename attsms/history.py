@@ -27,8 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from attsms.errors import LockTimeoutError, StoreError, UsageError
 from attsms.models import FINAL_STATUSES, DeliveryInfo
@@ -44,11 +45,17 @@ SCHEMA_VERSION = 2
 # Another attsms process writing at the same moment makes us wait this long before giving up (75).
 BUSY_TIMEOUT_SECONDS = 10.0
 
-Outcome = Literal["sending", "accepted", "unknown", "failed"]
-SENDING: Outcome = "sending"
-ACCEPTED: Outcome = "accepted"
-UNKNOWN: Outcome = "unknown"
-FAILED: Outcome = "failed"
+
+class Outcome(StrEnum):
+    """A batch's state in the journal."""
+
+    SENDING = "sending"  # claimed: its request is about to leave, or left with no answer yet
+    ACCEPTED = "accepted"  # the service answered with a message ID
+    UNKNOWN = "unknown"  # the request went out and no answer says what happened
+    FAILED = "failed"  # surely not sent: refused before processing, or never reached it
+
+
+SENDING, ACCEPTED, UNKNOWN, FAILED = Outcome
 
 # Which attempt of a batch counts: accepted beats "may have gone" beats failed.
 _RANK: dict[str, int] = {ACCEPTED: 3, SENDING: 2, UNKNOWN: 2, FAILED: 1}
@@ -832,7 +839,7 @@ def _batch(row: Any, recipients: tuple[RecipientStatus, ...]) -> SentBatch:
         message_id=row[1],
         created_at=_datetime(row[2]),
         profile=row[3],
-        outcome=row[4],
+        outcome=Outcome(row[4]),
         message=row[5],
         recipients=recipients,
         error=row[6],

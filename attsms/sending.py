@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -49,12 +50,18 @@ DEFAULT_CONCURRENCY = 16  # 200 requests at 50 ms: ~13 rounds; 429s slow it down
 MAX_CONCURRENCY = 20
 STDIN = "-"
 
-# What a recipient's row says.
-ACCEPTED = "accepted"  # the service took it in this run
-ALREADY_SENT = "already-sent"  # accepted by an earlier run under the same dedupe key
-UNKNOWN = "unknown"  # the request went out and no answer came back: do not resend blindly
-FAILED = "failed"  # surely not sent (refused, or never reached the service)
-OPTED_OUT = "opted-out"  # texted STOP: skipped, the rest of the job goes
+
+class Result(StrEnum):
+    """What a recipient's row says (the journal's own states are `history.Outcome`)."""
+
+    ACCEPTED = "accepted"  # the service took it in this run
+    ALREADY_SENT = "already-sent"  # accepted by an earlier run under the same dedupe key
+    UNKNOWN = "unknown"  # the request went out and no answer came back: do not resend blindly
+    FAILED = "failed"  # surely not sent (refused, or never reached the service)
+    OPTED_OUT = "opted-out"  # texted STOP: skipped, the rest of the job goes
+
+
+ACCEPTED, ALREADY_SENT, UNKNOWN, FAILED, OPTED_OUT = Result
 
 # How many numbers an error message names before it says "and N more".
 _MAX_NAMED = 5
@@ -360,7 +367,7 @@ class RateLimiter:
 class BatchOutcome:
     number: int  # from 0, in recipient order
     addresses: tuple[str, ...]
-    result: str  # ACCEPTED, ALREADY_SENT, UNKNOWN or FAILED
+    result: Result
     message_id: str | None = None
     error: AttsmsError | None = None
     sent: bool = False  # a request for it left in this run
@@ -372,7 +379,7 @@ class RecipientResult:
     message_id: str | None
     to: str  # as displayed: +15555550100
     address: str  # wire form: tel:+15555550100
-    result: str
+    result: Result
     error: str | None
     batch: int
 
@@ -405,7 +412,7 @@ class SendReport:
                 )
         return rows
 
-    def count(self, result: str) -> int:
+    def count(self, result: Result) -> int:
         """Recipients with `result`."""
         if result == OPTED_OUT:
             return sum(len(o.skipped) for o in self.outcomes)
@@ -829,12 +836,14 @@ def _settled(
 ) -> BatchOutcome | None:
     """The outcome of a batch an earlier run settled, or None when it is to be sent now. Its
     recipients are those the earlier attempt went to; the rest of the batch were skipped then."""
+    from attsms import history
+
     if attempt is None:
         return None
     went = {r.address for r in attempt.recipients}
     sent_to = tuple(a for a in addresses if a in went)
     skipped = tuple(a for a in addresses if a not in went)
-    if attempt.outcome == "accepted":
+    if attempt.outcome == history.ACCEPTED:
         return BatchOutcome(
             number, sent_to, ALREADY_SENT, message_id=attempt.message_id, skipped=skipped
         )

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Literal
 
 from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, POLL_CONCURRENCY, WaitResult
 from attsms.errors import ApiError, AttsmsError, ExitCode, TemporaryError, UsageError
+from attsms.history import Outcome
 from attsms.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 
 if TYPE_CHECKING:
     from attsms.api import AttClient
-    from attsms.history import HistoryStore, Outcome, SentBatch
+    from attsms.history import HistoryStore, SentBatch
     from attsms.session import Session
 
 # The service keeps a status about this long after it became final, then answers "not found".
@@ -85,7 +86,7 @@ class Tracked:
     source: Source  # "service": its answer just now; "history": the last status stored
     sent_at: datetime | None = None  # known when the message is in the local history
     message: str | None = None
-    outcome: Outcome = "accepted"
+    outcome: Outcome = Outcome.ACCEPTED
     note: str | None = None  # why the status is not the service's answer, or what went wrong
     profile: str | None = None
 
@@ -93,7 +94,7 @@ class Tracked:
     def final(self) -> bool:
         """Accepted, and every recipient's status is final (none known yet: not final)."""
         return (
-            self.outcome == "accepted"
+            self.outcome == Outcome.ACCEPTED
             and bool(self.deliveries)
             and all(d.final for d in self.deliveries)
         )
@@ -103,7 +104,7 @@ class Tracked:
         """Worth asking the service again: accepted, not final, and not forgotten by it."""
         return (
             self.message_id is not None
-            and self.outcome == "accepted"
+            and self.outcome == Outcome.ACCEPTED
             and not self.final
             and self.note not in (GONE, TOO_OLD)
         )
@@ -143,11 +144,11 @@ class StatusReport:
 # --- summaries and --since -------------------------------------------------------------------
 
 
-def summarize(outcome: str, statuses: Sequence[str | None]) -> str:
+def summarize(outcome: Outcome, statuses: Sequence[str | None]) -> str:
     """A batch's state in a few words: "2 delivered, 1 waiting", "not sent", "outcome unknown"."""
-    if outcome == "failed":
+    if outcome == Outcome.FAILED:
         return NOT_SENT
-    if outcome in ("sending", "unknown"):
+    if outcome in (Outcome.SENDING, Outcome.UNKNOWN):
         return "outcome unknown"
     counts: dict[str, int] = {}
     for status in statuses:
@@ -365,7 +366,7 @@ class _Tracker:
             b.message_id
             for b in batches
             if b.message_id is not None
-            and b.outcome == "accepted"
+            and b.outcome == Outcome.ACCEPTED
             and not b.final
             and self._now - b.created_at <= NETWORK_RETRY_WINDOW
         ]
@@ -374,9 +375,9 @@ class _Tracker:
         failures: list[AttsmsError] = []
         for batch in batches:
             answer = answers.get(batch.message_id or "")
-            if batch.outcome != "accepted" or batch.message_id is None:
-                note = NOT_SENT if batch.outcome == "failed" else OUTCOME_UNKNOWN
-                if batch.outcome == "failed" and batch.error:
+            if batch.outcome != Outcome.ACCEPTED or batch.message_id is None:
+                note = NOT_SENT if batch.outcome == Outcome.FAILED else OUTCOME_UNKNOWN
+                if batch.outcome == Outcome.FAILED and batch.error:
                     note = f"{NOT_SENT}: {batch.error}"
                 messages.append(_from_history(batch, note))
             elif answer is None:  # final already, or too old to ask about
@@ -504,7 +505,7 @@ def _deliveries(status: DeliveryStatus) -> tuple[Delivery, ...]:
 
 
 def _as_status(message: Tracked) -> DeliveryStatus | None:
-    if message.message_id is None or message.outcome != "accepted":
+    if message.message_id is None or message.outcome != Outcome.ACCEPTED:
         return None
     infos = [DeliveryInfo(d.address, d.status) for d in message.deliveries if d.status is not None]
     if not infos or len(infos) != len(message.deliveries):

@@ -96,7 +96,9 @@ def test_recent_since(store: HistoryStore) -> None:
 def test_update_statuses_per_recipient_and_not_final(store: HistoryStore) -> None:
     store.record_batch(profile="p", message="hi", addresses=[A, B], message_id="m1")
     store.record_batch(profile="p", message="hi", addresses=[C], message_id="m2")
-    store.record_batch(profile="p", message="x", addresses=[C], message_id=None, outcome="failed")
+    store.record_batch(
+        profile="p", message="x", addresses=[C], message_id=None, outcome=Outcome.FAILED
+    )
     assert {b.message_id for b in store.not_final()} == {"m1", "m2"}  # failed: nothing to ask
 
     changed = store.update_statuses(
@@ -125,11 +127,11 @@ def test_claim_is_in_flight_until_finished(store: HistoryStore) -> None:
     assert claim.batch_id is not None
     [row] = store.recent()
     assert (row.outcome, row.message_id, row.may_have_been_sent) == ("sending", None, True)
-    store.finish_batch(claim.batch_id, "accepted", message_id="m1")
+    store.finish_batch(claim.batch_id, Outcome.ACCEPTED, message_id="m1")
     [row] = store.recent()
     assert (row.outcome, row.message_id, row.may_have_been_sent) == ("accepted", "m1", False)
     with pytest.raises(ValueError):
-        store.finish_batch(claim.batch_id, "sending")
+        store.finish_batch(claim.batch_id, Outcome.SENDING)
 
 
 @pytest.mark.parametrize(
@@ -179,11 +181,11 @@ def test_best_attempt_per_batch(store: HistoryStore) -> None:
             message_id = f"m{number}" if outcome == "accepted" else None
             store.finish_batch(claim.batch_id, outcome, message_id=message_id)
 
-    attempt(0, "failed")
-    attempt(0, "accepted")
-    attempt(1, "unknown")
-    attempt(1, "failed")  # a resend that failed: the first may still have gone
-    attempt(2, "failed")
+    attempt(0, Outcome.FAILED)
+    attempt(0, Outcome.ACCEPTED)
+    attempt(1, Outcome.UNKNOWN)
+    attempt(1, Outcome.FAILED)  # a resend that failed: the first may still have gone
+    attempt(2, Outcome.FAILED)
     best = store.dedupe_attempts("p", "job")
     assert {n: b.outcome for n, b in best.items()} == {0: "accepted", 1: "unknown", 2: "failed"}
     assert best[0].message_id == "m0"
@@ -341,7 +343,7 @@ def test_threads_share_one_store(store: HistoryStore) -> None:
                 dedupe=DedupeSlot("job", n * 100 + i, 1000),
             )
             assert claim.batch_id is not None
-            store.finish_batch(claim.batch_id, "accepted", message_id=f"m{n}-{i}")
+            store.finish_batch(claim.batch_id, Outcome.ACCEPTED, message_id=f"m{n}-{i}")
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:

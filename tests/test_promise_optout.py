@@ -69,8 +69,8 @@ def test_a_nightly_keyed_job_goes_on_after_one_recipient_opts_out(
     # The same job again, its numbers in another order: nothing is sent, nobody twice.
     shuffled = numbers[:]
     random.Random(5).shuffle(shuffled)
-    again = _write(tmp_path / "shuffled.txt", shuffled)
-    rerun = cli("send", "--to-file", str(again), "-m", "nightly", "--dedupe-key", "T2", "--json")
+    reordered = _write(tmp_path / "shuffled.txt", shuffled)
+    rerun = cli("send", "--to-file", str(reordered), "-m", "nightly", "--dedupe-key", "T2", "--json")
     assert rerun.exit_code == 0, rerun.stderr
     assert rerun.json()["summary"]["already_sent"] == 149
     assert rerun.json()["summary"]["opted_out"] == 1

@@ -18,7 +18,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from attsms.errors import UsageError
-from attsms.history import HistoryStore
+from attsms.history import HistoryStore, Outcome
 from attsms.tracking import parse_since, summarize
 from tests.support import Cli, Result, SandboxHttp
 
@@ -344,14 +344,14 @@ def test_unknown_and_failed_sends_are_shown_and_never_asked_about(
         message="lost",
         addresses=["tel:+12125550100"],
         message_id=None,
-        outcome="unknown",
+        outcome=Outcome.UNKNOWN,
     )
     history.record_batch(
         profile="default",
         message="refused",
         addresses=["tel:+12125550101"],
         message_id=None,
-        outcome="failed",
+        outcome=Outcome.FAILED,
         error="SVC0002 Invalid input value",
     )
     result = cli("status")
@@ -538,7 +538,7 @@ def test_since_out_of_reach_is_usage_error(text: str) -> None:
     )
 )
 def test_summary_counts_every_recipient_once(statuses: list[str | None]) -> None:
-    summary = summarize("accepted", statuses)
+    summary = summarize(Outcome.ACCEPTED, statuses)
     counted = sum(int(part.split(" ", 1)[0]) for part in summary.split(", "))
     assert counted == len(statuses)
     delivered = sum(s in ("DeliveredToTerminal", "DeliveredToNetwork") for s in statuses)
