@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="8,16", help="comma-separated --concurrency values to run"
     )
-    parser.add_argument("--single-runs", type=int, default=20)
+    parser.add_argument("--single-runs", type=int, default=20, help="0: skip the single send")
     args = parser.parse_args()
     attsms = _attsms()
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
@@ -208,6 +208,8 @@ def main() -> None:
                     f" peak RSS {rss:.1f} MB"
                     f" (target <= {TARGET_RSS_MB:.0f} MB: {_verdict(rss, TARGET_RSS_MB)})"
                 )
+            if args.single_runs <= 0:
+                return
             ours, bare = single(attsms, env, url, args.single_runs)
             ratio = ours / bare
             print(
