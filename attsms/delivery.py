@@ -60,14 +60,6 @@ class WaitResult:
     def not_final(self) -> list[DeliveryInfo]:
         return [d for d in self.deliveries if not d.final]
 
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.impossible:
-            return ExitCode.PARTIAL
-        if self.pending_ids:
-            return ExitCode.TEMPFAIL
-        return ExitCode.OK
-
     def error(self) -> AttsmsError | None:
         """The error a command raises for this result (after printing it), or None."""
         if self.impossible:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 FINAL_STATUSES = frozenset({"DeliveredToTerminal", "DeliveredToNetwork", "DeliveryImpossible"})
@@ -15,12 +14,6 @@ class Token:
     refresh_token: str | None
     expires_at: float | None  # epoch seconds; None: the service said it never expires
     token_type: str = "BEARER"
-
-    def valid_for(self, margin: float = 30.0, now: float | None = None) -> bool:
-        """True while the token is good for at least `margin` more seconds."""
-        if self.expires_at is None:
-            return True
-        return (now if now is not None else time.time()) + margin < self.expires_at
 
 
 def header_safe(token: str) -> bool:
