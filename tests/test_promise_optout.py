@@ -70,7 +70,9 @@ def test_a_nightly_keyed_job_goes_on_after_one_recipient_opts_out(
     shuffled = numbers[:]
     random.Random(5).shuffle(shuffled)
     reordered = _write(tmp_path / "shuffled.txt", shuffled)
-    rerun = cli("send", "--to-file", str(reordered), "-m", "nightly", "--dedupe-key", "T2", "--json")
+    rerun = cli(
+        "send", "--to-file", str(reordered), "-m", "nightly", "--dedupe-key", "T2", "--json"
+    )
     assert rerun.exit_code == 0, rerun.stderr
     assert rerun.json()["summary"]["already_sent"] == 149
     assert rerun.json()["summary"]["opted_out"] == 1

@@ -272,7 +272,9 @@ def test_plan_fingerprint_names_the_text_and_the_set_of_recipients() -> None:
     assert one.fingerprint != plan_send(["2125550100", "2125550101"], "hi!").fingerprint
     assert one.fingerprint != plan_send(["2125550100"], "hi").fingerprint
     # What attsms 0.1 recorded: the order counted.
-    assert one.ordered_fingerprint != plan_send(["2125550101", "2125550100"], "hi").ordered_fingerprint
+    assert (
+        one.ordered_fingerprint != plan_send(["2125550101", "2125550100"], "hi").ordered_fingerprint
+    )
 
 
 def test_a_keyed_job_batches_its_recipients_in_one_order_whatever_the_input_order() -> None:

@@ -126,9 +126,12 @@ def pull(
     """Fetch new inbound messages, store them, then print them.
 
     Drains the service until nothing is pending. Each batch is committed to the local store
-    before any of it is printed, and a message ID already stored is never printed again, so a
-    crash or a killed cron job loses nothing: `attsms inbox list` shows what was stored.
-    STOP/START keywords update the opt-out list (`attsms optout list`) in the same commit.
+    before any of it is printed, and a message ID already stored is never printed again:
+    `attsms inbox list` shows what was stored. Ctrl-C, SIGTERM (`timeout`, systemd) and SIGHUP
+    wait until the batch on its way is stored, then exit 130, 143 or 129. The service forgets
+    messages as it hands them out, so only a kill -9 or power cut in the few milliseconds
+    between its answer arriving and the commit loses that one batch. STOP/START keywords
+    (docs/opt-out-keywords.md) update the opt-out list in the same commit.
     """
     from attsms.app import state
     from attsms.errors import AttsmsError
@@ -262,6 +265,23 @@ def list_messages(
         out.info(f"Showing the newest {len(rows)} of {total}; --limit 0 shows all.")
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """`value` for a CSV cell: text a spreadsheet would run as a formula gets a leading `'`.
+
+    A phone number (`+` and digits only) is left whole: at worst a spreadsheet reads it as a
+    number, it calls nothing, and scripts reading the CSV get the number they expect.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    if value[0] == "+" and value[1:].isascii() and value[1:].isdigit():
+        return value
+    return "'" + value
+
+
 class ExportFormat(enum.StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -277,7 +297,11 @@ def export(
 ) -> None:
     """Write every stored message to stdout, oldest first: for backups and spreadsheets.
 
-    `--json` prints one JSON document (an array) instead of lines.
+    `--json` prints one JSON document (an array) instead of lines. In CSV, a cell that starts
+    with =, +, -, @, a tab or a carriage return gets a single quote (') in front, so that a
+    spreadsheet shows it as text instead of running it as a formula (OWASP "CSV injection");
+    a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
+    JSON lines keep every text verbatim: use them for backups.
     """
     from attsms.app import state
     from attsms.inbox import InboxStore, LocalProfile
@@ -305,7 +329,8 @@ def export(
         count = len(document := [{c.key: row[c.key] for c in columns} for row in rows()])
         out.json(document)
     elif export_format is ExportFormat.csv:
-        count = out.csv(rows(), columns)
+        safe = ({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows())
+        count = out.csv(safe, columns)
     else:
         count = 0
         for row in rows():
