@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from attsms import __version__
 from attsms.errors import AttsmsError, ExitCode, UsageError, one_line
@@ -19,12 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"attsms {__version__}\n")
         return ExitCode.OK
+    _escape_unencodable_output()
     verbose = "--verbose" in args or "-v" in args or bool(os.environ.get("ATTSMS_DEBUG"))
+    # A real run (not a caller's `main([...])`): SIGTERM and SIGHUP stop it as Ctrl-C does.
+    restore_signals = _handle_termination() if argv is None else None
     try:
         return _run(args)
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
     except AttsmsError as error:
         _error(str(error))
         return int(error.exit_code)
@@ -44,6 +46,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(usage.exit_code)
     except Exception as error:  # the last line of defence: one line, never a traceback
         return _unexpected(error, verbose)
+    finally:
+        if restore_signals is not None:
+            restore_signals()
+
+
+def _escape_unencodable_output() -> None:
+    """A curly quote must not fail a command whose stdout is ASCII (see output.py)."""
+    from attsms.output import escape_unencodable
+
+    escape_unencodable(sys.stdout, sys.stderr)
+
+
+def _handle_termination() -> Callable[[], None]:
+    from attsms.interrupts import install_handlers
+
+    return install_handlers()
+
+
+def _interrupted(interrupt: KeyboardInterrupt | None) -> int:
+    """Ctrl-C exits 130 quietly; SIGTERM and SIGHUP exit 128 + the signal, saying so.
+
+    `interrupt` is None when Typer already turned the KeyboardInterrupt into 130.
+    """
+    import signal
+
+    from attsms.interrupts import TERMINATING, Terminated, received_signal
+
+    signum = interrupt.signum if isinstance(interrupt, Terminated) else received_signal()
+    if signum in TERMINATING:
+        _error(f"stopped by {signal.Signals(signum).name}")
+        return 128 + signum
+    if interrupt is not None:
+        sys.stderr.write("\n")  # after the terminal's ^C
+    return ExitCode.INTERRUPTED
 
 
 def _unexpected(error: Exception, verbose: bool) -> int:
@@ -51,7 +87,9 @@ def _unexpected(error: Exception, verbose: bool) -> int:
     if verbose:
         import traceback
 
-        traceback.print_exc()
+        from attsms.redaction import scrub
+
+        sys.stderr.write(scrub(traceback.format_exc()))
     first_line = (str(error).splitlines() or [""])[0]
     _error(f"unexpected {type(error).__name__}: {first_line}")
     if not verbose:
@@ -88,6 +126,8 @@ def _run(args: list[str]) -> int:
             _error(_click_message(error))
             return ExitCode.USAGE if exit_code == 2 else exit_code
         raise
+    if result == ExitCode.INTERRUPTED:  # Typer's answer to a KeyboardInterrupt in a command
+        return _interrupted(None)
     return result if isinstance(result, int) else ExitCode.OK
 
 

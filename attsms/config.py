@@ -38,8 +38,9 @@ SecretStoreKind = Literal["keyring", "file"]
 STORE_KINDS: tuple[SecretStoreKind, ...] = ("keyring", "file")
 
 # A profile name is a file name (the token cache) and a keyring user name: keep it plain.
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# \Z, not $: `$` also matches before a final newline, which let "work\n" through.
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 def config_path() -> Path:

@@ -26,6 +26,7 @@ from attsms.config import SecretStoreKind
 from attsms.errors import AuthError, StoreError
 from attsms.fileutil import write_private_atomic
 from attsms.paths import config_dir, ensure_private_dir
+from attsms.redaction import remember_secret
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -89,7 +90,7 @@ class CredentialStore:
         """The secret and where it came from, or None when the store holds none."""
         if use_env:
             value = os.environ.get(SECRET_ENV)
-            if value:
+            if value:  # attsms.redaction reads the variable itself
                 return value, SecretLocation("env", SECRET_ENV)
         if self.kind == "file":
             secret = self._read_file()
@@ -99,15 +100,18 @@ class CredentialStore:
             return backend.get_password(SERVICE, self.profile), _display_name(backend)
 
         secret, backend_name = self._keyring("reading the secret", read)
+        remember_secret(secret)
         return None if secret is None else (secret, SecretLocation("keyring", backend_name))
 
     def get(self) -> str | None:
         """The secret in the profile's store (not the environment), or None."""
         if self.kind == "file":
             return self._read_file()
-        return self._keyring(
+        secret = self._keyring(
             "reading the secret", lambda backend: backend.get_password(SERVICE, self.profile)
         )
+        remember_secret(secret)
+        return secret
 
     def location(self) -> SecretLocation:
         """Where this store keeps the secret. For the keyring this checks there is a usable one."""
@@ -135,6 +139,7 @@ class CredentialStore:
         """Store `secret` and read it back; the location it went to."""
         if not secret:
             raise ValueError("an empty secret")
+        remember_secret(secret)
         if self.kind == "file":
             self._write_file(secret)
             if self._read_file() != secret:
@@ -197,6 +202,7 @@ class CredentialStore:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             raise StoreError(f"cannot read {path}: {reason}") from None
         secret = text.removesuffix("\n")
+        remember_secret(secret)
         return secret or None
 
     def _write_file(self, secret: str) -> None:

@@ -11,6 +11,7 @@ import-free pass over addresses the service sends back, so that both sides compa
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterable
 
@@ -75,8 +76,12 @@ def normalize(raw: str, region: str = "US") -> str:
       country code 1 the NANP structure (area code and exchange start with 2-9) is also required,
       since a length check alone lets through things like `0305550100`. A number without its area
       code (7-digit US local numbers) has no E.164 form and is refused with that hint.
-    - Numbers outside the NANP are accepted on the same "possible" rule; whether AT&T delivers
-      to them is the service's call.
+    - Only numbers the service can reach are accepted: it texts US subscribers, so a number must
+      be on +1 in the US or a US territory (Puerto Rico, the US Virgin Islands, Guam, American
+      Samoa, the Northern Mariana Islands). +1 numbers of Canada and the Caribbean countries, told
+      apart by area code as libphonenumber assigns them, and every other country code are refused
+      (`UnreachableNumberError`). Area codes libphonenumber gives to no country (555, 5XX) stay
+      accepted: they are NANP's and the US test ranges live there.
     - Invisible formatting characters are dropped: bidi marks and embeddings (a number copied
       from a right-to-left page or a chat app comes wrapped in them), zero-width spaces, a BOM.
 
@@ -94,7 +99,75 @@ def normalize(raw: str, region: str = "US") -> str:
         text = text[len(TEL_PREFIX) :].strip()
     if not _TYPED_NUMBER.fullmatch(text):
         raise UsageError(f"not a phone number: {_shown(raw)}")
-    return TEL_PREFIX + _e164(text, raw, region)
+    e164 = _e164(text, raw, region)
+    country = _country_outside_the_us(e164)
+    if country is not None:
+        raise UnreachableNumberError(raw, country)
+    return TEL_PREFIX + e164
+
+
+class UnreachableNumberError(UsageError):
+    """A real number the service cannot text: it reaches US subscribers only.
+
+    Sending it would fail its whole batch of 50 at the service, so it is refused before anything
+    is sent, like a typo.
+    """
+
+    def __init__(self, raw: str, country: str) -> None:
+        super().__init__(f"not a US number: {_shown(raw)} ({country})", hint=_UNREACHABLE_HINT)
+        self.raw = raw
+        self.country = country
+
+
+_UNREACHABLE_HINT = "the service texts US numbers (+1) and short codes only"
+# The libphonenumber regions on +1 whose subscribers are US subscribers: the states and the
+# territories that share the US numbering plan with it.
+_US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
+
+
+def is_us_area_code(area_code: str) -> bool:
+    """Whether numbers on +1 with this (3-digit) area code are the service's to reach."""
+    country = _nanp_country(area_code)
+    return country is None or country in _US_REGIONS
+
+
+def _country_outside_the_us(e164: str) -> str | None:
+    """Where `e164` is, if that is outside the US (`GB`, `CA`, `JM`, or `+800`); None if not."""
+    if e164.startswith("+1"):
+        return None if is_us_area_code(e164[2:5]) else _nanp_country(e164[2:5])
+    import phonenumbers
+
+    number = phonenumbers.parse(e164)
+    region = phonenumbers.region_code_for_number(number)
+    if region is None or region == phonenumbers.UNKNOWN_REGION or region == "001":
+        return f"+{number.country_code}"
+    return region
+
+
+@functools.cache
+def _nanp_country(area_code: str) -> str | None:
+    """The country libphonenumber assigns a NANP area code to, None if none.
+
+    Within +1 the area code alone decides the country; libphonenumber says so per region with a
+    leading-digits pattern (Caribbean countries) or a number pattern (the US, Canada). The US comes
+    first in its list, so shared non-geographic codes (toll-free 8XX) stay the US's. A probe number
+    with a valid exchange stands for the whole area code, and caching per area code keeps 10,000
+    recipients cheap.
+    """
+    import phonenumbers
+
+    probe = f"{area_code}2345678"
+    number = phonenumbers.parse("+1" + probe)
+    for region in phonenumbers.region_codes_for_country_code(1):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        leading = metadata.leading_digits if metadata is not None else None
+        if (
+            re.match(leading, probe)
+            if leading
+            else phonenumbers.is_valid_number_for_region(number, region)
+        ):
+            return str(region)
+    return None
 
 
 _STRIP_SEPARATORS = re.compile(rf"[{_SEPARATORS}]")
@@ -156,7 +229,8 @@ def normalize_all(raws: Iterable[str], region: str = "US") -> list[str]:
     """Normalize every entry, dropping duplicates (same wire address) and keeping first-seen order.
 
     All-or-nothing: if any entry is bad, raise one `UsageError` that names every bad entry (the
-    first few, then how many more), so a list can be fixed in one pass.
+    first few, then how many more), so a list can be fixed in one pass. Entries that are not
+    numbers and numbers outside the US are named in separate lists.
     """
     if region.upper() != "US":  # US needs no check, and no libphonenumber import for it
         _check_region(region)  # once, rather than blamed on every number
@@ -172,10 +246,23 @@ def normalize_all(raws: Iterable[str], region: str = "US") -> list[str]:
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        named = ", ".join(_shown(b) for b in bad[:_MAX_NAMED])
-        more = f" and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
-        raise UsageError(f"not phone numbers: {named}{more}")
+        foreign = [e for e in errors if isinstance(e, UnreachableNumberError)]
+        garbage = [raw for raw, e in zip(bad, errors, strict=True) if e not in foreign]
+        parts = []
+        if garbage:
+            parts.append("not phone numbers: " + _named([_shown(raw) for raw in garbage]))
+        if foreign:
+            parts.append(
+                "not US numbers: " + _named([f"{_shown(e.raw)} ({e.country})" for e in foreign])
+            )
+        raise UsageError("; ".join(parts), hint=_UNREACHABLE_HINT if foreign else None)
     return list(seen)
+
+
+def _named(shown: list[str]) -> str:
+    """The first few of `shown`, then how many more."""
+    more = f" and {len(shown) - _MAX_NAMED} more" if len(shown) > _MAX_NAMED else ""
+    return ", ".join(shown[:_MAX_NAMED]) + more
 
 
 def display(address: str) -> str:

@@ -20,6 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from attsms.redaction import scrub
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -58,6 +60,30 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def escape_unencodable(*streams: Any) -> None:
+    """Make streams that cannot encode every character (an ASCII or Latin-1 locale on a cron
+    host, `PYTHONIOENCODING=ascii`) write `\\u2019` for what they cannot encode, rather than
+    fail the command with nothing printed. UTF-8 streams, and streams that are not text files
+    (a test's StringIO), are left as they are."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not _is_utf8(stream):
+            reconfigure(errors="backslashreplace")
+
+
+def _is_utf8(stream: Any) -> bool:
+    """False for a stream that encodes to something narrower than UTF-8; True for str streams."""
+    import codecs
+
+    encoding = getattr(stream, "encoding", None)
+    if not isinstance(encoding, str):
+        return True  # StringIO and friends hold str: anything goes
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-16", "utf-32")
+    except LookupError:
+        return False
+
+
 def _is_tty(stream: IO[str]) -> bool:
     try:
         return stream.isatty()
@@ -81,6 +107,8 @@ class Output:
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.stdout_tty = _is_tty(self.stdout)
+        # JSON can always be written in ASCII: escaped, and still read back to the same text.
+        self._ascii_json = not _is_utf8(self.stdout)
         self.stderr_tty = _is_tty(self.stderr)
         self.quiet = quiet
         no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
@@ -128,10 +156,10 @@ class Output:
             raise ValueError("a --json document cannot be streamed; use records()")
 
     def json(self, value: Any) -> None:
-        self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json) + "\n")
 
     def json_line(self, value: Any) -> None:
-        self._write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+        self._write(json.dumps(to_jsonable(value), ensure_ascii=self._ascii_json) + "\n")
 
     def plain_row(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
         self._write("\t".join(_cell(row.get(c.key)) for c in columns) + "\n")
@@ -200,10 +228,11 @@ class Output:
 
     def stderr_line(self, message: str) -> None:
         """A raw diagnostic line (the --verbose HTTP log): never styled, never suppressed."""
-        self.stderr.write(message + "\n")
+        self.stderr.write(scrub(message) + "\n")
         self.stderr.flush()
 
     def _err(self, message: str, style: str | None = None) -> None:
+        message = scrub(message)  # every message and error: see attsms.redaction
         if self.stderr_tty and self.color and style:
             if self._err_console is None:
                 self._err_console = _make_console(self.stderr, self.color)

@@ -32,6 +32,7 @@ from attsms.config import (
     load_config,
 )
 from attsms.errors import AttsmsError, AuthError, UsageError
+from attsms.redaction import display_url, remember_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -79,8 +80,17 @@ def _env(name: str) -> str | None:
 
 
 def profile_name(profile: str | None) -> str:
-    """The profile to use: the one given, else ATTSMS_PROFILE, else "default"; checked."""
-    return check_profile_name(profile or _env(ENV_PROFILE) or DEFAULT_PROFILE)
+    """The profile to use: the one given, else ATTSMS_PROFILE, else "default"; checked.
+
+    "sandbox" names the `--sandbox` state (token cache, inbox, history rows), so a real profile
+    of that name would share it, and `--sandbox logout` would log it out: it is refused.
+    """
+    name = check_profile_name(profile or _env(ENV_PROFILE) or DEFAULT_PROFILE)
+    if name == SANDBOX_PROFILE:
+        raise UsageError(
+            f"the profile name {name!r} is kept for --sandbox", hint="choose another name"
+        )
+    return name
 
 
 @dataclass
@@ -158,6 +168,7 @@ class Session:
             from attsms.tokens import TokenCache, TokenManager
 
             self._client = api_client(self.base_url, transport=self._transport(), log=self.log)
+            timeout, connect_timeout = client_timeouts()
             self._tokens = TokenManager(
                 self._client,
                 TokenCache(self.profile),
@@ -165,6 +176,8 @@ class Session:
                 secret=self.secret,
                 scope=self.scope,
                 warn=self.warn,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
             )
             self._client.tokens = self._tokens
         return self._client
@@ -194,7 +207,7 @@ def _secret_resolver(
 ) -> tuple[Callable[[], str], str]:
     """A function that finds the secret when first called (then remembers it), and its source."""
     env_secret = _env(ENV_SECRET)
-    if env_secret:
+    if env_secret:  # attsms.redaction reads the variable itself
         return (lambda: env_secret), "env"
     if saved is None or (env_id and env_id != saved.client_id):
         # The stored secret belongs to the profile's client id, not to the one given for this run.
@@ -271,6 +284,7 @@ def login(
     from attsms.credentials import CredentialStore
     from attsms.tokens import TokenCache, TokenManager
 
+    remember_secret(secret)  # before anything can fail with a message that quotes it
     name = profile_name(profile)
     config = load_config()
     saved = config.profile(name) or Profile(name)
@@ -289,6 +303,7 @@ def login(
     credentials.check()  # no usable keyring, or a locked one: say so before anything happens
     config.check_writable()  # and a settings file that cannot be saved, before a secret is
     with api_client(url, log=log) as client:
+        timeout, connect_timeout = client_timeouts()
         manager = TokenManager(
             client,
             TokenCache(name),
@@ -296,6 +311,8 @@ def login(
             secret=lambda: secret,
             scope=scope,
             warn=warn,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
         )
         token = manager.fetch_new()
         location = credentials.save(secret)
@@ -328,11 +345,22 @@ class LogoutResult:
     secret_error: str | None = None
 
 
-def logout(*, profile: str | None, log: Callable[[str], None] | None = None) -> LogoutResult:
-    """Revoke the cached tokens at the service when possible, delete the token cache and secret."""
+def logout(
+    *, profile: str | None, log: Callable[[str], None] | None = None, sandbox: bool = False
+) -> LogoutResult:
+    """Revoke the cached tokens at the service when possible, delete the token cache and secret.
+
+    With `sandbox` only the sandbox's own cached token is forgotten: no profile, no secret, and
+    no request to any service is touched.
+    """
     from attsms.credentials import CredentialStore
     from attsms.tokens import TokenCache
 
+    if sandbox:
+        deleted = TokenCache(SANDBOX_PROFILE).clear()
+        return LogoutResult(
+            SANDBOX_PROFILE, revoked=False, token_deleted=deleted, secret_deleted=False
+        )
     name = profile_name(profile)
     saved = load_config().profile(name)
     cache = TokenCache(name)
@@ -435,6 +463,7 @@ def _status_of(
     env_id = _env(ENV_CLIENT_ID) if use_env else None
     client_id = env_id or saved.client_id
     base_url = (_env(ENV_BASE_URL) if use_env else None) or saved.base_url or DEFAULT_BASE_URL
+    base_url = display_url(base_url)  # ATTSMS_BASE_URL may hold a password: never shown
     registration_id = (_env(ENV_REGISTRATION_ID) if use_env else None) or saved.registration_id
     region = (_env(ENV_REGION) if use_env else None) or saved.region or DEFAULT_REGION
     source: str
@@ -508,16 +537,22 @@ def api_client(
     """An API client with this run's ATTSMS_TIMEOUT and ATTSMS_MAX_RETRIES."""
     from attsms.api import AttClient, RetryPolicy
 
-    timeout = timeout_from_env() or DEFAULT_TIMEOUT
+    timeout, connect_timeout = client_timeouts()
     retries = retries_from_env()
     return AttClient(
         base_url,
         transport=transport,
         log=log,
         timeout=timeout,
-        connect_timeout=min(timeout, 10.0),
+        connect_timeout=connect_timeout,
         retry=None if retries is None else RetryPolicy(attempts=retries + 1),
     )
+
+
+def client_timeouts() -> tuple[float, float]:
+    """(timeout, connect timeout) of this run's `api_client`s, from ATTSMS_TIMEOUT."""
+    timeout = timeout_from_env() or DEFAULT_TIMEOUT
+    return timeout, min(timeout, 10.0)
 
 
 def retries_from_env(environ: Mapping[str, str] | None = None) -> int | None:

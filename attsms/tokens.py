@@ -30,12 +30,35 @@ from attsms.errors import ApiError, AuthError, LockTimeoutError, StoreError
 from attsms.fileutil import write_private_atomic
 from attsms.models import Token, header_safe
 from attsms.paths import cache_dir, ensure_private_dir
+from attsms.redaction import remember_secret
 
 if TYPE_CHECKING:
-    from attsms.api import AttClient
+    from attsms.api import AttClient, RetryPolicy
 
 # Reuse a token until this many seconds before it expires, as AT&T's own SDKs did.
 EXPIRY_MARGIN = 30.0
+# AttClient's own timeouts, for a TokenManager not told the ones its client was built with.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# Beyond the token calls, the lock holder reads the secret (the keyring answers within 5 s or is
+# given up on) and writes the cache.
+_LOCK_MARGIN = 30.0
+
+
+def refresh_lock_timeout(retry: RetryPolicy, *, timeout: float, connect_timeout: float) -> float:
+    """How long to wait for another process's token refresh: longer than it can legitimately take.
+
+    The holder makes up to two token calls (a refresh the service refuses, then client
+    credentials). Each makes `retry.attempts` attempts, and an attempt can take the connect
+    timeout, then `timeout` to send and `timeout` to hear the answer (httpx times each phase).
+    Between attempts it waits a Retry-After of up to `retry.max_retry_after` or a backoff of up to
+    `retry.max_delay`. A waiter that gave up sooner would fail (exit 75) a run whose token was
+    about to arrive; a dead holder frees the lock at once, so the long wait costs nothing then.
+    """
+    attempt = connect_timeout + 2 * timeout
+    wait = max(retry.max_retry_after, retry.max_delay)
+    one_call = retry.attempts * attempt + (retry.attempts - 1) * wait
+    return 2 * one_call + _LOCK_MARGIN
 
 
 class TokenCacheUnwritable(StoreError):
@@ -75,6 +98,8 @@ class TokenCache:
                 expires_at=None if expires_at is None else float(expires_at),
                 token_type=str(raw.get("token_type", "BEARER")),
             )
+            remember_secret(token.access_token)
+            remember_secret(token.refresh_token)
             return CachedToken(
                 token=token,
                 base_url=str(raw["base_url"]),
@@ -118,8 +143,8 @@ class TokenCache:
         return True
 
     @contextlib.contextmanager
-    def lock(self, timeout: float = 60.0) -> Iterator[None]:
-        """Hold the cross-process refresh lock for this profile."""
+    def lock(self, timeout: float) -> Iterator[None]:
+        """Hold the cross-process refresh lock for this profile (see `refresh_lock_timeout`)."""
         import filelock
 
         lock = filelock.FileLock(str(self.path.with_suffix(".lock")), timeout=timeout, mode=0o600)
@@ -153,8 +178,15 @@ class TokenManager:
         scope: str = "SMS",
         clock: Callable[[], float] = time.time,
         warn: Callable[[str], None] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
+        """`timeout` and `connect_timeout` are those `client` was built with: the refresh lock
+        is waited for longer than a token call with them and `client.retry` can take."""
         self._client = client
+        self._lock_timeout = refresh_lock_timeout(
+            client.retry, timeout=timeout, connect_timeout=connect_timeout
+        )
         self._cache = cache
         self._client_id = client_id
         self._secret = secret
@@ -181,7 +213,7 @@ class TokenManager:
         cached = self._load_usable(stale)
         if cached is None:
             try:
-                with self._cache.lock():
+                with self._cache.lock(self._lock_timeout):
                     # Another process may have refreshed while we waited for the lock.
                     cached = self._load_usable(stale)
                     if cached is None:
@@ -216,7 +248,7 @@ class TokenManager:
         """Make `cached` this profile's token, for this process and the next ones."""
         self._current = cached
         try:
-            with self._cache.lock():
+            with self._cache.lock(self._lock_timeout):
                 self._cache.save(cached)
         except StoreError as error:
             self._cache_failed(error)
@@ -260,6 +292,8 @@ class TokenManager:
         return cached
 
     def _wrap(self, token: Token, obtained_at: float) -> CachedToken:
+        remember_secret(token.access_token)
+        remember_secret(token.refresh_token)
         return CachedToken(
             token=token,
             base_url=self._client.base_url,

@@ -38,6 +38,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     # No test reaches the developer's real keyring; keyring tests choose their backend.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    # Secrets one in-process run remembered must not mask another test's output.
+    from attsms import redaction
+
+    monkeypatch.setattr(redaction, "_known", set())
     return home
 
 

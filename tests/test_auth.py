@@ -704,3 +704,9 @@ def test_config_round_trips_through_the_toml_writer(
     assert loaded.profile("p-1.x") == profile
     assert loaded.other == ({"settings": other} if other else {"settings": {}})
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_profile_name_with_a_trailing_newline_is_refused(cli: Cli) -> None:
+    result = cli("--profile", "work\n", "auth", "status")
+    assert result.exit_code == ExitCode.USAGE
+    assert "invalid profile name 'work\\n'" in result.stderr

@@ -187,11 +187,12 @@ ODD_NUMBERS = (
 
 
 def _nanp(rng: random.Random) -> tuple[str, str, str]:
-    return (
-        f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}",
-        f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}",
-        f"{rng.randint(0, 9999):04d}",
-    )
+    from attsms.numbers import is_us_area_code
+
+    area = f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}"
+    while not is_us_area_code(area):  # the service texts US numbers only (Canada is refused)
+        area = f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}"
+    return (area, f"{rng.randint(2, 9)}{rng.randint(0, 99):02d}", f"{rng.randint(0, 9999):04d}")
 
 
 def number_corpus() -> list[NumberCase]:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from attsms.errors import ExitCode, UsageError
-from attsms.numbers import canonical, display, normalize, normalize_all, parse_recipient_lines
+from attsms.numbers import (
+    UnreachableNumberError,
+    canonical,
+    display,
+    is_us_area_code,
+    normalize,
+    normalize_all,
+    parse_recipient_lines,
+)
+from tests.support import Cli, SandboxHttp
 
 US = "tel:+15555550100"
 
@@ -36,8 +48,10 @@ US = "tel:+15555550100"
         ("555\u00a0555\u00a00100", US),  # no-break spaces, pasted from a web page
         ("555\u2013555\u20130100", US),  # en dashes, from a word processor
         ("(212) 555-0123", "tel:+12125550123"),
-        ("+44 20 7946 0958", "tel:+442079460958"),
-        ("011 44 20 7946 0958", "tel:+442079460958"),  # US international dialing prefix
+        ("+1 787 234 5678", "tel:+17872345678"),  # Puerto Rico: a US territory
+        ("+1 340 234 5678", "tel:+13402345678"),  # US Virgin Islands
+        ("+1 671 234 5678", "tel:+16712345678"),  # Guam
+        ("1-800-234-5678", "tel:+18002345678"),  # toll-free: shared, the service judges
         ("short:12345", "short:12345"),
         ("short:123", "short:123"),
         ("short:12345678", "short:12345678"),
@@ -51,10 +65,104 @@ def test_normalize_formats(typed: str, wire: str) -> None:
 
 
 def test_region_reads_numbers_without_country_code() -> None:
-    assert normalize("020 7946 0958", region="GB") == "tel:+442079460958"
-    assert normalize("020 7946 0958", region="gb") == "tel:+442079460958"
+    # The region changes how a number is read, not which numbers the service can reach.
+    for region in ("GB", "gb"):
+        with pytest.raises(UnreachableNumberError, match=r"'020 7946 0958' \(GB\)"):
+            normalize("020 7946 0958", region=region)
+    assert normalize("787 234 5678", region="PR") == "tel:+17872345678"
     # A number with its country code is the same wherever it is read.
     assert normalize("+1 555 555 0100", region="GB") == US
+
+
+@pytest.mark.parametrize(
+    ("typed", "country"),
+    [
+        ("+442071234567", "GB"),
+        ("+44 20 7946 0958", "GB"),
+        ("011 44 20 7946 0958", "GB"),  # US international dialing prefix
+        ("tel:+33 1 23 45 67 89", "FR"),
+        ("+52 55 1234 5678", "MX"),
+        ("+800 1234 5678", "+800"),  # international freephone: no country at all
+        ("+1 416 555 0100", "CA"),  # Canada shares +1 but is not the US
+        ("(604) 555-0100", "CA"),
+        ("1-876-555-0100", "JM"),  # and so do the Caribbean countries
+        ("+1 809 234 5678", "DO"),
+        ("+1 441 234 5678", "BM"),
+        ("+1 649 234 5678", "TC"),  # invalid for libphonenumber, but in TC's area code
+    ],
+)
+def test_numbers_the_service_cannot_reach_are_refused_naming_the_country(
+    typed: str, country: str
+) -> None:
+    with pytest.raises(UnreachableNumberError) as info:
+        normalize(typed)
+    assert str(info.value).startswith(f"not a US number: {typed!r} ({country})")
+    assert "US numbers (+1) and short codes only" in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_normalize_all_names_unreachable_numbers_apart_from_garbage() -> None:
+    raws = ["5555550100", "abc", "+442071234567", "short:12345", "+14165550100", "12"]
+    with pytest.raises(UsageError) as info:
+        normalize_all(raws)
+    assert str(info.value) == (
+        "not phone numbers: 'abc', '12'; "
+        "not US numbers: '+442071234567' (GB), '+14165550100' (CA); "
+        "the service texts US numbers (+1) and short codes only"
+    )
+    with pytest.raises(UnreachableNumberError, match=r"'\+442071234567' \(GB\)"):
+        normalize_all(["5555550100", "+442071234567"])  # one bad entry: its own error
+
+
+# Every NANP area code, with exchanges and lines libphonenumber calls valid and the 555-01XX
+# test numbers it does not.
+nanp_numbers = st.builds(
+    lambda a, x, ln: f"+1{a}{x}{ln:04d}",
+    st.integers(200, 999),
+    st.integers(200, 999),
+    st.integers(0, 9999),
+)
+
+
+@given(nanp_numbers)
+def test_nanp_numbers_are_reachable_unless_libphonenumber_puts_them_outside_the_us(
+    typed: str,
+) -> None:
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(typed))
+    if region in (None, "US", "PR", "VI", "GU", "AS", "MP"):
+        if region is not None:  # numbers libphonenumber places in no country may be in any
+            assert normalize(typed) == "tel:" + typed
+        return
+    with pytest.raises(UnreachableNumberError, match=rf"\({region}\)"):
+        normalize(typed)
+
+
+def test_area_codes_of_other_nanp_countries_are_all_refused() -> None:
+    for area_code in range(200, 1000):
+        number = phonenumbers.parse(f"+1{area_code}2345678")
+        region = phonenumbers.region_code_for_number(number)
+        if region in (None, "US", "PR", "VI", "GU", "AS", "MP"):
+            continue
+        with pytest.raises(UnreachableNumberError):
+            normalize(f"+1{area_code}2345678")
+        with pytest.raises(UnreachableNumberError):  # the fast path too
+            normalize(f"{area_code}-234-5678")
+
+
+@given(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)))
+def test_every_other_countrys_example_number_is_refused(region: str) -> None:
+    example = phonenumbers.example_number(region)
+    if example is None or example.country_code == 1:
+        return
+    typed = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    with pytest.raises(UnreachableNumberError):
+        normalize(typed)
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    try:  # read in its own region, without the country code
+        wire = normalize(national, region)
+    except UnreachableNumberError:
+        return
+    assert wire.startswith("short:")  # 5 or 6 digits are a US short code wherever typed
 
 
 @pytest.mark.parametrize(
@@ -136,7 +244,9 @@ def test_normalize_all_caps_the_list_of_bad_entries() -> None:
 
 
 # Any NANP number: area code and exchange start with 2-9; any line number, 555-01XX included.
-npa = st.integers(200, 999).map(str)
+# Any US area code: NANP area codes libphonenumber gives to no other country (555 included).
+US_AREA_CODES = [str(a) for a in range(200, 1000) if is_us_area_code(str(a))]
+npa = st.sampled_from(US_AREA_CODES)
 nxx = st.integers(200, 999).map(str)
 line = st.integers(0, 9999).map(lambda n: f"{n:04d}")
 bodies = [
@@ -186,7 +296,10 @@ service_noise = st.text("0123456789+:telshort ", max_size=16)
 def test_canonical_agrees_with_normalize_whenever_it_decides(address: str) -> None:
     result = canonical(address)
     if result != address:
-        assert normalize(address) == result
+        try:
+            assert normalize(address) == result
+        except UnreachableNumberError:
+            return  # canonical reads what the service wrote; it does not judge reach
         # What canonical hands out is a fixed point of both functions.
         assert canonical(result) == result
         assert normalize(result) == result
@@ -349,3 +462,22 @@ def test_nanp_fast_path_takes_the_common_forms(npa: str, nxx: str, line: str, fo
     from attsms.numbers import _nanp_e164
 
     assert _nanp_e164(form.format(npa, nxx, line), "US") == f"+1{npa}{nxx}{line}"
+
+
+def test_send_refuses_numbers_it_cannot_reach_before_sending_anything(
+    cli: Cli, sandbox_http: Callable[..., SandboxHttp], tmp_path: Path
+) -> None:
+    server = sandbox_http()
+    # 121 recipients with one UK and one Canadian number: the service would fail their batches.
+    numbers = [f"+1212555{n:04d}" for n in range(119)] + ["+442071234567", "+1 416 555 0100"]
+    path = tmp_path / "to.txt"
+    path.write_text("\n".join(numbers) + "\n")
+    for extra in ([], ["--dry-run"], ["--dry-run", "--json"]):
+        result = cli.process("send", "--to-file", str(path), "-m", "hi", *extra, env=server.env())
+        assert result.exit_code == 2, (extra, result.stdout, result.stderr)
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("attsms: error: not US numbers: ")
+        assert "'+442071234567' (GB)" in line and "'+1 416 555 0100' (CA)" in line
+    stats = server.stats()
+    assert (stats["send_requests"], stats["delivered_to"]) == (0, {})

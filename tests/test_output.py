@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from attsms.output import Column, Output
+from tests.support import Cli
 
 COLUMNS = [Column("id", "ID"), Column("to", "TO"), Column("status", "STATUS")]
 ROWS = [
@@ -102,3 +103,20 @@ def test_no_rows_on_a_terminal_prints_no_bare_headers() -> None:
     stdout = Terminal()
     Output(stdout=stdout, stderr=io.StringIO(), color=False).records([], COLUMNS)
     assert stdout.getvalue() == ""
+
+
+def test_dry_run_of_gsm_text_prints_no_empty_non_gsm_row(cli: Cli) -> None:
+    gsm = cli("--sandbox", "send", "+12125550100", "-m", "Hello {world}", "--dry-run")
+    assert gsm.exit_code == 0, gsm.stderr
+    rows = [line.split("\t") for line in gsm.lines]
+    assert all(len(row) == 2 and row[1].strip() for row in rows), rows  # no empty value
+    assert "non-GSM characters" not in gsm.stdout
+    assert ["encoding", "GSM-7"] in rows
+    ucs2 = cli("--sandbox", "send", "+12125550100", "-m", "It\u2019s", "--dry-run")
+    assert any(
+        row[0] == "non-GSM characters" and "\u2019" in row[1]
+        for row in (line.split("\t") for line in ucs2.lines)
+    )
+    # JSON keeps every field, the empty list included.
+    document = cli("--sandbox", "send", "+12125550100", "-m", "Hi", "--dry-run", "--json").json()
+    assert document["non_gsm"] == []

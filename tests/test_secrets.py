@@ -42,6 +42,15 @@ import pytest
 
 from tests.support import Cli, SandboxHttp
 
+
+@pytest.fixture(autouse=True)
+def forget_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What one test's commands remembered is not scrubbed from the next test's output."""
+    from attsms import redaction
+
+    monkeypatch.setattr(redaction, "_known", set())
+
+
 StartSandbox = Callable[..., SandboxHttp]
 
 CLIENT_ID = "secrets-test-client"
@@ -334,3 +343,103 @@ def test_sandbox_mode_files_are_private(cli: Cli, isolated_home: Path) -> None:
     state = isolated_home / "data" / "sandbox" / "state.json"
     assert state.exists()  # holds the emulated service's tokens by design: mode only
     assert not private_mode_problems(isolated_home), private_mode_problems(isolated_home)
+
+
+# --- secrets the service or the environment echo back ----------------------------------------
+
+ECHOED = "S3cr3tV4lue-echoed-9d2c"
+
+
+def _echoing_token_fault(secret: str, count: int = 100) -> dict[str, Any]:
+    """A token endpoint that quotes the secret back in its error, as `%1` of `Text`."""
+    body = {
+        "RequestError": {
+            "ServiceException": {
+                "MessageId": "SVC0001",
+                "Text": "bad secret %1",
+                "Variables": secret,
+            }
+        }
+    }
+    return {"path_prefix": TOKEN_PATH, "status": 400, "body": json.dumps(body), "count": count}
+
+
+def test_a_token_error_that_echoes_the_secret_never_prints_it(
+    cli: Cli, sandbox_http: StartSandbox, isolated_home: Path
+) -> None:
+    server = sandbox_http(client_id=CLIENT_ID, client_secret=ECHOED)
+    server.faults(_echoing_token_fault(ECHOED))
+    env = server.env()
+    runs = [
+        cli.process("send", "+12125550100", "-m", "hi", env=env),
+        cli.process("--verbose", "send", "+12125550100", "-m", "hi", "--json", env=env),
+        cli.process("status", "--json", env=env),
+        cli.process("auth", "token", env=env),
+        cli.process("--verbose", "auth", "token", "--json", env=env),
+        cli.process("history", "--json", env=env),
+    ]
+    # And with the secret only on login's stdin, kept in the file store.
+    no_env = {"ATTSMS_CLIENT_ID": "", "ATTSMS_CLIENT_SECRET": "", "ATTSMS_BASE_URL": ""}
+    login = ("login", "--client-id", CLIENT_ID, "--client-secret-stdin", "--store", "file")
+    runs.append(cli.process(*login, "--base-url", server.url, input=ECHOED, env=no_env))
+    assert all(run.exit_code != 0 for run in runs[:2]), [r.stderr for r in runs]
+    assert "SVC0001 bad secret ***" in runs[0].stderr  # the error is there, the secret is not
+    assert "bad secret ***" in runs[-1].stderr
+    printed = "".join(run.stdout + run.stderr for run in runs)
+    assert printed.count(ECHOED) == 0, printed
+    stored = b"".join(p.read_bytes() for p in files_under(isolated_home) if p.is_file())
+    assert ECHOED.encode() not in stored  # nor kept in a history note
+
+
+def test_a_base_url_with_a_password_is_never_shown(
+    cli: Cli, sandbox_http: StartSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = sandbox_http(client_id=CLIENT_ID, client_secret=SECRET)
+    port = server.url.rsplit(":", 1)[1]
+    with_password = f"http://admin:hunter2@127.0.0.1:{port}"
+    monkeypatch.setenv("ATTSMS_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("ATTSMS_BASE_URL", with_password)
+    results = [
+        cli("auth", "status"),
+        cli("auth", "status", "--json"),
+        cli("--verbose", "send", "+12125550100", "-m", "hi"),
+        cli("--verbose", "auth", "token"),
+        cli("status", "SMS1"),
+        cli("--verbose", "logout"),
+    ]
+    status = results[1].json()[0]
+    assert status["base_url"] == f"http://127.0.0.1:{port}"
+    assert f"http://127.0.0.1:{port}" in results[0].stdout
+    assert results[2].exit_code == 2 and "holds a user name or password" in results[2].stderr
+    printed = "".join(r.stdout + r.stderr for r in results)
+    assert "hunter2" not in printed and "admin:" not in printed, printed
+    assert SECRET not in printed
+
+
+def test_scrub_masks_every_remembered_secret_and_url_user_info() -> None:
+    from attsms.redaction import display_url, remember_secret, scrub
+
+    remember_secret("tok-ABCDEF-123456")
+    remember_secret("tok-ABCDEF")  # a secret inside another: the longer one goes first
+    remember_secret("ab")  # too short to scrub without garbling other words
+    assert scrub("refused tok-ABCDEF-123456 and tok-ABCDEF") == "refused *** and ***"
+    assert scrub("ab cab") == "ab cab"
+    assert scrub("see http://admin:pw@host:8080/x") == "see http://host:8080/x"
+    assert scrub("mail ada@example.com") == "mail ada@example.com"
+    assert display_url("https://user:pass@api.example.com/v1") == "https://api.example.com/v1"
+    assert display_url("https://api.att.com") == "https://api.att.com"
+    assert display_url("http://[::1") == "http://[::1"
+
+
+def test_error_messages_are_scrubbed_where_they_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from attsms.errors import ApiError, AttsmsError
+    from attsms.redaction import remember_secret
+
+    remember_secret("cs-made-known-4410")
+    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "cs-from-the-env-7781")
+    error = AttsmsError("bad cs-made-known-4410", hint="not cs-from-the-env-7781")
+    assert str(error) == "bad ***; not ***"
+    assert ApiError("x cs-made-known-4410", status=400).message == "x ***"

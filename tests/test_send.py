@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attsms.history import HistoryStore, Outcome, history_path
+from attsms.numbers import is_us_area_code
 from tests.support import Cli, Result, SandboxHttp
 
 StartSandbox = Callable[..., SandboxHttp]
@@ -91,7 +92,8 @@ def test_batches_of_50_each_address_once(
     assert max(per_message.values()) <= 50
 
 
-NPA = st.integers(200, 999).map(str)
+# Area codes of the US: the service texts US numbers only (Canada and the Caribbean are refused).
+NPA = st.sampled_from([str(a) for a in range(200, 1000) if is_us_area_code(str(a))])
 NXX = st.integers(200, 999).map(str)
 LINE = st.integers(0, 9999).map(lambda n: f"{n:04d}")
 FORMATS = ["({a}) {x}-{l}", "{a}.{x}.{l}", "+1 {a} {x} {l}", "1{a}{x}{l}", "tel:+1{a}{x}{l}"]
@@ -422,10 +424,15 @@ def test_no_recipients_is_exit_2(cli: Cli, tmp_path: Path) -> None:
 def test_region_reads_numbers_without_a_country_code(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ATTSMS_REGION", "GB")
-    result = cli("send", "020 7946 0958", "+1 212 555 0100", "-m", "hi", "--dry-run", "--json")
+    monkeypatch.setenv("ATTSMS_REGION", "PR")
+    result = cli("send", "787 234 5678", "+1 212 555 0100", "-m", "hi", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json()["recipients"] == ["+442079460958", "+12125550100"]
+    assert result.json()["recipients"] == ["+17872345678", "+12125550100"]
+    # The region changes only how numbers are read, not where the service delivers.
+    monkeypatch.setenv("ATTSMS_REGION", "GB")
+    result = cli("send", "020 7946 0958", "-m", "hi", "--dry-run")
+    assert result.exit_code == 2
+    assert "not a US number: '020 7946 0958' (GB)" in result.stderr
 
 
 def test_stdin_that_is_not_utf8_is_exit_2(cli: Cli) -> None:

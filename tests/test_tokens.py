@@ -176,3 +176,73 @@ def test_cache_round_trips_and_is_written_atomically_0600(tmp_path: Path) -> Non
     assert cache.clear() is True
     assert cache.clear() is False
     assert cache.load() is None
+
+
+# --- the refresh lock outlasts what is done under it ------------------------------------------
+
+
+def _worst_token_call(attempts: int, timeout: float) -> float:
+    """One token call at its slowest, as a user reckons it: every attempt waits the whole
+    ATTSMS_TIMEOUT, and between attempts the longest Retry-After the client still waits out."""
+    from attsms.api import RetryPolicy
+
+    return attempts * timeout + (attempts - 1) * RetryPolicy().max_retry_after
+
+
+@pytest.mark.parametrize(
+    ("env", "attempts", "timeout"),
+    [
+        ({}, 4, 30.0),  # the defaults
+        ({"ATTSMS_TIMEOUT": "30"}, 4, 30.0),
+        ({"ATTSMS_TIMEOUT": "120", "ATTSMS_MAX_RETRIES": "10"}, 11, 120.0),
+        ({"ATTSMS_TIMEOUT": "2", "ATTSMS_MAX_RETRIES": "0"}, 1, 2.0),
+    ],
+)
+def test_the_refresh_lock_waits_longer_than_a_holder_may_take(
+    sandbox_http: StartSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    attempts: int,
+    timeout: float,
+) -> None:
+    from attsms.session import Session
+
+    server = sandbox_http()
+    for name, value in {**server.env(), **env}.items():
+        monkeypatch.setenv(name, value)
+    waited: list[float] = []
+    real_lock = TokenCache.lock
+
+    def spy(self: TokenCache, timeout: float = 60.0) -> object:
+        waited.append(timeout)
+        return real_lock(self, timeout)
+
+    monkeypatch.setattr(TokenCache, "lock", spy)
+    session = Session.open()
+    try:
+        session.tokens.current()
+    finally:
+        session.close()
+    # The holder may make two token calls (a refused refresh, then client credentials).
+    assert waited and min(waited) > 2 * _worst_token_call(attempts, timeout)
+
+
+@given(
+    attempts=st.integers(1, 11),
+    timeout=st.floats(0.001, 3600),
+    connect=st.floats(0.001, 60),
+    base=st.floats(0, 10),
+    cap=st.floats(0, 120),
+    retry_after=st.floats(0, 600),
+)
+def test_refresh_lock_timeout_exceeds_two_worst_token_calls(
+    attempts: int, timeout: float, connect: float, base: float, cap: float, retry_after: float
+) -> None:
+    from attsms.api import RetryPolicy
+    from attsms.tokens import refresh_lock_timeout
+
+    retry = RetryPolicy(
+        attempts=attempts, base_delay=base, max_delay=cap, max_retry_after=retry_after
+    )
+    one_call = attempts * (connect + timeout) + (attempts - 1) * max(cap, retry_after)
+    assert refresh_lock_timeout(retry, timeout=timeout, connect_timeout=connect) > 2 * one_call

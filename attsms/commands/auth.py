@@ -161,6 +161,7 @@ def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
     result = logout_profile(
         profile=profile or app_state.profile,
         log=out.stderr_line if app_state.verbose else None,
+        sandbox=app_state.sandbox,  # never the real profile: only the sandbox's own token
     )
     for warning in result.warnings:
         out.warn(warning)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples
+from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples, not_nan
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -28,9 +28,8 @@ MAX_CONCURRENCY = 20
 
 
 def _result_style(value: object) -> str | None:
-    return {"accepted": "green", "already-sent": "cyan", "unknown": "yellow", "failed": "red"}.get(
-        str(value)
-    )
+    styles = {"accepted": "green", "already-sent": "cyan", "unknown": "yellow", "failed": "red"}
+    return styles.get(str(value), "dim" if value == "opted-out" else None)
 
 
 def _status_style(value: object) -> str | None:
@@ -98,6 +97,16 @@ def send(
         bool,
         typer.Option("--ignore-opt-out", help="Send even to numbers that opted out (texted STOP)."),
     ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            callback=not_nan,
+            help="With --dedupe-key: wait this long for another live run of the job, then exit 75.",
+        ),
+    ] = 0.0,
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -108,9 +117,14 @@ def send(
     More than 50 recipients go in batches of 50, several at once. Each batch is recorded in
     the local history before its request leaves.
 
+    Numbers that texted STOP are skipped and reported as opted-out; the rest are sent. With
+    --dedupe-key one live run at a time holds the job: another waits --lock-timeout, then exits 75.
+
     Exit 0 all accepted, 2 bad input (nothing sent), 3 credentials, 4 some batches failed (the
-    rest went), 5 a batch may or may not have gone (check `attsms history` before resending).
-    With --wait: 4 also when a message could not be delivered, 75 still pending at --timeout.
+    rest went), 5 a batch may or may not have gone (check `attsms history` before resending),
+    75 another run holds the dedupe key. 130, 143 or 129 interrupted by Ctrl-C, SIGTERM or
+    SIGHUP: what went so far is printed first. With --wait: 4 also when a message could not be
+    delivered, 75 still pending at --timeout.
     """
     from attsms import sending
     from attsms.app import state
@@ -123,13 +137,22 @@ def send(
         raise UsageError("--timeout goes with --wait")
     if resend_unknown and dedupe_key is None:
         raise UsageError("--resend-unknown goes with --dedupe-key")
+    if lock_timeout and dedupe_key is None:
+        raise UsageError("--lock-timeout goes with --dedupe-key")
     given = sending.read_input(
         to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
     )
     region = sending.number_region(sandbox=app_state.sandbox, profile=app_state.profile)
     plan = sending.plan_send(given.numbers, given.message, region=region)
     if dry_run:
-        _print_dry_run(out, sending.dry_run(plan))
+        skipped = (
+            set()
+            if ignore_opt_out
+            else sending.opted_out_locally(
+                plan, sandbox=app_state.sandbox, profile=app_state.profile
+            )
+        )
+        _print_dry_run(out, sending.dry_run(plan, skipped))
         return
     options = sending.SendOptions(
         notify=notify,
@@ -138,17 +161,19 @@ def send(
         concurrency=concurrency,
         rate=sending.parse_rate(rate) if rate is not None else None,
         ignore_opt_out=ignore_opt_out,
+        lock_timeout=lock_timeout,
     )
     session = app_state.session(out)
     waited: WaitResult | None = None
     wait_failed: AttsmsError | None = None
-    interrupted = False  # Ctrl-C while waiting: what was sent is printed, then exit 130
+    # Ctrl-C (or SIGTERM, SIGHUP) while waiting: what was sent is printed, then exit 130 (143, 129).
+    interrupted: KeyboardInterrupt | None = None
     try:
         with out.progress(len(plan.addresses), "Sending") as bar:
             report = sending.send_plan(
                 session, plan, options, on_batch=lambda o: bar.advance(len(o.addresses))
             )
-        if wait and report.message_ids and not report.nothing_went:
+        if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
                 waited = sending.wait_for_delivery(
                     session,
@@ -158,8 +183,8 @@ def send(
                 )
             except AttsmsError as failure:  # what was sent is still worth printing
                 wait_failed = failure
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as signal:
+                interrupted = signal
     finally:
         session.close()
     for warning in report.warnings:
@@ -168,8 +193,10 @@ def send(
     if report.nothing_went and error is not None:
         raise error  # nothing went: the error says it all, no rows of "failed"
     _print_report(out, report, waited)
-    if interrupted:
-        raise KeyboardInterrupt
+    if report.interrupted is not None:
+        raise report.interrupted
+    if interrupted is not None:
+        raise interrupted
     error = error or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error
@@ -182,8 +209,17 @@ def _print_dry_run(out: Output, plan: DryRun) -> None:
     rows: list[dict[str, Any]] = [
         {"item": "recipients", "value": len(plan.recipients)},
         {"item": "requests", "value": plan.requests},
+        *(
+            [{"item": "opted out (skipped)", "value": _first_few(plan.opted_out)}]
+            if plan.opted_out
+            else []
+        ),
         {"item": "encoding", "value": plan.encoding},
-        {"item": "non-GSM characters", "value": describe_characters(plan.non_gsm)},
+        *(  # pure GSM-7 text: no row rather than an empty one (JSON keeps `non_gsm: []`)
+            [{"item": "non-GSM characters", "value": describe_characters(plan.non_gsm)}]
+            if plan.non_gsm
+            else []
+        ),
         {"item": "length", "value": plan.units},
         {"item": "segments per message", "value": plan.segments_per_message},
         {"item": "total segments", "value": plan.total_segments},
@@ -195,6 +231,11 @@ def _print_dry_run(out: Output, plan: DryRun) -> None:
         document=document,
     )
     out.info("Dry run: nothing was sent.")
+
+
+def _first_few(numbers: tuple[str, ...], shown: int = 5) -> str:
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return f"{len(numbers)}: {', '.join(numbers[:shown])}{more}"
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -255,6 +296,7 @@ def _summary_line(summary: dict[str, Any]) -> str:
             ("already_sent", "already sent"),
             ("unknown", "unknown"),
             ("failed", "failed"),
+            ("opted_out", "opted out (skipped)"),
         )
         if summary[key]
     ]

@@ -1,0 +1,82 @@
+"""Every secret this process knows, and the scrubbing of what it prints.
+
+A service may echo what it was sent (`SVC0001 bad secret %1` with the secret as `%1`), and a
+base URL may carry a password. Rather than trust every message to leave them out, secrets are
+remembered where they are loaded (the environment, the keyring, the file store, login's stdin,
+every token answered or cached) and `scrub` replaces each with `***`. It is applied where error
+messages are made (`AttsmsError`), so a note kept in the history is clean too, and again to every
+line written to stderr, the verbose HTTP log included. Data on stdout is not scrubbed: `auth token`
+prints a token because that is its job.
+
+Import-free (no httpx, no keyring): `errors` uses it, and `attsms --version` must stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+SECRET_ENV = "ATTSMS_CLIENT_SECRET"
+BASE_URL_ENV = "ATTSMS_BASE_URL"
+MASK = "***"
+# Shorter values are not scrubbed: masking every "1234" in a message would garble it, and a
+# secret that short is no secret.
+MIN_LENGTH = 4
+
+# Threads (a send's workers) add and read it: set.add and set(...) are each atomic under the GIL,
+# which is all this needs (and `threading` would cost `attsms --version` a millisecond).
+_known: set[str] = set()
+# scheme://user:password@ or scheme://user@: the user info of any URL in a message. A string, not
+# compiled here: `re` compiles it on first use, so `attsms --version` does not pay for it.
+_USERINFO = r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]*@"
+
+
+def remember_secret(value: str | None) -> None:
+    """Never print `value` (a client secret, an access or refresh token, a URL's password)."""
+    if value and len(value) >= MIN_LENGTH:
+        _known.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret replaced by `***` and URLs without their user info."""
+    secrets = _secrets()
+    if secrets:
+        for secret in sorted(secrets, key=len, reverse=True):  # a token holding another first
+            if secret in text:
+                text = text.replace(secret, MASK)
+    if "@" in text:
+        text = re.sub(_USERINFO, r"\1", text)
+    return text
+
+
+def display_url(url: str) -> str:
+    """`url` as it may be shown: without a user name or password (`http://admin:pw@h` -> `http://h`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(_USERINFO, r"\1", url)
+    if "@" not in parts.netloc:
+        return url
+    remember_secret(parts.password)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _secrets() -> set[str]:
+    """What was remembered, and what the environment holds whether or not it was read yet."""
+    secrets = set(_known)
+    env_secret = os.environ.get(SECRET_ENV)
+    if env_secret and len(env_secret) >= MIN_LENGTH:
+        secrets.add(env_secret)
+    base_url = os.environ.get(BASE_URL_ENV)
+    if base_url and "@" in base_url:
+        from urllib.parse import urlsplit
+
+        try:
+            password = urlsplit(base_url).password
+        except ValueError:
+            password = None
+        if password and len(password) >= MIN_LENGTH:
+            secrets.add(password)
+    return secrets
