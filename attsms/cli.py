@@ -76,7 +76,7 @@ def _interrupted(interrupt: KeyboardInterrupt | None) -> int:
     signum = interrupt.signum if isinstance(interrupt, Terminated) else received_signal()
     if signum in TERMINATING:
         _error(f"stopped by {signal.Signals(signum).name}")
-        return 128 + signum
+        return int(ExitCode(128 + signum))  # HANGUP or TERMINATED
     if interrupt is not None:
         sys.stderr.write("\n")  # after the terminal's ^C
     return ExitCode.INTERRUPTED

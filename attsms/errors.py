@@ -15,7 +15,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class ExitCode(IntEnum):
-    """Stable, documented exit statuses (README, `attsms help exit-codes`, man page)."""
+    """Stable, documented exit statuses (README's "Scripts and exit codes", `attsms --help`, the
+    EXIT STATUS section of attsms(1))."""
 
     OK = 0
     ERROR = 1  # the command failed; the message says why
@@ -24,7 +25,9 @@ class ExitCode(IntEnum):
     PARTIAL = 4  # some of the work succeeded, some failed (see the output per item)
     UNKNOWN_OUTCOME = 5  # a request may or may not have reached the service
     TEMPFAIL = 75  # try again later: rate limited, service busy, store locked (EX_TEMPFAIL)
+    HANGUP = 129  # SIGHUP (128 + 1): the terminal went away; handled as Ctrl-C
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM (128 + 15): timeout, systemd, kill; handled as Ctrl-C
 
 
 class AttsmsError(Exception):
