@@ -1,6 +1,6 @@
 """Where a profile's client secret lives: the environment, the OS keyring, or a file asked for.
 
-The policy (../shared/docs/keyring.md has what was measured):
+The policy (docs/keyring.md has what was measured):
 - `ATTSMS_CLIENT_SECRET` wins, for one run (CI).
 - Otherwise the OS keyring, service "attsms", user name = the profile. The `fail` and `null`
   backends and any backend of priority below 1 (keyrings.alt's plaintext files) count as no
