@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from attsms import __version__
-from attsms.errors import AttsmsError, ExitCode, UsageError, one_line
+from attsms.errors import AttsmsError, ExitCode, StdoutClosed, UsageError, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,11 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AttsmsError as error:
         _error(str(error))
         return int(error.exit_code)
-    except BrokenPipeError:
-        # `attsms … | head -1`: the reader left. Point stdout at devnull so the interpreter's
-        # final flush does not complain, and exit like other Unix tools in a broken pipe.
+    except (BrokenPipeError, StdoutClosed):
+        # `attsms … | head -1`: the reader left, which is normal in a pipeline. What was fetched
+        # is already stored (stores commit before printing). Point stdout at devnull so the
+        # interpreter's final flush does not complain, and exit quietly with the status a tool
+        # killed by SIGPIPE has (`yes | head -1`).
         _silence_stdout()
-        return ExitCode.ERROR
+        return ExitCode.BROKEN_PIPE
     except UnicodeEncodeError as error:
         source = _undecodable_source(args, error)
         if source is None:

@@ -27,7 +27,13 @@ class ExitCode(IntEnum):
     TEMPFAIL = 75  # try again later: rate limited, service busy, store locked (EX_TEMPFAIL)
     HANGUP = 129  # SIGHUP (128 + 1): the terminal went away; handled as Ctrl-C
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # stdout closed by its reader (`| head -1`): 128 + SIGPIPE, as shells say
     TERMINATED = 143  # SIGTERM (128 + 15): timeout, systemd, kill; handled as Ctrl-C
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`attsms … | head -1`): normal in a pipeline. Not an
+    `AttsmsError`: no error line, exit BROKEN_PIPE."""
 
 
 class AttsmsError(Exception):

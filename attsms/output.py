@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
+from attsms.errors import StdoutClosed
 from attsms.redaction import scrub
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class Output:
         quiet: bool = False,
         color: bool | None = None,
     ) -> None:
-        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stdout = cast(IO[str], _ReaderAware(stdout if stdout is not None else sys.stdout))
         self.stderr = stderr if stderr is not None else sys.stderr
         self.stdout_tty = _is_tty(self.stdout)
         # JSON can always be written in ASCII: escaped, and still read back to the same text.
@@ -236,7 +237,8 @@ class Output:
         if self.stderr_tty and self.color and style:
             if self._err_console is None:
                 self._err_console = _make_console(self.stderr, self.color)
-            self._err_console.print(_escape(message), style=style, highlight=False)
+            # soft_wrap: one line, however narrow the terminal (it may wrap it for the eye).
+            self._err_console.print(_escape(message), style=style, highlight=False, soft_wrap=True)
         else:
             self.stderr.write(message + "\n")
             self.stderr.flush()
@@ -283,6 +285,29 @@ def _make_console(stream: IO[str], color: bool) -> Console:
     return Console(
         file=stream, color_system="auto" if color else None, highlight=False, soft_wrap=False
     )
+
+
+class _ReaderAware:
+    """stdout, where a reader that left (`| head -1`) is `StdoutClosed`, not an OSError: Typer
+    would turn a broken pipe into a bare exit 1 before `cli.main` could see it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _cell(value: Any) -> str:
