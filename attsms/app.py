@@ -1,58 +1,72 @@
-"""The Typer app: global options, and the command groups joined in one place."""
+"""The root command: the global options, and the registry of commands (a fixed map, loaded lazily).
+
+How to add a command: docs/architecture.md.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from attsms import __version__
-from attsms.commands.completion import COMPLETE_VAR, complete_profile
+from attsms.commands.completion import COMPLETE_VAR
+
+# AppState and state() live in commands/context.py; re-exported for `from attsms.app import state`.
+from attsms.commands.context import AppState, complete_profile, state
 from attsms.commands.options import examples
 
 if TYPE_CHECKING:
-    from attsms.output import Output
-    from attsms.session import Session
+    from typer import _click as click
+
+__all__ = ["COMMANDS", "AppState", "Entry", "app", "build_command", "state"]
 
 HELP = """\
 Send SMS and read replies through the AT&T SMS API.
 
 Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 credentials, 4 partial failure,
-5 unknown outcome (do not resend blindly), 75 try again later, 130 interrupted.
+5 unknown outcome (do not resend blindly), 75 try again later, 130 interrupted (Ctrl-C),
+143 stopped by SIGTERM, 129 by SIGHUP.
 """
 
 EPILOG = examples(
     "attsms --sandbox send +12125550100 -m 'Hello'   # the built-in sandbox, no login",
     "attsms send '(212) 555-0100' -m 'Your code is 4821' --json",
-    "attsms status msg-1a2b3c4d",
+    "attsms status SMSd535f0137358ec3a   # an ID as send prints it",
 )
 
 
-@dataclass
-class AppState:
-    """Global options, handed to every command through the Typer context."""
+@dataclass(frozen=True)
+class Entry:
+    """Where a command lives: `attsms.commands.<module>`, its `attribute` (a Typer app for a
+    group, else the command's function) and, for a function, the module attribute holding its
+    `examples(...)` epilog."""
 
-    sandbox: bool = False
-    profile: str | None = None
-    verbose: bool = False
+    module: str
+    attribute: str
+    epilog: str | None = None
 
-    def output(self, *, json: bool = False, jsonl: bool = False, quiet: bool = False) -> Output:
-        from attsms.output import Output
 
-        return Output(json=json, jsonl=jsonl, quiet=quiet)
-
-    def session(self, output: Output) -> Session:
-        from attsms.session import Session
-
-        return Session.open(
-            sandbox=self.sandbox,
-            profile=self.profile,
-            log=output.stderr_line if self.verbose else None,
-            warn=output.warn,
-        )
+# The registry: every command, in the order `--help`, the man pages and docs/help.md list them.
+# Running a command imports only its module; help and completion import them all.
+COMMANDS: Mapping[str, Entry] = {
+    "send": Entry("send", "send", "EPILOG"),
+    "status": Entry("status", "status", "EPILOG"),
+    "history": Entry("history", "history", "EPILOG"),
+    "inbox": Entry("inbox", "app"),
+    "optout": Entry("optout", "app"),
+    "login": Entry("auth", "login", "LOGIN_EPILOG"),
+    "logout": Entry("auth", "logout", "LOGOUT_EPILOG"),
+    "auth": Entry("auth", "app"),
+    "sandbox": Entry("sandbox", "app"),
+    "completion": Entry("completion", "completion", "EPILOG"),
+}
 
 
 def _version(value: bool) -> None:
@@ -61,8 +75,151 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class HelpGroup(TyperGroup):
+    """A group that, run with no arguments, prints its help and exits 0, as gh does.
+
+    (click's own no_args_is_help raises a usage error holding the help, which would be printed
+    as one squeezed `attsms: error:` line and exit 2.)
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+class _Registry(Mapping[str, "click.Command"]):
+    """COMMANDS as click commands, each built on first use."""
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        return _load(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class RootGroup(HelpGroup):
+    """`attsms`: its commands come from COMMANDS, in that order, whatever ran before."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Registry()  # type: ignore[assignment]  # read-only: add_command is unused
+
+
+@functools.cache
+def _load(name: str) -> click.Command:
+    """The click command for COMMANDS[name], with the global options accepted after its name."""
+    entry = COMMANDS[name]
+    module = importlib.import_module(f"attsms.commands.{entry.module}")
+    target = getattr(module, entry.attribute)
+    command: click.Command
+    if isinstance(target, typer.Typer):
+        info = typer.models.TyperInfo(target, name=name, cls=HelpGroup)
+        command = typer.main.get_group_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=True,
+            rich_markup_mode=None,
+        )
+    else:
+        epilog = getattr(module, entry.epilog) if entry.epilog else None
+        info_ = typer.models.CommandInfo(name=name, callback=target, epilog=epilog)
+        command = typer.main.get_command_from_info(
+            info_, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=None
+        )
+    _accept_global_options(command)
+    return command
+
+
+# Global options after a command name --------------------------------------------------------
+# `attsms send … --sandbox` works as `attsms --sandbox send …` does (aws, gh and kubectl take
+# theirs anywhere). Each command and group gets hidden copies of the root's options whose
+# callbacks set the run's AppState, so click's own parser decides what is an option: `-m --sandbox`
+# stays a message, and after `--` nothing is an option.
+
+
+def _root_state(ctx: click.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):  # completion parses without running the root
+        root.obj = AppState()
+    obj: AppState = root.obj
+    return obj
+
+
+def _set_sandbox(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        _root_state(ctx).sandbox = True
+
+
+def _set_profile(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        obj = _root_state(ctx)
+        obj.profile = obj.profile_given = value
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        _root_state(ctx).verbose = True
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Add the hidden global options to `command` and its subcommands, leaving out any name the
+    command uses itself (login and logout have their own --profile)."""
+    from typer.core import TyperOption
+
+    taken = {name for param in command.params for name in param.opts + param.secondary_opts}
+
+    def free(*names: str) -> list[str]:
+        # The last entry is the parameter's name: never one of the command's own.
+        kept = [name for name in names if name not in taken]
+        return [*kept, f"global_{names[0].lstrip('-')}"] if kept else []
+
+    if names := free("--sandbox"):
+        command.params.append(
+            TyperOption(
+                param_decls=names,
+                is_flag=True,
+                default=False,
+                callback=_set_sandbox,
+                hidden=True,
+                expose_value=False,
+            )
+        )
+    if names := free("--profile", "-p"):
+        command.params.append(
+            TyperOption(
+                param_decls=names,
+                metavar="NAME",
+                callback=_set_profile,
+                autocompletion=complete_profile,
+                hidden=True,
+                expose_value=False,
+            )
+        )
+    if names := free("--verbose", "-v"):
+        command.params.append(
+            TyperOption(
+                param_decls=names,
+                is_flag=True,
+                default=False,
+                callback=_set_verbose,
+                hidden=True,
+                expose_value=False,
+            )
+        )
+    for sub in getattr(command, "commands", {}).values():
+        _accept_global_options(sub)
+
+
 app = typer.Typer(
     name="attsms",
+    cls=RootGroup,
     help=HELP,
     epilog=EPILOG,
     no_args_is_help=True,
@@ -106,71 +263,22 @@ def main(
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = AppState(sandbox=sandbox, profile=profile, verbose=verbose)
+    from typer._click.core import ParameterSource
+
+    # Only a --profile typed here is worth the warning that --sandbox ignores it: an exported
+    # ATTSMS_PROFILE is not something this command line asked for.
+    typed = ctx.get_parameter_source("profile") is ParameterSource.COMMANDLINE
+    ctx.obj = AppState(
+        sandbox=sandbox, profile=profile, verbose=verbose, profile_given=profile if typed else None
+    )
 
 
-def state(ctx: typer.Context) -> AppState:
-    obj: Any = ctx.find_root().obj
-    return obj if isinstance(obj, AppState) else AppState()
+def build_command(args: Sequence[str] | None = None) -> click.Command:
+    """The root click command. Its commands load when used: running one imports one module.
 
-
-# Command name -> the module that defines it. Running one command imports only its module (a
-# third of the start-up the others would cost); help and completion import them all.
-_COMMANDS = {
-    "send": "send",
-    "status": "status",
-    "history": "history",
-    "login": "auth",
-    "logout": "auth",
-    "auth": "auth",
-    "inbox": "inbox",
-    "optout": "optout",
-    "sandbox": "sandbox",
-    "completion": "completion",
-}
-# Global options that take a value, so the scan below can step over it.
-_GLOBAL_VALUE_OPTIONS = frozenset({"--profile", "-p"})
-
-
-_registered: set[str] = set()
-
-
-def _register(names: Iterable[str]) -> None:
-    import importlib
-
-    for name in names:
-        if name in _registered:
-            continue
-        _registered.add(name)
-        module: Any = importlib.import_module(f"attsms.commands.{_COMMANDS[name]}")
-        if name in ("login", "logout"):
-            command = getattr(module, name)
-            app.command(name, epilog=getattr(module, f"{name.upper()}_EPILOG"))(command)
-        elif hasattr(module, "app"):
-            app.add_typer(module.app, name=name)
-        else:
-            app.command(name, epilog=module.EPILOG)(getattr(module, name))
-
-
-def _command_name(args: Sequence[str]) -> str | None:
-    """The subcommand named in `args`, if it is one of ours (skipping global options)."""
-    position = 0
-    while position < len(args):
-        arg = args[position]
-        if arg in _GLOBAL_VALUE_OPTIONS:
-            position += 2
-            continue
-        if arg.startswith("-"):
-            position += 1
-            continue
-        return arg if arg in _COMMANDS else None
-    return None
-
-
-def build_command(args: Sequence[str] | None = None) -> Any:
-    """The click command behind the Typer app: with `args`, only what they run is loaded."""
-    name = _command_name(args) if args is not None else None
-    _register([name] if name else _COMMANDS)
+    `args` is accepted for callers of the old signature and not needed any more.
+    """
+    del args
     if os.environ.get(COMPLETE_VAR):  # a shell asking what to complete: see commands/completion
         from attsms.commands.completion import enable_shell_completion
 

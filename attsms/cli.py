@@ -116,7 +116,7 @@ def _undecodable_source(args: Sequence[str], error: UnicodeEncodeError) -> str |
 def _run(args: list[str]) -> int:
     from attsms.app import build_command
 
-    command = build_command(args)
+    command = build_command()
     try:
         result = command.main(args, prog_name="attsms", standalone_mode=False)
     except Exception as error:

@@ -1,6 +1,6 @@
 """Man pages, shell completion scripts and docs/help.md, generated from the live command tree.
 
-    python -m attsms.docgen           write man/*.1, completions/attsms.*, docs/help.md
+    python -m attsms.docgen           write man/*.1, completions/*, docs/help.md
     python -m attsms.docgen --check   exit 1 listing the files that differ from what it would write
 
 Names, synopses, descriptions, options and examples come from the click command behind the Typer
@@ -39,9 +39,15 @@ EXIT_STATUS: dict[ExitCode, str] = {
         "unknown outcome: a send may or may not have reached the service; do not resend blindly"
     ),
     ExitCode.TEMPFAIL: (
-        "temporary failure: rate limited, service busy, store locked; try again later"
+        "temporary failure: rate limited, service busy, store locked, another run holds the"
+        " job; try again later"
     ),
+    ExitCode.HANGUP: "stopped by SIGHUP; as for Ctrl-C, nothing is half-recorded",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.BROKEN_PIPE: "stdout closed by its reader (| head -1); what was fetched is stored",
+    ExitCode.TERMINATED: (
+        "stopped by SIGTERM (timeout, systemd, kill); as for Ctrl-C, nothing is half-recorded"
+    ),
 }
 
 ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -63,6 +69,11 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
         ("ATTSMS_MAX_RETRIES",),
         "How many times a request that is safe to repeat is retried (default 3; 0 to 10). A send"
         " whose outcome is unknown is never retried.",
+    ),
+    (
+        ("ATTSMS_RATE_LIMIT_TIMEOUT",),
+        "Seconds a send may stay rate limited by the service before it gives up (default 300;"
+        " 0 gives up at the first rate limit).",
     ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
@@ -225,8 +236,9 @@ def man_page(page: Page) -> str:
         if records:
             lines += [f".SH {section}", *_definitions([(_term(t), text) for t, text in records])]
     if len(page.path) > 1:
-        lines += [".PP", "Global options such as \\fB\\-\\-sandbox\\fR and \\fB\\-\\-profile\\fR"]
-        lines += ["go before the command name; see \\fBattsms\\fR(1)."]
+        lines += [".PP", "The global options \\fB\\-\\-sandbox\\fR, \\fB\\-\\-profile\\fR and"]
+        lines += ["\\fB\\-\\-verbose\\fR may go before or after the command name; see"]
+        lines += ["\\fBattsms\\fR(1)."]
     subcommands = page.subcommands()
     if subcommands:
         lines.append(".SH COMMANDS")
@@ -285,6 +297,15 @@ def help_markdown(all_pages: Sequence[Page]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def zsh_function_file(script: str) -> str:
+    """The zsh script as `_attsms` in $fpath (the wheel's share/zsh/site-functions).
+
+    compinit autoloads the file as the function `_attsms` on the first TAB: running it defines
+    and binds the completer, which must then complete that TAB too. Sourced, it is the script.
+    """
+    return script + '\nif [[ $funcstack[1] == _attsms ]]; then _attsms_completion "$@"; fi\n'
+
+
 def generated_files() -> dict[str, str]:
     """Every generated file, by path relative to the repository root."""
     from attsms.commands.completion import completion_script
@@ -292,6 +313,7 @@ def generated_files() -> dict[str, str]:
     all_pages = pages()
     out = {f"man/{page.name}.1": man_page(page) for page in all_pages}
     out.update({f"completions/attsms.{shell}": completion_script(shell) + "\n" for shell in SHELLS})
+    out["completions/_attsms"] = zsh_function_file(completion_script("zsh"))
     out["docs/help.md"] = help_markdown(all_pages)
     return out
 

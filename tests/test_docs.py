@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attsms import docgen, paths
-from attsms.commands.completion import complete_profile, complete_registration_id
+from attsms.commands.context import complete_profile, complete_registration_id
 from attsms.errors import ExitCode
 from tests.support import Cli
 
@@ -98,6 +98,8 @@ def test_man_page_renders_without_warnings_and_lists_every_option(page: docgen.P
     assert f"{page.name} - " in text
     assert f"SYNOPSIS\n       {page.title} " in text
     for param in page.command.get_params(page.ctx):
+        if getattr(param, "hidden", False):  # the global options a command also accepts
+            continue
         for flag in [*param.opts, *param.secondary_opts]:
             if flag.startswith("-"):
                 assert re.search(rf"(^|[\s,/]){re.escape(flag)}\b", text), (page.name, flag)
@@ -204,7 +206,7 @@ def test_bash_offers_commands_subcommands_and_flags(tmp_path: Path) -> None:
         _bash_complete(tmp_path, ["attsms", ""])
     )
     assert _bash_complete(tmp_path, ["attsms", "st"]) == ["status"]
-    assert {"serve", "inject"} == set(_bash_complete(tmp_path, ["attsms", "sandbox", ""]))
+    assert {"serve", "inject", "reset"} == set(_bash_complete(tmp_path, ["attsms", "sandbox", ""]))
     assert "--message" in _bash_complete(tmp_path, ["attsms", "send", "--me"])
     assert _bash_complete(tmp_path, ["attsms", "--sand"]) == ["--sandbox"]
 
@@ -295,7 +297,11 @@ def test_fish_loads_the_script_and_completes(tmp_path: Path) -> None:
         env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
         check=False,
     )
-    assert {line.split("\t")[0] for line in done.stdout.splitlines()} == {"serve", "inject"}
+    assert {line.split("\t")[0] for line in done.stdout.splitlines()} == {
+        "serve",
+        "inject",
+        "reset",
+    }
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
@@ -392,3 +398,50 @@ def test_files_section_follows_paths_and_leaves_the_environment_alone(
             for xdg in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
                 monkeypatch.delenv(xdg, raising=False)
             assert functions[kind]() == Path(linux.replace("~", str(tmp_path)))
+
+
+# the command registry ----------------------------------------------------------------------
+
+
+def test_generated_docs_do_not_depend_on_what_ran_before_in_the_process() -> None:
+    # Commands once joined the app in the order they were first run, so the help (and the
+    # docs made from it) changed after an in-process `status --help`.
+    script = (
+        "import io, sys\n"
+        "from attsms import docgen\n"
+        "from attsms.cli import main\n"
+        "sys.stdout = io.StringIO()\n"
+        "main(['status', '--help'])\n"
+        "main(['sandbox', 'inject', '--help'])\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(docgen.stale_files())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
+
+
+def test_help_lists_the_commands_in_the_registry_order(cli: Cli) -> None:
+    from attsms.app import COMMANDS
+
+    cli("inbox", "list", "--help")  # loads one group first
+    text = cli("--help").stdout
+    listed = text.split("Commands:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in listed] == list(COMMANDS)
+
+
+def test_completion_and_context_import_without_the_app() -> None:
+    script = (
+        "import sys\n"
+        "import attsms.commands.completion, attsms.commands.context\n"
+        "print('attsms.app' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "False\n")
+
+
+def test_state_is_still_importable_from_app() -> None:
+    # The command modules import it from there until they switch to commands.context.
+    from attsms.app import AppState, state
+    from attsms.commands import context
+
+    assert (AppState, state) == (context.AppState, context.state)

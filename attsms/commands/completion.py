@@ -12,7 +12,11 @@ from typing import Annotated
 
 import typer
 
+# The completers moved to context.py; inbox.py still imports this one from here.
+from attsms.commands.context import complete_registration_id, state
 from attsms.commands.options import Json, examples
+
+__all__ = ["complete_registration_id"]
 
 PROG_NAME = "attsms"
 COMPLETE_VAR = "_ATTSMS_COMPLETE"
@@ -37,8 +41,6 @@ def completion(
     json: Json = False,
 ) -> None:
     """Print the completion script for bash, zsh or fish."""
-    from attsms.app import state
-
     out = state(ctx).output(json=json)
     script = completion_script(shell.value)
     if json:
@@ -71,37 +73,3 @@ def enable_shell_completion() -> None:
 
 def _unchanged(text: str) -> str:
     return text
-
-
-def complete_profile(incomplete: str) -> list[tuple[str, str]]:
-    """Profile names from the config, each with its registration ID as the hint."""
-    return [
-        (name, f"registration ID {registration_id}" if registration_id else "profile")
-        for name, registration_id in configured_profiles().items()
-        if name.startswith(incomplete)
-    ]
-
-
-def complete_registration_id(incomplete: str) -> list[tuple[str, str]]:
-    """Registration IDs (short codes) from the config, each with its profile as the hint."""
-    choices: dict[str, str] = {}
-    for name, registration_id in configured_profiles().items():
-        if registration_id and registration_id.startswith(incomplete):
-            choices.setdefault(registration_id, f"profile {name}")
-    return list(choices.items())
-
-
-def configured_profiles() -> dict[str, str | None]:
-    """{profile name: its registration ID or None}, from config.toml.
-
-    A TAB must never print an error into the user's command line, so a missing, unreadable or
-    malformed config simply completes nothing.
-    """
-    from attsms.config import load_config
-    from attsms.errors import AttsmsError
-
-    try:
-        profiles = load_config().profiles
-    except (AttsmsError, OSError, ValueError):
-        return {}
-    return {name: profile.registration_id or None for name, profile in profiles.items()}

@@ -6,13 +6,15 @@ from typing import Annotated
 
 import typer
 
+from attsms.commands.context import state
 from attsms.commands.options import Json, examples, not_nan
 
 app = typer.Typer(
-    help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages.",
+    help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages, reset it.",
     epilog=examples(
         "attsms sandbox serve --port 8765",
         "attsms sandbox inject --from +12125550100 'STOP'",
+        "attsms sandbox reset",
     ),
     no_args_is_help=True,
 )
@@ -22,6 +24,11 @@ SERVE_EPILOG = examples(
     "attsms sandbox serve --port 0 --latency-ms 50 --fail-rate 0.1 --seed 7",
     "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
     "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
+)
+
+RESET_EPILOG = examples(
+    "attsms sandbox reset",
+    "attsms sandbox reset --url http://127.0.0.1:8765",
 )
 
 INJECT_EPILOG = examples(
@@ -34,7 +41,7 @@ INJECT_EPILOG = examples(
 @app.command(epilog=SERVE_EPILOG)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
     client_id: Annotated[
         str | None,
         typer.Option(metavar="ID", help="Client id to accept.  [default: sandbox-client-id]"),
@@ -78,7 +85,7 @@ def serve(
     import dataclasses
 
     from attsms.sandbox import SandboxConfig
-    from attsms.sandbox.server import run
+    from attsms.sandbox_admin import serve as serve_sandbox
 
     config = SandboxConfig(
         latency_ms=latency_ms,
@@ -93,7 +100,7 @@ def serve(
         config = dataclasses.replace(config, client_id=client_id)
     if client_secret:
         config = dataclasses.replace(config, client_secret=client_secret)
-    run(config, host, port, log_requests=log_requests)
+    serve_sandbox(config, host, port, log_requests=log_requests)
 
 
 @app.command(epilog=INJECT_EPILOG)
@@ -116,7 +123,6 @@ def inject(
     json: Json = False,
 ) -> None:
     """Add inbound messages for `attsms inbox pull` to find."""
-    from attsms.app import state
     from attsms.sandbox_admin import inject_inbound
 
     out = state(ctx).output(json=json)
@@ -125,3 +131,26 @@ def inject(
         out.json(result)
     else:
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
+
+
+@app.command(epilog=RESET_EPILOG)
+def reset(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
+
+    The way out when its state file is broken. Local history and inbox stores are kept.
+    """
+    from attsms.sandbox_admin import reset as reset_sandbox
+
+    out = state(ctx).output(json=json)
+    result = reset_sandbox(url)
+    if json:
+        out.json(result)
+    else:
+        out.info(f"Reset the sandbox{f' at {url}' if url else ''}.")

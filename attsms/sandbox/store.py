@@ -32,7 +32,16 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 
 
 class SandboxStateError(Exception):
-    """The state file exists but is not a sandbox state."""
+    """The state file exists but is not a sandbox state. Only a reset gets past it.
+
+    Raised, not answered as an HTTP 500: a client would take a 500 for a passing fault of the
+    service and try again, which cannot help; the caller should say how to reset.
+    """
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"{path} is not a sandbox state file ({detail})")
+        self.path = path
+        self.detail = detail
 
 
 def _thread_lock(path: Path) -> threading.Lock:
@@ -48,10 +57,8 @@ def load_state(path: Path) -> SandboxState:
         return SandboxState()
     try:
         return SandboxState.from_json(json.loads(raw))
-    except ValueError as exc:
-        raise SandboxStateError(
-            f"{path} is not a sandbox state file ({exc}); delete it or reset the sandbox"
-        ) from exc
+    except ValueError as exc:  # json's errors are ValueErrors too
+        raise SandboxStateError(path, str(exc)) from exc
 
 
 def save_state(path: Path, state: SandboxState) -> None:
@@ -101,16 +108,15 @@ def exchange(
 ) -> SandboxResponse:
     """One request against the file-backed sandbox. Does not sleep: see `SandboxResponse.delay`.
 
-    Raises filelock.Timeout if the state stays locked, OSError if it cannot be read or saved.
+    Raises filelock.Timeout if the state stays locked, OSError if it cannot be read or saved,
+    SandboxStateError if the file is not sandbox state (until `POST /sandbox/reset`).
     """
     with locked(path, lock_timeout):
         try:
             state = load_state(path)
-        except SandboxStateError as exc:
+        except SandboxStateError:
             if target.split("?")[0] != "/sandbox/reset":
-                return SandboxError(
-                    500, "SVC0001", "A service error has occurred: %1", str(exc)
-                ).response()
+                raise
             state = SandboxState()  # reset is the way out of a broken file
         sandbox = Sandbox(config, state, clock=clock)
         resp = sandbox.process(method, target, headers, body, scheme=scheme)

@@ -22,7 +22,8 @@ class InProcessTransport(httpx.BaseTransport):
 
     Faults behave as they would on the wire: `drop_connection` raises httpx.RemoteProtocolError,
     and a delay longer than the request's read timeout sleeps that long and raises
-    httpx.ReadTimeout (after the request was processed, if the rule said so).
+    httpx.ReadTimeout (after the request was processed, if the rule said so). A state file that
+    is not sandbox state raises store.SandboxStateError, no httpx error: retrying cannot help.
     """
 
     def __init__(

@@ -21,6 +21,7 @@ from attsms.sandbox import SandboxConfig
 from attsms.sandbox.core import MAX_TOKENS, Sandbox, SandboxError
 from attsms.sandbox.state import SandboxState
 from attsms.sandbox.store import (
+    SandboxStateError,
     clear_faults,
     inject_inbound,
     load_state,
@@ -34,7 +35,6 @@ from attsms.sandbox.testing import (
     FakeClock,
     core_request,
     core_token,
-    error_of,
     inprocess_harness,
 )
 from attsms.sandbox.transport import InProcessTransport
@@ -101,15 +101,15 @@ def test_token_count_is_capped(tmp_path: Path) -> None:
     assert core_request(sandbox, "GET", "/sms/v3/messaging/inbox/12345", token=first).status == 401
 
 
-def test_a_broken_state_file_answers_500_until_reset(tmp_path: Path) -> None:
+def test_a_broken_state_file_raises_until_reset(tmp_path: Path) -> None:
+    # Raised, not a 500: a client retries a 500, and retrying cannot mend the file.
     path = tmp_path / "state.json"
     path.write_text("{not json")
     with inprocess_harness(path) as sb:
-        resp = sb.get_token()
-        assert resp.status_code == 500
-        kind, message_id, _, variables = error_of(resp)
-        assert (kind, message_id) == ("ServiceException", "SVC0001")
-        assert str(path) in variables
+        with pytest.raises(SandboxStateError, match="is not a sandbox state file") as raised:
+            sb.get_token()
+        assert raised.value.path == path
+        assert path.read_text() == "{not json"  # left for a look
         assert sb.client.post("/sandbox/reset").status_code == 200
         assert sb.get_token().status_code == 200
 
