@@ -1,7 +1,7 @@
 """Start-up time of `attsms --version` and `attsms --help` against `python -c pass`.
 
 Runs the three commands interleaved (so machine noise hits all alike) and prints medians and the
-ratio of each to bare Python. Targets: --version <= 2x, --help <= 10x.
+ratio of each to bare Python. Targets: --version <= 2x, --help <= 5x.
 
     python benchmarks/startup.py [--runs 30]
 """
