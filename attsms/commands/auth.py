@@ -10,7 +10,7 @@ import typer
 from attsms.commands.options import Json, examples
 
 if TYPE_CHECKING:
-    from attsms.session import ProfileStatus
+    from attsms.accounts import ProfileStatus
 
 app = typer.Typer(
     help="Credentials: where they are, and access tokens for other tools.",
@@ -96,10 +96,10 @@ def login(
     """
     import sys
 
+    from attsms.accounts import login as login_profile
     from attsms.app import state
     from attsms.config import load_config
     from attsms.errors import UsageError
-    from attsms.session import login as login_profile
     from attsms.session import profile_name
 
     app_state = state(ctx)
@@ -152,9 +152,9 @@ def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
     A failure to revoke is a warning: the token is deleted here all the same. Settings (client id,
     base URL) stay in config.toml, so `attsms login` asks only for the secret next time.
     """
+    from attsms.accounts import logout as logout_profile
     from attsms.app import state
     from attsms.errors import StoreError
-    from attsms.session import logout as logout_profile
 
     app_state = state(ctx)
     out = app_state.output(json=json)
@@ -188,11 +188,11 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
 
     Exits 3 when the profile in use has no usable credentials.
     """
+    from attsms.accounts import auth_status
     from attsms.app import state
     from attsms.credentials import NO_KEYRING_HINT
     from attsms.errors import AuthError
     from attsms.output import Column
-    from attsms.session import auth_status
 
     app_state = state(ctx)
     out = app_state.output(json=json)
