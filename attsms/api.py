@@ -6,8 +6,12 @@ camelCase or PascalCase, counts sent as strings, 200 where 201 is documented, mi
 `resourceReference`, HTML or empty bodies from gateways.
 
 Retries are safe ones only. Token calls and GETs are retried on 5xx, 429 and network errors. A send
-is retried only when it surely did not reach the service (connect error, 429, 503 SVC1000); a
-timeout or dropped connection after the request was written is an unknown outcome, never resent.
+is retried only when it surely did not reach the service (a connect error) or the service refused
+it before doing any work (429, 403 POL0001: rate limits, waited out until
+`ATTSMS_RATE_LIMIT_TIMEOUT` through a `Throttle` shared by every send thread). Any 5xx (even the
+service's own SVC1000), a timeout or a dropped connection after the request was written, or an
+answer that cannot be read is an unknown outcome, never resent: a backend may have taken the
+message before something answered the error.
 An inbox read hands out messages the service then forgets, so once its answer may have been
 produced (a timeout waiting for it, an answer broken off) it is not asked again: the error says
 those messages may be lost. No answer is read past `MAX_ANSWER_BYTES`.
@@ -16,6 +20,7 @@ those messages may be lost. No answer is read past `MAX_ANSWER_BYTES`.
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import time
@@ -28,8 +33,11 @@ from attsms.errors import (
     AttsmsError,
     AuthError,
     NetworkError,
+    TemporaryError,
     UnknownOutcomeError,
+    UsageError,
 )
+from attsms.interrupts import received_signal
 from attsms.models import (
     DeliveryInfo,
     DeliveryStatus,
@@ -40,6 +48,7 @@ from attsms.models import (
     header_safe,
 )
 from attsms.numbers import canonical
+from attsms.throttle import Throttle, ThrottleCancelled, Ticket
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +68,14 @@ USER_AGENT = "attsms"
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 # Of an error answer only the service's error object matters: a long gateway page is cut short.
 MAX_ERROR_BYTES = 64 * 1024
+
+# How long a send is retried while the service keeps saying it comes too fast (429, POL0001):
+# long enough to ride out the bursts of a big job, short enough for cron to run it again.
+RATE_LIMIT_TIMEOUT_ENV = "ATTSMS_RATE_LIMIT_TIMEOUT"
+DEFAULT_RATE_LIMIT_TIMEOUT = 300.0
+RATE_LIMIT_HINT = "try again later, e.g. with --rate 1/s"
+
+UNKNOWN_HINT = "it may or may not have been sent; check `attsms status` before resending"
 
 INBOX_LOST_HINT = (
     "the service removes the messages it hands out, so any handed out in that answer are lost;"
@@ -86,6 +103,23 @@ class RetryPolicy:
         # Full jitter: spreads out many clients (or many batches) that failed together.
         # `attempt` counts from 1 at the first retry, which waits up to `base_delay`.
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def rate_limit_timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """`ATTSMS_RATE_LIMIT_TIMEOUT`: seconds a send may stay rate limited before it gives up
+    (default 300; 0 gives up at the first rate limit)."""
+    raw = (os.environ if environ is None else environ).get(RATE_LIMIT_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RATE_LIMIT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise UsageError(
+            f"{RATE_LIMIT_TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 300"
+        )
+    return seconds
 
 
 # --- lenient parsing -------------------------------------------------------------------------
@@ -369,15 +403,22 @@ class AttClient:
         retry: RetryPolicy | None = None,
         log: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         max_connections: int = 20,
+        rate_limit_timeout: float | None = None,
     ) -> None:
         import httpx
 
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.retry = retry or RetryPolicy()
+        self.rate_limit_timeout = (
+            rate_limit_timeout if rate_limit_timeout is not None else rate_limit_timeout_from_env()
+        )
         self._log = log
         self._sleep = sleep
+        # Sends only: every thread of a run slows down together when the service says so.
+        self.throttle = Throttle(max_connections, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -390,6 +431,7 @@ class AttClient:
         )
 
     def close(self) -> None:
+        self.throttle.cancel()
         self._http.close()
 
     def __enter__(self) -> AttClient:
@@ -529,7 +571,8 @@ class AttClient:
     ) -> httpx.Response:
         """One API call with the retries that are safe for it; returns a 2xx response.
 
-        `idempotent=False` (a send): never repeated once it may have reached the service.
+        `idempotent=False` (a send): never repeated once it may have reached the service, and
+        started through the shared throttle, which rate limits slow down (see `_rate_limited`).
         `consuming=True` (an inbox read): repeatable, except once an answer may have been produced,
         since the service forgets what it puts in one.
         """
@@ -538,14 +581,18 @@ class AttClient:
         refreshed = False
         attempt = 0
         stale: str | None = None
+        limited_since: float | None = None  # when the service first said "too fast" to this call
+        signal_before = received_signal()
         while True:
             headers = {}
             if auth:
                 if self.tokens is None:
                     raise AuthError("no credentials", hint="run `attsms login`")
+                # Before the throttle: a token call must not wait for a slot this call holds.
                 token = self.tokens.access_token(stale=stale)
                 headers["Authorization"] = f"Bearer {token}"
             retry_after: float | None = None
+            ticket = None if idempotent else self._start(what, limited_since, signal_before)
             try:
                 response = self._send_once(method, path, headers=headers, data=data, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
@@ -568,8 +615,7 @@ class AttClient:
                     happened = "its answer broke off" if broken else "no answer from the service"
                     raise UnknownOutcomeError(
                         f"{what}: {happened} after the request was sent ({cause})",
-                        hint="it may or may not have been sent; check `attsms status` before"
-                        " resending",
+                        hint=UNKNOWN_HINT,
                     ) from None
                 source = f"from {self.base_url}"
                 happened = f"the answer {source} broke off" if broken else f"no answer {source}"
@@ -583,6 +629,8 @@ class AttClient:
                     raise NetworkError(failure.message, hint=INBOX_LOST_HINT) from None
             else:
                 if response.is_success:
+                    if ticket is not None:
+                        self.throttle.report(ticket, accepted=True)
                     return response
                 if response.status_code == 401 and auth and not refreshed:
                     # A stale or revoked token: get a new one once, retry once.
@@ -592,16 +640,19 @@ class AttClient:
                 api_error = error_from_response(response, what)
                 failure = api_error
                 retry_after = api_error.retry_after
-                if not self._retryable(api_error, idempotent):
-                    if not idempotent and response.status_code >= 500 and api_error.code is None:
-                        # A gateway page, not the service's own error: the backend may have
-                        # taken the message before the gateway gave up on it.
-                        raise UnknownOutcomeError(
-                            f"{api_error.message} (a gateway's page, not the service's answer)",
-                            hint="it may or may not have been sent; check `attsms status` before"
-                            " resending",
-                        ) from None
+                if not idempotent:
+                    if _is_rate_limit(api_error):
+                        assert ticket is not None
+                        limited_since = self._rate_limited(
+                            what, api_error, ticket, limited_since, signal_before
+                        )
+                        continue  # the throttle's next start waits as long as it must
+                    raise self._send_error(api_error)
+                if not self._retryable(api_error):
                     raise api_error
+            finally:
+                if ticket is not None:
+                    self.throttle.report(ticket)  # a no-op when already reported
             attempt += 1
             if attempt >= self.retry.attempts or (
                 retry_after is not None and retry_after > self.retry.max_retry_after
@@ -627,10 +678,81 @@ class AttClient:
         )
 
     @staticmethod
-    def _retryable(error: ApiError, idempotent: bool) -> bool:
-        if error.status == 429 or error.code in ("SVC1000", "POL0001"):
-            return True  # refused before any work was done
-        return idempotent and error.status >= 500
+    def _retryable(error: ApiError) -> bool:
+        """For a request safe to repeat (a token call, a GET): worth another try."""
+        return _is_rate_limit(error) or error.code == "SVC1000" or error.status >= 500
+
+    def _start(self, what: str, limited_since: float | None, signal_before: int | None) -> Ticket:
+        """A send's start, when the shared throttle lets it go."""
+        waited = "" if limited_since is None else " while it waited out a rate limit"
+        stopped = TemporaryError(
+            f"{what} failed: the run stopped before it was sent{waited}", hint="run it again"
+        )
+        try:
+            ticket = self.throttle.acquire()
+        except ThrottleCancelled:
+            raise stopped from None
+        if limited_since is not None and received_signal() != signal_before:
+            # Told to stop (see `_rate_limited`) while it waited: it has not gone, so it stays so.
+            self.throttle.report(ticket)
+            raise stopped
+        return ticket
+
+    def cancel_waits(self) -> None:
+        """Sends waiting for the throttle (a rate limit) give up at once, and none start any
+        more: for a run that is being stopped."""
+        self.throttle.cancel()
+
+    def _rate_limited(
+        self,
+        what: str,
+        error: ApiError,
+        ticket: Ticket,
+        limited_since: float | None,
+        signal_before: int | None,
+    ) -> float:
+        """A send the service refused as too fast: slow the whole run down, and give up (with
+        `error` reworded) once it has been refused for longer than `rate_limit_timeout`, or
+        once the process was told to stop. Returns when this send was first refused."""
+        wait = self.throttle.report(ticket, limited=True, retry_after=error.retry_after)
+        now = self.throttle.now()
+        since = now if limited_since is None else limited_since
+        last = error.message.removeprefix(f"{what} failed: ")
+        if now - since + wait > self.rate_limit_timeout:
+            raise ApiError(
+                f"{what} failed: rate limited by the service for {now - since:.0f} s, which a"
+                f" lower --rate avoids (the last answer: {last})",
+                status=error.status,
+                code=error.code,
+                hint=RATE_LIMIT_HINT,
+                retry_after=error.retry_after,
+            )
+        if received_signal() != signal_before:
+            # Ctrl-C (held while a batch is under way), SIGTERM or SIGHUP: the run is stopping,
+            # and this batch surely did not go; waiting out the limit would only delay the stop.
+            raise ApiError(
+                f"{what} failed: rate limited by the service, and the run was stopped before"
+                f" it could try again (the last answer: {last})",
+                status=error.status,
+                code=error.code,
+                retry_after=error.retry_after,
+            )
+        return since
+
+    @staticmethod
+    def _send_error(error: ApiError) -> AttsmsError:
+        """A send's error answer, other than a rate limit, as what it says of the message.
+
+        A 4xx is the request refused before anything was done: it failed, and a re-run may send
+        it. A 5xx says only that something went wrong, not that nothing was done: a backend may
+        have taken the message before it, a gateway or a load balancer answered the error (the
+        service's own SVC1000 included: it does not say which node gave up, or when). So it is
+        an unknown outcome, never resent by itself.
+        """
+        if error.status < 500:
+            return error
+        gateway = " (a gateway's page, not the service's answer)" if error.code is None else ""
+        return UnknownOutcomeError(f"{error.message}{gateway}", hint=UNKNOWN_HINT)
 
     def _send_once(
         self,
@@ -659,6 +781,11 @@ class AttClient:
         if self._log is not None:
             _log_exchange(self._log, response, time.monotonic() - started)
         return response
+
+
+def _is_rate_limit(error: ApiError) -> bool:
+    """429, or AT&T's POL0001 (a 403 for rate and quota limits): refused before any work."""
+    return error.status == 429 or error.code == "POL0001"
 
 
 class AnswerTooLarge(Exception):

@@ -10,6 +10,8 @@ import pytest
 
 from tests.support import Cli, SandboxHttp
 
+pytest_plugins = ["tests.conftest_pg"]
+
 _ENV_TO_CLEAR = (
     "ATTSMS_CLIENT_ID",
     "ATTSMS_CLIENT_SECRET",
@@ -20,6 +22,7 @@ _ENV_TO_CLEAR = (
     "ATTSMS_REGION",
     "ATTSMS_TIMEOUT",
     "ATTSMS_MAX_RETRIES",
+    "ATTSMS_RATE_LIMIT_TIMEOUT",
     "ATTSMS_DEBUG",
     "NO_COLOR",
 )

@@ -8,19 +8,25 @@ from typing import Any
 
 import pytest
 
-from attsms.api import AttClient, RetryPolicy
+from attsms.api import AttClient, RetryPolicy, rate_limit_timeout_from_env
 from attsms.errors import (
     ApiError,
     AuthError,
     ExitCode,
     NetworkError,
     UnknownOutcomeError,
+    UsageError,
 )
 from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from attsms.tokens import TokenCache, TokenManager
 from tests.support import SandboxHttp
 
 StartSandbox = Callable[..., SandboxHttp]
+
+POL0001 = (
+    '{"RequestError": {"PolicyException": {"MessageId": "POL0001",'
+    ' "Text": "Rate limit exceeded: %1", "Variables": "quota"}}}'
+)
 
 
 class Sleeps(list[float]):
@@ -218,27 +224,122 @@ def test_429_honours_retry_after(client: AttClient, sandbox: SandboxHttp, sleeps
         }
     )
     client.send(["tel:+12125550100"], "x")
-    assert sleeps == [3.0]
+    assert len(sleeps) == 1 and sleeps[0] == pytest.approx(3.0, abs=0.1)
     assert sandbox.stats()["delivered_to"]["tel:+12125550100"] == 1
 
 
-def test_429_without_retry_after_backs_off_and_gives_up_with_75(
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"status": 429},
+        {"status": 403, "body": POL0001, "headers": {"Retry-After": "0"}},
+    ],
+    ids=["429", "403-pol0001"],
+)
+def test_a_rate_limited_send_is_retried_until_the_deadline_then_75_naming_rate(
+    sandbox: SandboxHttp, sleeps: Sleeps, refusal: dict[str, Any]
+) -> None:
+    sandbox.faults({"path_prefix": "/sms/v3/messaging/outbox", "count": 99, **refusal})
+    with make_client(sandbox.url, sleeps, rate_limit_timeout=20) as client:
+        client.tokens.access_token()  # type: ignore[union-attr]
+        with pytest.raises(ApiError) as caught:
+            client.send(["tel:+12125550100"], "x")
+    assert caught.value.exit_code == ExitCode.TEMPFAIL
+    message = str(caught.value)
+    assert "rate limited by the service for" in message and "a lower --rate avoids" in message
+    assert "\n" not in message
+    # More tries than the 4 of a request safe to repeat, waits growing, all within the deadline.
+    assert sandbox.stats()["send_requests"] > client.retry.attempts
+    assert sleeps[-1] > sleeps[0] and sum(sleeps) <= 20
+    assert sandbox.stats()["delivered_to"] == {}
+
+
+def test_a_rate_limit_timeout_of_0_gives_up_at_the_first_rate_limit(
+    sandbox: SandboxHttp, sleeps: Sleeps
+) -> None:
+    sandbox.faults({"path_prefix": "/sms/v3/messaging/outbox", "status": 429, "count": 9})
+    with (
+        make_client(sandbox.url, sleeps, rate_limit_timeout=0) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.send(["tel:+12125550100"], "x")
+    assert "rate limited by the service for 0 s" in str(caught.value)
+    assert (sandbox.stats()["send_requests"], sleeps) == (1, [])
+
+
+def test_get_429_without_retry_after_backs_off_and_gives_up_with_75(
     client: AttClient, sandbox: SandboxHttp, sleeps: Sleeps
 ) -> None:
-    sandbox.faults({"path_prefix": "/sms/v3/messaging/outbox", "status": 429, "count": 10})
+    sent = client.send(["tel:+12125550100"], "x")
+    sandbox.faults(
+        {"method": "GET", "path_prefix": "/sms/v3/messaging/outbox", "status": 429, "count": 10}
+    )
     with pytest.raises(ApiError) as caught:
-        client.send(["tel:+12125550100"], "x")
+        client.delivery_status(sent.message_id)
     assert caught.value.exit_code == ExitCode.TEMPFAIL
     assert "rate limited" in str(caught.value)
     assert len(sleeps) == client.retry.attempts - 1
     assert all(0 <= s <= 0.05 for s in sleeps)
 
 
-def test_send_503_svc1000_is_retried_and_sent_once(client: AttClient, sandbox: SandboxHttp) -> None:
-    sandbox.faults({"path_prefix": "/sms/v3/messaging/outbox", "count": 2})  # 503 SVC1000
-    client.send(["tel:+12125550100"], "x")
-    stats = sandbox.stats()
-    assert stats["delivered_to"] == {"tel:+12125550100": 1}
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503},  # SVC1000, the service's own "no server resources"
+        {"status": 503, "after_processing": True},
+        {"status": 500, "after_processing": True},  # the service's own SVC0001
+        {"status": 500, "body": "", "after_processing": True},
+        {"status": 504, "body": "<html>Gateway Timeout</html>", "content_type": "text/html"},
+    ],
+    ids=["503-svc1000", "503-svc1000-late", "500-late", "500-empty-late", "504-html"],
+)
+def test_a_send_answered_5xx_is_unknown_outcome_and_not_retried(
+    client: AttClient, sandbox: SandboxHttp, fault: dict[str, Any]
+) -> None:
+    sandbox.faults({"path_prefix": "/sms/v3/messaging/outbox", "count": 9, **fault})
+    with pytest.raises(UnknownOutcomeError) as caught:
+        client.send(["tel:+12125550100"], "x")
+    assert caught.value.exit_code == ExitCode.UNKNOWN_OUTCOME
+    assert f"HTTP {fault['status']}" in str(caught.value)
+    assert "may or may not have been sent" in str(caught.value)
+    assert sandbox.stats()["send_requests"] == 1
+    late = fault.get("after_processing", False)
+    assert sandbox.stats()["delivered_to"] == ({"tel:+12125550100": 1} if late else {})
+
+
+def test_a_send_refused_by_a_connect_error_is_retried(sandbox: SandboxHttp) -> None:
+    import httpx
+
+    refusals = iter([httpx.ConnectError("refused"), httpx.ConnectError("refused")])
+    real = httpx.HTTPTransport()
+
+    class Flaky(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/sms/v3/messaging/outbox":
+                error = next(refusals, None)
+                if error is not None:
+                    raise error
+            return real.handle_request(request)
+
+    with make_client(sandbox.url, transport=Flaky()) as client:
+        client.send(["tel:+12125550100"], "x")
+    assert sandbox.stats()["delivered_to"] == {"tel:+12125550100": 1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, 300.0), ("", 300.0), ("0", 0.0), (" 12.5 ", 12.5)]
+)
+def test_rate_limit_timeout_from_env(raw: str | None, seconds: float) -> None:
+    environ = {} if raw is None else {"ATTSMS_RATE_LIMIT_TIMEOUT": raw}
+    assert rate_limit_timeout_from_env(environ) == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "inf", "nan"])
+def test_a_bad_rate_limit_timeout_is_a_usage_error(raw: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        rate_limit_timeout_from_env({"ATTSMS_RATE_LIMIT_TIMEOUT": raw})
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert f"ATTSMS_RATE_LIMIT_TIMEOUT={raw!r}" in str(caught.value)
 
 
 def test_send_gateway_502_is_unknown_outcome_not_resent(

@@ -190,7 +190,7 @@ def send(
     for warning in report.warnings:
         out.warn(warning)
     error = report.error()
-    if report.nothing_went and error is not None:
+    if report.nothing_went and error is not None and report.interrupted is None:
         raise error  # nothing went: the error says it all, no rows of "failed"
     _print_report(out, report, waited)
     if report.interrupted is not None:
