@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,3 +37,9 @@ WaitTimeout = Annotated[
         help="With --wait: stop waiting after S seconds (exit 75).  [default: 300]",
     ),
 ]
+
+
+def lock_timeout(help: str) -> Any:  # typer.Option is typed Any
+    """`--lock-timeout SECONDS`: how long to wait for another run that holds what this one needs
+    (an inbox pull, a keyed send job), then exit 75."""
+    return typer.Option("--lock-timeout", min=0.0, metavar="SECONDS", callback=not_nan, help=help)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples, not_nan
+from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples
+from attsms.commands.options import lock_timeout as lock_timeout_option
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -99,12 +100,8 @@ def send(
     ] = False,
     lock_timeout: Annotated[
         float,
-        typer.Option(
-            "--lock-timeout",
-            min=0.0,
-            metavar="SECONDS",
-            callback=not_nan,
-            help="With --dedupe-key: wait this long for another live run of the job, then exit 75.",
+        lock_timeout_option(
+            "With --dedupe-key: wait this long for another live run of the job, then exit 75."
         ),
     ] = 0.0,
     json: Json = False,
