@@ -15,7 +15,6 @@ Top-level tables other than `profiles` are kept as they are when attsms rewrites
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import math
 import re
@@ -217,11 +216,6 @@ def _parse(path: Path, document: dict[str, Any]) -> Config:
 
 def _wrong(path: Path, key: str, expected: str) -> ConfigError:
     return ConfigError(f"{key} in {path} must be {expected}", hint="fix or delete it")
-
-
-def updated(profile: Profile, **changes: Any) -> Profile:
-    """`profile` with the given settings replaced (None leaves a setting as it was)."""
-    return dataclasses.replace(profile, **{k: v for k, v in changes.items() if v is not None})
 
 
 # --- a small TOML writer ------------------------------------------------------------------------

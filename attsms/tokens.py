@@ -194,7 +194,6 @@ class TokenManager:
         self._clock = clock
         self._current: CachedToken | None = None
         # Token calls made by this process (tests and `auth status` read it).
-        self.fetched = 0
         self._warn = warn
         self._warned = False
         # Stands in for the cross-process lock among this process's threads when the cache dir
@@ -241,7 +240,6 @@ class TokenManager:
         """A new token by client credentials, not cached yet (`login` validates with it)."""
         obtained_at = self._clock()
         token = self._client.fetch_token(self._client_id, self._secret(), self._scope)
-        self.fetched += 1
         return self._wrap(token, obtained_at)
 
     def adopt(self, cached: CachedToken) -> None:
@@ -283,7 +281,6 @@ class TokenManager:
                 token = self._client.refresh_token(self._client_id, secret, refresh)
         if token is None:
             token = self._client.fetch_token(self._client_id, secret, self._scope)
-        self.fetched += 1
         cached = self._wrap(token, obtained_at)
         try:
             self._cache.save(cached)

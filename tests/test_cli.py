@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from attsms import __version__
-from tests.support import Cli
+from tests.support import Cli, SandboxHttp
 
 HEAVY = ("httpx", "rich", "keyring", "phonenumbers", "sqlite3", "filelock")
 
@@ -76,11 +78,17 @@ def test_missing_credentials_exit_3_and_names_the_fix(cli: Cli) -> None:
     assert result.stdout == ""
 
 
-def test_bad_number_exit_2_names_it_and_sends_nothing(cli: Cli) -> None:
-    result = cli("--sandbox", "send", "+12125550100", "banana", "-m", "hi")
+def test_bad_number_exit_2_names_it_and_sends_nothing(
+    cli: Cli, sandbox_http: Callable[..., SandboxHttp], use_server: Any
+) -> None:
+    server = use_server(sandbox_http())
+    result = cli("send", "+12125550100", "banana", "-m", "hi")
     assert result.exit_code == 2
     assert "banana" in result.stderr
     assert result.stdout == ""
+    stats = server.stats()  # nothing reached the service: not a send, not even a token call
+    assert stats["send_requests"] == 0 and stats["delivered_to"] == {}
+    assert sum(stats["attempts"].values()) == 0
 
 
 @pytest.mark.parametrize(

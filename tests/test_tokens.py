@@ -152,11 +152,23 @@ def _cached(lifetime: float | None, obtained_at: float = 1000.0) -> CachedToken:
     return CachedToken(Token("a", "r", expires_at), "https://x", "id", obtained_at)
 
 
-@given(lifetime=st.integers(1, 10 * 172_800), elapsed=st.integers(0, 20 * 172_800))
-def test_a_usable_token_has_30_s_or_half_its_life_left(lifetime: int, elapsed: int) -> None:
-    left = lifetime - elapsed
-    assert usable(_cached(lifetime), 1000.0 + elapsed) == (left > min(30, lifetime / 2))
-    assert usable(_cached(lifetime), 1000.0)  # a new token is always used at least once
+@given(
+    lifetime=st.integers(1, 10 * 172_800),
+    elapsed=st.integers(0, 20 * 172_800),
+    later=st.integers(0, 172_800),
+)
+def test_a_token_is_used_from_the_start_never_past_expiry_and_never_again_once_dropped(
+    lifetime: int, elapsed: int, later: int
+) -> None:
+    token = _cached(lifetime)
+    assert usable(token, 1000.0)  # a new token is always used at least once
+    if usable(token, 1000.0 + elapsed):
+        assert elapsed < lifetime  # never sent once expired
+    else:
+        assert not usable(token, 1000.0 + elapsed + later)  # dropped for good
+    if lifetime >= 60:  # long-lived tokens: used until 30 s before expiry, not in the last 30 s
+        assert usable(token, 1000.0 + lifetime - 31)
+        assert not usable(token, 1000.0 + lifetime - 30)
 
 
 def test_usable_examples() -> None:
