@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from attsms.errors import (
@@ -384,6 +385,23 @@ def _log_exchange(log: Callable[[str], None], response: httpx.Response, elapsed:
 # --- the client ------------------------------------------------------------------------------
 
 
+class CallKind(Enum):
+    """What an API call is, which decides how it may be retried (and whether it needs a token)."""
+
+    TOKEN = "token"  # a token call: no bearer token; safe to repeat
+    READ = "read"  # a GET that changes nothing (delivery status): safe to repeat
+    # A send: never repeated once it may have reached the service, and started through the
+    # shared throttle, which rate limits slow down (see `_rate_limited`).
+    SEND = "send"
+    # An inbox read: repeatable, except once an answer may have been produced, since the service
+    # forgets what it puts in one.
+    INBOX = "inbox"
+
+    @property
+    def auth(self) -> bool:
+        return self is not CallKind.TOKEN
+
+
 class AttClient:
     """A client of one AT&T SMS API base URL.
 
@@ -474,12 +492,12 @@ class AttClient:
             "token": token,
             "token_type_hint": hint,
         }
-        self._call("POST", REVOKE_PATH, "revoking the token", data=form, auth=False)
+        self._call("POST", REVOKE_PATH, "revoking the token", CallKind.TOKEN, data=form)
 
     def _token_call(self, form: dict[str, str], what: str) -> Token:
         now = time.time()
         try:
-            response = self._call("POST", TOKEN_PATH, what, data=form, auth=False)
+            response = self._call("POST", TOKEN_PATH, what, CallKind.TOKEN, data=form)
         except ApiError as error:
             if error.status in (400, 401):
                 raise AuthError(
@@ -505,7 +523,7 @@ class AttClient:
             payload["notifyDeliveryStatus"] = True
         what = "sending the message"
         response = self._call(
-            "POST", OUTBOX_PATH, what, json={"outboundSMSRequest": payload}, idempotent=False
+            "POST", OUTBOX_PATH, what, CallKind.SEND, json={"outboundSMSRequest": payload}
         )
         try:
             return parse_send(response.json(), addresses)
@@ -519,14 +537,14 @@ class AttClient:
 
     def delivery_status(self, message_id: str) -> DeliveryStatus:
         what = f"getting the status of {message_id}"
-        response = self._call("GET", f"{OUTBOX_PATH}/{_segment(message_id)}", what)
+        response = self._call("GET", f"{OUTBOX_PATH}/{_segment(message_id)}", what, CallKind.READ)
         return self._parse(response, what, parse_delivery_status, message_id)
 
     def inbox(self, registration_id: str) -> InboxBatch:
         """One batch of inbound messages. The service forgets what it returns: store it first."""
         what = f"reading the inbox of {registration_id}"
         path = f"{INBOX_PATH}/{_segment(registration_id)}"
-        response = self._call("GET", path, what, consuming=True)
+        response = self._call("GET", path, what, CallKind.INBOX)
         try:
             return self._parse(response, what, parse_inbox)
         except ApiError as error:  # a 2xx we cannot read: the service already let go of it
@@ -562,21 +580,15 @@ class AttClient:
         method: str,
         path: str,
         what: str,
+        kind: CallKind,
         *,
         data: Mapping[str, str] | None = None,
         json: Any = None,
-        auth: bool = True,
-        idempotent: bool = True,
-        consuming: bool = False,
     ) -> httpx.Response:
-        """One API call with the retries that are safe for it; returns a 2xx response.
-
-        `idempotent=False` (a send): never repeated once it may have reached the service, and
-        started through the shared throttle, which rate limits slow down (see `_rate_limited`).
-        `consuming=True` (an inbox read): repeatable, except once an answer may have been produced,
-        since the service forgets what it puts in one.
-        """
+        """One API call with the retries that are safe for its `kind`; returns a 2xx response."""
         import httpx
+
+        auth, idempotent, consuming = kind.auth, kind is not CallKind.SEND, kind is CallKind.INBOX
 
         refreshed = False
         attempt = 0
@@ -602,7 +614,7 @@ class AttClient:
                     hint="check the network and the base URL, then try again",
                 )
             except AnswerTooLarge as error:
-                raise self._too_large(error, what, idempotent, consuming) from None
+                raise self._too_large(error, what, kind) from None
             except (
                 AnswerBroken,
                 httpx.TimeoutException,
@@ -660,11 +672,9 @@ class AttClient:
                 raise failure
             self._sleep(self.retry.delay(attempt, retry_after))
 
-    def _too_large(
-        self, error: AnswerTooLarge, what: str, idempotent: bool, consuming: bool
-    ) -> AttsmsError:
+    def _too_large(self, error: AnswerTooLarge, what: str, kind: CallKind) -> AttsmsError:
         size = f"over {MAX_ANSWER_BYTES // 2**20} MB"
-        if not idempotent:
+        if kind is CallKind.SEND:
             return UnknownOutcomeError(
                 f"{what}: the service accepted it (HTTP {error.status}) but its answer could not"
                 f" be read ({size}, more than any real answer)",
@@ -674,7 +684,9 @@ class AttClient:
             f"{what} failed: the service answered HTTP {error.status} with a body {size}, more"
             " than any real answer; it was not read",
             status=error.status,
-            hint=INBOX_LOST_HINT if consuming else f"check the base URL {self.base_url}",
+            hint=INBOX_LOST_HINT
+            if kind is CallKind.INBOX
+            else f"check the base URL {self.base_url}",
         )
 
     @staticmethod
