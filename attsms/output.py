@@ -36,6 +36,9 @@ class Column:
     style: str | None = None  # rich style on a terminal; ignored elsewhere
     # Per-value style, e.g. red for a failed delivery.
     style_for: Callable[[Any], str | None] | None = None
+    # Per-row style, from the row's own fields (not from parsing the text shown): wins over
+    # `style_for`. Rows may carry such fields without a column of their own.
+    style_row: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 # Exact types only: a str or int subclass (an Enum member) still goes through the checks below.
@@ -199,7 +202,12 @@ class Output:
             cells = []
             for column in columns:
                 value = _cell(row.get(column.key))
-                style = column.style_for(row.get(column.key)) if column.style_for else None
+                if column.style_row is not None:
+                    style = column.style_row(row)
+                elif column.style_for is not None:
+                    style = column.style_for(row.get(column.key))
+                else:
+                    style = None
                 cells.append(f"[{style}]{_escape(value)}[/]" if style else _escape(value))
             table.add_row(*cells)
         self.console.print(table)

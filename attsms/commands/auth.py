@@ -10,6 +10,8 @@ import typer
 from attsms.commands.options import Json, examples
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from attsms.accounts import ProfileStatus
 
 app = typer.Typer(
@@ -204,6 +206,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
             "base_url": s.base_url,
             "registration_id": s.registration_id or "-",
             "secret": _secret_text(s),
+            "secret_source": s.secret_source,  # styles the SECRET column; not shown
             "token": _token_text(s),
         }
         for s in statuses
@@ -215,7 +218,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
             Column("client_id", "CLIENT ID"),
             Column("base_url", "BASE URL"),
             Column("registration_id", "REGISTRATION ID"),
-            Column("secret", "SECRET", style_for=_secret_style),
+            Column("secret", "SECRET", style_row=_secret_style),
             Column("token", "TOKEN"),
         ],
         document=statuses,
@@ -277,9 +280,8 @@ def _secret_text(status: ProfileStatus) -> str:
     return f"missing ({location})" if location else "missing"
 
 
-def _secret_style(value: Any) -> str | None:
-    text = str(value)
-    return "red" if text.startswith(("missing", "unavailable")) else None
+def _secret_style(row: Mapping[str, Any]) -> str | None:
+    return "red" if row["secret_source"] in ("missing", "unavailable") else None
 
 
 def _token_text(status: ProfileStatus) -> str:
