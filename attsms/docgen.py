@@ -44,7 +44,9 @@ EXIT_STATUS: dict[ExitCode, str] = {
     ),
     ExitCode.HANGUP: "stopped by SIGHUP; as for Ctrl-C, nothing is half-recorded",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
-    ExitCode.BROKEN_PIPE: "stdout closed by its reader (| head -1); what was fetched is stored",
+    ExitCode.BROKEN_PIPE: (
+        "stdout closed by its reader (head -1 in a pipeline); what was fetched is stored"
+    ),
     ExitCode.TERMINATED: (
         "stopped by SIGTERM (timeout, systemd, kill); as for Ctrl-C, nothing is half-recorded"
     ),

@@ -63,7 +63,11 @@ def test_send_and_history_into_head_stop_quietly(
     server = use_server(sandbox_http())
     numbers = [f"+1212{8000000 + i:07d}" for i in range(3000)]
     (tmp_path / "to.txt").write_text("\n".join(numbers))
-    code, stderr = _piped_to_head(f"{ATTSMS} send --to-file to.txt -m hi", dict(os.environ))
+    # A long text: the history's lines overflow the pipe's buffer, so it must write after the
+    # reader left (a short output could fit in the buffer whole and never see the pipe close).
+    (tmp_path / "text.txt").write_text("x" * 3000)
+    send = f"{ATTSMS} send --to-file to.txt --message-file text.txt"
+    code, stderr = _piped_to_head(send, dict(os.environ))
     assert (code, stderr) == (ExitCode.BROKEN_PIPE, "")
     assert len(server.stats()["delivered_to"]) == 3000  # all sent and recorded
     history = cli("history", "--json", "--limit", "0")
