@@ -64,6 +64,7 @@ COMMANDS: Mapping[str, Entry] = {
     "login": Entry("auth", "login", "LOGIN_EPILOG"),
     "logout": Entry("auth", "logout", "LOGOUT_EPILOG"),
     "auth": Entry("auth", "app"),
+    "store": Entry("store", "app"),
     "sandbox": Entry("sandbox", "app"),
     "completion": Entry("completion", "completion", "EPILOG"),
 }
@@ -168,6 +169,21 @@ def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> No
         _root_state(ctx).verbose = True
 
 
+def _set_database_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        use_database_url(value)
+
+
+def use_database_url(url: str) -> None:
+    """`--database-url`: over ATTSMS_DATABASE_URL and the profile's; never with a password, which
+    every user of the host could read on a command line (ps, /proc)."""
+    from attsms.store import set_database_url
+    from attsms.store.postgres import refuse_password
+
+    refuse_password(url, "the command line (--database-url)")
+    set_database_url(url)
+
+
 def _accept_global_options(command: click.Command) -> None:
     """Add the hidden global options to `command` and its subcommands, leaving out any name the
     command uses itself (login and logout have their own --profile)."""
@@ -178,7 +194,7 @@ def _accept_global_options(command: click.Command) -> None:
     def free(*names: str) -> list[str]:
         # The last entry is the parameter's name: never one of the command's own.
         kept = [name for name in names if name not in taken]
-        return [*kept, f"global_{names[0].lstrip('-')}"] if kept else []
+        return [*kept, f"global_{names[0].lstrip('-').replace('-', '_')}"] if kept else []
 
     if names := free("--sandbox"):
         command.params.append(
@@ -209,6 +225,16 @@ def _accept_global_options(command: click.Command) -> None:
                 is_flag=True,
                 default=False,
                 callback=_set_verbose,
+                hidden=True,
+                expose_value=False,
+            )
+        )
+    if names := free("--database-url"):
+        command.params.append(
+            TyperOption(
+                param_decls=names,
+                metavar="URL",
+                callback=_set_database_url,
                 hidden=True,
                 expose_value=False,
             )
@@ -258,6 +284,16 @@ def main(
         bool,
         typer.Option("--verbose", "-v", help="Log HTTP exchanges to stderr (secrets redacted)."),
     ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            metavar="URL",
+            help="A PostgreSQL store several hosts share (postgresql://USER@HOST/DB; the password"
+            " from PGPASSWORD, ~/.pgpass or the keyring). Default: ATTSMS_DATABASE_URL, the"
+            " profile's database_url, else local SQLite files.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
@@ -268,6 +304,8 @@ def main(
     # Only a --profile typed here is worth the warning that --sandbox ignores it: an exported
     # ATTSMS_PROFILE is not something this command line asked for.
     typed = ctx.get_parameter_source("profile") is ParameterSource.COMMANDLINE
+    if database_url is not None:
+        use_database_url(database_url)
     ctx.obj = AppState(
         sandbox=sandbox, profile=profile, verbose=verbose, profile_given=profile if typed else None
     )

@@ -115,6 +115,9 @@ def _undecodable_source(args: Sequence[str], error: UnicodeEncodeError) -> str |
 
 def _run(args: list[str]) -> int:
     from attsms.app import build_command
+    from attsms.store import reset_settings
+
+    reset_settings()  # a run in a process that ran others (tests, embedding) starts afresh
 
     command = build_command()
     try:

@@ -100,6 +100,9 @@ class Profile:
     region: str | None = None
     scope: str | None = None
     store: SecretStoreKind | None = None
+    database_url: str | None = None  # a shared PostgreSQL store (never with its password)
+    history_keep_days: str | None = None  # prune the history to this many days
+    history_keep_batches: str | None = None  # ... or to this many newest send requests
 
     @property
     def store_kind(self) -> SecretStoreKind:
@@ -107,7 +110,19 @@ class Profile:
 
 
 # The keys a profile table may hold, and the attribute each maps to (all strings).
-_PROFILE_KEYS = ("client_id", "base_url", "registration_id", "region", "scope", "store")
+_PROFILE_KEYS = (
+    "client_id",
+    "base_url",
+    "registration_id",
+    "region",
+    "scope",
+    "store",
+    "database_url",
+    "history_keep_days",
+    "history_keep_batches",
+)
+# Of those, the ones a number is natural for (`history_keep_days = 30`); kept as text.
+_NUMBER_KEYS = ("history_keep_days", "history_keep_batches")
 
 
 @dataclass
@@ -198,8 +213,14 @@ def _parse(path: Path, document: dict[str, Any]) -> Config:
                     f"unknown setting {key}.{setting} in {path}",
                     hint=f"known settings: {', '.join(_PROFILE_KEYS)}",
                 )
+            if setting in _NUMBER_KEYS and isinstance(value, int | float):
+                if isinstance(value, bool) or not value >= 0:
+                    raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
+                value = str(value)
             if not isinstance(value, str):
                 raise _wrong(path, f"{key}.{setting}", "a string")
+            if setting in _NUMBER_KEYS and not _is_count(value):
+                raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
             values[setting] = value
         store = values.get("store")
         if store is not None and store not in STORE_KINDS:
@@ -212,6 +233,14 @@ def _parse(path: Path, document: dict[str, Any]) -> Config:
                 raise _wrong(path, f"{key}.base_url", "an http:// or https:// URL") from None
         profiles[name] = Profile(name=name, **values)  # type: ignore[arg-type]
     return Config(path, profiles, other)
+
+
+def _is_count(text: str) -> bool:
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return number >= 0 and number != float("inf")
 
 
 def _wrong(path: Path, key: str, expected: str) -> ConfigError:

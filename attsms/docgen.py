@@ -77,6 +77,22 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
         "Seconds a send may stay rate limited by the service before it gives up (default 300;"
         " 0 gives up at the first rate limit).",
     ),
+    (
+        ("ATTSMS_DATABASE_URL",),
+        "postgresql://USER@HOST:PORT/DATABASE: keep the history, inbox and opt-outs in a"
+        " PostgreSQL database several hosts share, as --database-url (unset: local SQLite files)."
+        " The password from PGPASSWORD, ~/.pgpass or the keyring (service attsms-database).",
+    ),
+    (
+        ("ATTSMS_HISTORY_KEEP_DAYS", "ATTSMS_HISTORY_KEEP_BATCHES"),
+        "Prune the history to this many days, or newest send requests, when it is next written"
+        " (default: keep all); never the rows of a job a live run holds.",
+    ),
+    (
+        ("ATTSMS_HOSTNAME",),
+        "The host name keyed-job claims record (default: the system's); hosts sharing a"
+        " database need distinct names.",
+    ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
     (("NO_COLOR",), "No colours."),

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from attsms.errors import AttsmsError, LockTimeoutError, StoreError, UsageError
-from attsms.inbox import InboxStore, StoredBatch, StoredMessage
 from attsms.interrupts import hold_interrupt
 from attsms.models import InboundMessage, InboxBatch
+from attsms.store import open_inbox
+from attsms.store.inbox import InboxStore, StoredBatch, StoredMessage
 
 if TYPE_CHECKING:
     from attsms.session import Session
@@ -114,7 +115,7 @@ class InboxPull:
     def __enter__(self) -> InboxPull:
         with contextlib.ExitStack() as stack:
             if self._store is None:
-                self._store = stack.enter_context(InboxStore.open(self._profile))
+                self._store = stack.enter_context(open_inbox(self._profile))
             stack.enter_context(self._store.pull_lock(self.registration_id, self._lock_timeout))
             self._store.check_writable(self.registration_id)
             self._stack = stack.pop_all()

@@ -17,7 +17,6 @@ optional cap on requests started per second. 429 and POL0001 backoff happen insi
 from __future__ import annotations
 
 import math
-import os
 import re
 import threading
 import time
@@ -39,10 +38,10 @@ from attsms.models import SendResult
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
-    from attsms.history import HistoryStore, JobLease, Outcome, SentBatch
     from attsms.models import DeliveryStatus
     from attsms.segments import SegmentInfo
     from attsms.session import Session
+    from attsms.store.history import HistoryStore, JobLease, Outcome, SentBatch
 
 BATCH_SIZE = 50  # the service's limit per request (POL0003 above it)
 DEFAULT_CONCURRENCY = 16  # 200 requests at 50 ms: ~13 rounds; 429s slow it down by themselves
@@ -232,16 +231,11 @@ class SendPlan:
 
 
 def number_region(*, sandbox: bool = False, profile: str | None = None) -> str:
-    """The region numbers without a country code are read in, as `Session.open` resolves it
-    (ATTSMS_REGION, else the profile's saved region, else US), but without needing credentials:
-    input is checked, and `--dry-run` answers, before any login is looked at."""
-    from attsms.config import DEFAULT_REGION, load_config
-    from attsms.session import ENV_REGION, profile_name
+    """The region numbers without a country code are read in, as `Session.open` resolves it, but
+    without needing credentials: input is checked, and `--dry-run` answers, before any login."""
+    from attsms.session import LocalProfile
 
-    if sandbox:
-        return DEFAULT_REGION
-    saved = load_config().profile(profile_name(profile))
-    return os.environ.get(ENV_REGION) or (saved.region if saved else None) or DEFAULT_REGION
+    return LocalProfile.resolve(sandbox=sandbox, profile=profile).region
 
 
 def plan_send(raw_numbers: Sequence[str], message: str, *, region: str = "US") -> SendPlan:
@@ -273,7 +267,8 @@ class DryRun:
 
 def opted_out_locally(plan: SendPlan, *, sandbox: bool, profile: str | None) -> set[str]:
     """The plan's recipients that opted out, for `--dry-run`: from the local store, no login."""
-    from attsms.inbox import LocalProfile, opted_out
+    from attsms.session import LocalProfile
+    from attsms.store import opted_out
 
     return opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, plan.addresses)
 
@@ -513,8 +508,7 @@ def send_plan(
 ) -> SendReport:
     """Send `plan` with `session`'s client, skipping opted-out numbers, recording it in the
     history. Raises `UsageError` when every recipient opted out."""
-    from attsms.history import HistoryStore
-    from attsms.inbox import opted_out
+    from attsms.store import open_history, opted_out
 
     options = options or SendOptions()
     skip: frozenset[str] = frozenset()
@@ -527,7 +521,7 @@ def send_plan(
                 hint="pass --ignore-opt-out only if they opted back in another way",
             )
     client = session.client
-    with HistoryStore.open() as store:
+    with open_history() as store:
         return send_batches(
             client,
             store,
@@ -582,7 +576,7 @@ def send_batches(
     Ctrl-C (or SIGTERM, SIGHUP) lets the requests in flight finish and be recorded, and returns
     the report so far with `interrupted` set; batches not started are `failed` (not sent).
     """
-    from attsms.history import JobOwner
+    from attsms.store.history import JobOwner
 
     options = options or SendOptions()
     started = clock()
@@ -631,8 +625,8 @@ def _send_all(
 ) -> SendReport:
     from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
-    from attsms.history import DedupeSlot, JobTakenError
     from attsms.interrupts import HeldInterrupt, hold_interrupt
+    from attsms.store.history import DedupeSlot, JobTakenError
 
     key = options.dedupe_key
     known: dict[int, SentBatch] = {}
@@ -726,9 +720,13 @@ def _send_all(
             for future in as_completed(futures):
                 done(future.result())
         except KeyboardInterrupt as signal:
-            # Start nothing new; the requests in flight finish and are recorded.
+            # Start nothing new; the requests in flight finish and are recorded. Sends waiting
+            # out a rate limit stop waiting (the handler only reached this thread).
             interrupted = signal
             stop.set(UnknownOutcomeError("interrupted"))
+            cancel = getattr(client, "cancel_waits", None)
+            if cancel is not None:
+                cancel()
             executor.shutdown(wait=True, cancel_futures=True)
             for future, number in futures.items():
                 finished = future.done() and not future.cancelled()
@@ -794,7 +792,7 @@ def _send_one(
     stop: _Stop,
     warnings: list[str],
 ) -> BatchOutcome:
-    from attsms import history
+    from attsms.store import history
 
     try:
         result = client.send(addresses, message, notify=options.notify)
@@ -836,7 +834,7 @@ def _settled(
 ) -> BatchOutcome | None:
     """The outcome of a batch an earlier run settled, or None when it is to be sent now. Its
     recipients are those the earlier attempt went to; the rest of the batch were skipped then."""
-    from attsms import history
+    from attsms.store import history
 
     if attempt is None:
         return None
@@ -872,9 +870,9 @@ def wait_for_delivery(
 ) -> WaitResult:
     """`delivery.wait_for_final`, writing each new status to the history as it comes."""
     from attsms.delivery import wait_for_final
-    from attsms.history import HistoryStore
+    from attsms.store import open_history
 
-    with HistoryStore.open() as store:
+    with open_history() as store:
 
         def changed(current: DeliveryStatus, previous: DeliveryStatus | None) -> None:
             store.update_statuses(current.message_id, current.deliveries)

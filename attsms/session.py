@@ -101,7 +101,30 @@ class LocalProfile:
     def resolve(cls, *, sandbox: bool, profile: str | None) -> LocalProfile:
         name = SANDBOX_PROFILE if sandbox else profile_name(profile)
         saved = None if sandbox else load_config().profile(name)
+        use_profile_store(saved)
         return cls(name=name, region=resolve_region(saved))
+
+
+def use_profile_store(saved: Profile | None) -> None:
+    """The store settings of the profile in use: its shared database (under --database-url and
+    ATTSMS_DATABASE_URL) and how much history it keeps (under the ATTSMS_HISTORY_* variables)."""
+    if saved is None:
+        return
+    if saved.database_url:
+        from attsms.config import config_path
+        from attsms.store import set_database_url
+        from attsms.store.postgres import refuse_password
+
+        refuse_password(saved.database_url, str(config_path()))
+        set_database_url(saved.database_url, from_profile=True)
+    if saved.history_keep_days or saved.history_keep_batches:
+        from attsms.store.history import configure_retention
+
+        days = saved.history_keep_days
+        batches = saved.history_keep_batches
+        configure_retention(
+            days=float(days) if days else None, batches=int(float(batches)) if batches else None
+        )
 
 
 @dataclass
@@ -147,6 +170,7 @@ class Session:
             )
         name = profile_name(profile)
         saved = load_config().profile(name)
+        use_profile_store(saved)
         env_id = env_setting(ENV_CLIENT_ID)
         client_id = env_id or (saved.client_id if saved else None)
         if not client_id:

@@ -24,14 +24,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, POLL_CONCURRENCY, WaitResult
-from attsms.errors import ApiError, AttsmsError, ExitCode, TemporaryError, UsageError
-from attsms.history import Outcome
+from attsms.errors import ApiError, AttsmsError, ExitCode, StoreError, TemporaryError, UsageError
 from attsms.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
+from attsms.store.history import Outcome
 
 if TYPE_CHECKING:
     from attsms.api import AttClient
-    from attsms.history import HistoryStore, SentBatch
     from attsms.session import Session
+    from attsms.store.history import HistoryStore, SentBatch
 
 # The service keeps a status about this long after it became final, then answers "not found".
 STATUS_RETENTION = timedelta(minutes=30)
@@ -163,7 +163,7 @@ def summarize(outcome: Outcome, statuses: Sequence[str | None]) -> str:
 def parse_since(text: str, now: float | None = None) -> datetime:
     """`--since`: a date or time (ISO 8601; no zone means local time) or a duration back from now
     (`90m`, `2h`, `7d`, `1w`), as an aware UTC datetime. The same grammar as `inbox list`."""
-    from attsms.inbox import parse_since as since_epoch
+    from attsms.store.inbox import parse_since as since_epoch
 
     try:
         return datetime.fromtimestamp(since_epoch(text, now), tz=UTC)
@@ -190,11 +190,12 @@ def read_history(
 ) -> HistoryPage:
     """The profile's sends from the local history, newest first. Never calls the service, and
     creates no history file when there is none."""
-    from attsms.history import HistoryStore, history_path
+    from attsms.store import read_history as open_read_only
 
-    if not history_path().exists():
+    store = open_read_only()
+    if store is None:
         return HistoryPage((), more=False)
-    with HistoryStore.open() as store:
+    with store:
         batches = store.recent(None if limit is None else limit + 1, since, profile=profile)
     more = limit is not None and len(batches) > limit
     return HistoryPage(tuple(batches[:limit] if more else batches), more=more)
@@ -226,12 +227,10 @@ def track(
     first answers are in (all its deliveries), then each change while waiting (the recipients
     that changed).
     """
-    from attsms.history import HistoryStore
-
     if any(not message_id.strip() for message_id in message_ids):
         raise UsageError("a message ID is empty", hint="give the IDs `attsms send` printed")
     started = time.monotonic()
-    with HistoryStore.open() as store, _Connection(open_session) as connection:
+    with _open_history() as store, _Connection(open_session) as connection:
         tracker = _Tracker(store, connection, profile, concurrency, now())
         if message_ids:
             report = tracker.by_id(list(dict.fromkeys(message_ids)))
@@ -244,6 +243,20 @@ def track(
             remaining = max(0.0, timeout - (time.monotonic() - started))
             report = tracker.wait(report, remaining, interval, on_update, started)
     return report
+
+
+def _open_history() -> HistoryStore:
+    """The history to record statuses in; on a data directory that cannot be written, the
+    history read-only: `status` still shows what it holds and what the service answers."""
+    from attsms.store import open_history, read_history
+
+    try:
+        return open_history()
+    except StoreError:
+        store = read_history()
+        if store is None:
+            raise
+        return store
 
 
 class _Connection:
@@ -414,7 +427,7 @@ class _Tracker:
             old = messages[index]
             new = replace(old, deliveries=_deliveries(current), source="service", note=None)
             messages[index] = new
-            self._store.update_statuses(current.message_id, current.deliveries)
+            self._record(current.message_id, current.deliveries)
             before = {d.address: d.status for d in old.deliveries}
             moved = tuple(
                 d
@@ -462,8 +475,12 @@ class _Tracker:
             answers[message_id] = answer
             if isinstance(answer, DeliveryStatus):
                 self._answers[message_id] = answer
-                self._store.update_statuses(message_id, answer.deliveries)
+                self._record(message_id, answer.deliveries)
         return answers
+
+    def _record(self, message_id: str, deliveries: Sequence[DeliveryInfo]) -> None:
+        if not self._store.read_only:  # a read-only history shows the answers, keeps none
+            self._store.update_statuses(message_id, deliveries)
 
     def _map(
         self, client: AttClient, message_ids: list[str]

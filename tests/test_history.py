@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from attsms import store as stores
 from attsms.errors import ExitCode, LockTimeoutError, StoreError, UsageError
 from attsms.history import (
     SCHEMA_VERSION,
@@ -34,7 +35,14 @@ A, B, C = "tel:+12125550100", "tel:+12125550101", "tel:+12125550102"
 
 
 @pytest.fixture
-def store() -> Iterator[HistoryStore]:
+def store(backend: str) -> Iterator[HistoryStore]:
+    """The history on each backend (SQLite, then PostgreSQL)."""
+    with stores.open_history() as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store() -> Iterator[HistoryStore]:
     with HistoryStore.open() as opened:
         yield opened
 
@@ -44,8 +52,9 @@ def mode(path: Path) -> int:
 
 
 def test_lives_in_the_data_dir_private_and_in_wal_mode(
-    isolated_home: Path, store: HistoryStore
+    isolated_home: Path, sqlite_store: HistoryStore
 ) -> None:
+    store = sqlite_store
     store.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
     assert store.path == history_path() == isolated_home / "data" / "history.sqlite3"
     assert mode(store.path.parent) == 0o700
@@ -85,7 +94,7 @@ def test_record_then_get_and_recent(store: HistoryStore) -> None:
 
 def test_recent_since(store: HistoryStore) -> None:
     store.record_batch(profile="p", message="old", addresses=[A], message_id="m1")
-    with sqlite3.connect(store.path) as db:
+    with store._write() as db:
         db.execute("UPDATE batches SET created_at = created_at - 7200")
     store.record_batch(profile="p", message="new", addresses=[A], message_id="m2")
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
@@ -242,14 +251,14 @@ def test_a_claim_from_another_host_is_taken_only_once_it_expires(store: HistoryS
     _acquire(store, owner=_owner("run-far", host="elsewhere", pid=1))
     with pytest.raises(LockTimeoutError, match="on elsewhere"):
         _acquire(store, owner=_owner("run-2"))
-    with sqlite3.connect(store.path) as db:  # its heartbeat stopped LEASE_SECONDS ago
+    with store._write() as db:  # its heartbeat stopped LEASE_SECONDS ago
         db.execute("UPDATE jobs SET expires_at = ?", (time.time() - 1,))
     assert _acquire(store, owner=_owner("run-2")).previous is not None
 
 
 def test_a_run_that_lost_its_claim_sends_no_more_batches(store: HistoryStore) -> None:
     _acquire(store, owner=_owner("run-1"))
-    with sqlite3.connect(store.path) as db:
+    with store._write() as db:
         db.execute("UPDATE jobs SET expires_at = ?", (time.time() - 1,))
     _acquire(store, owner=_owner("run-2", host="elsewhere"))
     slot = DedupeSlot("k", 0, 2, "acct")
@@ -268,12 +277,13 @@ def test_a_released_claim_is_free(store: HistoryStore) -> None:
     assert _acquire(store, owner=_owner("run-2")).previous is None
 
 
-def test_the_journal_waits_for_the_disk_at_each_commit(store: HistoryStore) -> None:
+def test_the_journal_waits_for_the_disk_at_each_commit(sqlite_store: HistoryStore) -> None:
     # synchronous=FULL: a power cut cannot lose the row written before a request left.
-    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert sqlite_store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
-def test_a_failed_commit_is_rolled_back_and_later_writes_work(store: HistoryStore) -> None:
+def test_a_failed_commit_is_rolled_back_and_later_writes_work(sqlite_store: HistoryStore) -> None:
+    store = sqlite_store
     # A deferred foreign key makes COMMIT itself fail, as a full disk can.
     with pytest.raises(StoreError), store._write() as db:
         db.execute("PRAGMA defer_foreign_keys = ON")
@@ -357,7 +367,7 @@ def test_threads_share_one_store(store: HistoryStore) -> None:
 
 
 def test_two_stores_on_one_file_see_each_other(store: HistoryStore) -> None:
-    with HistoryStore.open() as other:
+    with stores.open_history() as other:
         other.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
         assert store.get("m1") is not None
         store.update_statuses("m1", [DeliveryInfo(A, "DeliveredToTerminal")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from attsms import store as stores
 from attsms.errors import ExitCode, StoreError, UsageError
 from attsms.inbox import (
     HELP_WORDS,
@@ -36,8 +38,16 @@ def message(
 
 
 @pytest.fixture
-def store() -> InboxStore:
-    return InboxStore.open("default")
+def store(backend: str) -> Iterator[InboxStore]:
+    """The inbox on each backend (SQLite, then PostgreSQL)."""
+    with stores.open_inbox("default") as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store() -> Iterator[InboxStore]:
+    with InboxStore.open("default") as opened:
+        yield opened
 
 
 # --- keywords --------------------------------------------------------------------------------
@@ -138,7 +148,8 @@ def test_manual_opt_outs(store: InboxStore) -> None:
 # --- files -----------------------------------------------------------------------------------
 
 
-def test_store_is_0600_in_a_0700_directory_wal_included(store: InboxStore) -> None:
+def test_store_is_0600_in_a_0700_directory_wal_included(sqlite_store: InboxStore) -> None:
+    store = sqlite_store
     store.add_batch("12345", [message("m1")])
     path = store_path("default")
     assert store.path == path
@@ -149,21 +160,22 @@ def test_store_is_0600_in_a_0700_directory_wal_included(store: InboxStore) -> No
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
 
 
-def test_store_is_in_wal_mode_with_full_sync(store: InboxStore) -> None:
+def test_store_is_in_wal_mode_with_full_sync(sqlite_store: InboxStore) -> None:
     import sqlite3
 
-    db = sqlite3.connect(store.path)
+    db = sqlite3.connect(sqlite_store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
 
 
-def test_one_store_per_profile(isolated_home: Path) -> None:
-    with InboxStore.open("work") as work, InboxStore.open("home") as home:
+def test_one_store_per_profile(isolated_home: Path, backend: str) -> None:
+    with stores.open_inbox("work") as work, stores.open_inbox("home") as home:
         work.add_batch("12345", [message("m1", "STOP")])
         assert home.messages() == []
-    assert opted_out("work", [ALICE]) == {ALICE}
-    assert opted_out("home", [ALICE]) == set()
-    assert store_path("work").parent == isolated_home / "data" / "inbox"
+    assert stores.opted_out("work", [ALICE]) == {ALICE}
+    assert stores.opted_out("home", [ALICE]) == set()
+    if backend == "sqlite":
+        assert store_path("work").parent == isolated_home / "data" / "inbox"
 
 
 def test_unwritable_data_dir_is_a_store_error(
@@ -186,10 +198,10 @@ def test_a_damaged_store_says_so(isolated_home: Path) -> None:
     assert "move the damaged file aside" in str(caught.value)
 
 
-def test_a_store_from_a_newer_attsms_is_refused(store: InboxStore) -> None:
+def test_a_store_from_a_newer_attsms_is_refused(sqlite_store: InboxStore) -> None:
     import sqlite3
 
-    db = sqlite3.connect(store.path)
+    db = sqlite3.connect(sqlite_store.path)
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
@@ -200,21 +212,24 @@ def test_a_store_from_a_newer_attsms_is_refused(store: InboxStore) -> None:
 # --- opted_out: what `send` asks ------------------------------------------------------------
 
 
-def test_opted_out_without_a_store_is_empty_and_creates_nothing(isolated_home: Path) -> None:
-    assert opted_out("default", [ALICE]) == set()
+def test_opted_out_without_a_store_is_empty_and_creates_nothing(
+    isolated_home: Path, backend: str
+) -> None:
+    assert stores.opted_out("default", [ALICE]) == set()
     assert not store_path("default").exists()
+    assert stores.existing_inbox("default") is None
 
 
 def test_opted_out_answers_in_the_callers_spelling(store: InboxStore) -> None:
     store.add_batch("12345", [message("m1", "STOP", "tel:2125550100")])
     asked = ["tel:+12125550100", "tel:12125550100", BOB]
-    assert opted_out("default", asked) == {"tel:+12125550100", "tel:12125550100"}
+    assert stores.opted_out("default", asked) == {"tel:+12125550100", "tel:12125550100"}
 
 
 def test_opted_out_handles_long_recipient_lists(store: InboxStore) -> None:
     numbers = [f"tel:+1212555{n:04d}" for n in range(2000)]
     store.add_batch("12345", [message(f"m{n}", "STOP", numbers[n]) for n in (3, 1500)])
-    assert opted_out("default", numbers) == {numbers[3], numbers[1500]}
+    assert stores.opted_out("default", numbers) == {numbers[3], numbers[1500]}
 
 
 def test_opted_out_fails_closed_on_a_damaged_store(isolated_home: Path) -> None:
@@ -225,7 +240,8 @@ def test_opted_out_fails_closed_on_a_damaged_store(isolated_home: Path) -> None:
         opted_out("default", [ALICE])
 
 
-def test_opted_out_is_cheap(store: InboxStore) -> None:
+def test_opted_out_is_cheap(sqlite_store: InboxStore) -> None:
+    store = sqlite_store
     store.add_batch("12345", [message(f"m{n}", "STOP", f"tel:+1212555{n:04d}") for n in range(500)])
     started = time.perf_counter()
     for _ in range(20):

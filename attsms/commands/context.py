@@ -66,6 +66,10 @@ def state(ctx: Context) -> AppState:
     if not isinstance(obj, AppState):
         return AppState()
     obj.check()
+    if obj.sandbox:
+        from attsms.store import use_local_store
+
+        use_local_store()
     return obj
 
 

@@ -10,8 +10,8 @@ import typer
 from attsms.commands.options import Json, examples
 
 if TYPE_CHECKING:
-    from attsms.history import SentBatch
     from attsms.output import Column, Output
+    from attsms.store.history import SentBatch
 
 EPILOG = examples(
     "attsms history",
@@ -142,7 +142,7 @@ def history(
     last known delivery status, and the text. `attsms status` refreshes the statuses.
     """
     from attsms.app import state
-    from attsms.inbox import LocalProfile
+    from attsms.session import LocalProfile
     from attsms.tracking import parse_since, read_history
 
     app_state = state(ctx)

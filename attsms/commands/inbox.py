@@ -11,9 +11,9 @@ from attsms.commands.completion import complete_registration_id
 from attsms.commands.options import Json, JsonLines, Quiet, examples, not_nan
 
 if TYPE_CHECKING:
-    from attsms.inbox import StoredMessage
     from attsms.output import Column, Output
     from attsms.pulling import PullSummary
+    from attsms.store.inbox import StoredMessage
 
 app = typer.Typer(
     help="Inbound messages: pull them from the service into the local store, list, export.",
@@ -239,15 +239,17 @@ def list_messages(
 ) -> None:
     """List messages in the local store (no service call), oldest first."""
     from attsms.app import state
-    from attsms.inbox import InboxStore, LocalProfile, parse_since
     from attsms.numbers import normalize
+    from attsms.session import LocalProfile
+    from attsms.store import existing_inbox
+    from attsms.store.inbox import parse_since
 
     out = _output(ctx, json=json, jsonl=jsonl)
     app_state = state(ctx)
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
     since_ts = None if since is None else parse_since(since)
     address = None if sender is None else normalize(sender, profile.region)
-    store = InboxStore.open_existing(profile.name)
+    store = existing_inbox(profile.name, read_only=True)
     if store is None:
         messages, total = [], 0
     else:
@@ -304,13 +306,14 @@ def export(
     JSON lines keep every text verbatim: use them for backups.
     """
     from attsms.app import state
-    from attsms.inbox import InboxStore, LocalProfile
     from attsms.output import Column
+    from attsms.session import LocalProfile
+    from attsms.store import existing_inbox
 
     app_state = state(ctx)
     out = app_state.output(json=json, jsonl=not json)
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
-    store = InboxStore.open_existing(profile.name)
+    store = existing_inbox(profile.name, read_only=True)
     keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
     columns = [Column(key, key) for key in (*keys, "keyword")]
 

@@ -9,7 +9,8 @@ import typer
 from attsms.commands.options import Json, JsonLines, Quiet, examples
 
 if TYPE_CHECKING:
-    from attsms.inbox import LocalProfile, OptOut
+    from attsms.session import LocalProfile
+    from attsms.store.inbox import OptOut
 
 app = typer.Typer(
     help="Numbers that opted out (texted STOP): `send` refuses them unless --ignore-opt-out.",
@@ -40,7 +41,7 @@ Numbers = Annotated[
 
 def _profile(ctx: typer.Context) -> LocalProfile:
     from attsms.app import state
-    from attsms.inbox import LocalProfile
+    from attsms.session import LocalProfile
 
     app_state = state(ctx)
     return LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
@@ -67,11 +68,11 @@ def _result_columns() -> list[Any]:
 def list_opt_outs(ctx: typer.Context, json: Json = False, jsonl: JsonLines = False) -> None:
     """List opted-out numbers, oldest first."""
     from attsms.app import state
-    from attsms.inbox import InboxStore
     from attsms.output import Column
+    from attsms.store import existing_inbox
 
     out = state(ctx).output(json=json, jsonl=jsonl)
-    store = InboxStore.open_existing(_profile(ctx).name)
+    store = existing_inbox(_profile(ctx).name, read_only=True)
     opt_outs = []
     if store is not None:
         with store:
@@ -94,13 +95,13 @@ def list_opt_outs(ctx: typer.Context, json: Json = False, jsonl: JsonLines = Fal
 def add(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quiet = False) -> None:
     """Opt numbers out by hand: `send` refuses them from now on."""
     from attsms.app import state
-    from attsms.inbox import InboxStore
     from attsms.numbers import display, normalize_all
+    from attsms.store import open_inbox
 
     out = state(ctx).output(json=json, quiet=quiet)
     profile = _profile(ctx)
     addresses = normalize_all(numbers, profile.region)  # all valid, or nothing is changed
-    with InboxStore.open(profile.name) as store:
+    with open_inbox(profile.name) as store:
         added = [store.add_opt_out(address) for address in addresses]
     rows = [
         {"number": display(a), "result": "opted out" if new else "already opted out"}
@@ -118,13 +119,13 @@ def remove(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quie
     (they may also text START themselves).
     """
     from attsms.app import state
-    from attsms.inbox import InboxStore
     from attsms.numbers import display, normalize_all
+    from attsms.store import existing_inbox
 
     out = state(ctx).output(json=json, quiet=quiet)
     profile = _profile(ctx)
     addresses = normalize_all(numbers, profile.region)
-    store = InboxStore.open_existing(profile.name)
+    store = existing_inbox(profile.name)
     removed = []
     if store is not None:
         with store:

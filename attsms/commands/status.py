@@ -127,7 +127,7 @@ def status(
     from attsms.app import state
     from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
     from attsms.errors import UsageError
-    from attsms.inbox import LocalProfile
+    from attsms.session import LocalProfile
     from attsms.tracking import DEFAULT_LIMIT, parse_since, track
 
     app_state = state(ctx)

@@ -1,0 +1,263 @@
+"""`attsms store status` and `attsms store copy`: what a store holds, and moving one machine's
+local files into the shared PostgreSQL database.
+
+`copy` is idempotent: a batch carries where it came from (`origin`: this host, the file and its
+row id) and is copied once; messages are keyed by the service's message ID, opt-outs by number,
+jobs by (profile, account, key). Claims of live runs are not copied: a job goes over as finished,
+and a run that still holds it locally finishes on the local files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from attsms.errors import UsageError
+
+if TYPE_CHECKING:
+    from attsms.store.base import Database
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    profile: str
+    schema: int
+    messages: int
+    opt_outs: int
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    backend: str  # "sqlite" or "postgresql"
+    location: str  # the data directory, or the URL without its password
+    history_schema: int | None  # None: no history yet
+    batches: int = 0
+    recipients: int = 0
+    jobs: int = 0
+    live_jobs: int = 0
+    inboxes: tuple[InboxCounts, ...] = ()
+
+
+@dataclass
+class CopyReport:
+    batches: int = 0  # copied now (not there before)
+    batches_skipped: int = 0  # copied by an earlier run
+    jobs: int = 0
+    messages: int = 0
+    messages_skipped: int = 0
+    opt_outs: int = 0
+    profiles: list[str] = field(default_factory=list)
+
+
+def status() -> StoreStatus:
+    """What the current backend holds; opens everything read-only."""
+    import time
+
+    from attsms import store
+
+    url = store.database_url()
+    if url is None:
+        from attsms.paths import data_dir
+
+        location = str(data_dir())
+    else:
+        from attsms.store.postgres import redact
+
+        location = redact(url)
+    history = store.read_history()
+    counts: dict[str, int] = {}
+    schema = None
+    if history is not None:
+        with history, history._read() as db:
+            schema = history._db.version()
+            for table in ("batches", "recipients", "jobs"):
+                counts[table] = int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+            counts["live"] = int(
+                db.execute(
+                    "SELECT count(*) FROM jobs WHERE owner_run IS NOT NULL AND expires_at > ?",
+                    (time.time(),),
+                ).fetchone()[0]
+            )
+    inboxes = []
+    for profile in inbox_profiles():
+        inbox = store.existing_inbox(profile, read_only=True)
+        if inbox is None:
+            continue
+        with inbox:
+            inboxes.append(
+                InboxCounts(
+                    profile,
+                    inbox._database.version(),
+                    inbox.count(),
+                    len(inbox.opt_outs()),
+                )
+            )
+    return StoreStatus(
+        backend=store.backend_name(),
+        location=location,
+        history_schema=schema,
+        batches=counts.get("batches", 0),
+        recipients=counts.get("recipients", 0),
+        jobs=counts.get("jobs", 0),
+        live_jobs=counts.get("live", 0),
+        inboxes=tuple(inboxes),
+    )
+
+
+def inbox_profiles() -> list[str]:
+    """The profiles that have an inbox store in the current backend."""
+    from attsms import store
+
+    url = store.database_url()
+    if url is None:
+        return sorted(_local_inboxes())
+    from attsms.store.postgres import connect
+
+    with connect(url, read_only=True) as connection:
+        schemas = [
+            name
+            for (name,) in connection.execute(
+                "SELECT schema_name FROM information_schema.schemata"
+                " WHERE schema_name LIKE 'attsms_inbox_%' ORDER BY 1"
+            )
+        ]
+        profiles = []
+        for schema in schemas:
+            row = connection.execute(
+                f'SELECT value FROM "{schema}".meta WHERE key = %s',  # noqa: S608  (our own names)
+                ("profile",),
+            ).fetchone()
+            if row is not None:
+                profiles.append(str(row[0]))
+    return sorted(profiles)
+
+
+def _local_inboxes() -> dict[str, Path]:
+    from urllib.parse import unquote
+
+    from attsms.store.inbox import store_path
+
+    directory = store_path("x").parent
+    if not directory.is_dir():
+        return {}
+    return {
+        unquote(path.name.removesuffix(".sqlite3"), errors="surrogatepass"): path
+        for path in directory.glob("*.sqlite3")
+    }
+
+
+def copy_to(url: str) -> CopyReport:
+    """Copy this machine's local history, inboxes and opt-outs into the database at `url`."""
+    from attsms.store import _history_database, _inbox_database
+    from attsms.store.history import HistoryStore, history_hostname_origin
+    from attsms.store.inbox import InboxStore
+    from attsms.store.postgres import is_postgres_url
+
+    if not is_postgres_url(url):
+        raise UsageError(
+            "store copy --to needs a postgresql:// URL",
+            hint="keep the password out of it: use PGPASSWORD, ~/.pgpass or the keyring",
+        )
+    report = CopyReport()
+    source = HistoryStore.open_existing(read_only=True)
+    if source is not None:
+        with source, HistoryStore.on(_history_database(url)) as target:
+            origin = history_hostname_origin(Path(source.path))
+            _copy_history(source._db, target._db, origin, report)
+    for profile, path in sorted(_local_inboxes().items()):
+        local = InboxStore.open_existing(profile, path=path, read_only=True)
+        if local is None:
+            continue
+        with local, InboxStore.on(_inbox_database(url, profile)) as shared:
+            shared.name_profile(profile)
+            _copy_inbox(local._database, shared._database, report)
+            report.profiles.append(profile)
+    return report
+
+
+_BATCH_COLUMNS = (
+    "profile, created_at, updated_at, message, notify, outcome, message_id, error, run_id,"
+    " dedupe_key, batch_number, batch_count, account"
+)
+
+
+def _copy_history(source: Database, target: Database, origin: str, report: CopyReport) -> None:
+    with source.read() as src:
+        version = source.version()
+        columns = _BATCH_COLUMNS if version >= 2 else _BATCH_COLUMNS.replace(", account", "")
+        batches = src.execute(f"SELECT id, {columns} FROM batches ORDER BY id").fetchall()  # noqa: S608
+        recipients: dict[int, list[Any]] = {}
+        for row in src.execute(
+            "SELECT batch_id, position, address, status, status_at FROM recipients"
+            " ORDER BY batch_id, position"
+        ):
+            recipients.setdefault(row[0], []).append(row[1:])
+        if version >= 2:
+            jobs = src.execute(
+                "SELECT profile, account, key, fingerprint, ordered, batch_count,"
+                " recipient_count, created_at FROM jobs"
+            ).fetchall()
+        else:
+            jobs = [
+                (p, "", k, f, 1, b, r, c)
+                for p, k, f, b, r, c in src.execute(
+                    "SELECT profile, key, fingerprint, batch_count, recipient_count, created_at"
+                    " FROM dedupe_keys"
+                )
+            ]
+    marks = ", ".join("?" * 14)
+    # One transaction per chunk: a copy cut short goes on where it stopped when run again.
+    for start in range(0, len(batches), 500):
+        with target.write() as db:
+            for row in batches[start : start + 500]:
+                values = tuple(row[1:]) if version >= 2 else (*row[1:], "")
+                inserted = db.execute(
+                    f"INSERT INTO batches ({_BATCH_COLUMNS}, origin) VALUES ({marks})"  # noqa: S608
+                    " ON CONFLICT (origin) DO NOTHING RETURNING id",
+                    (*values, f"{origin}:{row[0]}"),
+                ).fetchone()
+                if inserted is None:
+                    report.batches_skipped += 1
+                    continue
+                report.batches += 1
+                db.executemany(
+                    "INSERT INTO recipients (batch_id, position, address, status, status_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(inserted[0], *r) for r in recipients.get(row[0], [])],
+                )
+    with target.write() as db:
+        for job in jobs:
+            report.jobs += db.execute(
+                "INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered,"
+                " batch_count, recipient_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(job),
+            ).rowcount
+
+
+def _copy_inbox(source: Database, target: Database, report: CopyReport) -> None:
+    with source.read() as src:
+        messages = src.execute(
+            "SELECT message_id, registration_id, sender, destination, text, received_at,"
+            " received_ts, stored_at, keyword FROM messages ORDER BY seq"
+        ).fetchall()
+        opt_outs = src.execute("SELECT address, since, source, message_id FROM opt_outs").fetchall()
+    for start in range(0, len(messages), 1000):
+        chunk = messages[start : start + 1000]
+        with target.write() as db:
+            added = db.executemany(
+                "INSERT OR IGNORE INTO messages (message_id, registration_id, sender,"
+                " destination, text, received_at, received_ts, stored_at, keyword)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                chunk,
+            ).rowcount
+        added = max(0, int(added))
+        report.messages += added
+        report.messages_skipped += len(chunk) - added
+    with target.write() as db:
+        for row in opt_outs:
+            report.opt_outs += db.execute(
+                "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id)"
+                " VALUES (?, ?, ?, ?)",
+                tuple(row),
+            ).rowcount

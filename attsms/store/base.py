@@ -1,0 +1,79 @@
+"""What a store backend provides: the interface `HistoryStore` and `InboxStore` run their SQL on.
+
+A backend is one database (a SQLite file, or a schema in a PostgreSQL database) with a schema
+version, write transactions that serialize writers (what makes a dedupe claim or an opt-out a
+check-then-write that holds across processes, and with PostgreSQL across hosts), reads, and named
+locks that die with their holder (the `inbox pull` lock).
+
+The stores write one SQL text for both backends: `?` placeholders, `INSERT OR IGNORE` and
+`INSERT OR REPLACE INTO meta`, which the PostgreSQL backend translates. DDL differs per backend,
+so migrations are given per backend name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the stores use inside `read()` and `write()`."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+
+
+class Database(Protocol):
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+
+    @property
+    def path(self) -> Path | str:
+        """The file, or the URL without its password and the schema (for messages)."""
+
+    @property
+    def what(self) -> str:
+        """ "the history", "the inbox store": how errors name it."""
+
+    @property
+    def read_only(self) -> bool: ...
+
+    @property
+    def connection(self) -> Connection:
+        """What `read()` and `write()` yield."""
+
+    def version(self) -> int:
+        """The schema version; 0 for a store nothing has written yet."""
+
+    def migrate(self, target: int, steps: Mapping[str, Mapping[int, str]]) -> None:
+        """Bring the store to `target` with `steps[backend][version]`; refuse a newer one."""
+
+    def refuse_newer(self, version: int, target: int) -> None: ...
+
+    def write(self, *, serialize: bool = True) -> AbstractContextManager[Any]:
+        """One transaction; with `serialize`, no other serialized writer of this store runs
+        beside it (what a check-then-write needs)."""
+
+    def read(self) -> AbstractContextManager[Any]: ...
+
+    def errors(self, action: str) -> AbstractContextManager[None]:
+        """Turns the driver's errors into one-line AttsmsErrors."""
+
+    def named_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
+        """Held until the block ends or the holder dies; TimeoutError after `timeout` s."""
+
+    def close(self) -> None: ...
+
+    # Both backends answer these too; tests and `store status` use them.
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+# Per backend: the schema steps, from a version to the current one.
+Migrations = Mapping[str, Mapping[int, str]]

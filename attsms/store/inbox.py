@@ -1,0 +1,580 @@
+"""The inbox store and opt-out list: one store per profile.
+
+The service forgets an inbound message once it has returned it, so this store is the only copy.
+By default it lives at `<data dir>/inbox/<profile>.sqlite3` (0600, in a 0700 directory), in WAL
+mode with `synchronous=FULL`: a commit that returned is on disk; with ATTSMS_DATABASE_URL, in a
+schema of its own in the shared PostgreSQL database. Open it through `attsms.store`. The opt-out
+list is a table in the same database, so a STOP message and the opt-out it causes commit in one
+transaction: a crash can never keep the message and lose the opt-out.
+
+Messages are keyed by the service's message ID (`INSERT OR IGNORE`): a message seen before is
+neither stored nor reported twice. Database drivers and filelock are imported inside functions,
+so importing this module costs nothing.
+
+Which messages are keywords (STOP, START, HELP and their spellings) and how a message is
+normalized before it is compared: docs/opt-out-keywords.md, kept in step with `keyword_of`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from attsms.errors import LockTimeoutError, StoreError, UsageError
+from attsms.models import InboundMessage
+from attsms.paths import data_dir
+
+if TYPE_CHECKING:
+    from attsms.store.base import Database
+
+Keyword = Literal["stop", "start", "help"]
+
+# The whole message, normalized by `_letters_and_digits` (docs/opt-out-keywords.md): the CTIA
+# short-code keywords, and REVOKE and OPT OUT, which the FCC's 2024 revocation order names as
+# reasonable ways to say stop ("opt out", "opt-out" and "optout" all normalize to "optout").
+OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+)
+OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
+HELP_WORDS = frozenset({"help", "info"})
+
+SCHEMA_VERSION = 1
+# `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
+_LOOKUP_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+    message_id      TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL,
+    sender          TEXT NOT NULL,                      -- wire form, tel:+1NNNNNNNNNN
+    destination     TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    received_at     TEXT NOT NULL,                      -- verbatim from the service
+    received_ts     REAL NOT NULL,                      -- epoch seconds, for --since
+    stored_at       TEXT NOT NULL,                      -- our clock, ISO 8601 UTC
+    keyword         TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    address    TEXT PRIMARY KEY,                        -- wire form
+    since      TEXT NOT NULL,                           -- ISO 8601 UTC
+    source     TEXT NOT NULL,                           -- 'message' or 'manual'
+    message_id TEXT                                     -- the STOP message, when by message
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# PostgreSQL: one schema per profile (`attsms_inbox_…`), so the SQL is the same on both.
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             BIGSERIAL PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    received_at     TEXT NOT NULL,
+    received_ts     DOUBLE PRECISION NOT NULL,
+    stored_at       TEXT NOT NULL,
+    keyword         TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    address    TEXT PRIMARY KEY,
+    since      TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    message_id TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# From each older version to SCHEMA_VERSION, per backend, in one transaction (`migrate`).
+_MIGRATIONS = {"sqlite": {0: _SCHEMA}, "postgresql": {0: _PG_SCHEMA}}
+
+_MESSAGE_COLUMNS = (
+    "message_id, registration_id, sender, destination, text, received_at, stored_at, keyword"
+)
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+
+def keyword_of(text: str) -> Keyword | None:
+    """ "stop", "start" or "help" when the whole message is such a keyword as people type it:
+    any case, punctuation, spacing or emoji ("Stop.", "opt-out", "🛑 STOP"), but no other letter
+    or digit ("stopwatch", "don't stop" are not keywords). See docs/opt-out-keywords.md.
+    """
+    if _TOO_MANY_LETTERS.search(text):
+        return None  # the common case, a sentence: cheap, since it runs before the commit
+    word = _letters_and_digits(text)
+    if word in OPT_OUT_WORDS:
+        return "stop"
+    if word in OPT_IN_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+# More letters and digits than the longest keyword has: no keyword can come of normalizing them
+# (NFKC merges a letter with a mark, or Hangul jamo into a syllable; casefolding only lengthens).
+_LONGEST_KEYWORD = max(map(len, OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS))
+_TOO_MANY_LETTERS = re.compile(rf"(?:[^\W_][\W_]*){{{_LONGEST_KEYWORD + 1}}}")
+_NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]")
+
+
+def _letters_and_digits(text: str) -> str:
+    """The message's letters and digits only, compatibility-normalized and case-folded.
+
+    NFKC maps full-width and styled letters ("ＳＴＯＰ", "𝐒𝐓𝐎𝐏") to plain ones; case folding
+    ignores case; dropping every other character (Unicode categories other than L and N)
+    ignores punctuation, spacing, emoji, skin-tone and variation selectors, zero-width
+    characters and combining marks, wherever they are. Symbols go before NFKC too, which would
+    turn "™" into the letters "TM".
+    """
+    if text.isascii():  # most messages: the same result, at C speed
+        return _NOT_ASCII_LETTER_OR_DIGIT.sub("", text.lower())
+    kept = "".join(c for c in text if unicodedata.category(c)[0] in "LNM")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", kept).casefold())
+    return "".join(c for c in folded if unicodedata.category(c)[0] in "LN")
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    registration_id: str
+    sender: str  # wire form
+    destination: str
+    text: str
+    received_at: str  # as the service sent it
+    stored_at: str  # ISO 8601 UTC; "" for a message that could not be stored
+    keyword: Keyword | None
+
+    @classmethod
+    def from_inbound(
+        cls, message: InboundMessage, registration_id: str, stored_at: str = ""
+    ) -> StoredMessage:
+        return cls(
+            message_id=message.message_id,
+            registration_id=registration_id,
+            sender=_canonical(message.sender),
+            destination=message.destination,
+            text=message.message,
+            received_at=message.received_at,
+            stored_at=stored_at,
+            keyword=keyword_of(message.message),
+        )
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What committing one batch changed."""
+
+    new: tuple[StoredMessage, ...]  # not seen before, in service order
+    duplicates: int  # already in the store: neither stored nor reported again
+    opted_out: tuple[str, ...]  # addresses that became opted out (wire form)
+    opted_in: tuple[str, ...]  # addresses whose opt-out a START removed
+
+
+@dataclass(frozen=True)
+class OptOut:
+    address: str  # wire form
+    since: str  # ISO 8601 UTC
+    source: Literal["message", "manual"]
+    message_id: str | None  # the STOP message, when it came by message
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+
+def store_path(profile: str) -> Path:
+    return data_dir() / "inbox" / f"{_file_part(profile)}.sqlite3"
+
+
+def _file_part(name: str) -> str:
+    """`name` safe as part of a file name: %-escaped UTF-8, so distinct names never clash."""
+    from urllib.parse import quote
+
+    part = quote(name, safe="", errors="surrogatepass")
+    # A leading dot too (quote keeps dots): no hidden files, no "..".
+    return "%2E" + part[1:] if part.startswith(".") else part
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class InboxStore:
+    """One profile's inbox and opt-out list. Open with `open` or `open_existing`; close after."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._db = database.connection  # one connection per store: no thread shares an inbox
+        self.path = database.path
+        self.backend = database.backend
+
+    @classmethod
+    def open(cls, profile: str, *, path: Path | None = None) -> InboxStore:
+        """The store, created (0600 in a 0700 directory) if there is none yet, and upgraded."""
+        from attsms.store.sqlite import SqliteDatabase
+
+        database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
+        return cls._checked(database, read_only=False)
+
+    @classmethod
+    def open_existing(
+        cls, profile: str, *, path: Path | None = None, read_only: bool = False
+    ) -> InboxStore | None:
+        """The store, or None when nothing has created it yet (nothing is created here).
+        `read_only` changes nothing on disk: it works on a read-only data directory."""
+        from attsms.store.sqlite import SqliteDatabase
+
+        path = path or store_path(profile)
+        if not path.exists():
+            return None
+        database = SqliteDatabase.open(
+            path, what="the inbox store", read_only=read_only, create=False
+        )
+        if read_only and database.version() == 0:  # an empty file: nothing was stored in it
+            database.close()
+            return None
+        return cls._checked(database, read_only=read_only)
+
+    @classmethod
+    def on(cls, database: Database) -> InboxStore:
+        """The inbox in `database` (any backend): upgraded, unless opened read-only."""
+        return cls._checked(database, read_only=database.read_only)
+
+    @classmethod
+    def _checked(cls, database: Database, *, read_only: bool) -> InboxStore:
+        try:
+            if read_only:
+                database.refuse_newer(database.version(), SCHEMA_VERSION)
+            else:
+                database.migrate(SCHEMA_VERSION, _MIGRATIONS)
+        except BaseException:
+            database.close()
+            raise
+        return cls(database)
+
+    def close(self) -> None:
+        self._database.close()
+
+    def __enter__(self) -> InboxStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writes -------------------------------------------------------------------------------------
+
+    def name_profile(self, profile: str) -> None:
+        """Record whose store this is (a shared database holds one per profile)."""
+        with self._guard("write to"), self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('profile', ?)", (profile,)
+            )
+
+    def check_writable(self, registration_id: str) -> None:
+        """Prove a write commits (read-only disk, full disk, locked file) before the service is
+        asked for anything: a batch fetched and then not stored would be lost for good."""
+        with self._guard("write to"), self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (f"last_pull_started:{registration_id}", _now_iso()),
+            )
+
+    def add_batch(self, registration_id: str, messages: Sequence[InboundMessage]) -> StoredBatch:
+        """Store the messages not seen before and apply their opt-out keywords, in ONE durable
+        transaction. Returns what changed; nothing changed if this raises."""
+        # Everything here runs while the batch exists only in this process (the service forgot
+        # it as it answered, benchmarks/pull_window.py): a few statements for the whole batch,
+        # not a few per message.
+        stored_at = _now_iso()
+        fallback_ts = time.time()
+        records = [StoredMessage.from_inbound(m, registration_id, stored_at) for m in messages]
+        opted_out: list[str] = []
+        opted_in: list[str] = []
+        with self._guard("write to"), self._transaction():
+            seen = self._stored_ids([r.message_id for r in records])
+            new: list[StoredMessage] = []
+            for record in records:
+                if record.message_id not in seen:  # else seen before: its keyword took effect
+                    seen.add(record.message_id)
+                    new.append(record)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages (message_id, registration_id, sender,"
+                " destination, text, received_at, received_ts, stored_at, keyword)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.message_id,
+                        registration_id,
+                        r.sender,
+                        r.destination,
+                        r.text,
+                        r.received_at,
+                        _timestamp(r.received_at, fallback_ts),
+                        stored_at,
+                        r.keyword,
+                    )
+                    for r in new
+                ],
+            )
+            for record in new:
+                # In service order, so STOP then START in one batch ends opted in.
+                if record.keyword == "stop" and self._add_opt_out(
+                    record.sender, "message", record.message_id, stored_at
+                ):
+                    opted_out.append(record.sender)
+                elif record.keyword == "start" and self._remove_opt_out(record.sender):
+                    opted_in.append(record.sender)
+        return StoredBatch(
+            new=tuple(new),
+            duplicates=len(messages) - len(new),
+            opted_out=tuple(opted_out),
+            opted_in=tuple(opted_in),
+        )
+
+    def add_opt_out(self, address: str) -> bool:
+        """Opt a wire address out by hand; False when it already was."""
+        with self._guard("write to"), self._transaction():
+            return self._add_opt_out(_canonical(address), "manual", None, _now_iso())
+
+    def remove_opt_out(self, address: str) -> OptOut | None:
+        """Remove an opt-out; returns what was removed, None when there was none."""
+        address = _canonical(address)
+        with self._guard("write to"), self._transaction():
+            row = self._db.execute(
+                "SELECT address, since, source, message_id FROM opt_outs WHERE address = ?",
+                (address,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._remove_opt_out(address)
+        return _opt_out(row)
+
+    def _stored_ids(self, message_ids: Sequence[str]) -> set[str]:
+        """Those of `message_ids` already in the store."""
+        found: set[str] = set()
+        for start in range(0, len(message_ids), _LOOKUP_CHUNK):
+            chunk = message_ids[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT message_id FROM messages WHERE message_id IN ({marks})"  # noqa: S608
+            found.update(message_id for (message_id,) in self._db.execute(sql, chunk))
+        return found
+
+    def _add_opt_out(self, address: str, source: str, message_id: str | None, when: str) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id)"
+            " VALUES (?, ?, ?, ?)",
+            (address, when, source, message_id),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def _remove_opt_out(self, address: str) -> bool:
+        return bool(
+            self._db.execute("DELETE FROM opt_outs WHERE address = ?", (address,)).rowcount == 1
+        )
+
+    # reads --------------------------------------------------------------------------------------
+
+    def messages(
+        self, *, since: float | None = None, sender: str | None = None, limit: int | None = None
+    ) -> list[StoredMessage]:
+        """Stored messages in arrival order; with `limit`, the newest `limit` of them."""
+        where, params = _filters(since, sender)
+        # Only constant SQL and ? placeholders are joined here, never a value.
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages{where} ORDER BY seq DESC"  # noqa: S608
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
+        with self._guard("read"):
+            rows = self._db.execute(sql, params).fetchall()
+        return [_message(row) for row in reversed(rows)]
+
+    def count(self, *, since: float | None = None, sender: str | None = None) -> int:
+        where, params = _filters(since, sender)
+        with self._guard("read"):
+            sql = f"SELECT count(*) FROM messages{where}"  # noqa: S608
+            return int(self._db.execute(sql, params).fetchone()[0])
+
+    def iter_messages(self) -> Iterator[StoredMessage]:
+        """Every stored message in arrival order, streamed (for export)."""
+        with self._guard("read"):
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages ORDER BY seq"  # noqa: S608
+            cursor = self._db.execute(sql)
+            for row in cursor:
+                yield _message(row)
+
+    def opt_outs(self) -> list[OptOut]:
+        with self._guard("read"):
+            rows = self._db.execute(
+                "SELECT address, since, source, message_id FROM opt_outs ORDER BY since, address"
+            ).fetchall()
+        return [_opt_out(row) for row in rows]
+
+    def opted_out(self, addresses: Iterable[str]) -> set[str]:
+        """The addresses among `addresses` (as given) that are opted out."""
+        by_canonical: dict[str, list[str]] = {}
+        for address in addresses:
+            by_canonical.setdefault(_canonical(address), []).append(address)
+        keys = list(by_canonical)
+        found: set[str] = set()
+        with self._guard("read"):
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[start : start + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address FROM opt_outs WHERE address IN ({marks})"  # noqa: S608
+                for (address,) in self._db.execute(sql, chunk):
+                    found.update(by_canonical[address])
+        return found
+
+    # locking and plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def pull_lock(self, registration_id: str, timeout: float) -> Iterator[None]:
+        """Hold the cross-process lock that lets one `inbox pull` at a time drain this
+        registration into this store. The OS drops it when the holder dies, even by SIGKILL."""
+        lock = self._database.named_lock(f"{_file_part(registration_id)}.pull", timeout)
+        try:
+            lock.__enter__()
+        except TimeoutError:
+            waited = f" after waiting {timeout:g} s" if timeout > 0 else ""
+            raise LockTimeoutError(
+                f"another `attsms inbox pull` for {registration_id} is running{waited}",
+                hint="try again later, or wait for it with --lock-timeout SECONDS",
+            ) from None
+        except OSError as error:
+            raise StoreError(
+                f"cannot create the inbox lock next to {self.path}: {error.strerror or error}",
+                hint="check that the data directory is writable",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE: take the write lock up front, so two writers queue instead of one failing
+        # half-way with "database is locked"; rolled back after a failed COMMIT too.
+        with self._database.write():
+            yield
+
+    def _guard(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return self._database.errors(action)
+
+
+def opted_out(profile: str, addresses: Iterable[str]) -> set[str]:
+    """The wire addresses among `addresses` that texted STOP to this profile's short code (or were
+    opted out by hand). Empty when there is no store yet; never creates one.
+
+    A store that exists but cannot be read raises StoreError rather than answering "nobody":
+    texting someone who said STOP is a compliance breach.
+    """
+    addresses = list(addresses)
+    if not addresses:
+        return set()
+    store = InboxStore.open_existing(profile, read_only=True)
+    if store is None:
+        return set()
+    with store:
+        return store.opted_out(addresses)
+
+
+# --- --since ---------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """`--since` as epoch seconds: a date or time (ISO 8601; no zone means local time) or a
+    duration back from now (`90m`, `2h`, `7d`, `1w`)."""
+    value = text.strip()
+    if match := _DURATION.fullmatch(value):
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        return (time.time() if now is None else now) - seconds
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.timestamp()  # naive: local time, as `date` reads it
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(
+            f"not a date or duration: {text!r}",
+            hint="use a date (2024-05-01, 2024-05-01T09:30) or a duration (90m, 2h, 7d)",
+        ) from None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _timestamp(received_at: str, fallback: float) -> float:
+    """The service's dateTime as epoch seconds (UTC when it names no zone); else `fallback`."""
+    try:
+        moment = datetime.fromisoformat(received_at.strip())
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError):
+        return fallback
+
+
+def _canonical(address: str) -> str:
+    from attsms.numbers import canonical
+
+    return canonical(address)
+
+
+def _filters(since: float | None, sender: str | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        clauses.append("received_ts >= ?")
+        params.append(since)
+    if sender is not None:
+        clauses.append("sender = ?")
+        params.append(_canonical(sender))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _message(row: tuple[object, ...]) -> StoredMessage:
+    return StoredMessage(
+        message_id=str(row[0]),
+        registration_id=str(row[1]),
+        sender=str(row[2]),
+        destination=str(row[3]),
+        text=str(row[4]),
+        received_at=str(row[5]),
+        stored_at=str(row[6]),
+        keyword=_KEYWORDS.get(row[7]),
+    )
+
+
+_KEYWORDS: dict[object, Keyword] = {"stop": "stop", "start": "start", "help": "help"}
+
+
+def _opt_out(row: tuple[object, ...]) -> OptOut:
+    return OptOut(
+        address=str(row[0]),
+        since=str(row[1]),
+        source="message" if row[2] == "message" else "manual",
+        message_id=None if row[3] is None else str(row[3]),
+    )
