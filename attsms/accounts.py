@@ -58,6 +58,9 @@ class ProfileStatus:
     secret_location: str | None
     token: str  # "valid", "expired" or "none"
     token_expires_in: int | None  # seconds; None without a token or when it never expires
+    # Where `attsms listen`'s token lives ("environment (…)", "keyring (…)", "file …"), "none",
+    # "unavailable: why", or "unknown: …" when the keyring was not read. Never the token.
+    listen_token: str = "none"
 
 
 def login(
@@ -223,33 +226,67 @@ def auth_status(*, profile: str | None, sandbox: bool = False) -> list[ProfileSt
     if sandbox:
         session = Session.open(sandbox=True)
         return [
-            _token_status(
-                ProfileStatus(
-                    profile=session.profile,
-                    active=True,
-                    logged_in=True,
-                    client_id=session.client_id,
-                    base_url=session.base_url,
-                    registration_id=session.registration_id,
-                    region=session.region,
-                    secret_source="sandbox",
-                    secret_location="built-in demo credentials",
-                    token="none",
-                    token_expires_in=None,
-                )
+            _listen_token_status(
+                _token_status(
+                    ProfileStatus(
+                        profile=session.profile,
+                        active=True,
+                        logged_in=True,
+                        client_id=session.client_id,
+                        base_url=session.base_url,
+                        registration_id=session.registration_id,
+                        region=session.region,
+                        secret_source="sandbox",
+                        secret_location="built-in demo credentials",
+                        token="none",
+                        token_expires_in=None,
+                    )
+                ),
+                "file",  # as `listen --sandbox` keeps it
+                use_env=True,
             )
         ]
     name = profile_name(profile)
     config = load_config()
     active = config.profile(name) or Profile(name)
-    rows = [_status_of(active, active=True, use_env=True)]
+    rows = [
+        _listen_token_status(
+            _status_of(active, active=True, use_env=True), active.store_kind, use_env=True
+        )
+    ]
     if profile is None:
         rows += [
-            _status_of(other, active=False, use_env=False)
+            _listen_token_status(
+                _status_of(other, active=False, use_env=False), other.store_kind, use_env=False
+            )
             for other_name, other in sorted(config.profiles.items())
             if other_name != name
         ]
     return rows
+
+
+def _listen_token_status(
+    status: ProfileStatus, kind: SecretStoreKind, *, use_env: bool
+) -> ProfileStatus:
+    """Where the profile's listen token lives (issue 18: a secret, shown by place only)."""
+    import dataclasses
+
+    from attsms.credentials import LISTEN_TOKEN_ENV, listen_token_store
+
+    if use_env and env_setting(LISTEN_TOKEN_ENV):
+        return dataclasses.replace(status, listen_token=f"environment ({LISTEN_TOKEN_ENV})")
+    if kind == "keyring" and status.secret_source in ("unavailable", "env"):
+        # The same keyring just failed (perhaps by timing out), or credentials from the
+        # environment promise a run that never touches the keyring (cron, CI): not read.
+        why = "the keyring failed" if status.secret_source == "unavailable" else "not read"
+        return dataclasses.replace(status, listen_token=f"unknown: {why}")
+    store = listen_token_store(status.profile, kind)
+    try:
+        found = store.lookup(use_env=False)
+    except AttsmsError as error:
+        return dataclasses.replace(status, listen_token=f"unavailable: {error.message}")
+    where = "none" if found is None else found[1].describe()
+    return dataclasses.replace(status, listen_token=where)
 
 
 def _status_of(

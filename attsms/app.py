@@ -25,6 +25,8 @@ from attsms.commands.options import examples
 if TYPE_CHECKING:
     from typer import _click as click
 
+    from attsms.output import Format
+
 __all__ = ["COMMANDS", "AppState", "Entry", "app", "build_command", "state"]
 
 HELP = """\
@@ -61,6 +63,7 @@ COMMANDS: Mapping[str, Entry] = {
     "history": Entry("history", "history", "EPILOG"),
     "inbox": Entry("inbox", "app"),
     "optout": Entry("optout", "app"),
+    "listen": Entry("listen", "listen", "EPILOG"),
     "login": Entry("auth", "login", "LOGIN_EPILOG"),
     "logout": Entry("auth", "logout", "LOGOUT_EPILOG"),
     "auth": Entry("auth", "app"),
@@ -135,7 +138,36 @@ def _load(name: str) -> click.Command:
             info_, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=None
         )
     _accept_global_options(command)
+    _accept_format_options(command)
     return command
+
+
+def _accept_format_options(command: click.Command) -> None:
+    """Give `command` (and its subcommands) the flags of the output formats it offers
+    (`commands.options.formats`), each setting the run's one format."""
+    from typer.core import TyperOption
+
+    from attsms.output import FORMAT_FLAGS
+
+    for chosen in getattr(command.callback, "output_formats", ()):
+        flag, help_text = FORMAT_FLAGS[chosen]
+        command.params.append(
+            TyperOption(
+                param_decls=[flag, f"format_{chosen.value}"],
+                is_flag=True,
+                default=False,
+                help=help_text,
+                callback=functools.partial(_set_format, chosen),
+                expose_value=False,
+            )
+        )
+    for sub in getattr(command, "commands", {}).values():
+        _accept_format_options(sub)
+
+
+def _set_format(chosen: Format, ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        _root_state(ctx).choose_format(chosen)
 
 
 # Global options after a command name --------------------------------------------------------

@@ -66,12 +66,28 @@ class SecretLocation:
 
 
 def secret_file(profile: str) -> Path:
-    """The file store's path for `profile`: `<config dir>/secrets/<profile>`."""
+    """The file store's path for `profile` (or a store's key): `<config dir>/secrets/<key>`."""
     return config_dir() / "secrets" / profile
 
 
+LISTEN_TOKEN_ENV = "ATTSMS_LISTEN_TOKEN"
+
+
+def listen_token_store(profile: str, kind: SecretStoreKind = "keyring") -> CredentialStore:
+    """Where `attsms listen` keeps `profile`'s callback token: a secret like the client secret
+    (anyone who has it can forge receipts and STOPs), so the same policy, never config.toml:
+    ATTSMS_LISTEN_TOKEN, else the keyring entry `<profile>:listen-token`, else, when the
+    profile says `store = "file"`, the 0600 file `secrets/<profile>.listen-token`."""
+    key = f"{profile}:listen-token" if kind == "keyring" else f"{profile}.listen-token"
+    return CredentialStore(profile, kind, key=key, env=LISTEN_TOKEN_ENV)
+
+
 class CredentialStore:
-    """One profile's secret: environment first, then the profile's store (keyring or file)."""
+    """One profile's secret: environment first, then the profile's store (keyring or file).
+
+    `key` names the entry (keyring user name and file name; default the profile) and `env` the
+    variable that wins over it: the listen token is a second secret kept the same way.
+    """
 
     def __init__(
         self,
@@ -79,8 +95,12 @@ class CredentialStore:
         kind: SecretStoreKind = "keyring",
         *,
         timeout: float = KEYRING_TIMEOUT,
+        key: str | None = None,
+        env: str = SECRET_ENV,
     ) -> None:
         self.profile = profile
+        self.key = key or profile
+        self.env = env
         self.kind: SecretStoreKind = kind
         self.timeout = timeout
 
@@ -89,15 +109,16 @@ class CredentialStore:
     def lookup(self, *, use_env: bool = True) -> tuple[str, SecretLocation] | None:
         """The secret and where it came from, or None when the store holds none."""
         if use_env:
-            value = os.environ.get(SECRET_ENV)
-            if value:  # attsms.redaction reads the variable itself
-                return value, SecretLocation("env", SECRET_ENV)
+            value = os.environ.get(self.env)
+            if value:
+                remember_secret(value)  # attsms.redaction reads ATTSMS_CLIENT_SECRET itself
+                return value, SecretLocation("env", self.env)
         if self.kind == "file":
             secret = self._read_file()
             return None if secret is None else (secret, self.location())
 
         def read(backend: KeyringBackend) -> tuple[str | None, str]:
-            return backend.get_password(SERVICE, self.profile), _display_name(backend)
+            return backend.get_password(SERVICE, self.key), _display_name(backend)
 
         secret, backend_name = self._keyring("reading the secret", read)
         remember_secret(secret)
@@ -108,7 +129,7 @@ class CredentialStore:
         if self.kind == "file":
             return self._read_file()
         secret = self._keyring(
-            "reading the secret", lambda backend: backend.get_password(SERVICE, self.profile)
+            "reading the secret", lambda backend: backend.get_password(SERVICE, self.key)
         )
         remember_secret(secret)
         return secret
@@ -116,7 +137,7 @@ class CredentialStore:
     def location(self) -> SecretLocation:
         """Where this store keeps the secret. For the keyring this checks there is a usable one."""
         if self.kind == "file":
-            return SecretLocation("file", str(secret_file(self.profile)))
+            return SecretLocation("file", str(secret_file(self.key)))
         return SecretLocation("keyring", self.backend_name())
 
     def backend_name(self) -> str:
@@ -130,7 +151,7 @@ class CredentialStore:
         """
         if self.kind == "keyring":
             self._keyring(
-                "opening the keyring", lambda backend: backend.get_password(SERVICE, self.profile)
+                "opening the keyring", lambda backend: backend.get_password(SERVICE, self.key)
             )
 
     # writing -------------------------------------------------------------------------------
@@ -143,12 +164,12 @@ class CredentialStore:
         if self.kind == "file":
             self._write_file(secret)
             if self._read_file() != secret:
-                raise StoreError(f"{secret_file(self.profile)} did not keep the secret")
+                raise StoreError(f"{secret_file(self.key)} did not keep the secret")
             return self.location()
 
         def store(backend: KeyringBackend) -> str:
-            backend.set_password(SERVICE, self.profile, secret)
-            if backend.get_password(SERVICE, self.profile) != secret:
+            backend.set_password(SERVICE, self.key, secret)
+            if backend.get_password(SERVICE, self.key) != secret:
                 raise KeyringUnavailable(
                     f"the keyring ({_display_name(backend)}) did not keep the secret",
                     hint=NO_KEYRING_HINT,
@@ -161,22 +182,22 @@ class CredentialStore:
         """Remove the secret from the store; True when there was one."""
         if self.kind == "file":
             try:
-                secret_file(self.profile).unlink()
+                secret_file(self.key).unlink()
             except FileNotFoundError:
                 return False
             except OSError as error:
                 raise StoreError(
-                    f"cannot delete {secret_file(self.profile)}: {error.strerror}"
+                    f"cannot delete {secret_file(self.key)}: {error.strerror}"
                 ) from None
             return True
 
         def remove(backend: KeyringBackend) -> bool:
             from keyring.errors import PasswordDeleteError
 
-            if backend.get_password(SERVICE, self.profile) is None:
+            if backend.get_password(SERVICE, self.key) is None:
                 return False
             try:
-                backend.delete_password(SERVICE, self.profile)
+                backend.delete_password(SERVICE, self.key)
             except PasswordDeleteError:
                 return False
             return True
@@ -186,7 +207,7 @@ class CredentialStore:
     # the file store ------------------------------------------------------------------------
 
     def _read_file(self) -> str | None:
-        path = secret_file(self.profile)
+        path = secret_file(self.key)
         try:
             mode = path.stat().st_mode
             if mode & 0o077:
@@ -206,7 +227,7 @@ class CredentialStore:
         return secret or None
 
     def _write_file(self, secret: str) -> None:
-        path = secret_file(self.profile)
+        path = secret_file(self.key)
         try:
             ensure_private_dir(config_dir())
             write_private_atomic(path, (secret + "\n").encode())

@@ -93,6 +93,11 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
         "The host name keyed-job claims record (default: the system's); hosts sharing a"
         " database need distinct names.",
     ),
+    (
+        ("ATTSMS_LISTEN_TOKEN",),
+        "The token in attsms listen's callback URLs (a secret; otherwise made once and kept in"
+        ' the keyring, or the file store with store = "file").',
+    ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
     (("NO_COLOR",), "No colours."),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from attsms.errors import StdoutClosed
 from attsms.redaction import scrub
@@ -26,7 +26,23 @@ from attsms.redaction import scrub
 if TYPE_CHECKING:
     from rich.console import Console
 
-Format = Literal["table", "plain", "json", "jsonl"]
+
+class Format(enum.StrEnum):
+    """What stdout carries. TABLE and PLAIN are chosen by whether stdout is a terminal; the
+    others by a flag (FORMAT_FLAGS)."""
+
+    TABLE = "table"  # a rich table, on a terminal
+    PLAIN = "plain"  # tab-separated lines, piped
+    JSON = "json"  # one document
+    JSONL = "jsonl"  # one object a line, as results come
+
+
+# The flag that asks for each chosen format, and its --help. A command offers some of them
+# (`commands.options.formats`); adding a format is a line here and its rendering below.
+FORMAT_FLAGS: dict[Format, tuple[str, str]] = {
+    Format.JSON: ("--json", "Print one JSON document on stdout."),
+    Format.JSONL: ("--jsonl", "Print one JSON object a line, as results come."),
+}
 
 
 @dataclass(frozen=True)
@@ -103,8 +119,7 @@ class Output:
         *,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
-        json: bool = False,
-        jsonl: bool = False,
+        format: Format | None = None,  # None: TABLE on a terminal, else PLAIN
         quiet: bool = False,
         color: bool | None = None,
     ) -> None:
@@ -117,16 +132,14 @@ class Output:
         self.quiet = quiet
         no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
         self.color = (not no_color) if color is None else color
-        self.format: Format = (
-            "json" if json else "jsonl" if jsonl else "table" if self.stdout_tty else "plain"
-        )
+        self.format = format or (Format.TABLE if self.stdout_tty else Format.PLAIN)
         self._console: Console | None = None
         self._err_console: Console | None = None
 
     @property
     def machine(self) -> bool:
         """True when a program reads stdout: no progress bars, no chatter in the data."""
-        return self.format in ("json", "jsonl")
+        return self.format in (Format.JSON, Format.JSONL)
 
     # data: stdout ----------------------------------------------------------------------------
 
@@ -139,12 +152,12 @@ class Output:
         title: str | None = None,
     ) -> None:
         """Print rows: a table, TSV lines, one JSON document (`document`, default the rows)."""
-        if self.format == "json":
+        if self.format is Format.JSON:
             self.json(rows if document is None else document)
-        elif self.format == "jsonl":
+        elif self.format is Format.JSONL:
             for row in rows:
                 self.json_line(row)
-        elif self.format == "plain":
+        elif self.format is Format.PLAIN:
             for row in rows:
                 self.plain_row(row, columns)
         elif rows:  # an empty table is just headers: the command says "nothing" on stderr
@@ -152,9 +165,9 @@ class Output:
 
     def record(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
         """One row as soon as it is known (streaming commands); tables become plain lines."""
-        if self.format == "jsonl":
+        if self.format is Format.JSONL:
             self.json_line(row)
-        elif self.format in ("plain", "table"):
+        elif self.format in (Format.PLAIN, Format.TABLE):
             self.plain_row(row, columns)
         else:
             raise ValueError("a --json document cannot be streamed; use records()")

@@ -114,26 +114,42 @@ def _remote(url: str, method: str, path: str, payload: Any = None) -> dict[str, 
     return body
 
 
-def serve(config: SandboxConfig, host: str, port: int, *, log_requests: bool = False) -> None:
+def serve(
+    config: SandboxConfig,
+    host: str,
+    port: int,
+    *,
+    log_requests: bool = False,
+    delivery_callback: str | None = None,
+    inbound_callback: str | None = None,
+) -> None:
     """`attsms sandbox serve`: the sandbox over HTTP until Ctrl-C (see sandbox.server.run).
 
     A socket that cannot be opened is one line: a host that is not known or not this machine's,
-    or a port not allowed (exit 2), or a port in use (exit 75: it may be free later).
+    or a port not allowed (exit 2), or a port in use (exit 75: it may be free later). A callback
+    URL that is not http:// on a loopback address is a usage error (exit 2).
     """
+    from attsms.sandbox.callbacks import CallbackConfig
     from attsms.sandbox.server import run
 
     if not 0 <= port <= 65535:  # the command checks it too; socket's own message is cryptic
         raise UsageError(f"port {port} is out of range", hint="use 0 to 65535 (0: any free port)")
     try:
-        run(config, host, port, log_requests=log_requests)
+        callbacks = CallbackConfig(delivery_url=delivery_callback, inbound_url=inbound_callback)
+    except ValueError as error:
+        raise UsageError(
+            str(error), hint="the sandbox pushes only to this machine, e.g. http://127.0.0.1:8080/"
+        ) from None
+    try:
+        run(config, host, port, log_requests=log_requests, callbacks=callbacks)
     except OSError as error:
-        mapped = _listen_error(error, host, port)
+        mapped = listen_error(error, host, port)
         if mapped is None:
             raise
         raise mapped from None
 
 
-def _listen_error(error: OSError, host: str, port: int) -> AttsmsError | None:
+def listen_error(error: OSError, host: str, port: int) -> AttsmsError | None:
     import socket
 
     if isinstance(error, socket.gaierror):

@@ -107,7 +107,7 @@ class LocalProfile:
 
 def use_profile_store(saved: Profile | None) -> None:
     """The store settings of the profile in use: its shared database (under --database-url and
-    ATTSMS_DATABASE_URL) and how much history it keeps (under the ATTSMS_HISTORY_* variables)."""
+    ATTSMS_DATABASE_URL) and how much history it keeps (under the environment's settings)."""
     if saved is None:
         return
     if saved.database_url:

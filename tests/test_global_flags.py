@@ -57,6 +57,7 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("sandbox", "inject"): (["sandbox", "inject", "--from", NUMBER, "hi", "--json"], 0, "injected"),
     ("sandbox", "reset"): (["sandbox", "reset", "--json"], 0, '"reset": true'),
     ("completion",): (["completion", "bash"], 0, "_attsms_completion"),
+    ("listen",): (["listen", "--port", "-1"], 2, "0<=x<=65535"),
     # --sandbox keeps to the local files, whatever database is configured.
     ("store", "status"): (["store", "status", "--json"], 0, '"backend": "sqlite"'),
     ("store", "copy"): (["store", "copy", "--to", "mysql://x/y"], 2, "not a PostgreSQL URL"),

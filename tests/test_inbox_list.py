@@ -93,7 +93,7 @@ def test_list_with_no_store_says_so_and_creates_nothing(cli: Cli) -> None:
         (["--since", "yesterday"], "not a date or duration: 'yesterday'"),
         (["--from", "banana"], "banana"),
         (["--limit", "-1"], "--limit"),
-        (["--json", "--jsonl"], "choose one"),
+        (["--json", "--jsonl"], "give one output format"),
     ],
 )
 def test_list_bad_input_is_exit_2(cli: Cli, args: list[str], needle: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from attsms.output import Column, Output
+from attsms.output import Column, Format, Output
 from tests.support import Cli
 
 COLUMNS = [Column("id", "ID"), Column("to", "TO"), Column("status", "STATUS")]
@@ -65,19 +65,21 @@ class Thing:
 
 def test_json_document_from_dataclasses() -> None:
     stdout = io.StringIO()
-    Output(stdout=stdout, json=True).records(ROWS, COLUMNS, document=[Thing("a", ("x", "y"))])
+    Output(stdout=stdout, format=Format.JSON).records(
+        ROWS, COLUMNS, document=[Thing("a", ("x", "y"))]
+    )
     assert json.loads(stdout.getvalue()) == [{"name": "a", "tags": ["x", "y"]}]
 
 
 def test_json_defaults_to_the_rows() -> None:
     stdout = io.StringIO()
-    Output(stdout=stdout, json=True).records(ROWS, COLUMNS)
+    Output(stdout=stdout, format=Format.JSON).records(ROWS, COLUMNS)
     assert json.loads(stdout.getvalue()) == ROWS
 
 
 def test_jsonl_one_object_a_line() -> None:
     stdout = io.StringIO()
-    output = Output(stdout=stdout, jsonl=True)
+    output = Output(stdout=stdout, format=Format.JSONL)
     for row in ROWS:
         output.record(row, COLUMNS)
     assert [json.loads(line) for line in stdout.getvalue().splitlines()] == ROWS

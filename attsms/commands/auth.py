@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, examples
+from attsms.commands.options import examples, formats
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +55,7 @@ ProfileOption = Annotated[
 ]
 
 
+@formats(Format.JSON)
 def login(
     ctx: typer.Context,
     profile: ProfileOption = None,
@@ -89,7 +91,6 @@ def login(
             help="Where the secret goes: the OS keyring, or a 0600 file (servers without one).",
         ),
     ] = Store.keyring,
-    json: Json = False,
 ) -> None:
     """Check a client id and secret by fetching a token, then save them for later commands.
 
@@ -105,7 +106,7 @@ def login(
     from attsms.session import profile_name
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     if app_state.sandbox:
         raise UsageError("the sandbox needs no login", hint="run commands with --sandbox directly")
     name = profile_name(profile or app_state.profile)
@@ -140,7 +141,7 @@ def login(
             f"the secret is kept in plain text in {status.secret_location} (mode 0600, in a 0700"
             " directory): anyone who can read your files can read it"
         )
-    if json:
+    if out.format is Format.JSON:
         out.json(status)
     out.success(
         f"Logged in to {status.base_url} as {status.client_id} (profile {status.profile});"
@@ -148,7 +149,8 @@ def login(
     )
 
 
-def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False) -> None:
+@formats(Format.JSON)
+def logout(ctx: typer.Context, profile: ProfileOption = None) -> None:
     """Revoke the token at the service, and delete the stored secret and token cache.
 
     A failure to revoke is a warning: the token is deleted here all the same. Settings (client id,
@@ -159,7 +161,7 @@ def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
     from attsms.errors import StoreError
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     result = logout_profile(
         profile=profile or app_state.profile,
         log=out.stderr_line if app_state.verbose else None,
@@ -167,7 +169,7 @@ def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
     )
     for warning in result.warnings:
         out.warn(warning)
-    if json:
+    if out.format is Format.JSON:
         out.json(result)
     if result.secret_error:
         raise StoreError(
@@ -185,8 +187,10 @@ def logout(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
 
 
 @app.command("status", epilog=STATUS_EPILOG)
-def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False) -> None:
-    """Show each profile: client id, base URL, where the secret is, and the token's state.
+@formats(Format.JSON)
+def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
+    """Show each profile: client id, base URL, where the secret is, the token's state, and where
+    the `attsms listen` token is kept (never its value).
 
     Exits 3 when the profile in use has no usable credentials.
     """
@@ -197,7 +201,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
     from attsms.output import Column
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     statuses = auth_status(profile=profile or app_state.profile, sandbox=app_state.sandbox)
     rows = [
         {
@@ -208,6 +212,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
             "secret": _secret_text(s),
             "secret_source": s.secret_source,  # styles the SECRET column; not shown
             "token": _token_text(s),
+            "listen_token": s.listen_token,
         }
         for s in statuses
     ]
@@ -220,6 +225,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
             Column("registration_id", "REGISTRATION ID"),
             Column("secret", "SECRET", style_row=_secret_style),
             Column("token", "TOKEN"),
+            Column("listen_token", "LISTEN TOKEN"),
         ],
         document=statuses,
     )
@@ -238,20 +244,21 @@ def status(ctx: typer.Context, profile: ProfileOption = None, json: Json = False
 
 
 @app.command("token", epilog=TOKEN_EPILOG)
-def token(ctx: typer.Context, json: Json = False) -> None:
+@formats(Format.JSON)
+def token(ctx: typer.Context) -> None:
     """Print a valid access token (fetched or refreshed as needed), for curl and other tools."""
     import time
 
     from attsms.app import state
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     session = app_state.session(out)
     try:
         current = session.tokens.current()
     finally:
         session.close()
-    if not json:
+    if out.format is not Format.JSON:
         out.text(current.token.access_token)
         return
     expires_at = current.token.expires_at

@@ -14,7 +14,8 @@ import typer
 
 # The completers moved to context.py; inbox.py still imports this one from here.
 from attsms.commands.context import complete_registration_id, state
-from attsms.commands.options import Json, examples
+from attsms.commands.options import examples, formats
+from attsms.output import Format
 
 __all__ = ["complete_registration_id"]
 
@@ -35,15 +36,15 @@ EPILOG = examples(
 )
 
 
+@formats(Format.JSON)
 def completion(
     ctx: typer.Context,
     shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh or fish.")],
-    json: Json = False,
 ) -> None:
     """Print the completion script for bash, zsh or fish."""
-    out = state(ctx).output(json=json)
+    out = state(ctx).output()
     script = completion_script(shell.value)
-    if json:
+    if out.format is Format.JSON:
         out.json({"shell": shell.value, "script": script})
     else:
         out.text(script)

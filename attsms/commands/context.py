@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typer import Context
 
-    from attsms.output import Output
+    from attsms.output import Format, Output
     from attsms.session import Session
 
 
@@ -27,12 +27,23 @@ class AppState:
     profile: str | None = None
     verbose: bool = False
     profile_given: str | None = None
+    format: Format | None = None  # --json, --jsonl; None: a table on a terminal, else lines
     _checked: bool = field(default=False, repr=False, compare=False)
 
-    def output(self, *, json: bool = False, jsonl: bool = False, quiet: bool = False) -> Output:
+    def output(self, *, quiet: bool = False) -> Output:
         from attsms.output import Output
 
-        return Output(json=json, jsonl=jsonl, quiet=quiet)
+        return Output(format=self.format, quiet=quiet)
+
+    def choose_format(self, chosen: Format) -> None:
+        """A format flag (--json, --jsonl) was given: one per run."""
+        if self.format is not None and self.format != chosen:
+            from attsms.errors import UsageError
+            from attsms.output import FORMAT_FLAGS
+
+            flags = " or ".join(FORMAT_FLAGS[f][0] for f in (self.format, chosen))
+            raise UsageError(f"give one output format: {flags}, not both")
+        self.format = chosen
 
     def session(self, output: Output) -> Session:
         from attsms.session import Session

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, examples
+from attsms.commands.options import examples, formats
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.output import Column, Output
@@ -122,6 +123,7 @@ def _document(batch: SentBatch) -> dict[str, Any]:
     }
 
 
+@formats(Format.JSON)
 def history(
     ctx: typer.Context,
     limit: Annotated[
@@ -134,7 +136,6 @@ def history(
             help="Sent at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
         ),
     ] = None,
-    json: Json = False,
 ) -> None:
     """List what was sent, newest first, from the local history; never calls the service.
 
@@ -146,7 +147,7 @@ def history(
     from attsms.tracking import parse_since, read_history
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
     page = read_history(
         profile.name, limit=limit or None, since=None if since is None else parse_since(since)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attsms.commands.completion import complete_registration_id
-from attsms.commands.options import Json, JsonLines, Quiet, examples, not_nan
+from attsms.commands.options import Quiet, examples, formats, not_nan
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.output import Column, Output
@@ -80,16 +81,8 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _output(ctx: typer.Context, *, json: bool, jsonl: bool, quiet: bool = False) -> Output:
-    from attsms.app import state
-    from attsms.errors import UsageError
-
-    if json and jsonl:
-        raise UsageError("--json and --jsonl both given", hint="choose one")
-    return state(ctx).output(json=json, jsonl=jsonl, quiet=quiet)
-
-
 @app.command(epilog=PULL_EPILOG)
+@formats(Format.JSON, Format.JSONL)
 def pull(
     ctx: typer.Context,
     registration_id: Annotated[
@@ -119,8 +112,6 @@ def pull(
             help="Wait this long for another pull of the same inbox, then exit 75.",
         ),
     ] = 0.0,
-    json: Json = False,
-    jsonl: JsonLines = False,
     quiet: Quiet = False,
 ) -> None:
     """Fetch new inbound messages, store them, then print them.
@@ -141,7 +132,7 @@ def pull(
         resolve_registration_id,
     )
 
-    out = _output(ctx, json=json, jsonl=jsonl, quiet=quiet)
+    out = state(ctx).output(quiet=quiet)
     columns = _columns(out)
     streaming = out.format in ("plain", "jsonl")
     held: list[dict[str, Any]] = []  # a table or a --json document prints at the end
@@ -219,6 +210,7 @@ def _finish(
 
 
 @app.command("list", epilog=LIST_EPILOG)
+@formats(Format.JSON, Format.JSONL)
 def list_messages(
     ctx: typer.Context,
     since: Annotated[
@@ -234,8 +226,6 @@ def list_messages(
     limit: Annotated[
         int, typer.Option(min=0, metavar="N", help="Show the newest N; 0 shows all.")
     ] = 50,
-    json: Json = False,
-    jsonl: JsonLines = False,
 ) -> None:
     """List messages in the local store (no service call), oldest first."""
     from attsms.app import state
@@ -244,7 +234,7 @@ def list_messages(
     from attsms.store import existing_inbox
     from attsms.store.inbox import parse_since
 
-    out = _output(ctx, json=json, jsonl=jsonl)
+    out = state(ctx).output()
     app_state = state(ctx)
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
     since_ts = None if since is None else parse_since(since)
@@ -290,12 +280,12 @@ class ExportFormat(enum.StrEnum):
 
 
 @app.command(epilog=EXPORT_EPILOG)
+@formats(Format.JSON)
 def export(
     ctx: typer.Context,
     export_format: Annotated[
         ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
     ] = ExportFormat.jsonl,
-    json: Json = False,
 ) -> None:
     """Write every stored message to stdout, oldest first: for backups and spreadsheets.
 
@@ -311,7 +301,7 @@ def export(
     from attsms.store import existing_inbox
 
     app_state = state(ctx)
-    out = app_state.output(json=json, jsonl=not json)
+    out = app_state.output()
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
     store = existing_inbox(profile.name, read_only=True)
     keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
@@ -328,7 +318,7 @@ def export(
                     "stored_at": message.stored_at,
                 }
 
-    if json:
+    if out.format is Format.JSON:
         count = len(document := [{c.key: row[c.key] for c in columns} for row in rows()])
         out.json(document)
     elif export_format is ExportFormat.csv:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-JsonLines = Annotated[
-    bool, typer.Option("--jsonl", help="Print one JSON object a line, as results come.")
-]
+if TYPE_CHECKING:
+    from attsms.output import Format
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def formats(*offered: Format) -> Callable[[F], F]:
+    """Declare the output formats a command offers beyond its table and plain lines: the
+    registry gives it their flags (`--json`, `--jsonl`; output.FORMAT_FLAGS), and the one chosen
+    reaches the command as `state(ctx).output()`'s format. Put it below `@app.command`."""
+
+    def mark(command: F) -> F:
+        command.output_formats = offered  # type: ignore[attr-defined]
+        return command
+
+    return mark
+
+
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 
 

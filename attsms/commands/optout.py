@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, JsonLines, Quiet, examples
+from attsms.commands.options import Quiet, examples, formats
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.session import LocalProfile
@@ -65,13 +66,14 @@ def _result_columns() -> list[Any]:
 
 
 @app.command("list", epilog=LIST_EPILOG)
-def list_opt_outs(ctx: typer.Context, json: Json = False, jsonl: JsonLines = False) -> None:
+@formats(Format.JSON, Format.JSONL)
+def list_opt_outs(ctx: typer.Context) -> None:
     """List opted-out numbers, oldest first."""
     from attsms.app import state
     from attsms.output import Column
     from attsms.store import existing_inbox
 
-    out = state(ctx).output(json=json, jsonl=jsonl)
+    out = state(ctx).output()
     store = existing_inbox(_profile(ctx).name, read_only=True)
     opt_outs = []
     if store is not None:
@@ -92,13 +94,14 @@ def list_opt_outs(ctx: typer.Context, json: Json = False, jsonl: JsonLines = Fal
 
 
 @app.command(epilog=ADD_EPILOG)
-def add(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quiet = False) -> None:
+@formats(Format.JSON)
+def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     """Opt numbers out by hand: `send` refuses them from now on."""
     from attsms.app import state
     from attsms.numbers import display, normalize_all
     from attsms.store import open_inbox
 
-    out = state(ctx).output(json=json, quiet=quiet)
+    out = state(ctx).output(quiet=quiet)
     profile = _profile(ctx)
     addresses = normalize_all(numbers, profile.region)  # all valid, or nothing is changed
     with open_inbox(profile.name) as store:
@@ -112,7 +115,8 @@ def add(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quiet =
 
 
 @app.command(epilog=REMOVE_EPILOG)
-def remove(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quiet = False) -> None:
+@formats(Format.JSON)
+def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     """Remove numbers from the opt-out list: `send` reaches them again.
 
     A number that opted out by texting STOP should be removed only with its owner's consent
@@ -122,7 +126,7 @@ def remove(ctx: typer.Context, numbers: Numbers, json: Json = False, quiet: Quie
     from attsms.numbers import display, normalize_all
     from attsms.store import existing_inbox
 
-    out = state(ctx).output(json=json, quiet=quiet)
+    out = state(ctx).output(quiet=quiet)
     profile = _profile(ctx)
     addresses = normalize_all(numbers, profile.region)
     store = existing_inbox(profile.name)

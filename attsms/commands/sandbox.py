@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from attsms.commands.context import state
-from attsms.commands.options import Json, examples, not_nan
+from attsms.commands.options import examples, formats, not_nan
+from attsms.output import Format
 
 app = typer.Typer(
     help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages, reset it.",
@@ -22,6 +23,7 @@ app = typer.Typer(
 SERVE_EPILOG = examples(
     "attsms sandbox serve --port 8765",
     "attsms sandbox serve --port 0 --latency-ms 50 --fail-rate 0.1 --seed 7",
+    "attsms sandbox serve --delivery-callback http://127.0.0.1:8080/notify/TOKEN/delivery",
     "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
     "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
 )
@@ -80,6 +82,22 @@ def serve(
         int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")
     ] = 100,
     log_requests: Annotated[bool, typer.Option(help="Log each request to stdout.")] = False,
+    delivery_callback: Annotated[
+        str | None,
+        typer.Option(
+            "--delivery-callback",
+            "--callback-url",
+            metavar="URL",
+            help="POST delivery status notifications of --notify sends here (loopback only).",
+        ),
+    ] = None,
+    inbound_callback: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="POST injected inbound messages here instead of queueing them (loopback only).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
     import dataclasses
@@ -100,10 +118,18 @@ def serve(
         config = dataclasses.replace(config, client_id=client_id)
     if client_secret:
         config = dataclasses.replace(config, client_secret=client_secret)
-    serve_sandbox(config, host, port, log_requests=log_requests)
+    serve_sandbox(
+        config,
+        host,
+        port,
+        log_requests=log_requests,
+        delivery_callback=delivery_callback,
+        inbound_callback=inbound_callback,
+    )
 
 
 @app.command(epilog=INJECT_EPILOG)
+@formats(Format.JSON)
 def inject(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="The inbound message text.")],
@@ -120,27 +146,26 @@ def inject(
         str | None,
         typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
     ] = None,
-    json: Json = False,
 ) -> None:
     """Add inbound messages for `attsms inbox pull` to find."""
     from attsms.sandbox_admin import inject_inbound
 
-    out = state(ctx).output(json=json)
+    out = state(ctx).output()
     result = inject_inbound(to, sender, text, count=count, url=url)
-    if json:
+    if out.format is Format.JSON:
         out.json(result)
     else:
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
 
 
 @app.command(epilog=RESET_EPILOG)
+@formats(Format.JSON)
 def reset(
     ctx: typer.Context,
     url: Annotated[
         str | None,
         typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
     ] = None,
-    json: Json = False,
 ) -> None:
     """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
 
@@ -148,9 +173,9 @@ def reset(
     """
     from attsms.sandbox_admin import reset as reset_sandbox
 
-    out = state(ctx).output(json=json)
+    out = state(ctx).output()
     result = reset_sandbox(url)
-    if json:
+    if out.format is Format.JSON:
         out.json(result)
     else:
         out.info(f"Reset the sandbox{f' at {url}' if url else ''}.")

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, Wait, WaitTimeout, examples
+from attsms.commands.options import Quiet, Wait, WaitTimeout, examples, formats
 from attsms.commands.options import lock_timeout as lock_timeout_option
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -41,6 +42,7 @@ def _status_style(value: object) -> str | None:
     return "yellow" if value else None
 
 
+@formats(Format.JSON)
 def send(
     ctx: typer.Context,
     to: Annotated[
@@ -104,7 +106,6 @@ def send(
             "With --dedupe-key: wait this long for another live run of the job, then exit 75."
         ),
     ] = 0.0,
-    json: Json = False,
     quiet: Quiet = False,
 ) -> None:
     """Send an SMS to one or more numbers.
@@ -129,7 +130,7 @@ def send(
     from attsms.errors import AttsmsError, UsageError
 
     app_state = state(ctx)
-    out = app_state.output(json=json, quiet=quiet)
+    out = app_state.output(quiet=quiet)
     if timeout is not None and not wait:
         raise UsageError("--timeout goes with --wait")
     if resend_unknown and dedupe_key is None:

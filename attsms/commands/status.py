@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Wait, WaitTimeout, examples, not_nan
+from attsms.commands.options import Wait, WaitTimeout, examples, formats, not_nan
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.output import Column, Output
@@ -80,6 +81,7 @@ def _document(message: Tracked) -> dict[str, Any]:
     }
 
 
+@formats(Format.JSON)
 def status(
     ctx: typer.Context,
     message_ids: Annotated[
@@ -112,7 +114,6 @@ def status(
             " back.",
         ),
     ] = None,
-    json: Json = False,
 ) -> None:
     """Show the delivery status of sent messages, per recipient, and record it in the history.
 
@@ -131,7 +132,7 @@ def status(
     from attsms.tracking import DEFAULT_LIMIT, parse_since, track
 
     app_state = state(ctx)
-    out = app_state.output(json=json)
+    out = app_state.output()
     if not wait and (timeout is not None or interval is not None):
         raise UsageError("--timeout and --interval go with --wait")
     if message_ids and (show_all or since is not None):

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.options import Json, Quiet, examples
+from attsms.commands.options import Quiet, examples, formats
+from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.store.admin import StoreStatus
@@ -33,15 +34,16 @@ COPY_EPILOG = examples(
 
 
 @app.command(epilog=STATUS_EPILOG)
-def status(ctx: typer.Context, json: Json = False) -> None:
+@formats(Format.JSON)
+def status(ctx: typer.Context) -> None:
     """Show the backend, where it is (a URL without its password), the schema versions and
     row counts. Reads only: works on a read-only data directory."""
     from attsms.app import state
     from attsms.store import admin
 
-    out = state(ctx).output(json=json)
+    out = state(ctx).output()
     report = admin.status()
-    if json:
+    if out.format is Format.JSON:
         out.json(_document(report))
         return
     out.text(f"backend:   {report.backend}")
@@ -89,6 +91,7 @@ def _document(report: StoreStatus) -> dict[str, Any]:
 
 
 @app.command(epilog=COPY_EPILOG)
+@formats(Format.JSON)
 def copy(
     ctx: typer.Context,
     to: Annotated[
@@ -100,7 +103,6 @@ def copy(
             " PGPASSWORD, ~/.pgpass or the keyring).",
         ),
     ],
-    json: Json = False,
     quiet: Quiet = False,
 ) -> None:
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
@@ -109,11 +111,11 @@ def copy(
     from attsms.store import admin
     from attsms.store.postgres import check_url, redact, refuse_password
 
-    out = state(ctx).output(json=json, quiet=quiet)
+    out = state(ctx).output(quiet=quiet)
     check_url(to)
     refuse_password(to, "the command line (--to)")
     report = admin.copy_to(to)
-    if json:
+    if out.format is Format.JSON:
         out.json(
             {
                 "to": redact(to),

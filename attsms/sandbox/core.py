@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from attsms.sandbox.addresses import FINAL_STATUSES, final_outcome, normalize, normalize_sender
@@ -51,6 +51,9 @@ from attsms.sandbox.responses import (
     unauthorized,
 )
 from attsms.sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from attsms.sandbox.callbacks import Notifier
 
 __all__ = ["Sandbox", "SandboxError", "SandboxResponse"]
 
@@ -72,6 +75,17 @@ def _expired(record: Mapping[str, Any], now: float) -> bool:
 
 def _expiry(now: float, lifetime: int) -> float | None:
     return None if lifetime == 0 else now + lifetime
+
+
+def callback_stats(notifier: Notifier | None) -> dict[str, Any]:
+    """The callback counters for /sandbox/stats; zeros when this sandbox pushes nothing."""
+    if notifier is not None:
+        return notifier.stats()
+    from attsms.sandbox.callbacks import COUNTERS, KINDS
+
+    zeros: dict[str, Any] = {kind: dict.fromkeys(COUNTERS, 0) for kind in KINDS}
+    zeros["pending"] = 0
+    return zeros
 
 
 def _utf8_ok(text: str) -> bool:
@@ -120,6 +134,8 @@ class Sandbox:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        # Set by the HTTP server when it pushes callbacks; a state file cannot push.
+        self.notifier: Notifier | None = None
         self._last_prune = -math.inf
         seg = r"([^/]+)"
         self._api_routes = [
@@ -448,6 +464,13 @@ class Sandbox:
         delivered_to = self.state.stats["delivered_to"]
         for address in valid:
             delivered_to[address] = delivered_to.get(address, 0) + 1
+        if self.notifier is not None and outbound.get("notifyDeliveryStatus", False):
+            for address in valid:
+                outcome = final_outcome(address)
+                if outcome != "MessageWaiting":  # 07xx never changes: nothing to tell
+                    self.notifier.delivery(
+                        message_id, address, outcome, delay=self.config.delivery_seconds
+                    )
         url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
         response = {"messageId": message_id, "resourceReference": {"resourceURL": url}}
         return json_response(201, {"outboundSMSResponse": response})
@@ -524,17 +547,24 @@ class Sandbox:
             raise invalid_input("count")
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.now))
         queue = self.state.inbox.setdefault(registration_id, [])
+        push = self.notifier is not None and self.notifier.pushes_inbound()
         for n in range(1, count + 1):
-            queue.append(
-                {
-                    "messageId": f"MSG{self._hex(8)}",
-                    "message": f"{text} #{n}" if count > 1 else text,
-                    "senderAddress": address,
-                    "destinationAddress": registration_id,
-                    "dateTime": when,
-                }
-            )
-        return json_response(200, {"injected": count, "pending": len(queue)})
+            message = {
+                "messageId": f"MSG{self._hex(8)}",
+                "message": f"{text} #{n}" if count > 1 else text,
+                "senderAddress": address,
+                "destinationAddress": registration_id,
+                "dateTime": when,
+            }
+            if push:
+                assert self.notifier is not None
+                self.notifier.inbound(message)  # pushed instead of queued for pull
+            else:
+                queue.append(message)
+        answer = {"injected": count, "pending": len(queue)}
+        if push:
+            answer["pushed"] = count
+        return json_response(200, answer)
 
     def _stats(self, req: _Request) -> SandboxResponse:
         stats = self.state.stats
@@ -545,6 +575,7 @@ class Sandbox:
                 "attempts": stats["attempts"],
                 "send_requests": stats["attempts"].get("send", 0),
                 "delivered_to": stats["delivered_to"],
+                "callbacks": callback_stats(self.notifier),
             },
         )
 
@@ -563,4 +594,6 @@ class Sandbox:
 
     def _reset(self, req: _Request) -> SandboxResponse:
         self.state = SandboxState()
+        if self.notifier is not None:
+            self.notifier.reset()
         return json_response(200, {"reset": True})

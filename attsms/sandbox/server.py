@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
+from attsms.sandbox.callbacks import CallbackConfig, Notifier
 from attsms.sandbox.config import SandboxConfig
 from attsms.sandbox.core import Sandbox
 from attsms.sandbox.responses import SandboxResponse, invalid_input
@@ -119,8 +120,12 @@ class SandboxServer:
         *,
         log: IO[str] | None = None,
         clock: Callable[[], float] = time.time,
+        callbacks: CallbackConfig | None = None,
     ) -> None:
         self.sandbox = Sandbox(config, clock=clock)
+        # Pushes (callbacks.py) run in their own threads from start() to stop().
+        self.notifier = Notifier(callbacks) if callbacks is not None and callbacks.active else None
+        self.sandbox.notifier = self.notifier
         self._httpd = _Server((host, port), _Handler)
         self._httpd.sandbox = self.sandbox
         self._httpd.log = log  # None: no request log at all
@@ -134,6 +139,8 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         """Serve in a background (daemon) thread."""
+        if self.notifier is not None:
+            self.notifier.start()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             args=(self._BACKGROUND_POLL,),
@@ -147,6 +154,8 @@ class SandboxServer:
     def serve_forever(self, poll_interval: float = _FOREGROUND_POLL) -> None:
         """Serve in this thread until stop() from another thread, or KeyboardInterrupt."""
         self._serving_in = threading.current_thread()
+        if self.notifier is not None:
+            self.notifier.start()
         self._httpd.serve_forever(poll_interval=poll_interval)
 
     def stop(self) -> None:
@@ -159,6 +168,8 @@ class SandboxServer:
             self._thread.join()
         self._thread = None
         self._httpd.server_close()
+        if self.notifier is not None:
+            self.notifier.stop()
 
     def __enter__(self) -> SandboxServer:
         return self
@@ -179,14 +190,23 @@ def run(
     out: IO[str] = sys.stdout,
     *,
     log_requests: bool = False,
+    callbacks: CallbackConfig | None = None,
 ) -> None:
     """Serve a sandbox until Ctrl-C, after printing where it is and the credentials it takes."""
-    server = SandboxServer(config, host, port, log=out if log_requests else None)
+    server = SandboxServer(
+        config, host, port, log=out if log_requests else None, callbacks=callbacks
+    )
+    pushes = ""
+    if callbacks is not None and callbacks.delivery_url:
+        pushes += f"  delivery callback: {callbacks.delivery_url}\n"
+    if callbacks is not None and callbacks.inbound_url:
+        pushes += f"  inbound callback:  {callbacks.inbound_url}\n"
     out.write(
         f"attsms sandbox listening on {server.url}\n"
         f"  client id:        {config.client_id}\n"
         f"  client secret:    {config.client_secret}\n"
         f"  registration ids: {', '.join(sorted(config.registration_ids))}\n"
+        f"{pushes}"
         "Press Ctrl-C to stop.\n"
     )
     out.flush()  # a parent process may be waiting on this line to learn the port
