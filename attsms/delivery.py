@@ -93,12 +93,14 @@ def wait_for_final(
     concurrency: int = POLL_CONCURRENCY,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    known: Callable[[str], DeliveryStatus | None] | None = None,
 ) -> WaitResult:
     """Poll each message's status until all are final or `timeout` seconds have passed.
 
     `on_change(current, previous)` is called (in this thread) the first time a message is seen and
     whenever its status changes; `previous` is None the first time. With `timeout` 0 every message
-    is asked once.
+    is asked once. `known(message_id)`, asked before each round, gives a final status already
+    known (a receipt pushed to `attsms listen`): such a message is not asked about again.
     """
     started = clock()
     deadline = started + timeout
@@ -109,8 +111,10 @@ def wait_for_final(
     pool = _Poller(client, concurrency)
     try:
         while pending:
-            answers, retry_after = pool.fetch(pending)
-            for message_id, status in answers:
+            already = [(m, s) for m in pending if known and (s := known(m)) and s.final]
+            pending = [m for m in pending if m not in dict(already)]
+            answers, retry_after = pool.fetch(pending) if pending else ([], 0.0)
+            for message_id, status in [*already, *answers]:
                 previous = latest.get(message_id)
                 if status != previous:
                     latest[message_id] = status

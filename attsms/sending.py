@@ -879,4 +879,10 @@ def wait_for_delivery(
             if on_change is not None:
                 on_change(current, previous)
 
-        return wait_for_final(session.client, message_ids, timeout=timeout, on_change=changed)
+        return wait_for_final(
+            session.client,
+            message_ids,
+            timeout=timeout,
+            on_change=changed,
+            known=store.final_status,  # receipts `attsms listen` stored: no need to ask
+        )

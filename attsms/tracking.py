@@ -447,6 +447,7 @@ class _Tracker:
                 timeout=timeout,
                 interval=interval,
                 on_change=changed,
+                known=self._store.final_status,  # receipts `attsms listen` stored
             )
             pending_ids, timed_out = result.pending_ids, result.timed_out
         # What decides the exit code: every status the service gave, and final ones the history

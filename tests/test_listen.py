@@ -115,10 +115,10 @@ def push_sandbox(
     """An HTTP sandbox that pushes to the given URLs; in-process `cli(...)` runs talk to it."""
     started: list[SandboxServer] = []
 
-    def start(**callbacks: Any) -> SandboxServer:
+    def start(delivery_seconds: float = 0.1, **callbacks: Any) -> SandboxServer:
         retry = {"first_backoff": 0.05, "max_backoff": 0.5, "attempts": 100, **callbacks}
         server = SandboxServer(
-            SandboxConfig(delivery_seconds=0.1), callbacks=CallbackConfig(**retry)
+            SandboxConfig(delivery_seconds=delivery_seconds), callbacks=CallbackConfig(**retry)
         ).start()
         started.append(server)
         monkeypatch.setenv("ATTSMS_BASE_URL", server.url)
@@ -190,6 +190,20 @@ def test_a_pushed_receipt_reaches_status_with_no_status_request(
     }
     log = lis.stderr.split("/inbound\n", 1)[1]  # after the start-up lines
     assert "POST /notify/***/delivery 200" in log and TOKEN not in log
+
+
+def test_send_wait_does_not_poll_a_message_whose_final_receipt_arrived(
+    cli: Cli, listener: Callable[..., Listener], push_sandbox: Callable[..., SandboxServer]
+) -> None:
+    # Delivered 0.5 s after the send: the first poll (at once) sees it waiting; the receipt comes
+    # before the next poll (1 s later), which therefore never happens.
+    lis = listener()
+    server = push_sandbox(delivery_url=lis.delivery_url, delivery_seconds=0.5)
+    sent = cli("send", NUMBER, "-m", "hello", "--notify", "--wait", "--timeout", "30", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    assert sent.json()["messages"][0]["status"] == "DeliveredToTerminal"
+    assert stats(server)["callbacks"]["delivery"]["acknowledged"] == 1
+    assert stats(server)["attempts"]["status"] == 1
 
 
 def test_a_pushed_stop_makes_send_skip_the_number(

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attsms.errors import LockTimeoutError, StoreError, UsageError
-from attsms.models import FINAL_STATUSES, DeliveryInfo
+from attsms.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.paths import data_dir
 
 if TYPE_CHECKING:
@@ -754,6 +754,17 @@ class HistoryStore:
             ).fetchall()
             batches = self._with_recipients(db, rows)
         return batches[0] if batches else None
+
+    def final_status(self, message_id: str) -> DeliveryStatus | None:
+        """`message_id`'s status when every recipient's is final here already (a receipt pushed
+        to `attsms listen`, or an earlier poll): then nobody need ask the service again."""
+        batch = self.get(message_id)
+        if batch is None or not batch.recipients or not batch.final:
+            return None
+        return DeliveryStatus(
+            message_id,
+            tuple(DeliveryInfo(r.address, r.status) for r in batch.recipients if r.status),
+        )
 
     def recent(
         self,
