@@ -100,7 +100,7 @@ def login(
     import sys
 
     from attsms.accounts import login as login_profile
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.config import load_config
     from attsms.errors import UsageError
     from attsms.session import profile_name
@@ -157,7 +157,7 @@ def logout(ctx: typer.Context, profile: ProfileOption = None) -> None:
     base URL) stay in config.toml, so `attsms login` asks only for the secret next time.
     """
     from attsms.accounts import logout as logout_profile
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.errors import StoreError
 
     app_state = state(ctx)
@@ -195,7 +195,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
     Exits 3 when the profile in use has no usable credentials.
     """
     from attsms.accounts import auth_status
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.credentials import NO_KEYRING_HINT
     from attsms.errors import AuthError
     from attsms.output import Column
@@ -249,7 +249,7 @@ def token(ctx: typer.Context) -> None:
     """Print a valid access token (fetched or refreshed as needed), for curl and other tools."""
     import time
 
-    from attsms.app import state
+    from attsms.commands.context import state
 
     app_state = state(ctx)
     out = app_state.output()

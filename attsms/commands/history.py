@@ -44,11 +44,15 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def summary_style(value: object) -> str | None:
-    text = str(value)
-    if "impossible" in text or text.startswith("not sent"):
+def _tone(batch: SentBatch) -> str | None:
+    """How a terminal shows a send's STATUS: from its outcome and statuses, not the words."""
+    from attsms.history import Outcome
+
+    if batch.outcome is Outcome.FAILED:
         return "red"
-    if "unknown" in text:
+    if any(r.status == "DeliveryImpossible" for r in batch.recipients):
+        return "red"
+    if batch.may_have_been_sent:
         return "yellow"
     return None
 
@@ -76,7 +80,7 @@ def _columns() -> list[Column]:
         Column("sent_at", "SENT"),
         Column("message_id", "MESSAGE ID"),
         Column("to", "TO"),
-        Column("status", "STATUS", style_for=summary_style),
+        Column("status", "STATUS", style_row=lambda row: row["tone"]),
         Column("message", "MESSAGE"),  # last: `cut -f5-` never splits it
     ]
 
@@ -92,6 +96,7 @@ def _row(batch: SentBatch, out: Output) -> dict[str, Any]:
         "to": display(batch.recipients[0].address) if count == 1 else f"{count} recipients",
         "status": summarize(batch.outcome, [r.status for r in batch.recipients]),
         "message": batch.message,
+        "tone": _tone(batch),  # styles STATUS on a terminal; not a column
     }
 
 
@@ -142,7 +147,7 @@ def history(
     One line a send request (up to 50 recipients each): when, its message ID, to whom, the
     last known delivery status, and the text. `attsms status` refreshes the statuses.
     """
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.session import LocalProfile
     from attsms.tracking import parse_since, read_history
 

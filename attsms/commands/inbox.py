@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.commands.completion import complete_registration_id
-from attsms.commands.options import Quiet, examples, formats, not_nan
+from attsms.commands.context import complete_registration_id
+from attsms.commands.options import Quiet, examples, formats
+from attsms.commands.options import lock_timeout as lock_timeout_option
 from attsms.output import Format
 
 if TYPE_CHECKING:
@@ -104,13 +105,7 @@ def pull(
     ] = None,
     lock_timeout: Annotated[
         float,
-        typer.Option(
-            "--lock-timeout",
-            min=0.0,
-            metavar="SECONDS",
-            callback=not_nan,
-            help="Wait this long for another pull of the same inbox, then exit 75.",
-        ),
+        lock_timeout_option("Wait this long for another pull of the same inbox, then exit 75."),
     ] = 0.0,
     quiet: Quiet = False,
 ) -> None:
@@ -124,7 +119,7 @@ def pull(
     between its answer arriving and the commit loses that one batch. STOP/START keywords
     (docs/opt-out-keywords.md) update the opt-out list in the same commit.
     """
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.errors import AttsmsError
     from attsms.pulling import (
         InboxPull,
@@ -228,7 +223,7 @@ def list_messages(
     ] = 50,
 ) -> None:
     """List messages in the local store (no service call), oldest first."""
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.numbers import normalize
     from attsms.session import LocalProfile
     from attsms.store import existing_inbox
@@ -295,7 +290,7 @@ def export(
     a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
     JSON lines keep every text verbatim: use them for backups.
     """
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.output import Column
     from attsms.session import LocalProfile
     from attsms.store import existing_inbox

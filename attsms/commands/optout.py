@@ -41,7 +41,7 @@ Numbers = Annotated[
 
 
 def _profile(ctx: typer.Context) -> LocalProfile:
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.session import LocalProfile
 
     app_state = state(ctx)
@@ -69,7 +69,7 @@ def _result_columns() -> list[Any]:
 @formats(Format.JSON, Format.JSONL)
 def list_opt_outs(ctx: typer.Context) -> None:
     """List opted-out numbers, oldest first."""
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.output import Column
     from attsms.store import existing_inbox
 
@@ -97,7 +97,7 @@ def list_opt_outs(ctx: typer.Context) -> None:
 @formats(Format.JSON)
 def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     """Opt numbers out by hand: `send` refuses them from now on."""
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.numbers import display, normalize_all
     from attsms.store import open_inbox
 
@@ -122,7 +122,7 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     A number that opted out by texting STOP should be removed only with its owner's consent
     (they may also text START themselves).
     """
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.numbers import display, normalize_all
     from attsms.store import existing_inbox
 

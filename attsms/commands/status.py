@@ -125,7 +125,7 @@ def status(
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
     --wait: 0, or 1 when the service does not know a MESSAGE_ID.
     """
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
     from attsms.errors import UsageError
     from attsms.session import LocalProfile

@@ -38,7 +38,7 @@ COPY_EPILOG = examples(
 def status(ctx: typer.Context) -> None:
     """Show the backend, where it is (a URL without its password), the schema versions and
     row counts. Reads only: works on a read-only data directory."""
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.store import admin
 
     out = state(ctx).output()
@@ -107,7 +107,7 @@ def copy(
 ) -> None:
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
     database. Run it again at will: nothing is copied twice."""
-    from attsms.app import state
+    from attsms.commands.context import state
     from attsms.store import admin
     from attsms.store.postgres import check_url, redact, refuse_password
 
