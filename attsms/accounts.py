@@ -61,6 +61,9 @@ class ProfileStatus:
     # Where `attsms listen`'s token lives ("environment (…)", "keyring (…)", "file …"), "none",
     # "unavailable: why", or "unknown: …" when the keyring was not read. Never the token.
     listen_token: str = "none"
+    # Where the history, inbox and opt-outs live: "local files" or the shared database's URL,
+    # without its password.
+    store: str = "local files"
 
 
 def login(
@@ -328,8 +331,19 @@ def _status_of(
         secret_location=location,
         token="none",
         token_expires_in=None,
+        store=_store_of(saved, use_env=use_env),
     )
     return _token_status(status)
+
+
+def _store_of(saved: Profile, *, use_env: bool) -> str:
+    """Where this profile's stores are: the run's --database-url and ATTSMS_DATABASE_URL apply
+    to the profile in use only, then the profile's own `database_url`."""
+    from attsms.store import database_url
+    from attsms.store.postgres import redact
+
+    url = (database_url() if use_env else None) or saved.database_url
+    return redact(url) if url else "local files"
 
 
 def _stored_secret(saved: Profile) -> tuple[str, str | None]:

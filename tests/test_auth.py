@@ -516,9 +516,9 @@ def test_auth_status_shows_each_profile_and_exits_3_when_not_logged_in(
     assert result.exit_code == 0, result.stderr
     assert result.lines == [
         f"default *\tsandbox-client-id\t{server.url}\t12345\tkeyring (fake keyring FileKeyring)"
-        f"\tvalid, expires in 47:59\tnone",
+        f"\tvalid, expires in 47:59\tnone\tlocal files",
         f"forever\tsandbox-client-id\t{never.url}\t-\tkeyring (fake keyring FileKeyring)"
-        "\tvalid, never expires\tnone",
+        "\tvalid, never expires\tnone\tlocal files",
     ]
     expire()
     rows = cli("auth", "status", "--json").json()

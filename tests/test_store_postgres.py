@@ -231,3 +231,15 @@ def test_a_shared_store_from_a_newer_attsms_is_refused_in_one_line(
     result = cli("history")
     line = one_error(result, ExitCode.ERROR, "newer attsms (schema 99")
     assert pg_cluster.password not in line
+
+
+def test_auth_status_names_the_shared_store_without_its_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTSMS_CLIENT_ID", "id")
+    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("ATTSMS_DATABASE_URL", "postgresql://team:hunter2@db.invalid:5432/attsms")
+    result = cli("auth", "status", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()[0]["store"] == "postgresql://team:***@db.invalid:5432/attsms"
+    assert "hunter2" not in result.stdout + result.stderr

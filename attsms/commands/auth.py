@@ -213,6 +213,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
             "secret_source": s.secret_source,  # styles the SECRET column; not shown
             "token": _token_text(s),
             "listen_token": s.listen_token,
+            "store": s.store,
         }
         for s in statuses
     ]
@@ -226,6 +227,7 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
             Column("secret", "SECRET", style_row=_secret_style),
             Column("token", "TOKEN"),
             Column("listen_token", "LISTEN TOKEN"),
+            Column("store", "STORE"),
         ],
         document=statuses,
     )
