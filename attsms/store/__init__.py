@@ -19,6 +19,7 @@ Importing this package costs nothing: sqlite3 is imported when a store is opened
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,9 @@ def reset_settings() -> None:
     global _flag_url, _profile_url, _local_only
     _flag_url = _profile_url = None
     _local_only = False
-    from attsms.store.history import configure_retention
-
-    configure_retention()
+    history = sys.modules.get("attsms.store.history")  # not imported: nothing to forget
+    if history is not None:
+        history.configure_retention()
 
 
 def use_local_store() -> None:
