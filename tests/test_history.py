@@ -30,6 +30,7 @@ from attsms.history import (
 )
 from attsms.models import DeliveryInfo
 from attsms.output import to_jsonable
+from tests.legacy_files import HISTORY_V1_TABLES
 
 A, B, C = "tel:+12125550100", "tel:+12125550101", "tel:+12125550102"
 
@@ -294,28 +295,16 @@ def test_a_failed_commit_is_rolled_back_and_later_writes_work(sqlite_store: Hist
 
 
 # The history as attsms 0.1 wrote it (schema 1), with a keyed job half sent.
-_V1_SCHEMA = """
-CREATE TABLE batches (id INTEGER PRIMARY KEY, profile TEXT NOT NULL, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL, message TEXT NOT NULL, notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT, error TEXT, run_id TEXT, dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0, batch_count INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX batches_by_time ON batches (profile, created_at);
-CREATE INDEX batches_by_message_id ON batches (message_id);
-CREATE INDEX batches_by_dedupe ON batches (profile, dedupe_key, batch_number)
-    WHERE dedupe_key IS NOT NULL;
-CREATE TABLE recipients (batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL, address TEXT NOT NULL, status TEXT, status_at REAL,
-    PRIMARY KEY (batch_id, position)) WITHOUT ROWID;
-CREATE TABLE dedupe_keys (profile TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    batch_count INTEGER NOT NULL, recipient_count INTEGER NOT NULL, created_at REAL NOT NULL,
-    PRIMARY KEY (profile, key));
+_V1_SCHEMA = (
+    HISTORY_V1_TABLES
+    + """
 INSERT INTO batches VALUES (1, 'default', 1700000000, 1700000000, 'hi', 0, 'accepted', 'SMS1',
     NULL, 'r', 'old-job', 0, 2);
 INSERT INTO recipients VALUES (1, 0, 'tel:+12125550101', 'DeliveredToTerminal', 1700000001);
 INSERT INTO dedupe_keys VALUES ('default', 'old-job', 'FP-ORDERED', 2, 51, 1700000000);
 PRAGMA user_version = 1;
 """
+)
 
 
 def test_a_version_1_history_is_upgraded_in_place_and_its_job_carries_on(

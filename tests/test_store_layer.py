@@ -15,6 +15,7 @@ from attsms.errors import ExitCode, StoreError
 from attsms.models import InboundMessage
 from attsms.store.history import SCHEMA_VERSION, DedupeSlot, HistoryStore, JobOwner, history_path
 from attsms.store.inbox import InboxStore, store_path
+from tests.legacy_files import HISTORY_V1_TABLES
 from tests.support import Cli
 
 A, B = "tel:+12125550100", "tel:+12125550101"
@@ -92,27 +93,15 @@ def test_an_empty_file_reads_as_no_store(isolated_home: Path) -> None:
 # --- schema versions -------------------------------------------------------------------------
 
 # The history as attsms 0.1 wrote it (schema 1).
-_HISTORY_V1 = """
-CREATE TABLE batches (id INTEGER PRIMARY KEY, profile TEXT NOT NULL, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL, message TEXT NOT NULL, notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT, error TEXT, run_id TEXT, dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0, batch_count INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX batches_by_time ON batches (profile, created_at);
-CREATE INDEX batches_by_message_id ON batches (message_id);
-CREATE INDEX batches_by_dedupe ON batches (profile, dedupe_key, batch_number)
-    WHERE dedupe_key IS NOT NULL;
-CREATE TABLE recipients (batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL, address TEXT NOT NULL, status TEXT, status_at REAL,
-    PRIMARY KEY (batch_id, position)) WITHOUT ROWID;
-CREATE TABLE dedupe_keys (profile TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    batch_count INTEGER NOT NULL, recipient_count INTEGER NOT NULL, created_at REAL NOT NULL,
-    PRIMARY KEY (profile, key));
+_HISTORY_V1 = (
+    HISTORY_V1_TABLES
+    + """
 INSERT INTO batches VALUES (1, 'default', 1700000000, 1700000000, 'hello from 0.1', 0,
     'accepted', 'SMS1', NULL, 'r', NULL, 0, 1);
 INSERT INTO recipients VALUES (1, 0, 'tel:+12125550101', 'DeliveredToTerminal', 1700000001);
 PRAGMA user_version = 1;
 """
+)
 
 # The inbox store as this attsms writes it today (schema 1), in WAL mode.
 _INBOX_V1 = """
