@@ -1,5 +1,5 @@
-"""The client side of the sandbox: its own endpoints (inject, stats, reset), in-process or over
-HTTP, the check of the in-process state file, and `sandbox serve`'s listening socket.
+"""The client side of the sandbox: its own endpoints (inject, stats, outbox, reset), in-process or
+over HTTP, the check of the in-process state file, and `sandbox serve`'s listening socket.
 
 These endpoints are not part of the AT&T API, so they live apart from `attsms.api`.
 """
@@ -90,6 +90,16 @@ def read_stats(url: str | None = None) -> dict[str, Any]:
         with _state_errors():
             return dict(read_local(sandbox_state_path()))
     return _remote(url, "GET", "/sandbox/stats")
+
+
+def read_outbox(url: str | None = None) -> dict[str, Any]:
+    """What the sandbox accepted, one entry per recipient: {"outbox": [...], "total": n}."""
+    if url is None:
+        from attsms.sandbox.store import read_outbox as read_local
+
+        with _state_errors():
+            return dict(read_local(sandbox_state_path()))
+    return _remote(url, "GET", "/sandbox/outbox")
 
 
 def _remote(url: str, method: str, path: str, payload: Any = None) -> dict[str, Any]:

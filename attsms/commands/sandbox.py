@@ -158,6 +158,44 @@ def inject(
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
 
 
+OUTBOX_EPILOG = examples(
+    "attsms sandbox outbox",
+    "attsms sandbox outbox --json | jq -r '.outbox[] | [.address, .message] | @tsv'",
+    "attsms sandbox outbox --url http://127.0.0.1:8765",
+)
+
+
+@app.command(epilog=OUTBOX_EPILOG)
+@formats(Format.JSON)
+def outbox(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+    ] = None,
+) -> None:
+    """Show what the sandbox accepted: message ID, address and text, one line per recipient.
+
+    Oldest first, kept until `attsms sandbox reset`. With --json: {"outbox": [{"messageId",
+    "address", "message", "sentAt"}], "total": N}.
+    """
+    from attsms.output import Column
+    from attsms.sandbox_admin import read_outbox
+
+    out = state(ctx).output()
+    result = read_outbox(url)
+    rows = result.get("outbox", [])
+    columns = [
+        Column("messageId", "MESSAGE ID"),
+        Column("address", "ADDRESS"),
+        Column("message", "TEXT"),
+        Column("sentAt", "SENT AT"),
+    ]
+    out.records(rows, columns, document=result)
+    if not rows and out.format is not Format.JSON:
+        out.info("The sandbox outbox is empty.")
+
+
 @app.command(epilog=RESET_EPILOG)
 @formats(Format.JSON)
 def reset(

@@ -11,6 +11,7 @@ Sandbox-only endpoints (no auth, never faulted or delayed, JSON in and out):
     POST   /sandbox/inbox/{regId}   {"from": "+1…", "text": "…", "count": 1}
                                     -> {"injected": n, "pending": total}
     GET    /sandbox/stats           counters by operation, send requests, messages per address
+    GET    /sandbox/outbox          what was accepted: message id, address, text per recipient
     POST   /sandbox/faults          {"rules": [rule, …]}: queue canned answers (faults.py)
     DELETE /sandbox/faults          drop queued rules
     POST   /sandbox/reset           forget everything
@@ -64,6 +65,8 @@ MAX_INJECT = 10_000
 UNDELIVERED_RETENTION_SECONDS = 72 * 3600
 # Bounds the state file when a client (wrongly) fetches a token for every call.
 MAX_TOKENS = 1000
+# Bounds the outbox (and the state file holding it); the oldest entries go first.
+MAX_OUTBOX = 100_000
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -148,6 +151,7 @@ class Sandbox:
         self._sandbox_routes = [
             _Route("POST", re.compile(rf"/sandbox/inbox/{seg}"), self._inject),
             _Route("GET", re.compile(r"/sandbox/stats"), self._stats),
+            _Route("GET", re.compile(r"/sandbox/outbox"), self._outbox),
             _Route("POST", re.compile(r"/sandbox/faults"), self._set_faults),
             _Route("DELETE", re.compile(r"/sandbox/faults"), self._clear_faults),
             _Route("POST", re.compile(r"/sandbox/reset"), self._reset),
@@ -462,8 +466,19 @@ class Sandbox:
             "notify": outbound.get("notifyDeliveryStatus", False),
         }
         delivered_to = self.state.stats["delivered_to"]
+        outbox = self.state.outbox
         for address in valid:
             delivered_to[address] = delivered_to.get(address, 0) + 1
+            outbox.append(
+                {
+                    "messageId": message_id,
+                    "address": address,
+                    "message": message,
+                    "sent_at": req.now,
+                }
+            )
+        if len(outbox) > MAX_OUTBOX:
+            del outbox[: len(outbox) - MAX_OUTBOX]
         if self.notifier is not None and outbound.get("notifyDeliveryStatus", False):
             for address in valid:
                 outcome = final_outcome(address)
@@ -578,6 +593,18 @@ class Sandbox:
                 "callbacks": callback_stats(self.notifier),
             },
         )
+
+    def _outbox(self, req: _Request) -> SandboxResponse:
+        entries = [
+            {
+                "messageId": entry["messageId"],
+                "address": entry["address"],
+                "message": entry["message"],
+                "sentAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry["sent_at"])),
+            }
+            for entry in self.state.outbox
+        ]
+        return json_response(200, {"outbox": entries, "total": len(entries)})
 
     def _set_faults(self, req: _Request) -> SandboxResponse:
         rules = self._sandbox_body(req).get("rules")

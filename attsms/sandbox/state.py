@@ -28,6 +28,9 @@ class SandboxState:
     rate: the current rate-limit window {"window": int second, "count": int}
     draws: how many ids were drawn, so a seeded sandbox never repeats one across processes
     requests: how many API requests came in, the index of the seeded fail_rate decision
+    outbox: what was accepted, one entry per recipient in acceptance order
+            {"messageId", "address": canonical, "message", "sent_at"}; kept (unlike `messages`)
+            until reset, up to MAX_OUTBOX entries, oldest dropped first
     """
 
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -45,6 +48,7 @@ class SandboxState:
     rate: dict[str, int] = field(default_factory=lambda: {"window": 0, "count": 0})
     draws: int = 0
     requests: int = 0
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,7 @@ class SandboxState:
             "rate": self.rate,
             "draws": self.draws,
             "requests": self.requests,
+            "outbox": self.outbox,
         }
 
     @classmethod
@@ -77,6 +82,8 @@ class SandboxState:
                 rate=dict(data["rate"]),
                 draws=int(data["draws"]),
                 requests=int(data["requests"]),
+                # Absent from state files written before the outbox existed.
+                outbox=list(data.get("outbox", [])),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed sandbox state: {exc!r}") from exc

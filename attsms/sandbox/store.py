@@ -162,6 +162,13 @@ def read_stats(state_path: Path, *, config: SandboxConfig | None = None) -> dict
     return result
 
 
+def read_outbox(state_path: Path, *, config: SandboxConfig | None = None) -> dict[str, Any]:
+    """What GET /sandbox/outbox answers: {"outbox": [{messageId, address, message, sentAt}],
+    "total": n}, one entry per accepted recipient, oldest first."""
+    result: dict[str, Any] = _call(state_path, config, "GET", "/sandbox/outbox")
+    return result
+
+
 def set_faults(
     state_path: Path, rules: list[dict[str, Any]], *, config: SandboxConfig | None = None
 ) -> int:
