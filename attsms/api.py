@@ -437,13 +437,23 @@ class AttClient:
         self._sleep = sleep
         # Sends only: every thread of a run slows down together when the service says so.
         self.throttle = Throttle(max_connections, clock=clock, sleep=sleep)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None and self.base_url.lower().startswith("http://"):
+            # Plain HTTP (the sandbox, a local relay) needs no SSL context, and httpx builds one
+            # for every client, loading the CA bundle (~20 ms of a one-number send). This one is
+            # bare: it only stands in for the context a plain-HTTP connection never uses.
+            import ssl
+
+            transport = httpx.HTTPTransport(
+                verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), limits=limits
+            )
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )

@@ -175,11 +175,29 @@ class Output:
     def json(self, value: Any) -> None:
         self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json) + "\n")
 
+    def json_part(self, value: Any, depth: int) -> str:
+        """`value` as `json()` writes it `depth` levels inside a document: for a document written
+        a piece at a time (`raw`), which must read the same as one written whole."""
+        text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json)
+        return text.replace("\n", "\n" + "  " * depth)
+
+    def raw(self, text: str) -> None:
+        """Text as it is, flushed: a piece of a document being streamed."""
+        self._write(text)
+
     def json_line(self, value: Any) -> None:
         self._write(json.dumps(to_jsonable(value), ensure_ascii=self._ascii_json) + "\n")
 
     def plain_row(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
-        self._write("\t".join(_cell(row.get(c.key)) for c in columns) + "\n")
+        self._write(self.plain_line(row, columns))
+
+    def plain_line(self, row: Mapping[str, Any], columns: Sequence[Column]) -> str:
+        """What `plain_row` writes, for rows written many at once (`raw`)."""
+        return "\t".join(_cell(row.get(c.key)) for c in columns) + "\n"
+
+    def json_line_text(self, value: Any) -> str:
+        """What `json_line` writes, for lines written many at once (`raw`)."""
+        return json.dumps(to_jsonable(value), ensure_ascii=self._ascii_json) + "\n"
 
     def text(self, text: str) -> None:
         """Bare data text (a token for `$(…)`, a generated script)."""

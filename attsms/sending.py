@@ -12,15 +12,24 @@ The order of things is what makes a send safe to script and to re-run:
 
 Requests run in a thread pool over the one `AttClient` (httpx.Client is thread-safe), under an
 optional cap on requests started per second. 429 and POL0001 backoff happen inside the client.
+
+Memory does not grow with the recipients (a million is ~24 MB): the file is read a block at a
+time, the recipients kept as int64s (`AddressList`), each batch cut as it is sent, and with
+`keep_rows=False` the report keeps counts only, the caller printing each batch from `on_batch`.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import dataclasses
+import functools
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -71,7 +80,9 @@ _MAX_NAMED = 5
 
 @dataclass(frozen=True)
 class SendInput:
-    numbers: list[str]  # as typed, from the arguments and then the file
+    # As typed, from the arguments and then the file. The file's entries are read as this is
+    # iterated, once (a million numbers are never held as strings): `plan_send` does that.
+    numbers: Iterable[str]
     message: str
 
 
@@ -90,7 +101,9 @@ def read_input(
     a file or stdin loses its trailing newlines (as `$(cat file)` would). Raises `UsageError`
     naming the file for one that is missing, a directory, or not UTF-8 text.
     """
-    from attsms.numbers import parse_recipient_lines
+    import itertools
+
+    from attsms.numbers import iter_recipient_lines
 
     if not numbers and to_file is None:
         raise UsageError("no recipients", hint="give numbers as arguments or with --to-file FILE")
@@ -102,9 +115,10 @@ def read_input(
             "stdin cannot carry both the recipients (--to-file -) and the message",
             hint="give the text with -m TEXT or --message-file FILE",
         )
-    entries = list(numbers)
+    entries: Iterable[str] = list(numbers)
     if to_file is not None:
-        entries += parse_recipient_lines(_read_source(to_file, stdin, "recipient file"))
+        lines = _source_lines(to_file, stdin, "recipient file")
+        entries = itertools.chain(entries, iter_recipient_lines(lines))
     if message is None:
         if message_file is None and (stdin is None or _isatty(stdin)):
             raise UsageError(
@@ -122,6 +136,70 @@ def read_input(
 # Far above any message (4096 bytes) or recipient list (a million numbers is ~13 MB), and a
 # bound: `--message-file /dev/zero` or `yes | attsms send …` would otherwise fill the memory.
 _MAX_MB = {"message file": 1, "recipient file": 64}
+
+
+def _source_lines(name: str, stdin: IO[str] | None, what: str) -> Iterator[str]:
+    """The lines of a file (or `-`: stdin) as they are read, checked as `_read_source` checks a
+    whole file. Opening errors are raised now; the others as the lines are read."""
+    limit = _MAX_MB[what] << 20
+    if name == STDIN:
+        if stdin is None:
+            raise UsageError("stdin is not available")
+        buffer: Any = getattr(stdin, "buffer", None)
+        if buffer is None:  # a StringIO (tests, embedding): already text
+            return (piece for line in stdin for piece in line.splitlines())
+        return _binary_lines(buffer, "stdin", "stdin", limit, what)
+    if not name:  # Path("") is the current directory
+        raise UsageError(f"the {what} name is empty", hint="give a file, or - for stdin")
+    try:
+        file = Path(name).open("rb")  # noqa: SIM115 - closed by _binary_lines once read
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {name} is a directory", hint="give a text file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} {name}: {error.strerror or error}") from None
+    return _binary_lines(file, name, f"{what} {name}", limit, what)
+
+
+def _binary_lines(file: IO[bytes], name: str, source: str, limit: int, what: str) -> Iterator[str]:
+    """The text of `file` a block at a time (cut after a newline), as lines."""
+    with contextlib.closing(file):
+        offset = 0  # bytes before `pending`
+        pending = bytearray()  # a line not ended yet (a bytearray: a long one grows in place)
+        while True:
+            try:
+                block = file.read(min(1 << 16, limit + 1 - offset - len(pending)) or 1)
+            except OSError as error:
+                raise UsageError(f"cannot read {source}: {error.strerror or error}") from None
+            if offset + len(pending) + len(block) > limit:
+                raise UsageError(f"{source} is over {limit >> 20} MB", hint="is it a list?")
+            end = block.rfind(b"\n") + 1 if block else len(block)
+            if block and end == 0:  # no line end yet: read on (up to the limit)
+                pending += block
+                continue
+            data = bytes(pending) + block[:end] if block else bytes(pending)
+            pending = bytearray(block[end:])
+            if not data:
+                return
+            start = 3 if offset == 0 and data.startswith(b"\xef\xbb\xbf") else 0
+            try:
+                text = data[start:].decode("utf-8")
+            except UnicodeDecodeError as error:
+                at = offset + start + error.start
+                raise UsageError(
+                    f"{name} is not UTF-8 text (byte 0x{data[start + error.start]:02x} at offset"
+                    f" {at})",
+                    hint="save it as UTF-8",
+                ) from None
+            if "\x00" in text:
+                raise UsageError(
+                    f"{name} looks binary (it holds NUL bytes)", hint="give a text file"
+                )
+            offset += len(data)
+            yield from text.splitlines()
+            if not block:
+                return
 
 
 def _read_source(name: str, stdin: IO[str] | None, what: str) -> str:
@@ -183,17 +261,96 @@ def _isatty(stream: IO[str]) -> bool:
 # --- the plan --------------------------------------------------------------------------------
 
 
+def _to_code(address: str) -> int:
+    """A wire address as one int64: `tel:+E164` its digits (> 0), `short:NNN` -(1NNN) (< 0; the
+    1 keeps leading zeros). ValueError for anything else."""
+    if address.startswith("tel:+") and address[5:].isdigit() and address[5] != "0":
+        code = int(address[5:])
+    elif address.startswith("short:") and address[6:].isdigit():
+        code = -int("1" + address[6:])
+    else:
+        raise ValueError(address)
+    if not -(2**62) < code < 2**62:
+        raise ValueError(address)
+    return code
+
+
+def _from_code(code: int) -> str:
+    return f"tel:+{code}" if code > 0 else f"short:{str(-code)[1:]}"
+
+
+class AddressList(Sequence[str]):
+    """Wire addresses held as int64s in an `array`: 8 bytes each, against ~75 for a str in a
+    tuple, so a million recipients fit in 8 MB. Reads back as the strings."""
+
+    def __init__(self, codes: array[int]) -> None:
+        self._codes = codes
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(map(_from_code, self._codes[index]))
+        return _from_code(self._codes[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(_from_code, self._codes)
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            code = _to_code(str(value))
+        except ValueError:
+            return False
+        return code in self._codes
+
+    def in_wire_order(self) -> AddressList:
+        """Sorted as the strings sort (what a keyed job's batches and fingerprint are over)."""
+        codes = array("q", sorted(self._codes))
+        shorts = bisect.bisect_left(codes, 0)  # negative: short codes, and "short:" < "tel:"
+        if shorts > 1:
+            codes[:shorts] = array("q", sorted(codes[:shorts], key=_from_code))
+        if len(codes) - shorts > 1 and len(str(codes[shorts])) != len(str(codes[-1])):
+            codes[shorts:] = array("q", sorted(codes[shorts:], key=_from_code))  # mixed lengths
+        return AddressList(codes)
+
+
+class _Batches(Sequence[tuple[str, ...]]):
+    """Batches of at most 50, cut from `addresses` as each is asked for."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self._addresses = addresses
+
+    def __len__(self) -> int:
+        return -(-len(self._addresses) // BATCH_SIZE)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start = index * BATCH_SIZE
+        return tuple(self._addresses[start : start + BATCH_SIZE])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class SendPlan:
-    addresses: tuple[str, ...]  # wire form, de-duplicated, in the order given
+    # Wire form, de-duplicated, in the order given: an `AddressList` from `plan_send`.
+    addresses: Sequence[str]
     message: str
 
     @property
-    def batches(self) -> list[tuple[str, ...]]:
-        return [
-            self.addresses[start : start + BATCH_SIZE]
-            for start in range(0, len(self.addresses), BATCH_SIZE)
-        ]
+    def batches(self) -> Sequence[tuple[str, ...]]:
+        return _Batches(self.addresses)
 
     @property
     def segments(self) -> SegmentInfo:
@@ -201,21 +358,23 @@ class SendPlan:
 
         return analyze(self.message)
 
+    @functools.cached_property
+    def _sorted(self) -> Sequence[str]:
+        if isinstance(self.addresses, AddressList):
+            return self.addresses.in_wire_order()
+        return tuple(sorted(self.addresses))
+
     @property
-    def job_batches(self) -> list[tuple[str, ...]]:
+    def job_batches(self) -> Sequence[tuple[str, ...]]:
         """The batches of a keyed job: the recipients sorted, so that the same numbers in another
         order make the same batches, and a re-run finds each batch where the first run put it."""
-        ordered = sorted(self.addresses)
-        return [
-            tuple(ordered[start : start + BATCH_SIZE])
-            for start in range(0, len(ordered), BATCH_SIZE)
-        ]
+        return _Batches(self._sorted)
 
     @property
     def fingerprint(self) -> str:
         """Names this job for `--dedupe-key`: the text and the SET of recipients (any order, and
         including those skipped as opted out, so a new STOP does not make it another job)."""
-        return self._digest(sorted(self.addresses))
+        return self._digest(self._sorted)
 
     @property
     def ordered_fingerprint(self) -> str:
@@ -226,7 +385,12 @@ class SendPlan:
         import hashlib
 
         digest = hashlib.sha256(self.message.encode("utf-8"))
-        digest.update(b"\x00" + "\n".join(addresses).encode("utf-8"))
+        digest.update(b"\x00")
+        # "\n".join of them all, a slice at a time.
+        for start in range(0, len(addresses), 4096):
+            if start:
+                digest.update(b"\n")
+            digest.update("\n".join(addresses[start : start + 4096]).encode("utf-8"))
         return digest.hexdigest()
 
 
@@ -238,23 +402,53 @@ def number_region(*, sandbox: bool = False, profile: str | None = None) -> str:
     return LocalProfile.resolve(sandbox=sandbox, profile=profile).region
 
 
-def plan_send(raw_numbers: Sequence[str], message: str, *, region: str = "US") -> SendPlan:
-    """Validate everything before anything is sent; raises UsageError naming what is wrong."""
-    from attsms.numbers import normalize_all
+def _first_of_each(codes: array[int], suspects: set[int]) -> array[int]:
+    """`codes` without repeats of any of `suspects` (the only codes that may repeat)."""
+    kept: array[int] = array("q")
+    seen: set[int] = set()
+    for code in codes:
+        if code in suspects:
+            if code in seen:
+                continue
+            seen.add(code)
+        kept.append(code)
+    return kept
+
+
+def plan_send(raw_numbers: Iterable[str], message: str, *, region: str = "US") -> SendPlan:
+    """Validate everything before anything is sent; raises UsageError naming what is wrong.
+
+    One pass over `raw_numbers` (a file is read as it goes): the recipients are kept as int64s
+    (`AddressList`) and de-duplicated in a compact set, so memory is ~24 bytes a recipient."""
+    from attsms.numbers import normalize_each
     from attsms.segments import check_message
 
     check_message(message)
-    addresses = normalize_all(raw_numbers, region=region)
-    if not addresses:
+    codes: array[int] = array("q")
+    # Duplicates: a bitmap of hashes (2 MB) lets through every code whose bit is new; the rest
+    # are only possibly seen before, and are checked exactly afterwards, against each other.
+    bits = bytearray(1 << 21)
+    maybe_seen: list[int] = []
+    for address in normalize_each(raw_numbers, region=region):
+        code = int(address[5:]) if address[4] == "+" else _to_code(address)  # tel:+ fast
+        hashed = (code ^ (code >> 24)) & 0xFFFFFF
+        if bits[hashed >> 3] & (1 << (hashed & 7)):
+            maybe_seen.append(code)
+        else:
+            bits[hashed >> 3] |= 1 << (hashed & 7)
+        codes.append(code)
+    if maybe_seen:
+        codes = _first_of_each(codes, set(maybe_seen))
+    if not codes:
         raise UsageError("no recipients", hint="give numbers as arguments or with --to-file")
-    return SendPlan(addresses=tuple(addresses), message=message)
+    return SendPlan(addresses=AddressList(codes), message=message)
 
 
 @dataclass(frozen=True)
 class DryRun:
     """What a send would cost, without sending."""
 
-    recipients: tuple[str, ...]  # as displayed: +15555550100, 12345
+    recipients: Sequence[str]  # as displayed: +15555550100, 12345 (computed as read)
     requests: int  # batches of at most 50
     opted_out: tuple[str, ...]  # as displayed: texted STOP, would be skipped
     encoding: str
@@ -268,9 +462,29 @@ class DryRun:
 def opted_out_locally(plan: SendPlan, *, sandbox: bool, profile: str | None) -> set[str]:
     """The plan's recipients that opted out, for `--dry-run`: from the local store, no login."""
     from attsms.session import LocalProfile
-    from attsms.store import opted_out
 
-    return opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, plan.addresses)
+    return _opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, plan.addresses)
+
+
+# Opt-outs are looked up this many recipients at a time: never a million strings at once.
+_LOOKUP = 10_000
+
+
+def _opted_out(profile: str, addresses: Sequence[str]) -> set[str]:
+    """`store.opted_out`, the store opened once and asked a slice at a time (fails closed too:
+    a store that exists but cannot be read raises)."""
+    from attsms.store import existing_inbox
+
+    if not addresses:
+        return set()
+    store = existing_inbox(profile, read_only=True)
+    if store is None:  # nothing ever pulled or opted out: no need to spell out a million
+        return set()
+    found: set[str] = set()
+    with store:
+        for start in range(0, len(addresses), _LOOKUP):
+            found |= store.opted_out(addresses[start : start + _LOOKUP])
+    return found
 
 
 def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
@@ -279,18 +493,41 @@ def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
 
     info = plan.segments
     skipped = set(opted_out)
-    sent = [a for a in plan.addresses if a not in skipped]
+    shown = tuple(display(a) for a in plan.addresses if a in skipped) if skipped else ()
+    sent = len(plan.addresses) - len(shown)
     return DryRun(
-        recipients=tuple(display(a) for a in plan.addresses),
-        requests=math.ceil(len(sent) / BATCH_SIZE),
-        opted_out=tuple(display(a) for a in plan.addresses if a in skipped),
+        recipients=_Displayed(plan.addresses),
+        requests=math.ceil(sent / BATCH_SIZE),
+        opted_out=shown,
         encoding=info.encoding,
         non_gsm=info.non_gsm,
         units=info.units,
         utf8_bytes=info.utf8_bytes,
         segments_per_message=info.segments,
-        total_segments=info.segments * len(sent),
+        total_segments=info.segments * sent,
     )
+
+
+class _Displayed(Sequence[str]):
+    """Wire addresses as displayed, one at a time (a dry run of a million holds no strings)."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self._addresses = addresses
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+    def __getitem__(self, index: Any) -> Any:
+        from attsms.numbers import display
+
+        if isinstance(index, slice):
+            return tuple(map(display, self._addresses[index]))
+        return display(self._addresses[index])
+
+    def __iter__(self) -> Iterator[str]:
+        from attsms.numbers import display
+
+        return map(display, self._addresses)
 
 
 def describe_characters(chars: Sequence[str]) -> str:
@@ -367,6 +604,37 @@ class BatchOutcome:
     error: AttsmsError | None = None
     sent: bool = False  # a request for it left in this run
     skipped: tuple[str, ...] = ()  # of the batch's recipients, those opted out: not sent
+    # Set by `slim()`: how many `addresses` and `skipped` held (a streamed run keeps no strings).
+    counts: tuple[int, int] | None = None
+
+    @property
+    def size(self) -> int:
+        """Recipients it went (or was to go) to."""
+        return len(self.addresses) if self.counts is None else self.counts[0]
+
+    @property
+    def skipped_size(self) -> int:
+        return len(self.skipped) if self.counts is None else self.counts[1]
+
+    def slim(self) -> BatchOutcome:
+        """The same outcome without its addresses: what a streamed run keeps once printed."""
+        return dataclasses.replace(
+            self, addresses=(), skipped=(), counts=(self.size, self.skipped_size)
+        )
+
+    def rows(self) -> list[RecipientResult]:
+        """One row a recipient: those it went to, then those skipped."""
+        from attsms.numbers import display
+
+        error = self.error.message if self.error is not None else None
+        rows = [
+            RecipientResult(self.message_id, display(a), a, self.result, error, self.number)
+            for a in self.addresses
+        ]
+        rows += [
+            RecipientResult(None, display(a), a, OPTED_OUT, None, self.number) for a in self.skipped
+        ]
+        return rows
 
 
 @dataclass(frozen=True)
@@ -390,28 +658,14 @@ class SendReport:
     interrupted: KeyboardInterrupt | None = None
 
     def recipients(self) -> list[RecipientResult]:
-        from attsms.numbers import display
-
-        rows = []
-        for o in self.outcomes:
-            error = o.error.message if o.error is not None else None
-            for address in o.addresses:
-                rows.append(
-                    RecipientResult(
-                        o.message_id, display(address), address, o.result, error, o.number
-                    )
-                )
-            for address in o.skipped:
-                rows.append(
-                    RecipientResult(None, display(address), address, OPTED_OUT, None, o.number)
-                )
-        return rows
+        """The rows of every batch (none for a streamed run: its rows went out as it ran)."""
+        return [row for o in self.outcomes for row in o.rows()]
 
     def count(self, result: Result) -> int:
         """Recipients with `result`."""
         if result == OPTED_OUT:
-            return sum(len(o.skipped) for o in self.outcomes)
-        return sum(len(o.addresses) for o in self.outcomes if o.result == result)
+            return sum(o.skipped_size for o in self.outcomes)
+        return sum(o.size for o in self.outcomes if o.result == result)
 
     @property
     def message_ids(self) -> list[str]:
@@ -431,7 +685,7 @@ class SendReport:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "recipients": sum(len(o.addresses) + len(o.skipped) for o in self.outcomes),
+            "recipients": sum(o.size + o.skipped_size for o in self.outcomes),
             ACCEPTED: self.count(ACCEPTED),
             "already_sent": self.count(ALREADY_SENT),
             UNKNOWN: self.count(UNKNOWN),
@@ -453,7 +707,7 @@ class SendReport:
             else "resend to the failed numbers only (RESULT failed), or use --dedupe-key"
         )
         if unknown:
-            recipients = sum(len(o.addresses) for o in unknown)
+            recipients = sum(o.size for o in unknown)
             detail = next((o.error.message for o in unknown if o.error is not None), "")
             also = f"; {len(failed)} more failed" if failed else ""
             return UnknownOutcomeError(
@@ -471,7 +725,7 @@ class SendReport:
         first = next(o.error for o in failed if o.error is not None)
         if self.nothing_went:
             return first
-        recipients = sum(len(o.addresses) for o in failed)
+        recipients = sum(o.size for o in failed)
         return PartialFailure(
             f"{len(failed)} of {len(self.outcomes)} batch(es) ({recipients} recipients) failed:"
             f" {first.message}",
@@ -505,15 +759,17 @@ def send_plan(
     options: SendOptions | None = None,
     *,
     on_batch: Callable[[BatchOutcome], None] | None = None,
+    keep_rows: bool = True,
 ) -> SendReport:
     """Send `plan` with `session`'s client, skipping opted-out numbers, recording it in the
-    history. Raises `UsageError` when every recipient opted out."""
-    from attsms.store import open_history, opted_out
+    history. Raises `UsageError` when every recipient opted out. `keep_rows=False`: the report
+    keeps counts, not addresses (the caller printed each batch from `on_batch`)."""
+    from attsms.store import open_history
 
     options = options or SendOptions()
     skip: frozenset[str] = frozenset()
     if not options.ignore_opt_out:
-        skip = frozenset(opted_out(session.profile, plan.addresses))
+        skip = frozenset(_opted_out(session.profile, plan.addresses))
         if len(skip) == len(plan.addresses):
             raise UsageError(
                 f"every recipient opted out (texted STOP): {_named(plan.addresses, skip)};"
@@ -533,6 +789,7 @@ def send_plan(
             on_batch=on_batch,
             # Bad credentials stop here, before any batch, and the threads share one token.
             prepare=session.tokens.access_token,
+            keep_rows=keep_rows,
         )
 
 
@@ -564,6 +821,7 @@ def send_batches(
     prepare: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    keep_rows: bool = True,
 ) -> SendReport:
     """Send every batch of `plan` not already settled under the dedupe key; never raises for one
     batch's failure (see `SendReport.error`). Recipients in `skip` (opted out) are left out of
@@ -585,7 +843,7 @@ def send_batches(
     if key is None:
         return _send_all(
             client, store, plan, plan.batches, None, run_id, profile, account, options, skip,
-            on_batch, prepare, clock, sleep, started,
+            on_batch, prepare, clock, sleep, started, keep_rows,
         )  # fmt: skip
     claim = store.acquire_job(
         profile=profile,
@@ -602,7 +860,7 @@ def send_batches(
     with store.hold_job(profile, account, key, run_id) as lease:
         return _send_all(
             client, store, plan, batches, lease, run_id, profile, account, options, skip,
-            on_batch, prepare, clock, sleep, started,
+            on_batch, prepare, clock, sleep, started, keep_rows,
         )  # fmt: skip
 
 
@@ -610,7 +868,7 @@ def _send_all(
     client: BatchSender,
     store: HistoryStore,
     plan: SendPlan,
-    batches: list[tuple[str, ...]],
+    batches: Sequence[tuple[str, ...]],
     lease: JobLease | None,
     run_id: str,
     profile: str,
@@ -622,9 +880,8 @@ def _send_all(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     started: float,
+    keep_rows: bool = True,
 ) -> SendReport:
-    from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-
     from attsms.interrupts import HeldInterrupt, hold_interrupt
     from attsms.store.history import DedupeSlot, JobTakenError
 
@@ -635,12 +892,16 @@ def _send_all(
     outcomes: list[BatchOutcome | None] = [None] * len(batches)
 
     def done(outcome: BatchOutcome) -> None:
-        outcomes[outcome.number] = outcome
+        outcomes[outcome.number] = outcome if keep_rows else outcome.slim()
         if on_batch is not None:
             on_batch(outcome)
 
     to_send: list[int] = []
-    for number, addresses in enumerate(batches):
+    for number in range(len(batches)):
+        if not skip and number not in known:  # the common case: no need to cut the batch
+            to_send.append(number)
+            continue
+        addresses = batches[number]
         settled = _settled(number, addresses, known.get(number), options.resend_unknown)
         if settled is None:
             going = tuple(a for a in addresses if a not in skip)
@@ -713,42 +974,92 @@ def _send_all(
         except KeyboardInterrupt as signal:
             interrupted = signal
     else:
-        executor = ThreadPoolExecutor(workers, thread_name_prefix="send")
-        futures: dict[Future[BatchOutcome], int] = {}
-        try:
-            futures = {executor.submit(work, number): number for number in to_send}
-            for future in as_completed(futures):
-                done(future.result())
-        except KeyboardInterrupt as signal:
-            # Start nothing new; the requests in flight finish and are recorded. Sends waiting
-            # out a rate limit stop waiting (the handler only reached this thread).
-            interrupted = signal
-            stop.set(UnknownOutcomeError("interrupted"))
-            cancel = getattr(client, "cancel_waits", None)
-            if cancel is not None:
-                cancel()
-            executor.shutdown(wait=True, cancel_futures=True)
-            for future, number in futures.items():
-                finished = future.done() and not future.cancelled()
-                if outcomes[number] is None and finished and future.exception() is None:
-                    done(future.result())
-        except BaseException:
-            stop.set(UnknownOutcomeError("interrupted"))
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-        executor.shutdown(wait=True)
+        interrupted = _run_pool(work, to_send, workers, done, stop, client)
     if interrupted is not None:
         not_sent = AttsmsError("interrupted before it was sent")
-        for number, addresses in enumerate(batches):
+        for number in range(len(batches)):
             if outcomes[number] is None:
+                addresses = batches[number]
                 going = tuple(a for a in addresses if a not in skip)
                 skipped = tuple(a for a in addresses if a in skip)
-                outcomes[number] = BatchOutcome(
-                    number, going, FAILED, error=not_sent, skipped=skipped
-                )
+                done(BatchOutcome(number, going, FAILED, error=not_sent, skipped=skipped))
     report = _report(outcomes, clock() - started, key, warnings)
     report.interrupted = interrupted
     return report
+
+
+def _run_pool(
+    work: Callable[[int], BatchOutcome],
+    to_send: list[int],
+    workers: int,
+    done: Callable[[BatchOutcome], None],
+    stop: _Stop,
+    client: BatchSender,
+) -> KeyboardInterrupt | None:
+    """Send `to_send` from `workers` threads, each taking the next batch as it finishes one; this
+    thread only records and prints (`done`), so a request never waits on that bookkeeping, and
+    no future is kept per batch. Returns the Ctrl-C (SIGTERM, SIGHUP) that stopped it, if any:
+    then nothing new starts, and the requests in flight finish and are recorded."""
+    import queue
+
+    pending = iter(to_send)
+    take = threading.Lock()
+    halt = threading.Event()
+    results: queue.SimpleQueue[BatchOutcome | BaseException | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        try:
+            while not halt.is_set():
+                with take:
+                    number = next(pending, None)
+                if number is None:
+                    break
+                results.put(work(number))
+        except BaseException as error:  # handed to the main thread, raised there
+            results.put(error)
+        finally:
+            results.put(None)
+
+    threads = [
+        threading.Thread(target=worker, name=f"send-{i}", daemon=True) for i in range(workers)
+    ]
+    running = 0
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        for thread in threads:
+            thread.start()
+            running += 1
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                done(item)
+    except KeyboardInterrupt as signal:
+        # Start nothing new; the requests in flight finish and are recorded. Sends waiting out a
+        # rate limit stop waiting (the handler only reached this thread).
+        interrupted = signal
+        halt.set()
+        stop.set(UnknownOutcomeError("interrupted"))
+        cancel = getattr(client, "cancel_waits", None)
+        if cancel is not None:
+            cancel()
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            elif not isinstance(item, BaseException):
+                done(item)
+    except BaseException:
+        halt.set()
+        stop.set(UnknownOutcomeError("interrupted"))
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+        raise
+    return interrupted
 
 
 def _report(

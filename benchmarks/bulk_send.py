@@ -1,20 +1,49 @@
 """Bulk send against `attsms sandbox serve --latency-ms 50`, and one send against bare httpx.
 
-1. 10,000 recipients (200 requests) with `attsms send --to-file`, as a real process: wall time and
-   peak RSS of that process; /sandbox/stats must show exactly 200 send requests reaching 10,000
-   distinct addresses once each. Targets: <= 1.5 s wall, <= 80 MB RSS.
+1. N recipients (N/50 requests) with `attsms send --to-file`, as a real process, for each N of
+   `--recipients` (default 20,000 and 200,000): wall time, the latency floor (requests /
+   concurrency x latency), their ratio, and peak RSS of that process; /sandbox/stats must show
+   exactly N/50 send requests reaching N distinct addresses once each, and stdout N rows.
+   Targets (issue 16): at the largest N wall <= 1.15x the floor; peak RSS <= 100 MB and at most
+   1.2x the peak RSS of the smallest N.
 2. One send with a cached token against a bare httpx script posting the same request, runs
-   interleaved so machine noise hits both alike; the ratio of medians. Target: <= 1.5x.
+   interleaved so machine noise hits both alike; the ratio of medians. Target: <= 1.3x.
+   (`benchmarks/startup.py --single` runs only this.)
 
-    python benchmarks/bulk_send.py [--recipients 10000] [--runs 3] [--concurrency 8,16]
+    python benchmarks/bulk_send.py [--recipients 20000,200000] [--runs 1] [--concurrency 16]
                                    [--single-runs 20]
 
 Everything runs in a temporary config/cache/data dir; nothing touches your own.
+
+Before issue 16 (measured here, 20,000 recipients, one run): 1.88 s wall against a 1.25 s floor
+(1.50x), peak RSS 57.2 MB; the issue's own figures: 2.5 KB a recipient, 246 MB at 100,000. What
+held it (from the code, confirmed by the RSS after each change): the file read whole, a list of
+raw strings, a dict of normalized ones, a tuple of addresses, `plan.batches` as a list of tuples,
+a Future per batch, every `BatchOutcome` with its addresses, then a `RecipientResult` and a dict a
+row for `out.records` at the end.
+
+cProfile of `attsms send --to-file` (20,000 recipients, piped) after streaming: of 2.1 s, the main
+thread waited 0.99 s on the workers' results; 20,001 `write` + flush calls (a row each) 0.13 s,
+now one write a batch; `plan_send` 0.36 s before the first request, of which `normalize` ~2.2 us
+a number (now ~1 us: one regex for the common US forms, no libphonenumber) and the de-duplication
+(now a 2 MB bitmap of hashes, exact checks only for the codes whose bit was already set).
+
+Now: recipients are read a block at a time and kept as int64s in an `array('q')`; batches are cut
+as each is sent; a fixed pool of threads takes the next batch as it finishes one, so a request
+never waits on the main thread; the main thread writes each batch's rows (TSV, JSON lines, or the
+--json document piece by piece) and keeps a count-only outcome per batch.
+
+After (one run each, this busy 2-core box): 20,000: 1.80 s, floor 1.25 s (1.44x: 0.3 s of it is
+start-up), 44.9 MB; 200,000: 14.64 s, floor 12.50 s (1.17x), 52.1 MB (1.16x the RSS at 20,000).
+A bare 16-thread httpx script (no start-up, no validation, no journal, no output) sending the
+same 4,000 requests to the same sandbox took 13.81 s (1.11x): the sandbox's own processing and
+the 2 shared cores set the floor one can reach here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -26,9 +55,10 @@ from pathlib import Path
 from typing import Any
 
 LATENCY_MS = 50
-TARGET_WALL = 1.5
-TARGET_RSS_MB = 80.0
-TARGET_RATIO = 1.5
+TARGET_FLOOR_RATIO = 1.15  # wall / latency floor, at the largest N
+TARGET_RSS_MB = 100.0
+TARGET_RSS_GROWTH = 1.2  # peak RSS at the largest N / at the smallest
+TARGET_RATIO = 1.3
 
 BARE_HTTPX = """
 import os, httpx
@@ -83,24 +113,50 @@ def _token(url: str, env: dict[str, str]) -> str:
     return str(response.json()["access_token"])
 
 
-def _run(argv: list[str], env: dict[str, str], stdout: Any) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MB (of this one child, via wait4) and exit status."""
+def _run(
+    argv: list[str], env: dict[str, str], stdout: Any, *, poll_rss: bool = False
+) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB of this one child, and exit status.
+
+    `poll_rss`: the peak is the child's own VmHWM, read from /proc as it runs. wait4's ru_maxrss
+    is not: Linux carries the high-water mark across fork and exec, so a child of a parent that
+    grew (this script, after reading /sandbox/stats for 200,000 addresses) reports the parent's.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    status_file = Path(f"/proc/{proc.pid}/status")
+    hwm_kb = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if poll_rss else 0)
+        if pid:
+            break
+        with contextlib.suppress(OSError, ValueError):  # it may have just ended
+            hwm_kb = max(hwm_kb, _vm_hwm_kb(status_file))
+        time.sleep(0.01)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         assert proc.stderr is not None
         sys.exit(f"{' '.join(argv[:3])}… exited {proc.returncode}: {proc.stderr.read().decode()}")
+    if hwm_kb:
+        return wall, hwm_kb / 1024, proc.returncode
     # ru_maxrss is kilobytes on Linux, bytes on macOS.
     rss_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return wall, rss_mb, proc.returncode
 
 
-def _start_sandbox(attsms: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _vm_hwm_kb(status_file: Path) -> int:
+    for line in status_file.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _start_sandbox(
+    attsms: list[str], env: dict[str, str], latency_ms: int = LATENCY_MS
+) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [*attsms, "sandbox", "serve", "--port", "0", "--latency-ms", str(LATENCY_MS)],
+        [*attsms, "sandbox", "serve", "--port", "0", "--latency-ms", str(latency_ms)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -114,6 +170,42 @@ def _start_sandbox(attsms: list[str], env: dict[str, str]) -> tuple[subprocess.P
     return proc, first.split()[-1]
 
 
+def bench_env(work: Path) -> dict[str, str]:
+    """This environment with every attsms directory under `work`."""
+    env = {**os.environ}
+    for name in ("CONFIG", "CACHE", "DATA"):
+        env[f"ATTSMS_{name}_DIR"] = str(work / name.lower())
+    for name in ("ATTSMS_SANDBOX", "ATTSMS_PROFILE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    # Compiled once, as an installed package is: without .pyc files every run would compile
+    # attsms from source (CI sets PYTHONDONTWRITEBYTECODE), which the bare script never does.
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def credentials(url: str) -> dict[str, str]:
+    return {
+        "ATTSMS_BASE_URL": url,
+        "ATTSMS_CLIENT_ID": "sandbox-client-id",
+        "ATTSMS_CLIENT_SECRET": "sandbox-client-secret",
+    }
+
+
+def single_send_ratio(attsms: list[str], runs: int) -> tuple[float, float]:
+    """Medians of one send (cached token) by attsms and by the bare httpx script, in seconds,
+    against a sandbox of its own (no added latency)."""
+    with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
+        env = bench_env(Path(tmp))
+        server, url = _start_sandbox(attsms, env, latency_ms=0)
+        try:
+            env |= credentials(url)
+            _run([*attsms, "send", "+12125550199", "-m", "warm-up"], env, subprocess.DEVNULL)
+            return single(attsms, env, url, runs)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def bulk(
     attsms: list[str], env: dict[str, str], url: str, work: Path, count: int, concurrency: int
 ) -> tuple[float, float]:
@@ -123,7 +215,7 @@ def bulk(
     argv = [*attsms, "send", "--to-file", str(to_file), "-m", "Bulk benchmark"]
     argv += ["--concurrency", str(concurrency)]
     with out_file.open("wb") as out:
-        wall, rss, _ = _run(argv, env, out)
+        wall, rss, _ = _run(argv, env, out, poll_rss=True)
     after = _stats(url)
     requests = after["send_requests"] - before["send_requests"]
     delivered = {
@@ -162,52 +254,55 @@ def _verdict(value: float, target: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3, help="bulk runs per concurrency")
     parser.add_argument(
-        "--concurrency", default="8,16", help="comma-separated --concurrency values to run"
+        "--recipients", default="20000,200000", help="comma-separated recipient counts"
     )
+    parser.add_argument("--runs", type=int, default=1, help="bulk runs per count")
+    parser.add_argument("--concurrency", type=int, default=16, help="attsms send --concurrency")
     parser.add_argument("--single-runs", type=int, default=20, help="0: skip the single send")
     args = parser.parse_args()
     attsms = _attsms()
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         work = Path(tmp)
-        env = {**os.environ}
-        for name in ("CONFIG", "CACHE", "DATA"):
-            env[f"ATTSMS_{name}_DIR"] = str(work / name.lower())
-        for name in ("ATTSMS_SANDBOX", "ATTSMS_PROFILE", "NO_COLOR", "PYTHONDONTWRITEBYTECODE"):
-            env.pop(name, None)
-        # Compiled once, as an installed package is: without .pyc files every run would compile
-        # attsms from source (CI sets PYTHONDONTWRITEBYTECODE), which the bare script never does.
-        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        env = bench_env(work)
         server, url = _start_sandbox(attsms, env)
         try:
-            env |= {
-                "ATTSMS_BASE_URL": url,
-                "ATTSMS_CLIENT_ID": "sandbox-client-id",
-                "ATTSMS_CLIENT_SECRET": "sandbox-client-secret",
-            }
-            (work / "recipients.txt").write_text("\n".join(_numbers(args.recipients)) + "\n")
+            env |= credentials(url)
             # Pre-warm: the token cache, the history file, .pyc files and the page cache.
             _run([*attsms, "send", "+12125550199", "-m", "warm-up"], env, subprocess.DEVNULL)
+            counts = [int(n) for n in args.recipients.split(",") if n]
             print(
-                f"bulk send: {args.recipients} recipients, {-(-args.recipients // 50)} requests,"
-                f" sandbox latency {LATENCY_MS} ms"
+                f"bulk send: sandbox latency {LATENCY_MS} ms, --concurrency {args.concurrency},"
+                f" {args.runs} run(s) each"
             )
-            for concurrency in (int(c) for c in args.concurrency.split(",")):
+            results: dict[int, tuple[float, float]] = {}
+            for count in counts:
+                (work / "recipients.txt").write_text("\n".join(_numbers(count)) + "\n")
                 walls, rsss = [], []
                 for _ in range(args.runs):
-                    wall, rss = bulk(attsms, env, url, work, args.recipients, concurrency)
+                    wall, rss = bulk(attsms, env, url, work, count, args.concurrency)
                     walls.append(wall)
                     rsss.append(rss)
                 wall, rss = statistics.median(walls), max(rsss)
+                runs = list(zip(walls, rsss, strict=True))
+                floor = -(-count // 50) / args.concurrency * LATENCY_MS / 1000
+                results[count] = (wall / floor, rss)
                 print(
-                    f"  --concurrency {concurrency:<3} wall median {wall:.2f} s"
-                    f" (runs: {', '.join(f'{w:.2f}' for w in walls)};"
-                    f" target <= {TARGET_WALL} s: {_verdict(wall, TARGET_WALL)}),"
-                    f" peak RSS {rss:.1f} MB"
-                    f" (target <= {TARGET_RSS_MB:.0f} MB: {_verdict(rss, TARGET_RSS_MB)})"
+                    f"  {count:>9,} recipients: wall {wall:.2f} s, floor {floor:.2f} s,"
+                    f" ratio {wall / floor:.2f}x, peak RSS {rss:.1f} MB"
+                    f" (runs: {', '.join(f'{w:.2f} s {r:.1f} MB' for w, r in runs)});"
+                    " /sandbox/stats: every recipient texted exactly once"
                 )
+            largest, smallest = max(counts), min(counts)
+            ratio, rss = results[largest]
+            growth = rss / results[smallest][1]
+            print(
+                f"  at {largest:,}: wall/floor {ratio:.2f}x (target <= {TARGET_FLOOR_RATIO}x:"
+                f" {_verdict(ratio, TARGET_FLOOR_RATIO)}), peak RSS {rss:.1f} MB (target <="
+                f" {TARGET_RSS_MB:.0f} MB: {_verdict(rss, TARGET_RSS_MB)}), {growth:.2f}x the RSS"
+                f" at {smallest:,} (target <= {TARGET_RSS_GROWTH}x:"
+                f" {_verdict(growth, TARGET_RSS_GROWTH)})"
+            )
             if args.single_runs <= 0:
                 return
             ours, bare = single(attsms, env, url, args.single_runs)

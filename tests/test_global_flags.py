@@ -56,6 +56,7 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("sandbox", "serve"): (["sandbox", "serve", "--port", "-1"], 2, "0<=x<=65535"),
     ("sandbox", "inject"): (["sandbox", "inject", "--from", NUMBER, "hi", "--json"], 0, "injected"),
     ("sandbox", "reset"): (["sandbox", "reset", "--json"], 0, '"reset": true'),
+    ("sandbox", "outbox"): (["sandbox", "outbox", "--json"], 0, '"address": "tel:'),
     ("completion",): (["completion", "bash"], 0, "_attsms_completion"),
     ("listen",): (["listen", "--port", "-1"], 2, "0<=x<=65535"),
     # --sandbox keeps to the local files, whatever database is configured.

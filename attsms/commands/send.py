@@ -9,12 +9,13 @@ import typer
 
 from attsms.commands.options import Quiet, Wait, WaitTimeout, examples, formats
 from attsms.commands.options import lock_timeout as lock_timeout_option
+from attsms.errors import StdoutClosed
 from attsms.output import Format
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
     from attsms.output import Output
-    from attsms.sending import DryRun, SendReport
+    from attsms.sending import BatchOutcome, DryRun, SendReport
 
 EPILOG = examples(
     "attsms send '(212) 555-0100' 212.555.0101 -m 'Gate changed to B12'",
@@ -166,10 +167,19 @@ def send(
     wait_failed: AttsmsError | None = None
     # Ctrl-C (or SIGTERM, SIGHUP) while waiting: what was sent is printed, then exit 130 (143, 129).
     interrupted: KeyboardInterrupt | None = None
+    # Piped or --json, the rows go out as batches end (a million are never held); the table on
+    # a terminal, and rows with --wait's delivery statuses, are printed at the end.
+    stream = None if wait or out.format is Format.TABLE else _RowStream(out)
     try:
         with out.progress(len(plan.addresses), "Sending") as bar:
+
+            def on_batch(outcome: BatchOutcome) -> None:
+                bar.advance(len(outcome.addresses))
+                if stream is not None:
+                    stream.add(outcome)
+
             report = sending.send_plan(
-                session, plan, options, on_batch=lambda o: bar.advance(len(o.addresses))
+                session, plan, options, on_batch=on_batch, keep_rows=stream is None
             )
         if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
@@ -188,9 +198,15 @@ def send(
     for warning in report.warnings:
         out.warn(warning)
     error = report.error()
-    if report.nothing_went and error is not None and report.interrupted is None:
+    printed = stream is not None and stream.started
+    if report.nothing_went and error is not None and report.interrupted is None and not printed:
         raise error  # nothing went: the error says it all, no rows of "failed"
-    _print_report(out, report, waited)
+    if stream is not None:
+        summary = report.summary()
+        stream.close(summary)
+        out.info(_summary_line(summary))
+    else:
+        _print_report(out, report, waited)
     if report.interrupted is not None:
         raise report.interrupted
     if interrupted is not None:
@@ -222,13 +238,30 @@ def _print_dry_run(out: Output, plan: DryRun) -> None:
         {"item": "segments per message", "value": plan.segments_per_message},
         {"item": "total segments", "value": plan.total_segments},
     ]
-    document = {"dry_run": True, **_fields(plan)}
-    out.records(
-        rows,
-        [Column("item", "DRY RUN", style="bold"), Column("value", "")],
-        document=document,
-    )
+    if out.format is Format.JSON:  # the only format listing every recipient: streamed
+        _print_dry_run_json(out, plan)
+    else:
+        out.records(rows, [Column("item", "DRY RUN", style="bold"), Column("value", "")])
     out.info("Dry run: nothing was sent.")
+
+
+def _print_dry_run_json(out: Output, plan: DryRun) -> None:
+    """The `--json` document of a dry run, as `out.json` would write it, with the recipients
+    written a slice at a time: a million are never one list of strings."""
+    import dataclasses
+
+    fields = _fields(dataclasses.replace(plan, recipients=[]))
+    out.raw('{\n  "dry_run": true,\n  "recipients": [')
+    recipients = plan.recipients
+    step = 10_000
+    for start in range(0, len(recipients), step):
+        part = out.json_part(list(recipients[start : start + step]), 1)  # [\n    "…"\n  ]
+        out.raw(("," if start else "") + part[1:-4])
+    out.raw("\n  ]" if recipients else "]")
+    del fields["recipients"]
+    rest = (f",\n  {out.json_part(k, 0)}: {out.json_part(v, 1)}" for k, v in fields.items())
+    out.raw("".join(rest))
+    out.raw("\n}\n")
 
 
 def _first_few(numbers: tuple[str, ...], shown: int = 5) -> str:
@@ -284,6 +317,131 @@ def _print_report(out: Output, report: SendReport, waited: WaitResult | None) ->
         }
     out.records(rows, columns, document={"messages": rows, "summary": summary})
     out.info(_summary_line(summary))
+
+
+_COLUMNS = ("message_id", "to", "result")
+_MARK = "\ue000"  # private use: passed as is by `_cell`, and never in a phone number
+
+
+class _RowStream:
+    """A send's rows written as its batches end, in batch order: TSV lines, JSON lines, or the
+    `--json` document written piece by piece so that it is one valid document at the end.
+
+    Rows of failed (or all opted-out) batches are held back until something goes, as long as
+    they are few: a run where nothing went ends with its error alone, as before streaming.
+    """
+
+    _HOLD = 20  # batches
+
+    def __init__(self, out: Output) -> None:
+        from attsms.output import Column
+
+        self._out = out
+        self._columns = [Column(key, key) for key in _COLUMNS]
+        self._with_error = [*self._columns, Column("error", "error")]
+        self._next = 0
+        self._waiting: dict[int, BatchOutcome] = {}  # ended before an earlier batch did
+        self._held: list[BatchOutcome] = []
+        self._rows = 0
+        self._closed: StdoutClosed | None = None
+        self.started = False
+
+    def add(self, outcome: BatchOutcome) -> None:
+        self._waiting[outcome.number] = outcome
+        while self._next in self._waiting:
+            outcome = self._waiting.pop(self._next)
+            self._next += 1
+            if self._closed is None:
+                try:
+                    self._emit(outcome)
+                except StdoutClosed as closed:  # the reader left: the send goes on, recorded
+                    self._closed = closed
+
+    def _emit(self, outcome: BatchOutcome) -> None:
+        from attsms.sending import FAILED, OPTED_OUT
+
+        if not self.started:
+            if outcome.result in (FAILED, OPTED_OUT) and len(self._held) < self._HOLD:
+                self._held.append(outcome)
+                return
+            self.started = True
+            if self._out.format is Format.JSON:
+                self._out.raw('{\n  "messages": [')
+            held, self._held = self._held, []
+            for earlier in held:
+                self._write(earlier)
+        self._write(outcome)
+
+    def _write(self, outcome: BatchOutcome) -> None:
+        out = self._out
+        if out.format is Format.PLAIN:
+            text = self._plain(outcome)
+            if text:
+                out.raw(text)  # one write a batch: a flush a row would be a million syscalls
+                self._rows += len(outcome.addresses) + len(outcome.skipped)
+            return
+        rows = [_row(r) for r in outcome.rows()]
+        if not rows:
+            return
+        if out.format is Format.JSONL:
+            out.raw("".join(out.json_line_text(row) for row in rows))
+        else:  # what json.dumps(document, indent=2) would write, a batch at a time
+            parts = [
+                ("\n    " if self._rows == 0 and i == 0 else ",\n    ") + out.json_part(row, 2)
+                for i, row in enumerate(rows)
+            ]
+            out.raw("".join(parts))
+        self._rows += len(rows)
+
+    def _plain(self, outcome: BatchOutcome) -> str:
+        """The batch's TSV lines. All but TO are the same for a batch's recipients (or for its
+        skipped ones): each line is cut once, with TO (digits of a checked number) put in."""
+        from attsms.numbers import display
+        from attsms.sending import OPTED_OUT
+
+        out = self._out
+        error = outcome.error.message if outcome.error is not None else None
+        text = []
+        for addresses, message_id, result, why in (
+            (outcome.addresses, outcome.message_id, outcome.result, error),
+            (outcome.skipped, None, OPTED_OUT, None),
+        ):
+            if not addresses:
+                continue
+            columns = self._with_error if why else self._columns
+            row: dict[str, Any] = {"message_id": message_id, "result": result, "error": why}
+            parts = out.plain_line({**row, "to": _MARK}, columns).split(_MARK)
+            if len(parts) != 2:  # the mark came from the service too: no shortcut
+                text += [out.plain_line({**row, "to": display(a)}, columns) for a in addresses]
+                continue
+            head, tail = parts
+            text += [head + display(a) + tail for a in addresses]
+        return "".join(text)
+
+    def close(self, summary: dict[str, Any]) -> None:
+        """The rows still held, then the end of the document (JSON: `], "summary": {...}}`)."""
+        if self._closed is not None:
+            raise self._closed
+        if not self.started:
+            self.started = True
+            if self._out.format is Format.JSON:
+                self._out.raw('{\n  "messages": [')
+            for outcome in self._held:
+                self._write(outcome)
+        if self._out.format is Format.JSON:
+            end = "\n  ]" if self._rows else "]"
+            self._out.raw(f'{end},\n  "summary": {self._out.json_part(summary, 1)}\n}}\n')
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "message_id": r.message_id,
+        "to": r.to,
+        "address": r.address,
+        "result": r.result,
+        "error": r.error,
+        "batch": r.batch,
+    }
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
