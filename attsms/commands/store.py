@@ -52,17 +52,22 @@ def status(ctx: typer.Context) -> None:
         out.text("history:   none yet")
     else:
         out.text(
-            f"history:   schema {report.history_schema}, {report.batches} batches,"
-            f" {report.recipients} recipients, {report.jobs} keyed jobs"
+            f"history:   schema {report.history_schema}, {_count(report.batches, 'batch')},"
+            f" {_count(report.recipients, 'recipient')}, {_count(report.jobs, 'keyed job')}"
             f" ({report.live_jobs} running)"
         )
     if not report.inboxes:
         out.text("inbox:     none yet")
     for inbox in report.inboxes:
         out.text(
-            f"inbox:     profile {inbox.profile}: schema {inbox.schema}, {inbox.messages}"
-            f" messages, {inbox.opt_outs} opt-outs"
+            f"inbox:     profile {inbox.profile}: schema {inbox.schema},"
+            f" {_count(inbox.messages, 'message')}, {_count(inbox.opt_outs, 'opt-out')}"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def _document(report: StoreStatus) -> dict[str, Any]:
