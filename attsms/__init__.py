@@ -1,3 +1,3 @@
 """attsms: a command-line client for the AT&T SMS API."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -103,6 +103,7 @@ class Profile:
     database_url: str | None = None  # a shared PostgreSQL store (never with its password)
     history_keep_days: str | None = None  # prune the history to this many days
     history_keep_batches: str | None = None  # ... or to this many newest send requests
+    quiet_hours: str | None = None  # `send` holds back recipients inside it (HH:MM-HH:MM)
 
     @property
     def store_kind(self) -> SecretStoreKind:
@@ -120,6 +121,7 @@ _PROFILE_KEYS = (
     "database_url",
     "history_keep_days",
     "history_keep_batches",
+    "quiet_hours",
 )
 # Of those, the ones a number is natural for (`history_keep_days = 30`); kept as text.
 _NUMBER_KEYS = ("history_keep_days", "history_keep_batches")

@@ -40,6 +40,7 @@ from attsms.errors import (
     ExitCode,
     PartialFailure,
     StoreError,
+    TemporaryError,
     UnknownOutcomeError,
     UsageError,
 )
@@ -48,6 +49,7 @@ from attsms.models import SendResult
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
     from attsms.models import DeliveryStatus
+    from attsms.quiet_hours import QuietHours
     from attsms.segments import SegmentInfo
     from attsms.session import Session
     from attsms.store.history import HistoryStore, JobLease, Outcome, SentBatch
@@ -67,9 +69,10 @@ class Result(StrEnum):
     UNKNOWN = "unknown"  # the request went out and no answer came back: do not resend blindly
     FAILED = "failed"  # surely not sent (refused, or never reached the service)
     OPTED_OUT = "opted-out"  # texted STOP: skipped, the rest of the job goes
+    DEFERRED = "deferred"  # inside quiet hours in its own time: not sent, a keyed re-run sends it
 
 
-ACCEPTED, ALREADY_SENT, UNKNOWN, FAILED, OPTED_OUT = Result
+ACCEPTED, ALREADY_SENT, UNKNOWN, FAILED, OPTED_OUT, DEFERRED = Result
 
 # How many numbers an error message names before it says "and N more".
 _MAX_NAMED = 5
@@ -347,10 +350,21 @@ class SendPlan:
     # Wire form, de-duplicated, in the order given: an `AddressList` from `plan_send`.
     addresses: Sequence[str]
     message: str
+    # Set for personal texts and quiet hours: the batches as cut (the same for a keyed job),
+    # each batch's own text (None: `message` for all) and the job's identity for --dedupe-key.
+    groups: Sequence[tuple[str, ...]] | None = None
+    texts: Sequence[str] | None = None
+    identity: str | None = None
 
     @property
     def batches(self) -> Sequence[tuple[str, ...]]:
+        if self.groups is not None:
+            return self.groups
         return _Batches(self.addresses)
+
+    def text_for(self, number: int) -> str:
+        """The text batch `number` carries."""
+        return self.texts[number] if self.texts is not None else self.message
 
     @property
     def segments(self) -> SegmentInfo:
@@ -368,17 +382,23 @@ class SendPlan:
     def job_batches(self) -> Sequence[tuple[str, ...]]:
         """The batches of a keyed job: the recipients sorted, so that the same numbers in another
         order make the same batches, and a re-run finds each batch where the first run put it."""
+        if self.groups is not None:  # cut in a deterministic order already
+            return self.groups
         return _Batches(self._sorted)
 
     @property
     def fingerprint(self) -> str:
         """Names this job for `--dedupe-key`: the text and the SET of recipients (any order, and
         including those skipped as opted out, so a new STOP does not make it another job)."""
+        if self.identity is not None:
+            return self.identity
         return self._digest(self._sorted)
 
     @property
     def ordered_fingerprint(self) -> str:
         """The fingerprint attsms 0.1 gave a job (the recipients in the order given)."""
+        if self.identity is not None:
+            return self.identity
         return self._digest(self.addresses)
 
     def _digest(self, addresses: Sequence[str]) -> str:
@@ -442,6 +462,57 @@ def plan_send(raw_numbers: Iterable[str], message: str, *, region: str = "US") -
     if not codes:
         raise UsageError("no recipients", hint="give numbers as arguments or with --to-file")
     return SendPlan(addresses=AddressList(codes), message=message)
+
+
+def personal_plan(batches: Iterable[tuple[str, Sequence[str]]], identity: str) -> SendPlan:
+    """A plan of personal texts: (text, addresses) per request, in the deterministic order
+    `templates.batches` cuts them, named by `identity` (template, defaults and CSV digest)."""
+    codes: array[int] = array("q")
+    groups: list[tuple[str, ...]] = []
+    texts: list[str] = []
+    for text, addresses in batches:
+        group = tuple(addresses)
+        codes.extend(_to_code(a) for a in group)
+        groups.append(group)
+        texts.append(text)
+    if not groups:
+        raise UsageError("no recipients", hint="give numbers with --to-file")
+    return SendPlan(
+        addresses=AddressList(codes),
+        message=texts[0],
+        groups=groups,
+        texts=texts,
+        identity=identity,
+    )
+
+
+def by_zone(plan: SendPlan) -> SendPlan:
+    """`plan` with each batch's recipients split by their time zones, so that quiet hours hold
+    back whole batches: a held batch is simply not sent (no journal row), and a keyed re-run
+    sends it once its window has ended. The cut depends on the numbers only, never on the
+    clock, so every run finds the same batches; it is another job than the plan unsplit."""
+    import hashlib
+
+    from attsms.quiet_hours import zones_for
+
+    groups: list[tuple[str, ...]] = []
+    texts: list[str] = []
+    sources = (
+        zip(plan.groups, plan.texts or [plan.message] * len(plan.groups), strict=True)
+        if plan.groups is not None
+        else [(tuple(plan._sorted), plan.message)]
+    )
+    for group, text in sources:
+        zoned: dict[tuple[str, ...], list[str]] = {}
+        for address in group:
+            zoned.setdefault(zones_for(address), []).append(address)
+        for zones in sorted(zoned):
+            members = zoned[zones]
+            for start in range(0, len(members), BATCH_SIZE):
+                groups.append(tuple(members[start : start + BATCH_SIZE]))
+                texts.append(text)
+    identity = hashlib.sha256(f"{plan.fingerprint}\nsplit by time zone".encode()).hexdigest()
+    return dataclasses.replace(plan, groups=groups, texts=texts, identity=identity)
 
 
 @dataclass(frozen=True)
@@ -691,6 +762,7 @@ class SendReport:
             UNKNOWN: self.count(UNKNOWN),
             FAILED: self.count(FAILED),
             "opted_out": self.count(OPTED_OUT),
+            DEFERRED: self.count(DEFERRED),
             "batches": len(self.outcomes),
             "requests": self.requests,
             "dedupe_key": self.dedupe_key,
@@ -721,7 +793,20 @@ class SendReport:
                 ),
             )
         if not failed:
-            return None
+            deferred = [o for o in self.outcomes if o.result == DEFERRED]
+            if not deferred:
+                return None
+            # The messages end "until YYYY-MM-DD HH:MM UTC": the latest sorts last.
+            last = max(o.error.message.rpartition(" until ")[2] for o in deferred if o.error)
+            return TemporaryError(
+                f"{sum(o.size for o in deferred)} recipient(s) held back by quiet hours in their"
+                f" time zone (deferred), the last until {last}",
+                hint=(
+                    f"run it again later with --dedupe-key {self.dedupe_key}: it sends them then"
+                    if self.dedupe_key
+                    else "with --dedupe-key KEY a later re-run sends only those held back"
+                ),
+            )
         first = next(o.error for o in failed if o.error is not None)
         if self.nothing_went:
             return first
@@ -751,6 +836,8 @@ class SendOptions:
     rate: float | None = None  # requests started per second; None: no cap
     ignore_opt_out: bool = False
     lock_timeout: float = 0.0  # how long to wait for a live run that holds the dedupe key
+    # Hold back batches inside this window in their recipients' time (`by_zone` cuts them).
+    quiet_hours: QuietHours | None = None
 
 
 def send_plan(
@@ -851,7 +938,7 @@ def send_batches(
         key=key,
         fingerprint=plan.fingerprint,
         ordered_fingerprint=plan.ordered_fingerprint,
-        batch_count=math.ceil(len(plan.addresses) / BATCH_SIZE),
+        batch_count=len(plan.batches),
         recipient_count=len(plan.addresses),
         owner=JobOwner.current(run_id),
         lock_timeout=options.lock_timeout,
@@ -896,21 +983,36 @@ def _send_all(
         if on_batch is not None:
             on_batch(outcome)
 
+    window = options.quiet_hours
+    now = None
+    if window is not None:
+        from attsms import quiet_hours
+
+        now = quiet_hours.utc_now()  # one moment for the whole run (tests replace it)
     to_send: list[int] = []
     for number in range(len(batches)):
-        if not skip and number not in known:  # the common case: no need to cut the batch
+        if not skip and number not in known and window is None:  # the common case
             to_send.append(number)
             continue
         addresses = batches[number]
         settled = _settled(number, addresses, known.get(number), options.resend_unknown)
-        if settled is None:
-            going = tuple(a for a in addresses if a not in skip)
-            if going:
-                to_send.append(number)
-            else:  # everyone in it opted out: no request at all
-                done(BatchOutcome(number, (), OPTED_OUT, skipped=addresses))
-        else:
+        if settled is not None:
             done(settled)
+            continue
+        going = tuple(a for a in addresses if a not in skip)
+        if not going:  # everyone in it opted out: no request at all
+            done(BatchOutcome(number, (), OPTED_OUT, skipped=addresses))
+            continue
+        if window is not None and now is not None:
+            until = _held_until(going, window, now)
+            if until is not None:  # no journal row: a keyed re-run sends it later
+                pause = TemporaryError(
+                    f"quiet hours in the recipient's time zone until {until:%Y-%m-%d %H:%M} UTC"
+                )
+                skipped = tuple(a for a in addresses if a in skip)
+                done(BatchOutcome(number, going, DEFERRED, error=pause, skipped=skipped))
+                continue
+        to_send.append(number)
 
     warnings: list[str] = []
     if not to_send:
@@ -938,7 +1040,7 @@ def _send_all(
             try:
                 claim = store.claim_batch(
                     profile=profile,
-                    message=plan.message,
+                    message=plan.text_for(number),
                     addresses=going,
                     notify=options.notify,
                     run_id=run_id,
@@ -957,8 +1059,9 @@ def _send_all(
                 assert settled is not None
                 return settled
             outcome = _send_one(
-                client, store, plan.message, number, going, claim.batch_id, options, stop, warnings
-            )
+                client, store, plan.text_for(number), number, going, claim.batch_id, options,
+                stop, warnings,
+            )  # fmt: skip
             return BatchOutcome(
                 outcome.number, outcome.addresses, outcome.result, outcome.message_id,
                 outcome.error, outcome.sent, skipped,
@@ -986,6 +1089,15 @@ def _send_all(
     report = _report(outcomes, clock() - started, key, warnings)
     report.interrupted = interrupted
     return report
+
+
+def _held_until(addresses: Sequence[str], window: QuietHours, now: Any) -> Any:
+    """When the last of `addresses` leaves quiet hours, or None when none is inside them. A
+    batch `by_zone` cut shares its zones; any other is held whole (nobody is sent twice)."""
+    from attsms.quiet_hours import deferred_until
+
+    ends = [u for a in addresses if (u := deferred_until(a, window, now)) is not None]
+    return max(ends) if ends else None
 
 
 def _run_pool(

@@ -13,15 +13,20 @@ from attsms.errors import StdoutClosed
 from attsms.output import Format
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from attsms.delivery import WaitResult
     from attsms.output import Output
-    from attsms.sending import BatchOutcome, DryRun, SendReport
+    from attsms.quiet_hours import QuietHours
+    from attsms.sending import BatchOutcome, DryRun, SendPlan, SendReport
 
 EPILOG = examples(
     "attsms send '(212) 555-0100' 212.555.0101 -m 'Gate changed to B12'",
     "attsms send --to-file staff.csv --message-file notice.txt --dedupe-key notice-0612 --wait",
     "echo 'Your code is 4821' | attsms send +12125550100 --json",
     "attsms send --to-file list.txt -m 'Sale ends tonight ☺' --dry-run",
+    "attsms send --to-file people.csv --template -m 'Hi {first_name}, table at {time}' --dry-run",
+    "attsms send --to-file staff.csv -m 'Shift moved' --quiet-hours 21:00-08:00 --dedupe-key s1",
 )
 
 # attsms.sending.DEFAULT_CONCURRENCY and MAX_CONCURRENCY, written out so that `--help` (and every
@@ -31,7 +36,13 @@ MAX_CONCURRENCY = 20
 
 
 def _result_style(value: object) -> str | None:
-    styles = {"accepted": "green", "already-sent": "cyan", "unknown": "yellow", "failed": "red"}
+    styles = {
+        "accepted": "green",
+        "already-sent": "cyan",
+        "unknown": "yellow",
+        "deferred": "yellow",
+        "failed": "red",
+    }
     return styles.get(str(value), "dim" if value == "opted-out" else None)
 
 
@@ -107,6 +118,30 @@ def send(
             "With --dedupe-key: wait this long for another live run of the job, then exit 75."
         ),
     ] = 0.0,
+    template: Annotated[
+        bool,
+        typer.Option(
+            "--template",
+            help="Personal texts: the message is a template, {column} filled from each CSV row"
+            " of --to-file ({{ and }} write braces).",
+        ),
+    ] = False,
+    default: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--default",
+            metavar="NAME=VALUE",
+            help="With --template: the value for {NAME} where its cell is empty (repeatable).",
+        ),
+    ] = None,
+    quiet_hours: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HH:MM-HH:MM",
+            help="Hold back recipients whose local time (from the area code) is inside this"
+            " window; off ignores the profile setting quiet_hours.",
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Send an SMS to one or more numbers.
@@ -121,9 +156,10 @@ def send(
 
     Exit 0 all accepted, 2 bad input (nothing sent), 3 credentials, 4 some batches failed (the
     rest went), 5 a batch may or may not have gone (check `attsms history` before resending),
-    75 another run holds the dedupe key. 130, 143 or 129 interrupted by Ctrl-C, SIGTERM or
-    SIGHUP: what went so far is printed first. With --wait: 4 also when a message could not be
-    delivered, 75 still pending at --timeout.
+    75 another run holds the dedupe key, or quiet hours held recipients back (reported deferred;
+    a re-run with the same --dedupe-key sends them once their window has ended). 130, 143 or
+    129 interrupted by Ctrl-C, SIGTERM or SIGHUP: what went so far is printed first. With
+    --wait: 4 also when a message could not be delivered, 75 still pending at --timeout.
     """
     from attsms import sending
     from attsms.app import state
@@ -138,21 +174,36 @@ def send(
         raise UsageError("--resend-unknown goes with --dedupe-key")
     if lock_timeout and dedupe_key is None:
         raise UsageError("--lock-timeout goes with --dedupe-key")
-    given = sending.read_input(
-        to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
-    )
+    if default and not template:
+        raise UsageError("--default goes with --template")
+    window = _quiet_window(quiet_hours, sandbox=app_state.sandbox, profile=app_state.profile)
     region = sending.number_region(sandbox=app_state.sandbox, profile=app_state.profile)
-    plan = sending.plan_send(given.numbers, given.message, region=region)
-    if dry_run:
-        skipped = (
-            set()
-            if ignore_opt_out
-            else sending.opted_out_locally(
-                plan, sandbox=app_state.sandbox, profile=app_state.profile
-            )
+    if template:
+        personal = _personal_plan(
+            out, to, to_file, message, message_file, default or [], region, dry_run, window
         )
-        _print_dry_run(out, sending.dry_run(plan, skipped))
-        return
+        if personal is None:  # the dry run was printed
+            return
+        plan = personal
+    else:
+        given = sending.read_input(
+            to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
+        )
+        plan = sending.plan_send(given.numbers, given.message, region=region)
+        if dry_run:
+            skipped = (
+                set()
+                if ignore_opt_out
+                else sending.opted_out_locally(
+                    plan, sandbox=app_state.sandbox, profile=app_state.profile
+                )
+            )
+            _print_dry_run(out, sending.dry_run(plan, skipped))
+            if window is not None:
+                out.info(_quiet_line(plan.addresses, window))
+            return
+    if window is not None:
+        plan = sending.by_zone(plan)
     options = sending.SendOptions(
         notify=notify,
         dedupe_key=dedupe_key,
@@ -161,6 +212,7 @@ def send(
         rate=sending.parse_rate(rate) if rate is not None else None,
         ignore_opt_out=ignore_opt_out,
         lock_timeout=lock_timeout,
+        quiet_hours=window,
     )
     session = app_state.session(out)
     waited: WaitResult | None = None
@@ -214,6 +266,95 @@ def send(
     error = error or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error
+
+
+def _quiet_window(flag: str | None, *, sandbox: bool, profile: str | None) -> QuietHours | None:
+    """--quiet-hours, else the profile's setting quiet_hours; `--quiet-hours off`: none."""
+    from attsms.quiet_hours import parse_quiet_hours
+
+    if flag is not None:
+        return None if flag.strip().lower() == "off" else parse_quiet_hours(flag)
+    if sandbox:
+        return None
+    from attsms.config import load_config
+    from attsms.session import profile_name
+
+    saved = load_config().profile(profile_name(profile))
+    if saved is None or saved.quiet_hours is None:
+        return None
+    return parse_quiet_hours(saved.quiet_hours, source="profile setting quiet_hours")
+
+
+def _quiet_line(addresses: Iterable[str], window: QuietHours) -> str:
+    from attsms.quiet_hours import summarize, utc_now
+
+    held = summarize(addresses, window, utc_now())
+    if not held.count or held.earliest is None or held.latest is None:
+        return f"Quiet hours {window}: nobody would be held back now."
+    return (
+        f"Quiet hours {window}: {held.count} recipient(s) would be held back now, until"
+        f" {held.earliest:%Y-%m-%d %H:%M} UTC (all by {held.latest:%Y-%m-%d %H:%M} UTC)."
+    )
+
+
+def _personal_plan(
+    out: Output,
+    to: list[str] | None,
+    to_file: str | None,
+    message: str | None,
+    message_file: str | None,
+    defaults: list[str],
+    region: str,
+    dry_run: bool,
+    window: QuietHours | None,
+) -> SendPlan | None:
+    """The plan of a --template send, every row checked first; None after printing a dry run."""
+    from attsms import sending, templates
+    from attsms.errors import UsageError
+
+    if to_file is None:
+        raise UsageError("--template needs --to-file: a CSV with a header row")
+    if to:
+        raise UsageError("--template takes its recipients from --to-file only, not arguments")
+    if message is not None and message_file is not None:
+        raise UsageError("give the template once: -m TEXT or --message-file FILE, not both")
+    if message is None:
+        if message_file is None:
+            raise UsageError("--template needs the template", hint="give -m TEXT or --message-file")
+        if message_file == to_file == sending.STDIN:
+            raise UsageError("stdin cannot carry both the CSV and the template")
+        message = sending._read_source(message_file, sys.stdin, "message file").rstrip("\r\n")
+    parsed = templates.parse_template(message)
+    values = templates.parse_defaults(defaults)
+    stdin = None
+    if to_file == templates.STDIN:
+        import io
+
+        # A StringIO (tests, embedding) has no bytes under it.
+        stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
+    with templates.CsvSource(to_file, stdin=stdin) as source:
+        facts = templates.scan(parsed, values, source, region=region)
+        batches = (
+            (batch.text, batch.addresses)
+            for batch in templates.batches(parsed, values, source, facts, region=region)
+        )
+        plan = sending.personal_plan(batches, facts.digest)
+    if not dry_run:
+        return plan
+    if out.format is Format.JSON:
+        document: dict[str, Any] = {"dry_run": True, **facts.summary()}
+        if window is not None:
+            from attsms.quiet_hours import summarize, utc_now
+
+            document["quiet_hours"] = summarize(plan.addresses, window, utc_now())
+        out.json(document)
+    else:
+        for line in facts.lines():
+            out.text(line)
+        if window is not None:
+            out.info(_quiet_line(plan.addresses, window))
+    out.info("Dry run: nothing was sent.")
+    return None
 
 
 def _print_dry_run(out: Output, plan: DryRun) -> None:
@@ -453,8 +594,9 @@ def _summary_line(summary: dict[str, Any]) -> str:
             ("unknown", "unknown"),
             ("failed", "failed"),
             ("opted_out", "opted out (skipped)"),
+            ("deferred", "deferred (quiet hours)"),
         )
-        if summary[key]
+        if summary.get(key)
     ]
     line = (
         f"{summary['recipients']} recipient(s): {', '.join(parts)}"
