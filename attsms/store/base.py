@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 class Connection(Protocol):
@@ -77,3 +77,21 @@ class Database(Protocol):
 
 # Per backend: the schema steps, from a version to the current one.
 Migrations = Mapping[str, Mapping[int, str]]
+
+
+DatabaseT = TypeVar("DatabaseT", bound=Database)
+
+
+def prepared(database: DatabaseT, target: int, steps: Mapping[str, Mapping[int, str]]) -> DatabaseT:
+    """`database` at schema `target`: upgraded in place, or, opened read-only, refused when a
+    newer attsms wrote it (reads need no upgrade: every version holds what they read). Closed
+    when that fails."""
+    try:
+        if database.read_only:
+            database.refuse_newer(database.version(), target)
+        else:
+            database.migrate(target, steps)
+    except BaseException:
+        database.close()
+        raise
+    return database

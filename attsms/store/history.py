@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from attsms.errors import LockTimeoutError, StoreError, UsageError
 from attsms.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.paths import data_dir
+from attsms.store.base import prepared
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection, Database
@@ -370,29 +371,12 @@ class HistoryStore:
         database = SqliteDatabase.open(
             path or history_path(), what="the history", read_only=read_only
         )
-        try:
-            if read_only:
-                # Reads need no upgrade: every version's batches and recipients hold what they read.
-                database.refuse_newer(database.version(), SCHEMA_VERSION)
-            else:
-                database.migrate(SCHEMA_VERSION, _MIGRATIONS)
-        except BaseException:
-            database.close()
-            raise
-        return cls(database)
+        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
 
     @classmethod
     def on(cls, database: Database) -> HistoryStore:
         """The history in `database` (any backend): upgraded, unless opened read-only."""
-        try:
-            if database.read_only:
-                database.refuse_newer(database.version(), SCHEMA_VERSION)
-            else:
-                database.migrate(SCHEMA_VERSION, _MIGRATIONS)
-        except BaseException:
-            database.close()
-            raise
-        return cls(database)
+        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
 
     @classmethod
     def open_existing(cls, *, read_only: bool = True) -> HistoryStore | None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from attsms.errors import LockTimeoutError, StoreError, UsageError
 from attsms.models import InboundMessage
 from attsms.paths import data_dir
+from attsms.store.base import prepared
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
@@ -229,7 +230,7 @@ class InboxStore:
         from attsms.store.sqlite import SqliteDatabase
 
         database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
-        return cls._checked(database, read_only=False)
+        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
 
     @classmethod
     def open_existing(
@@ -248,24 +249,12 @@ class InboxStore:
         if read_only and database.version() == 0:  # an empty file: nothing was stored in it
             database.close()
             return None
-        return cls._checked(database, read_only=read_only)
+        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
 
     @classmethod
     def on(cls, database: Database) -> InboxStore:
         """The inbox in `database` (any backend): upgraded, unless opened read-only."""
-        return cls._checked(database, read_only=database.read_only)
-
-    @classmethod
-    def _checked(cls, database: Database, *, read_only: bool) -> InboxStore:
-        try:
-            if read_only:
-                database.refuse_newer(database.version(), SCHEMA_VERSION)
-            else:
-                database.migrate(SCHEMA_VERSION, _MIGRATIONS)
-        except BaseException:
-            database.close()
-            raise
-        return cls(database)
+        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
 
     def close(self) -> None:
         self._database.close()
