@@ -228,49 +228,20 @@ def _accept_global_options(command: click.Command) -> None:
         kept = [name for name in names if name not in taken]
         return [*kept, f"global_{names[0].lstrip('-').replace('-', '_')}"] if kept else []
 
-    if names := free("--sandbox"):
-        command.params.append(
-            TyperOption(
-                param_decls=names,
-                is_flag=True,
-                default=False,
-                callback=_set_sandbox,
-                hidden=True,
-                expose_value=False,
+    copies: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+        (("--sandbox",), {"is_flag": True, "default": False, "callback": _set_sandbox}),
+        (
+            ("--profile", "-p"),
+            {"metavar": "NAME", "callback": _set_profile, "autocompletion": complete_profile},
+        ),
+        (("--verbose", "-v"), {"is_flag": True, "default": False, "callback": _set_verbose}),
+        (("--database-url",), {"metavar": "URL", "callback": _set_database_url}),
+    )
+    for flags, settings in copies:
+        if names := free(*flags):
+            command.params.append(
+                TyperOption(param_decls=names, hidden=True, expose_value=False, **settings)
             )
-        )
-    if names := free("--profile", "-p"):
-        command.params.append(
-            TyperOption(
-                param_decls=names,
-                metavar="NAME",
-                callback=_set_profile,
-                autocompletion=complete_profile,
-                hidden=True,
-                expose_value=False,
-            )
-        )
-    if names := free("--verbose", "-v"):
-        command.params.append(
-            TyperOption(
-                param_decls=names,
-                is_flag=True,
-                default=False,
-                callback=_set_verbose,
-                hidden=True,
-                expose_value=False,
-            )
-        )
-    if names := free("--database-url"):
-        command.params.append(
-            TyperOption(
-                param_decls=names,
-                metavar="URL",
-                callback=_set_database_url,
-                hidden=True,
-                expose_value=False,
-            )
-        )
     for sub in getattr(command, "commands", {}).values():
         _accept_global_options(sub)
 
