@@ -282,23 +282,32 @@ def _from_code(code: int) -> str:
     return f"tel:+{code}" if code > 0 else f"short:{str(-code)[1:]}"
 
 
-class AddressList(Sequence[str]):
+class _Converted(Sequence[str]):
+    """`source` read through `convert`, one item at a time: nothing is held twice."""
+
+    def __init__(self, source: Sequence[Any], convert: Callable[[Any], str]) -> None:
+        self._source = source
+        self._convert = convert
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(map(self._convert, self._source[index]))
+        return self._convert(self._source[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._convert, self._source)
+
+
+class AddressList(_Converted):
     """Wire addresses held as int64s in an `array`: 8 bytes each, against ~75 for a str in a
     tuple, so a million recipients fit in 8 MB. Reads back as the strings."""
 
     def __init__(self, codes: array[int]) -> None:
+        super().__init__(codes, _from_code)
         self._codes = codes
-
-    def __len__(self) -> int:
-        return len(self._codes)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return tuple(map(_from_code, self._codes[index]))
-        return _from_code(self._codes[index])
-
-    def __iter__(self) -> Iterator[str]:
-        return map(_from_code, self._codes)
 
     def __contains__(self, value: object) -> bool:
         try:
@@ -567,7 +576,7 @@ def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
     shown = tuple(display(a) for a in plan.addresses if a in skipped) if skipped else ()
     sent = len(plan.addresses) - len(shown)
     return DryRun(
-        recipients=_Displayed(plan.addresses),
+        recipients=_displayed(plan.addresses),
         requests=math.ceil(sent / BATCH_SIZE),
         opted_out=shown,
         encoding=info.encoding,
@@ -579,26 +588,11 @@ def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
     )
 
 
-class _Displayed(Sequence[str]):
+def _displayed(addresses: Sequence[str]) -> Sequence[str]:
     """Wire addresses as displayed, one at a time (a dry run of a million holds no strings)."""
+    from attsms.numbers import display
 
-    def __init__(self, addresses: Sequence[str]) -> None:
-        self._addresses = addresses
-
-    def __len__(self) -> int:
-        return len(self._addresses)
-
-    def __getitem__(self, index: Any) -> Any:
-        from attsms.numbers import display
-
-        if isinstance(index, slice):
-            return tuple(map(display, self._addresses[index]))
-        return display(self._addresses[index])
-
-    def __iter__(self) -> Iterator[str]:
-        from attsms.numbers import display
-
-        return map(display, self._addresses)
+    return _Converted(addresses, display)
 
 
 def describe_characters(chars: Sequence[str]) -> str:
