@@ -142,10 +142,7 @@ def inject(
     count: Annotated[
         int, typer.Option(min=1, max=10_000, help="Inject N messages, numbered #1..#N.")
     ] = 1,
-    url: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
-    ] = None,
+    url: SandboxUrl = None,
 ) -> None:
     """Add inbound messages for `attsms inbox pull` to find."""
     from attsms.sandbox_admin import inject_inbound
@@ -158,6 +155,12 @@ def inject(
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
 
 
+# Which sandbox a command reads or resets.
+SandboxUrl = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+]
+
 OUTBOX_EPILOG = examples(
     "attsms sandbox outbox",
     "attsms sandbox outbox --json | jq -r '.outbox[] | [.address, .message] | @tsv'",
@@ -169,10 +172,7 @@ OUTBOX_EPILOG = examples(
 @formats(Format.JSON)
 def outbox(
     ctx: typer.Context,
-    url: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
-    ] = None,
+    url: SandboxUrl = None,
 ) -> None:
     """Show what the sandbox accepted: message ID, address and text, one line per recipient.
 
@@ -200,10 +200,7 @@ def outbox(
 @formats(Format.JSON)
 def reset(
     ctx: typer.Context,
-    url: Annotated[
-        str | None,
-        typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
-    ] = None,
+    url: SandboxUrl = None,
 ) -> None:
     """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
 
