@@ -464,6 +464,8 @@ class Sandbox:
             "addresses": valid,
             "message": message,
             "notify": outbound.get("notifyDeliveryStatus", False),
+            # Worked out once: `prune` asks it of every message every second.
+            "final": all(final_outcome(a) in FINAL_STATUSES for a in valid),
         }
         delivered_to = self.state.stats["delivered_to"]
         outbox = self.state.outbox
@@ -497,7 +499,10 @@ class Sandbox:
 
     def _gone(self, msg: Mapping[str, Any], now: float) -> bool:
         sent_at: float = msg["sent_at"]
-        if all(final_outcome(a) in FINAL_STATUSES for a in msg["addresses"]):
+        final = msg.get("final")  # absent from a state file written before it was kept
+        if final is None:
+            final = all(final_outcome(a) in FINAL_STATUSES for a in msg["addresses"])
+        if final:
             final_at = sent_at + self.config.delivery_seconds
             return now - final_at > self.config.status_retention_seconds
         return now - sent_at > UNDELIVERED_RETENTION_SECONDS

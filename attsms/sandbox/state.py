@@ -20,7 +20,8 @@ class SandboxState:
     """The sandbox's memory. Times are clock seconds (floats); dicts keep insertion order.
 
     tokens / refresh_tokens: token -> {"expires_at": float | None, "grant": str}
-    messages: message id -> {"sent_at", "addresses": [canonical], "message", "notify"}
+    messages: message id -> {"sent_at", "addresses": [canonical], "message", "notify",
+              "final": whether every address reaches a final status}
     inbox: registration id -> FIFO list of inbound messages, already in wire shape
     faults: queued fault rules (keys as faults.FAULT_RULE_DEFAULTS)
     stats: {"operations": ok answers by op, "attempts": all requests by op,

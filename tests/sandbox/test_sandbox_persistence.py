@@ -90,6 +90,26 @@ def test_old_statuses_and_expired_tokens_are_pruned_on_save(tmp_path: Path) -> N
         assert len(state.refresh_tokens) == 1  # refresh tokens live 90 days
 
 
+def test_a_state_file_from_before_final_was_kept_still_prunes(tmp_path: Path) -> None:
+    # Messages saved by an older sandbox have no "final" flag: it is worked out from the
+    # addresses, so a final one goes after the retention and one still waiting stays.
+    path = tmp_path / "state.json"
+    config = SandboxConfig(status_retention_seconds=10, delivery_seconds=1)
+    with inprocess_harness(path, config) as sb:
+        final_id = sb.send_ok(A)
+        waiting_id = sb.send_ok("tel:+12125550700")  # 07xx: MessageWaiting for good
+        data = saved(path)
+        messages = data["messages"]
+        assert isinstance(messages, dict)
+        for message in messages.values():
+            del message["final"]
+        path.write_text(json.dumps(data))
+        sb.clock.advance(1 + 10 + 1)
+        sb.inject()  # any request prunes before it saves
+        assert set(load_state(path).messages) == {waiting_id}
+        assert final_id not in load_state(path).messages
+
+
 def test_token_count_is_capped(tmp_path: Path) -> None:
     sandbox = Sandbox(SandboxConfig(token_lifetime=0))
     first = core_token(sandbox)
