@@ -293,6 +293,25 @@ def normalize_each(raws: Iterable[str], region: str = "US") -> Iterator[str]:
     raise UsageError("; ".join(parts), hint=_UNREACHABLE_HINT if counts[1] else None)
 
 
+def to_code(address: str) -> int:
+    """A wire address as one int64: `tel:+E164` its digits (> 0), `short:NNN` -(1NNN) (< 0; the
+    1 keeps leading zeros). ValueError for anything else."""
+    if address.startswith("tel:+") and address[5:].isdigit() and address[5] != "0":
+        code = int(address[5:])
+    elif address.startswith("short:") and address[6:].isdigit():
+        code = -int("1" + address[6:])
+    else:
+        raise ValueError(address)
+    if not -(2**62) < code < 2**62:
+        raise ValueError(address)
+    return code
+
+
+def from_code(code: int) -> str:
+    """The wire address `to_code` made `code` of."""
+    return f"tel:+{code}" if code > 0 else f"short:{str(-code)[1:]}"
+
+
 def _named(shown: list[str], total: int | None = None) -> str:
     """The first few of `shown` (of `total`, default all of it), then how many more."""
     total = len(shown) if total is None else total

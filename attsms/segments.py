@@ -58,6 +58,17 @@ def analyze(text: str) -> SegmentInfo:
     in the current segment, the character starts the next one. Phones and carriers do this so no
     part holds half a character, which is why a split count can exceed ceil(units / per_segment).
     """
+    if _GSM.issuperset(text):  # the common case, in C: GSM-7 and no costs list unless split
+        units = len(text) + sum(text.count(ch) for ch in _GSM_EXTENDED)
+        if units <= _SINGLE[GSM_7]:
+            return SegmentInfo(
+                encoding=GSM_7,
+                units=units,
+                segments=1 if units else 0,
+                per_segment=_SINGLE[GSM_7],
+                non_gsm=(),
+                utf8_bytes=len(text.encode("utf-8", "surrogatepass")),
+            )
     non_gsm = tuple(dict.fromkeys(ch for ch in text if ch not in _GSM))
     if non_gsm:
         encoding = UCS_2

@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from attsms.errors import (
     AttsmsError,
@@ -45,6 +45,8 @@ from attsms.errors import (
     UsageError,
 )
 from attsms.models import SendResult
+from attsms.numbers import from_code as _from_code
+from attsms.numbers import to_code as _to_code
 
 if TYPE_CHECKING:
     from attsms.delivery import WaitResult
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     from attsms.segments import SegmentInfo
     from attsms.session import Session
     from attsms.store.history import HistoryStore, JobLease, Outcome, SentBatch
+
+_T = TypeVar("_T")
 
 BATCH_SIZE = 50  # the service's limit per request (POL0003 above it)
 DEFAULT_CONCURRENCY = 16  # 200 requests at 50 ms: ~13 rounds; 429s slow it down by themselves
@@ -264,28 +268,10 @@ def _isatty(stream: IO[str]) -> bool:
 # --- the plan --------------------------------------------------------------------------------
 
 
-def _to_code(address: str) -> int:
-    """A wire address as one int64: `tel:+E164` its digits (> 0), `short:NNN` -(1NNN) (< 0; the
-    1 keeps leading zeros). ValueError for anything else."""
-    if address.startswith("tel:+") and address[5:].isdigit() and address[5] != "0":
-        code = int(address[5:])
-    elif address.startswith("short:") and address[6:].isdigit():
-        code = -int("1" + address[6:])
-    else:
-        raise ValueError(address)
-    if not -(2**62) < code < 2**62:
-        raise ValueError(address)
-    return code
-
-
-def _from_code(code: int) -> str:
-    return f"tel:+{code}" if code > 0 else f"short:{str(-code)[1:]}"
-
-
-class _Converted(Sequence[str]):
+class _Converted(Sequence[_T]):
     """`source` read through `convert`, one item at a time: nothing is held twice."""
 
-    def __init__(self, source: Sequence[Any], convert: Callable[[Any], str]) -> None:
+    def __init__(self, source: Sequence[Any], convert: Callable[[Any], _T]) -> None:
         self._source = source
         self._convert = convert
 
@@ -297,11 +283,11 @@ class _Converted(Sequence[str]):
             return tuple(map(self._convert, self._source[index]))
         return self._convert(self._source[index])
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[_T]:
         return map(self._convert, self._source)
 
 
-class AddressList(_Converted):
+class AddressList(_Converted[str]):
     """Wire addresses held as int64s in an `array`: 8 bytes each, against ~75 for a str in a
     tuple, so a million recipients fit in 8 MB. Reads back as the strings."""
 
@@ -352,6 +338,52 @@ class _Batches(Sequence[tuple[str, ...]]):
         return list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Spilled:
+    """Batches (a text and at most 50 addresses each) written to an unnamed temporary file as
+    they are cut, then read back by number: a plan of a million personal texts holds 8 bytes a
+    batch in memory. The file is private (0600) and already unlinked, so nothing is left behind
+    however the process ends."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the plan
+        self._offsets = array("q", [0])
+        self._lock = threading.Lock()  # one seek-and-read at a time: the pool reads from threads
+
+    def append(self, text: str, addresses: Iterable[str]) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        codes = array("q", map(_to_code, addresses))
+        record = len(data).to_bytes(4, "big") + data + codes.tobytes()
+        self._file.write(record)
+        self._offsets.append(self._offsets[-1] + len(record))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def read(self, number: int) -> tuple[str, tuple[str, ...]]:
+        if number < 0:
+            number += len(self)
+        if not 0 <= number < len(self):
+            raise IndexError(number)
+        start, end = self._offsets[number], self._offsets[number + 1]
+        with self._lock:
+            self._file.seek(start)
+            record = self._file.read(end - start)
+        size = int.from_bytes(record[:4], "big")
+        codes: array[int] = array("q")
+        codes.frombytes(record[4 + size :])
+        return record[4 : 4 + size].decode("utf-8", "surrogatepass"), tuple(map(_from_code, codes))
+
+    @property
+    def groups(self) -> Sequence[tuple[str, ...]]:
+        return _Converted(range(len(self)), lambda number: self.read(number)[1])
+
+    @property
+    def texts(self) -> Sequence[str]:
+        return _Converted(range(len(self)), lambda number: self.read(number)[0])
 
 
 @dataclass(frozen=True)
@@ -475,22 +507,20 @@ def plan_send(raw_numbers: Iterable[str], message: str, *, region: str = "US") -
 
 def personal_plan(batches: Iterable[tuple[str, Sequence[str]]], identity: str) -> SendPlan:
     """A plan of personal texts: (text, addresses) per request, in the deterministic order
-    `templates.batches` cuts them, named by `identity` (template, defaults and CSV digest)."""
+    `templates.batches` cuts them, named by `identity` (template, defaults and CSV digest). The
+    batches are spilled to a temporary file (`_Spilled`), the recipients kept as int64s."""
     codes: array[int] = array("q")
-    groups: list[tuple[str, ...]] = []
-    texts: list[str] = []
+    spilled = _Spilled()
     for text, addresses in batches:
-        group = tuple(addresses)
-        codes.extend(_to_code(a) for a in group)
-        groups.append(group)
-        texts.append(text)
-    if not groups:
+        codes.extend(map(_to_code, addresses))
+        spilled.append(text, addresses)
+    if not len(spilled):
         raise UsageError("no recipients", hint="give numbers with --to-file")
     return SendPlan(
         addresses=AddressList(codes),
-        message=texts[0],
-        groups=groups,
-        texts=texts,
+        message=spilled.texts[0],
+        groups=spilled.groups,
+        texts=spilled.texts,
         identity=identity,
     )
 
@@ -504,24 +534,36 @@ def by_zone(plan: SendPlan) -> SendPlan:
 
     from attsms.quiet_hours import zones_for
 
-    groups: list[tuple[str, ...]] = []
-    texts: list[str] = []
-    sources = (
-        zip(plan.groups, plan.texts or [plan.message] * len(plan.groups), strict=True)
-        if plan.groups is not None
-        else [(tuple(plan._sorted), plan.message)]
-    )
-    for group, text in sources:
-        zoned: dict[tuple[str, ...], list[str]] = {}
-        for address in group:
-            zoned.setdefault(zones_for(address), []).append(address)
-        for zones in sorted(zoned):
-            members = zoned[zones]
-            for start in range(0, len(members), BATCH_SIZE):
-                groups.append(tuple(members[start : start + BATCH_SIZE]))
-                texts.append(text)
+    spilled = _Spilled()
+    if plan.groups is not None:
+        texts = plan.texts if plan.texts is not None else [plan.message] * len(plan.groups)
+        for group, text in zip(plan.groups, texts, strict=True):
+            zoned: dict[tuple[str, ...], list[str]] = {}
+            for address in group:
+                zoned.setdefault(zones_for(address), []).append(address)
+            for zones in sorted(zoned):
+                members = zoned[zones]
+                for start in range(0, len(members), BATCH_SIZE):
+                    spilled.append(text, members[start : start + BATCH_SIZE])
+    else:
+        # One group of everyone, sorted: each recipient's zones as a small index (2 bytes),
+        # then one pass per distinct set of zones, in order, cutting batches of 50 as it goes.
+        addresses = plan._sorted
+        kinds: dict[tuple[str, ...], int] = {}
+        kind_of = array("H", (kinds.setdefault(zones_for(a), len(kinds)) for a in addresses))
+        for zones in sorted(kinds):
+            kind = kinds[zones]
+            batch: list[str] = []
+            for i, k in enumerate(kind_of):
+                if k == kind:
+                    batch.append(addresses[i])
+                    if len(batch) == BATCH_SIZE:
+                        spilled.append(plan.message, batch)
+                        batch = []
+            if batch:
+                spilled.append(plan.message, batch)
     identity = hashlib.sha256(f"{plan.fingerprint}\nsplit by time zone".encode()).hexdigest()
-    return dataclasses.replace(plan, groups=groups, texts=texts, identity=identity)
+    return dataclasses.replace(plan, groups=spilled.groups, texts=spilled.texts, identity=identity)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ written out by hand; user text never reaches `str.format`, whose mini-language r
 
 The CSV is read as a stream, twice: `scan` checks every row and gathers the dry-run facts before
 anything is sent, and `batches` renders the rows again as the requests to send. Only the counts of
-texts shared by several recipients, the set of addresses seen and the batches being filled stay in
-memory, never the rows.
+texts shared by several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes
+each) and the batches being filled stay in memory, never the rows; `sending.personal_plan` spills
+the batches to a temporary file as they are cut.
 
     template = parse_template("Hi {first_name}, your table at {time}")
     defaults = parse_defaults(["first_name=there"])
@@ -23,6 +24,7 @@ memory, never the rows.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -82,7 +84,7 @@ class Template:
     source: str
     parts: tuple[str | Field, ...]
 
-    @property
+    @functools.cached_property  # asked for every row
     def fields(self) -> tuple[str, ...]:
         """The distinct field names, in order of first appearance."""
         return tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Field)))
@@ -464,7 +466,7 @@ class Facts:
     ucs2_count: int
     requests: int  # identical texts share requests of <= BATCH_SIZE; others one each
     digest: str  # SHA-256 over the template, the defaults and the CSV's bytes: the job identity
-    shared: Mapping[str, int] = field(repr=False)  # text key -> recipients, for texts sent to > 1
+    shared: Mapping[int, int] = field(repr=False)  # text key -> recipients, for texts sent to > 1
 
     def summary(self) -> dict[str, object]:
         """The dry run as JSON-able data (`--dry-run --json`)."""
@@ -513,9 +515,12 @@ class Facts:
         return out
 
 
-def _text_key(text: str) -> str:
-    # A digest, not the text: a million distinct texts are counted without holding them.
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def _text_key(text: str) -> int:
+    """A nonzero 64-bit digest of `text`: a million distinct texts are counted without holding
+    them. Two texts sharing one (about 1 in 10**7 for a million texts) are never sent as one:
+    `batches` groups by the text itself, the key only counts."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True) or 1
 
 
 def _identity(template: Template, defaults: Mapping[str, str], csv_digest: str) -> str:
@@ -557,10 +562,11 @@ def _recipients(
 ) -> Iterator[Recipient | None]:
     """Each row's recipient, None for a row whose address came earlier. With `problems`, bad
     rows are recorded there and skipped; without, they raise (the file changed since `scan`)."""
-    from attsms.numbers import normalize
+    from attsms.intset import IntSet
+    from attsms.numbers import normalize, to_code
     from attsms.segments import check_message
 
-    seen: set[str] = set()
+    seen = IntSet()
     for row in table:
         try:
             address = normalize(row.phone, region)
@@ -583,10 +589,9 @@ def _recipients(
                 raise
             problems["text"].add(f"line {row.line} ({error.message.removeprefix('message ')})")
             continue
-        if address in seen:
+        if not seen.add(to_code(address)):
             yield None
             continue
-        seen.add(address)
         yield Recipient(line=row.line, address=address, text=text)
 
 
@@ -602,6 +607,7 @@ def scan(
     in one `UsageError` (exit 2), naming the first 10 of each kind and their count, so nothing
     is sent from a file with a mistake in it. Returns the dry-run facts and what `batches`
     needs."""
+    from attsms.intset import IntSet
     from attsms.segments import UCS_2, analyze
 
     table = CsvTable(source)
@@ -612,7 +618,10 @@ def scan(
             "empty": _Problems("no value for a template field"),
             "text": _Problems("a text the service would refuse"),
         }
-        counts: dict[str, int] = {}
+        # Texts seen once are only in `texts`; `shared` counts those seen again (all of their
+        # recipients), so memory grows with the distinct texts at 16 bytes each.
+        texts = IntSet()
+        shared: dict[int, int] = {}
         samples: list[Recipient] = []
         ucs2: list[Ucs2Row] = []
         recipients = duplicates = ucs2_count = total = 0
@@ -633,7 +642,8 @@ def scan(
                 if len(ucs2) < MAX_NAMED_ROWS:
                     ucs2.append(Ucs2Row(recipient.line, recipient.address, info.non_gsm))
             key = _text_key(recipient.text)
-            counts[key] = counts.get(key, 0) + 1
+            if not texts.add(key):
+                shared[key] = shared.get(key, 1) + 1
         bad = [str(p) for p in problems.values() if p.count]
         if bad:
             hint = "fill them in, or give --default NAME=VALUE" if problems["empty"].count else None
@@ -644,7 +654,7 @@ def scan(
         csv_digest = table.hexdigest()
     finally:
         table.close()
-    shared = {key: n for key, n in counts.items() if n > 1}
+    alone = len(texts) - len(shared)
     return Facts(
         recipients=recipients,
         duplicates=duplicates,
@@ -655,7 +665,7 @@ def scan(
         segments_total=total,
         ucs2_rows=tuple(ucs2),
         ucs2_count=ucs2_count,
-        requests=sum(-(-n // BATCH_SIZE) for n in counts.values()),
+        requests=alone + sum(-(-n // BATCH_SIZE) for n in shared.values()),
         digest=_identity(template, defaults, csv_digest),
         shared=shared,
     )
@@ -695,6 +705,7 @@ def batches(
     """
     table = CsvTable(source)
     try:
+        # By the text itself: two texts that share a key (see `_text_key`) wait apart.
         waiting: dict[str, list[Recipient]] = {}
         remaining = dict(facts.shared)
         for recipient in _recipients(template, defaults, table, region, None):
@@ -704,13 +715,13 @@ def batches(
             if key not in remaining:
                 yield Batch(recipient.text, (recipient,))
                 continue
-            group = waiting.setdefault(key, [])
+            group = waiting.setdefault(recipient.text, [])
             group.append(recipient)
             remaining[key] -= 1
             if len(group) == size or remaining[key] <= 0:
                 yield Batch(recipient.text, tuple(group))
-                del waiting[key]
-        for group in waiting.values():  # only if the file changed
+                del waiting[recipient.text]
+        for group in waiting.values():  # a shared key, or the file changed
             yield Batch(group[0].text, tuple(group))
         changed = _identity(template, defaults, table.hexdigest()) != facts.digest
     finally:

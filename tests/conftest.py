@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,3 +93,24 @@ def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     from attsms.api import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "delay", lambda _self, _attempt, retry_after: retry_after or 0)
+
+
+@pytest.fixture
+def sandbox_process(tmp_path: Path) -> Iterator[str]:
+    """A sandbox in a child process (its memory is not this process's); yields its URL."""
+    env = {**os.environ, "ATTSMS_DATA_DIR": str(tmp_path / "sandbox-data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attsms", "sandbox", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert "listening on" in first, first
+    try:
+        yield first.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -474,3 +474,19 @@ def test_every_recipient_gets_its_own_rendering_once_in_the_sandbox_outbox(
     assert got == expected
     shared = len(range(0, 2000, 6))  # 334: 6 requests of 50 and one of 34
     assert server.stats()["send_requests"] == facts.requests == 2000 - shared + 7
+
+
+def test_texts_whose_keys_collide_are_never_sent_as_one(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Texts are counted by a 64-bit digest; were two to share one, each recipient must still get
+    # their own text. Here every text shares one key.
+    import attsms.templates
+
+    monkeypatch.setattr(attsms.templates, "_text_key", lambda text: 7)
+    rows = "".join(f"+1212555{i:04d},{'Ann' if i % 3 else f'Bo{i}'}\n" for i in range(120))
+    path = write("phone,name\n" + rows)
+    got = _texts(path, "Hi {name}")
+    assert len(got) == 120
+    for i in range(120):
+        assert got[f"tel:+1212555{i:04d}"] == ("Hi Ann" if i % 3 else f"Hi Bo{i}")

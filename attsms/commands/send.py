@@ -334,24 +334,29 @@ def _personal_plan(
         stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
     with templates.CsvSource(to_file, stdin=stdin) as source:
         facts = templates.scan(parsed, values, source, region=region)
-        batches = (
-            (batch.text, batch.addresses)
-            for batch in templates.batches(parsed, values, source, facts, region=region)
-        )
-        plan = sending.personal_plan(batches, facts.digest)
+        plan = None
+        if not dry_run or window is not None:  # a dry run needs the plan only for quiet hours
+            batches = (
+                (batch.text, batch.addresses)
+                for batch in templates.batches(parsed, values, source, facts, region=region)
+            )
+            plan = sending.personal_plan(batches, facts.digest)
     if not dry_run:
+        assert plan is not None
         return plan
     if out.format is Format.JSON:
         document: dict[str, Any] = {"dry_run": True, **facts.summary()}
         if window is not None:
             from attsms.quiet_hours import summarize, utc_now
 
+            assert plan is not None
             document["quiet_hours"] = summarize(plan.addresses, window, utc_now())
         out.json(document)
     else:
         for line in facts.lines():
             out.text(line)
         if window is not None:
+            assert plan is not None
             out.info(_quiet_line(plan.addresses, window))
     out.info("Dry run: nothing was sent.")
     return None
