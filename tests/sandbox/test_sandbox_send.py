@@ -64,6 +64,12 @@ ERRORS: list[tuple[Any, Any, str, str]] = [
     ({"tel": A}, "hi", "SVC0002", "address"),
     ([A], None, "SVC0002", "message"),
     ([A], ["hi"], "SVC0002", "message"),
+    # +1 numbers outside the US and its territories: the service does not deliver to them.
+    (["tel:+14165550100"], "hi", "SVC0004", "address"),  # Toronto
+    (["tel:+18765550100", "tel:6045550100"], "hi", "SVC0004", "address"),  # Jamaica, Vancouver
+    ([A, "tel:+14165550100"], "hi", "SVC0002", "tel:+14165550100"),
+    ([A, "tel:18095550100", B], "hi", "SVC0002", "tel:18095550100"),  # Dominican Republic
+    ([A, "tel:+16005550100", "short:12"], "hi", "SVC0002", "tel:+16005550100, short:12"),
 ]
 
 
@@ -78,6 +84,86 @@ def test_send_errors(
     assert kind == ("PolicyException" if message_id.startswith("POL") else "ServiceException")
     assert "%1" in text
     assert sb.stats()["delivered_to"] == {}
+
+
+CANADA = "tel:+14165550100"  # Toronto
+JAMAICA = "tel:+18765550100"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        CANADA,
+        JAMAICA,
+        "tel:14165550100",  # every tel form, not only the canonical one
+        "tel:8765550100",
+        "tel:+15145550100",  # Montreal
+        "tel:+16045550100",  # Vancouver
+        "tel:+18675550100",  # Yukon, Northwest Territories, Nunavut
+        "tel:+16005550100",  # Canada, non-geographic
+        "tel:+18095550100",  # Dominican Republic
+        "tel:+12425550100",  # Bahamas
+        "tel:+14415550100",  # Bermuda
+        "tel:+18685550100",  # Trinidad and Tobago
+    ],
+)
+def test_canadian_and_caribbean_numbers_are_refused_naming_them(sb: Harness, address: str) -> None:
+    resp = sb.send(address)
+    assert resp.status_code == 400
+    assert error_of(resp)[1:] == (
+        "SVC0004",
+        "No valid addresses provided in message part %1",
+        "address",
+    )
+    resp = sb.send([A, address])
+    assert resp.status_code == 400
+    assert error_of(resp) == (
+        "ServiceException",
+        "SVC0002",
+        "Invalid input value for message part %1",
+        address,
+    )
+    assert sb.stats()["delivered_to"] == {}
+
+
+def test_a_mix_of_us_and_canadian_numbers_is_refused_whole(sb: Harness) -> None:
+    before = sb.stats()
+    resp = sb.send([A, CANADA, B, JAMAICA], notifyDeliveryStatus=True)
+    assert resp.status_code == 400
+    assert error_of(resp)[1:] == (
+        "SVC0002",
+        "Invalid input value for message part %1",
+        f"{CANADA}, {JAMAICA}",
+    )
+    after = sb.stats()
+    assert after["delivered_to"] == before["delivered_to"] == {}
+    assert after["operations"]["send"] == before["operations"]["send"]
+    assert sb.client.get("/sandbox/outbox").json() == {"outbox": [], "total": 0}
+    # The US numbers alone go through.
+    message_id = sb.send_ok([A, B])
+    assert set(sb.statuses(message_id)) == {A, B}
+    assert sb.stats()["delivered_to"] == {A: 1, B: 1}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tel:+17875550100",  # Puerto Rico
+        "tel:+19395550100",  # Puerto Rico
+        "tel:+13405550100",  # US Virgin Islands
+        "tel:+16715550100",  # Guam
+        "tel:+16845550100",  # American Samoa
+        "tel:+16705550100",  # Northern Mariana Islands
+        "tel:+19075550100",  # Alaska
+        "tel:+18085550100",  # Hawaii
+        "tel:+18005550100",  # toll-free, shared by the US and Canada: the US number is reachable
+        "tel:+15555550100",  # NANP, no country: the test range
+    ],
+)
+def test_us_states_and_territories_are_accepted(sb: Harness, address: str) -> None:
+    message_id = sb.send_ok([address, "tel:2125551234"])
+    assert set(sb.statuses(message_id)) == {address, A}
+    assert sb.stats()["delivered_to"] == {address: 1, A: 1}
 
 
 def test_message_of_exactly_4096_bytes_is_accepted(sb: Harness) -> None:
