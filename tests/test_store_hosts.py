@@ -164,6 +164,7 @@ def test_a_connection_dropped_mid_job_loses_no_journal_row(
     hosts: Callable[..., tuple[SandboxHttp, Host, Host]], tmp_path: Path, pg_cluster: pg.Cluster
 ) -> None:
     server, a, _ = hosts(latency_ms=150)
+    database = a.env["ATTSMS_DATABASE_URL"].rpartition("/")[2].partition("?")[0]
     to = tmp_path / "to.txt"
     numbers = [f"+1212{5000000 + i:07d}" for i in range(RECIPIENTS)]
     to.write_text("\n".join(numbers) + "\n")
@@ -175,11 +176,14 @@ def test_a_connection_dropped_mid_job_loses_no_journal_row(
         assert first.poll() is None, first.communicate()[1].decode()
         assert time.monotonic() < deadline, "the send made no progress"
         time.sleep(0.01)
-    pg_cluster.admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'attsms'"
-    )
+    # This test's own database only: other workers' tests share the cluster.
+    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    pg_cluster.admin(f"{terminate} WHERE application_name = 'attsms' AND datname = '{database}'")
     _, err = first.communicate(timeout=60)
-    assert first.returncode != 0 and "Traceback" not in err.decode(), err.decode()
+    # The store reconnects at its next transaction, so the run usually carries on (0); a drop
+    # inside a transaction costs that batch (it stays "may have gone") or stops the run (75).
+    assert first.returncode in (0, ExitCode.PARTIAL, ExitCode.UNKNOWN_OUTCOME, ExitCode.TEMPFAIL)
+    assert "Traceback" not in err.decode(), err.decode()
     # Every request that reached the service has its row: a re-run sends each number once.
     code, out, err2 = a.run(*argv)
     assert code in (0, ExitCode.UNKNOWN_OUTCOME), err2

@@ -7,6 +7,14 @@ store queue, as SQLite's BEGIN IMMEDIATE makes them, so a dedupe claim, a batch 
 opt-out is one check-then-write on every host at once. `inbox pull` holds a session advisory
 lock per registration, which the server drops when the holder's connection dies.
 
+A dropped connection (server restarted, idle connection killed by a proxy, pg_terminate_backend)
+costs at most the transaction in flight, which fails with exit 75 and is never run again (a
+COMMIT whose answer was lost is never resent). The next transaction, read or write, finds the
+connection lost before it does anything (libpq already read the server's goodbye, or BEGIN fails)
+and opens a new one, once: same URL, same read-only mode, same search_path. Not while a session
+lock (`named_lock`) was held on the lost connection: that lock is gone, another process may hold
+it now, so every transaction raises until the holder lets it go.
+
 The password comes from the URL (keep it in the environment, never in argv), PGPASSWORD,
 `~/.pgpass` (libpq reads both) or the keyring (service `attsms-database`, user: the URL without
 its password). It never appears in a message: `redact` removes it.
@@ -42,12 +50,19 @@ if TYPE_CHECKING:
 SCHEMES = ("postgresql", "postgres")
 HISTORY_SCHEMA = "attsms"
 CONNECT_TIMEOUT_SECONDS = 10
+# After a reconnect failed, transactions fail at once for this long: a server that does not answer
+# costs one connect timeout per pause, not one per transaction (a send's every batch).
+RECONNECT_PAUSE_SECONDS = 2.0
 KEYRING_SERVICE = "attsms-database"
 KEYRING_TIMEOUT_SECONDS = 5.0
 
 
-class DatabaseUnreachableError(TemporaryError):
-    """The database server cannot be reached (down, refused, timed out, connection lost): 75."""
+class DatabaseUnreachableError(TemporaryError, StoreError):
+    """The database server cannot be reached (down, refused, timed out, connection lost): 75.
+
+    A StoreError too, so that what handles a store that failed handles this: `inbox pull` prints
+    the batch it could not store rather than lose it, a send leaves the batch it could not finish
+    recorded as in flight, a job's heartbeat tries again."""
 
 
 def is_postgres_url(url: str) -> bool:
@@ -124,6 +139,10 @@ class PostgresDatabase:
         self.lock = threading.RLock()
         self.connection = _Translated(connection)
         self._lock_key = _key(f"write:{schema}")
+        self._depth = 0  # read()/write() blocks open (under self.lock): no reconnect inside one
+        self._held: list[str] = []  # the session locks (`named_lock`) held on this connection
+        self.reconnects = 0
+        self._failed: tuple[float, AttsmsError] | None = None  # the last reconnect's failure
 
     @property
     def path(self) -> str:
@@ -133,15 +152,21 @@ class PostgresDatabase:
     def open(cls, url: str, *, schema: str, what: str, read_only: bool = False) -> PostgresDatabase:
         connection = connect(url, read_only=read_only)
         database = cls(connection, url, schema, what, read_only)
+        database._prepare()
+        return database
+
+    def _prepare(self) -> None:
+        """The new connection's session: its search_path (closed when that fails)."""
         try:
-            with database.errors("open"):
+            with self.errors("open"):
                 from psycopg import sql
 
-                connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                self._db.execute(
+                    sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema))
+                )
         except BaseException:
-            connection.close()
+            self._db.close()
             raise
-        return database
 
     # schema ------------------------------------------------------------------------------------
 
@@ -190,15 +215,106 @@ class PostgresDatabase:
     def write(self, *, serialize: bool = True) -> Iterator[_Translated]:
         """One transaction; with `serialize`, the schema's advisory lock makes it queue behind
         every other serialized writer of this store, on any host."""
-        with self.lock, self.errors("write to"), self._db.transaction():
-            if serialize:
-                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+        with (
+            self.lock,
+            self.errors("write to"),
+            self._block() as outermost,
+            contextlib.ExitStack() as transaction,
+        ):
+            self._begin(transaction, serialize, outermost)
             yield self.connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[_Translated]:
-        with self.lock, self.errors("read"):
+        with self.lock, self.errors("read"), self._block() as outermost:
+            if outermost:
+                self._revive()
             yield self.connection
+
+    @contextlib.contextmanager
+    def _block(self) -> Iterator[bool]:
+        """Counts the open read()/write() blocks: True for the outermost one, the only one that
+        may replace a lost connection (inside another, that one's work is on the lost one)."""
+        self._depth += 1
+        try:
+            yield self._depth == 1
+        finally:
+            self._depth -= 1
+
+    def _begin(self, transaction: contextlib.ExitStack, serialize: bool, outermost: bool) -> None:
+        """BEGIN (and the schema's lock) into `transaction`. On a connection found lost before or
+        by them, in the outermost block, once more on a new connection: nothing of the caller's
+        ran yet and the server rolled back whatever the lost session had open, so nothing is done
+        twice. At most one new connection per transaction."""
+        import psycopg
+
+        renewed = outermost and self._revive()
+        try:
+            self._enter(transaction, serialize)
+        except psycopg.Error:
+            if renewed or not outermost or not (self._db.closed or self._db.broken):
+                raise
+            self._revive()  # raises when a session lock was held on it, or no server answers
+            self._enter(transaction, serialize)
+
+    def _enter(self, transaction: contextlib.ExitStack, serialize: bool) -> None:
+        with contextlib.ExitStack() as attempt:
+            attempt.enter_context(self._db.transaction())
+            if serialize:
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+            transaction.push(attempt.pop_all())
+
+    def _revive(self) -> bool:
+        """Replace a connection known lost with a new one (same URL, mode, search_path); True if
+        it did. Raises when a session lock was held on the lost one (its holder must stop), or
+        when the server cannot be reached (75) or refuses (one line either way)."""
+        if not self._dropped():
+            return False
+        if self._held:
+            raise self._lost_locks()
+        with contextlib.suppress(Exception):
+            self._db.close()
+        if self._failed is not None and time.monotonic() < self._failed[0]:
+            failure = self._failed[1]
+            raise type(failure)(failure.message, hint=failure.hint)
+        try:
+            self._db = connect(self._url, read_only=self.read_only)
+            self.connection._connection = self._db
+            self._prepare()
+        except AttsmsError as error:
+            self._failed = (time.monotonic() + RECONNECT_PAUSE_SECONDS, error)
+            raise
+        self._failed = None
+        self.reconnects += 1
+        return True
+
+    def _dropped(self) -> bool:
+        """Whether the connection is known lost, asking nothing of the server: closed or broken,
+        or the server said goodbye while it sat idle (a terminated backend, a server shutting
+        down, a proxy closing it leave an error and EOF on the socket, which libpq reads here)."""
+        import psycopg
+
+        connection = self._db
+        if connection.closed or connection.broken:
+            return True
+        with connection.lock:
+            try:
+                for _ in range(3):  # the goodbye, then EOF; an idle session gets nothing else
+                    if not _readable(connection.fileno()):
+                        return False
+                    connection.pgconn.consume_input()
+            except (psycopg.Error, OSError, ValueError):
+                return True
+        return bool(connection.closed)
+
+    def _lost_locks(self, reason: str = "") -> DatabaseUnreachableError:
+        held = ", ".join(sorted(set(self._held)))
+        because = f" ({reason})" if reason else ""
+        return DatabaseUnreachableError(
+            f"lost the connection to the database {redact(self._url)}{because}, and with it the"
+            f" lock {held} on {self.what}: stopped rather than go on without it",
+            hint="another process may hold it now; nothing more was stored; run the command again",
+        )
 
     @contextlib.contextmanager
     def errors(self, action: str) -> Iterator[None]:
@@ -215,6 +331,8 @@ class PostgresDatabase:
         reason = _first_line(error, self._url)
         broken = isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
         if self._db.closed or (broken and _is_connection_error(error)):
+            if self._held:
+                return self._lost_locks(reason)
             return DatabaseUnreachableError(
                 f"lost the connection to the database {redact(self._url)}: {reason}",
                 hint="nothing more was sent; run the command again once it is back",
@@ -235,23 +353,32 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def named_lock(self, name: str, timeout: float) -> Iterator[None]:
-        """A session advisory lock: the server drops it when the holder's connection ends."""
+        """A session advisory lock: the server drops it when the holder's connection ends. Then
+        this store raises on every transaction (naming the lock) until the block ends: the
+        holder learns it lost the lock, and writes nothing as if it still held it."""
         key = _key(f"lock:{self.schema}:{name}")
         deadline = time.monotonic() + max(0.0, timeout)
         with self.errors("lock"):
             while True:
                 with self.lock:
+                    if self._depth == 0:
+                        self._revive()
                     got = self._db.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                if got and got[0]:
-                    break
+                    if got and got[0]:
+                        holder = self._db
+                        self._held.append(name)
+                        break
                 if time.monotonic() >= deadline:
                     raise TimeoutError(name)
                 time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         try:
             yield
         finally:
-            with contextlib.suppress(Exception), self.lock:
-                self._db.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            with self.lock:
+                self._held.remove(name)
+                if self._db is holder and not (holder.closed or holder.broken):
+                    with contextlib.suppress(Exception):
+                        holder.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     # what tests and `store status` look at -------------------------------------------------------
 
@@ -363,6 +490,17 @@ def _connect_error(error: Exception, url: str) -> AttsmsError:
         f"cannot reach the database {shown}: {reason}",
         hint="check that the server runs and the host and port are right; nothing was sent",
     )
+
+
+def _readable(fd: int) -> bool:
+    """Whether the socket `fd` has something to read (or hung up), without waiting."""
+    import select
+
+    if hasattr(select, "poll"):  # no FD_SETSIZE limit: a long-running process may hold many
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _is_connection_error(error: Exception) -> bool:
