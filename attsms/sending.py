@@ -581,11 +581,11 @@ class DryRun:
     total_segments: int
 
 
-def opted_out_locally(plan: SendPlan, *, sandbox: bool, profile: str | None) -> set[str]:
-    """The plan's recipients that opted out, for `--dry-run`: from the local store, no login."""
+def opted_out_locally(addresses: Sequence[str], *, sandbox: bool, profile: str | None) -> set[str]:
+    """The recipients that opted out, for `--dry-run`: from the local store, no login."""
     from attsms.session import LocalProfile
 
-    return _opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, plan.addresses)
+    return _opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, addresses)
 
 
 # Opt-outs are looked up this many recipients at a time: never a million strings at once.

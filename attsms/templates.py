@@ -30,6 +30,7 @@ import io
 import os
 import re
 import tempfile
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -467,6 +468,7 @@ class Facts:
     requests: int  # identical texts share requests of <= BATCH_SIZE; others one each
     digest: str  # SHA-256 over the template, the defaults and the CSV's bytes: the job identity
     shared: Mapping[int, int] = field(repr=False)  # text key -> recipients, for texts sent to > 1
+    codes: array[int] = field(repr=False)  # the recipients (`numbers.to_code`), in file order
 
     def summary(self) -> dict[str, object]:
         """The dry run as JSON-able data (`--dry-run --json`)."""
@@ -608,6 +610,7 @@ def scan(
     is sent from a file with a mistake in it. Returns the dry-run facts and what `batches`
     needs."""
     from attsms.intset import IntSet
+    from attsms.numbers import to_code
     from attsms.segments import UCS_2, analyze
 
     table = CsvTable(source)
@@ -626,11 +629,13 @@ def scan(
         ucs2: list[Ucs2Row] = []
         recipients = duplicates = ucs2_count = total = 0
         seg_min, seg_max = 0, 0
+        codes: array[int] = array("q")
         for recipient in _recipients(template, defaults, table, region, problems):
             if recipient is None:
                 duplicates += 1
                 continue
             recipients += 1
+            codes.append(to_code(recipient.address))
             if len(samples) < SAMPLES:
                 samples.append(recipient)
             info = analyze(recipient.text)
@@ -668,6 +673,7 @@ def scan(
         requests=alone + sum(-(-n // BATCH_SIZE) for n in shared.values()),
         digest=_identity(template, defaults, csv_digest),
         shared=shared,
+        codes=codes,
     )
 
 

@@ -119,3 +119,34 @@ def test_a_send_in_which_everyone_opted_out_sends_nothing_and_exits_2(
     assert len(lines) == 1 and "opted out" in lines[0] and "+12125550101" in lines[0]
     assert result.stdout == ""
     assert server.stats()["send_requests"] == before
+
+
+def test_a_template_dry_run_names_the_opted_out_and_the_send_skips_them(
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, tmp_path: Path
+) -> None:
+    server = use_server(sandbox_http())
+    _stop(cli, server, "+12125550101", "Stop.")
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "phone,name\n+12125550100,Ann\n+12125550101,Bo\n+12125550102,Cy\n", encoding="utf-8"
+    )
+    base = ("send", "--to-file", str(people), "--template", "-m", "Hi {name}")
+    dry = cli(*base, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.json()["opted_out"] == ["+12125550101"]
+    assert dry.json()["recipients"] == 3
+    dry_plain = cli(*base, "--dry-run")
+    assert "opted out (texted STOP), would be skipped: 1: +12125550101" in dry_plain.stdout
+    forced = cli(*base, "--dry-run", "--json", "--ignore-opt-out")
+    assert forced.json()["opted_out"] == []
+    assert server.stats()["send_requests"] == 0  # dry runs send nothing
+
+    sent = cli(*base, "--json")
+    assert sent.exit_code == 0, sent.stderr
+    rows = {row["to"]: row["result"] for row in sent.json()["messages"]}
+    assert rows == {
+        "+12125550100": "accepted",
+        "+12125550101": "opted-out",
+        "+12125550102": "accepted",
+    }
+    assert server.stats()["delivered_to"].get("tel:+12125550101") is None

@@ -13,7 +13,7 @@ from attsms.errors import StdoutClosed
 from attsms.output import Format
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from attsms.delivery import WaitResult
     from attsms.output import Output
@@ -179,9 +179,18 @@ def send(
     window = _quiet_window(quiet_hours, sandbox=app_state.sandbox, profile=app_state.profile)
     region = sending.number_region(sandbox=app_state.sandbox, profile=app_state.profile)
     if template:
+
+        def opted_out(addresses: Sequence[str]) -> set[str]:
+            if ignore_opt_out:
+                return set()
+            return sending.opted_out_locally(
+                addresses, sandbox=app_state.sandbox, profile=app_state.profile
+            )
+
         personal = _personal_plan(
-            out, to, to_file, message, message_file, default or [], region, dry_run, window
-        )
+            out, to, to_file, message, message_file, default or [], region, dry_run, window,
+            opted_out,
+        )  # fmt: skip
         if personal is None:  # the dry run was printed
             return
         plan = personal
@@ -195,7 +204,7 @@ def send(
                 set()
                 if ignore_opt_out
                 else sending.opted_out_locally(
-                    plan, sandbox=app_state.sandbox, profile=app_state.profile
+                    plan.addresses, sandbox=app_state.sandbox, profile=app_state.profile
                 )
             )
             _print_dry_run(out, sending.dry_run(plan, skipped))
@@ -307,8 +316,10 @@ def _personal_plan(
     region: str,
     dry_run: bool,
     window: QuietHours | None,
+    opted_out: Callable[[Sequence[str]], set[str]],
 ) -> SendPlan | None:
-    """The plan of a --template send, every row checked first; None after printing a dry run."""
+    """The plan of a --template send, every row checked first; None after printing a dry run
+    (which names the recipients `opted_out` finds: the send would skip them)."""
     from attsms import sending, templates
     from attsms.errors import UsageError
 
@@ -344,8 +355,12 @@ def _personal_plan(
     if not dry_run:
         assert plan is not None
         return plan
+    from attsms.numbers import display
+
+    skipped = opted_out(sending.AddressList(facts.codes))
+    shown = tuple(display(a) for a in sorted(skipped))
     if out.format is Format.JSON:
-        document: dict[str, Any] = {"dry_run": True, **facts.summary()}
+        document: dict[str, Any] = {"dry_run": True, **facts.summary(), "opted_out": shown}
         if window is not None:
             from attsms.quiet_hours import summarize, utc_now
 
@@ -355,6 +370,8 @@ def _personal_plan(
     else:
         for line in facts.lines():
             out.text(line)
+        if shown:
+            out.text(f"opted out (texted STOP), would be skipped: {_first_few(shown)}")
         if window is not None:
             assert plan is not None
             out.info(_quiet_line(plan.addresses, window))
