@@ -27,36 +27,31 @@ class IntSet:
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int) or value == 0:
             return False
-        slots = self._slots
-        mask = len(slots) - 1
-        index = self._home(value)
-        while True:
-            found = slots[index]
-            if found == value:
-                return True
-            if found == 0:
-                return False
-            index = (index + 1) & mask
+        return self._slots[self._slot(value)] == value
 
     def add(self, value: int) -> bool:
         """Add `value`; True if it was not there yet."""
         if value == 0:
             raise ValueError("IntSet cannot hold 0 (it marks an empty slot)")
+        index = self._slot(value)
+        if self._slots[index] == value:
+            return False
+        self._slots[index] = value
+        self._count += 1
+        if 2 * self._count > len(self._slots):
+            self._grow()
+        return True
+
+    def _slot(self, value: int) -> int:
+        """Where `value` is, or the empty slot where it would go (linear probing)."""
         slots = self._slots
         mask = len(slots) - 1
         index = self._home(value)
         while True:
             found = slots[index]
-            if found == value:
-                return False
-            if found == 0:
-                break
+            if found == value or found == 0:
+                return index
             index = (index + 1) & mask
-        slots[index] = value
-        self._count += 1
-        if 2 * self._count > len(slots):
-            self._grow()
-        return True
 
     def _home(self, value: int) -> int:
         return ((value * _GOLDEN) & _MASK64) >> (64 - self._bits)

@@ -22,7 +22,6 @@ import argparse
 import itertools
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bulk_send: a sibling script
+
+from bulk_send import _attsms, _start_sandbox
 
 from tests import pg
 
@@ -42,36 +44,12 @@ REGISTRATION_ID = "12345"
 INJECT_CHUNK = 10_000
 
 
-def _attsms() -> list[str]:
-    script = Path(sys.executable).parent / "attsms"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("attsms")
-    return [found] if found else [sys.executable, "-m", "attsms"]
-
-
 def _http(method: str, url: str, payload: Any = None) -> Any:
     import httpx
 
     response = httpx.request(method, url, json=payload, timeout=60)
     response.raise_for_status()
     return response.json()
-
-
-def _start_sandbox(attsms: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*attsms, "sandbox", "serve", "--port", "0", "--latency-ms", str(LATENCY_MS)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    if "listening on" not in first:
-        proc.kill()
-        sys.exit(f"the sandbox did not start: {first!r}")
-    return proc, first.split()[-1]
 
 
 def _timed(argv: list[str], env: dict[str, str], stdout: Any) -> float:

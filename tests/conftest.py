@@ -96,8 +96,9 @@ def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def sandbox_process(tmp_path: Path) -> Iterator[str]:
-    """A sandbox in a child process (its memory is not this process's); yields its URL."""
+def sandbox_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A sandbox in a child process (its memory is not this process's), which attsms in this
+    process is set to use (base URL and credentials); yields its URL."""
     env = {**os.environ, "ATTSMS_DATA_DIR": str(tmp_path / "sandbox-data")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "attsms", "sandbox", "serve", "--port", "0"],
@@ -109,8 +110,12 @@ def sandbox_process(tmp_path: Path) -> Iterator[str]:
     assert proc.stdout is not None
     first = proc.stdout.readline()
     assert "listening on" in first, first
+    url = first.split()[-1]
+    monkeypatch.setenv("ATTSMS_BASE_URL", url)
+    monkeypatch.setenv("ATTSMS_CLIENT_ID", "sandbox-client-id")
+    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "sandbox-client-secret")
     try:
-        yield first.split()[-1]
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -22,11 +22,8 @@ GROWTH_BOUND_MB = 25
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc for RSS")
 def test_sending_to_50000_recipients_grows_rss_by_a_fixed_bound(
-    cli: Cli, sandbox_process: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, sandbox_process: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("ATTSMS_BASE_URL", sandbox_process)
-    monkeypatch.setenv("ATTSMS_CLIENT_ID", "sandbox-client-id")
-    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "sandbox-client-secret")
     to_file = tmp_path / "to.txt"
     to_file.write_text("".join(f"+1212{2000000 + i:07d}\n" for i in range(RECIPIENTS)))
     # Warm up: imports, the token, the history file; their memory is not the send's.

@@ -54,11 +54,8 @@ def test_a_dry_run_of_100000_personal_texts_grows_rss_by_a_fixed_bound(
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc for RSS")
 def test_a_send_of_50000_rows_sharing_texts_grows_rss_by_a_fixed_bound(
-    cli: Cli, sandbox_process: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, sandbox_process: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("ATTSMS_BASE_URL", sandbox_process)
-    monkeypatch.setenv("ATTSMS_CLIENT_ID", "sandbox-client-id")
-    monkeypatch.setenv("ATTSMS_CLIENT_SECRET", "sandbox-client-secret")
     rows, names = 50_000, 8  # 8 texts shared by 6,250 people each: 1,000 requests
     people = tmp_path / "people.csv"
     _csv(people, rows, names=names)
