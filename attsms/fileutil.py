@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from attsms.errors import AttsmsError
 from attsms.paths import ensure_private_dir
 
 
@@ -47,3 +49,16 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+@contextlib.contextmanager
+def temp_file_errors(what: str) -> Iterator[None]:
+    """OSError writing a temporary file (a full or read-only TMPDIR) as one line, exit 1."""
+    try:
+        yield
+    except OSError as error:
+        where = tempfile.gettempdir()
+        raise AttsmsError(
+            f"cannot write {what} to a temporary file in {where}: {error.strerror or error}",
+            hint="free some space there, or set TMPDIR to a directory with room",
+        ) from None

@@ -346,19 +346,35 @@ class _Spilled:
     batch in memory. The file is private (0600) and already unlinked, so nothing is left behind
     however the process ends."""
 
+    WHAT = "the plan of the send"
+
     def __init__(self) -> None:
         import tempfile
 
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the plan
+        from attsms.fileutil import temp_file_errors
+
+        with temp_file_errors(self.WHAT):
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the plan
         self._offsets = array("q", [0])
         self._lock = threading.Lock()  # one seek-and-read at a time: the pool reads from threads
 
     def append(self, text: str, addresses: Iterable[str]) -> None:
+        from attsms.fileutil import temp_file_errors
+
         data = text.encode("utf-8", "surrogatepass")
         codes = array("q", map(_to_code, addresses))
         record = len(data).to_bytes(4, "big") + data + codes.tobytes()
-        self._file.write(record)
+        with temp_file_errors(self.WHAT):
+            self._file.write(record)
         self._offsets.append(self._offsets[-1] + len(record))
+
+    def seal(self) -> _Spilled:
+        """Everything on disk before the first read (a full disk says so here, not mid-send)."""
+        from attsms.fileutil import temp_file_errors
+
+        with temp_file_errors(self.WHAT):
+            self._file.flush()
+        return self
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -516,6 +532,7 @@ def personal_plan(batches: Iterable[tuple[str, Sequence[str]]], identity: str) -
         spilled.append(text, addresses)
     if not len(spilled):
         raise UsageError("no recipients", hint="give numbers with --to-file")
+    spilled.seal()
     return SendPlan(
         addresses=AddressList(codes),
         message=spilled.texts[0],
@@ -562,6 +579,7 @@ def by_zone(plan: SendPlan) -> SendPlan:
                         batch = []
             if batch:
                 spilled.append(plan.message, batch)
+    spilled.seal()
     identity = hashlib.sha256(f"{plan.fingerprint}\nsplit by time zone".encode()).hexdigest()
     return dataclasses.replace(plan, groups=spilled.groups, texts=spilled.texts, identity=identity)
 

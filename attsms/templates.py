@@ -189,7 +189,10 @@ class CsvSource:
         if name == STDIN:
             if stdin is None:
                 raise UsageError("stdin is not available")
-            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            from attsms.fileutil import temp_file_errors
+
+            with temp_file_errors("the CSV from stdin"):
+                self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
             copied = 0
             while chunk := stdin.read(1 << 20):
                 copied += len(chunk)
@@ -199,7 +202,18 @@ class CsvSource:
                         f"stdin holds more than {MAX_STDIN_BYTES >> 20} MB of CSV",
                         hint="give a file with --to-file FILE",
                     )
-                self._spool.write(chunk)
+                try:
+                    with temp_file_errors("the CSV from stdin"):
+                        self._spool.write(chunk)
+                except BaseException:
+                    self.close()
+                    raise
+            try:
+                with temp_file_errors("the CSV from stdin"):
+                    self._spool.flush()
+            except BaseException:
+                self.close()
+                raise
         elif not name:
             raise UsageError("the recipient file name is empty", hint="give a file, or - for stdin")
 

@@ -373,3 +373,41 @@ def test_login_with_an_unwritable_config_dir_fails_before_any_token_call(
     assert calls(server, "token") == 0
     fs.writable()
     assert not config.exists() or list(config.iterdir()) == []  # no secret file, no config
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_a_full_temporary_dir_stops_a_template_send_before_anything_is_sent(
+    cli: Cli,
+    sandbox_http: StartSandbox,
+    use: Callable[..., SandboxHttp],
+    disk: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    # A template send spills its plan (and stdin's CSV) to TMPDIR: full, it is one line, exit 1,
+    # and no request goes out (the plan is on disk before the first one).
+    import tempfile
+
+    fs = disk(need_tmpfs=True)
+    server = use(sandbox_http(), data=tmp_path / "data")
+    people = tmp_path / "people.csv"
+    rows = "".join(f"+1212555{i:04d},Guest{i}\n" for i in range(200))
+    people.write_text("phone,name\n" + rows, encoding="utf-8")
+    monkeypatch.setattr(tempfile, "tempdir", str(fs.path))  # what TMPDIR does in a new process
+    fs.fill()
+    before = server.stats()["attempts"]
+    if source == "file":
+        result = cli("send", "--to-file", str(people), "--template", "-m", "Hi {name}")
+        one_error_line(result, "the plan of the send", str(fs.path), "No space left")
+    else:
+        result = cli(
+            "send", "--to-file", "-", "--template", "-m", "Hi {name}", input=people.read_text()
+        )
+        one_error_line(result, "the CSV from stdin", str(fs.path), "No space left")
+    assert server.stats()["attempts"] == before
+
+    fs.free()
+    sent = cli("send", "--to-file", str(people), "--template", "-m", "Hi {name}", "-q")
+    assert sent.exit_code == 0, sent.stderr
+    assert server.stats()["send_requests"] == 200
