@@ -304,13 +304,29 @@ class AddressList(_Converted[str]):
 
     def in_wire_order(self) -> AddressList:
         """Sorted as the strings sort (what a keyed job's batches and fingerprint are over)."""
-        codes = array("q", sorted(self._codes))
+        codes = _sorted_codes(self._codes)
         shorts = bisect.bisect_left(codes, 0)  # negative: short codes, and "short:" < "tel:"
         if shorts > 1:
             codes[:shorts] = array("q", sorted(codes[:shorts], key=_from_code))
         if len(codes) - shorts > 1 and len(str(codes[shorts])) != len(str(codes[-1])):
             codes[shorts:] = array("q", sorted(codes[shorts:], key=_from_code))  # mixed lengths
         return AddressList(codes)
+
+
+_SORT_RUN = 1 << 16
+
+
+def _sorted_codes(codes: array[int]) -> array[int]:
+    """`codes` sorted, without a list of them all: `sorted` of a million holds 40 MB of int
+    objects at once, runs of 65,536 merged into an array hold 2.5 MB."""
+    if len(codes) <= _SORT_RUN:
+        return array("q", sorted(codes))
+    import heapq
+
+    runs = [array("q", sorted(codes[i : i + _SORT_RUN])) for i in range(0, len(codes), _SORT_RUN)]
+    merged: array[int] = array("q")
+    merged.extend(heapq.merge(*runs))
+    return merged
 
 
 class _Batches(Sequence[tuple[str, ...]]):
@@ -1028,8 +1044,8 @@ def _send_all(
 
     key = options.dedupe_key
     known: dict[int, SentBatch] = {}
-    if key is not None:
-        known = store.dedupe_attempts(profile, key, account)
+    if key is not None:  # recipients read a batch at a time, as each is settled
+        known = store.dedupe_attempts(profile, key, account, recipients=False)
     outcomes: list[BatchOutcome | None] = [None] * len(batches)
 
     def done(outcome: BatchOutcome) -> None:
@@ -1049,7 +1065,9 @@ def _send_all(
             to_send.append(number)
             continue
         addresses = batches[number]
-        settled = _settled(number, addresses, known.get(number), options.resend_unknown)
+        settled = _settled(
+            number, addresses, known.get(number), options.resend_unknown, store.addresses_of
+        )
         if settled is not None:
             done(settled)
             continue
@@ -1307,15 +1325,25 @@ def _finish(
 
 
 def _settled(
-    number: int, addresses: tuple[str, ...], attempt: SentBatch | None, resend_unknown: bool
+    number: int,
+    addresses: tuple[str, ...],
+    attempt: SentBatch | None,
+    resend_unknown: bool,
+    addresses_of: Callable[[int], tuple[str, ...]] | None = None,
 ) -> BatchOutcome | None:
     """The outcome of a batch an earlier run settled, or None when it is to be sent now. Its
-    recipients are those the earlier attempt went to; the rest of the batch were skipped then."""
+    recipients are those the earlier attempt went to (`addresses_of` its id, when `attempt` was
+    read without them); the rest of the batch were skipped then."""
     from attsms.store import history
 
     if attempt is None:
         return None
-    went = {r.address for r in attempt.recipients}
+    if attempt.outcome != history.ACCEPTED and (resend_unknown or not attempt.may_have_been_sent):
+        return None  # failed (or unknown, to be resent): sent now
+    if addresses_of is not None and not attempt.recipients:
+        went = set(addresses_of(attempt.id))
+    else:
+        went = {r.address for r in attempt.recipients}
     sent_to = tuple(a for a in addresses if a in went)
     skipped = tuple(a for a in addresses if a not in went)
     if attempt.outcome == history.ACCEPTED:

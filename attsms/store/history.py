@@ -784,12 +784,22 @@ class HistoryStore:
             return self._with_recipients(db, db.execute(sql, params).fetchall())
 
     def dedupe_attempts(
-        self, profile: str, key: str, account: str | None = None
+        self, profile: str, key: str, account: str | None = None, *, recipients: bool = True
     ) -> dict[int, SentBatch]:
         """Per batch number, the attempt that counts (accepted, else may-have-gone, else failed),
-        of the job `key` on `account` (None: whichever account)."""
+        of the job `key` on `account` (None: whichever account). `recipients=False` leaves each
+        attempt's recipients out (a million-recipient job's are ~250 MB as objects): ask
+        `addresses_of` for one batch's when they are needed."""
         with self._read() as db:
-            return self._best_attempts(db, profile, key, None, account)
+            return self._best_attempts(db, profile, key, None, account, recipients=recipients)
+
+    def addresses_of(self, batch_id: int) -> tuple[str, ...]:
+        """The recipients of one batch, in their order."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT address FROM recipients WHERE batch_id = ? ORDER BY position", (batch_id,)
+            ).fetchall()
+        return tuple(row[0] for row in rows)
 
     # plumbing --------------------------------------------------------------------------------
 
@@ -800,6 +810,8 @@ class HistoryStore:
         key: str,
         batch_number: int | None,
         account: str | None,
+        *,
+        recipients: bool = True,
     ) -> dict[int, SentBatch]:
         sql = f"SELECT {_COLUMNS} FROM batches WHERE profile = ? AND dedupe_key = ?"  # noqa: S608
         params: list[Any] = [profile, key]
@@ -810,7 +822,9 @@ class HistoryStore:
             sql += " AND batch_number = ?"
             params.append(batch_number)
         best: dict[int, SentBatch] = {}
-        for batch in self._with_recipients(db, db.execute(sql + " ORDER BY id", params).fetchall()):
+        rows = db.execute(sql + " ORDER BY id", params).fetchall()
+        batches = self._with_recipients(db, rows) if recipients else [_batch(r, ()) for r in rows]
+        for batch in batches:
             current = best.get(batch.batch_number)
             # Later attempts win ties: a resent unknown batch then shows its latest try.
             if current is None or _RANK[batch.outcome] >= _RANK[current.outcome]:
