@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"attsms {__version__}\n")
         return ExitCode.OK
     _escape_unencodable_output()
+    _skip_httpx_cli()
     verbose = "--verbose" in args or "-v" in args or bool(os.environ.get("ATTSMS_DEBUG"))
     # A real run (not a caller's `main([...])`): SIGTERM and SIGHUP stop it as Ctrl-C does.
     restore_signals = _handle_termination() if argv is None else None
@@ -51,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if restore_signals is not None:
             restore_signals()
+
+
+def _skip_httpx_cli() -> None:
+    """`import httpx` also loads httpx's own command line (`httpx._main`: click, rich.progress,
+    rich.syntax, pygments), about a third of its import time, which attsms never runs. A None
+    in sys.modules makes that one import fail, and httpx falls back to a stub: its documented
+    path when the `httpx[cli]` extras are missing. Measured: one send 20-40 ms sooner."""
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def _escape_unencodable_output() -> None:

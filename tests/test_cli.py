@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +42,32 @@ def test_help_loads_no_http_rich_or_keyring() -> None:
         loaded = _modules_after(*args)
         assert "typer" in loaded
         assert not set(HEAVY) & loaded, (args, set(HEAVY) & loaded)
+
+
+def test_a_piped_send_loads_httpx_without_its_command_line(
+    sandbox_http: Callable[..., SandboxHttp], tmp_path: Path
+) -> None:
+    # httpx's own CLI (click, rich.syntax, pygments) is a third of `import httpx`; attsms never
+    # runs it. A send piped (no progress bar, no table) loads no rich at all.
+    server = sandbox_http()
+    env = {**os.environ, **server.env()}
+    for kind in ("CONFIG", "CACHE", "DATA"):
+        env[f"ATTSMS_{kind}_DIR"] = str(tmp_path / kind.lower())
+    script = (
+        "import sys\n"
+        "from attsms.cli import main\n"
+        "code = main(['send', '+12125550100', '-m', 'hi', '-q'])\n"
+        "real = (name for name, module in sys.modules.items() if module is not None)\n"
+        "sys.stderr.write(str(code) + ' ' + ' '.join(sorted(real)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    code, _, names = run.stderr.rpartition("\n")[2].partition(" ")
+    loaded = set(names.split())
+    assert code == "0", run.stderr
+    assert "httpx" in loaded and server.stats()["send_requests"] == 1
+    assert not {"httpx._main", "click", "pygments", "rich"} & loaded
 
 
 def test_version(cli: Cli) -> None:
