@@ -172,6 +172,32 @@ class Output:
         else:
             raise ValueError("a --json document cannot be streamed; use records()")
 
+    def stream_records(
+        self,
+        pages: Iterable[tuple[Sequence[Mapping[str, Any]], Sequence[Any]]],
+        columns: Sequence[Column],
+    ) -> None:
+        """`records` for rows that come a page at a time (rows, and their `--json` documents):
+        TSV or JSON lines as each page comes, and the JSON array written piece by piece, the
+        same text `records` would write whole. Not for a table, which must see every row."""
+        if self.format is Format.TABLE:
+            raise ValueError("a table cannot be streamed; use records()")
+        first = True
+        if self.format is Format.JSON:
+            self._write("[")
+        for rows, documents in pages:
+            if self.format is Format.JSON:
+                parts = [("" if first and i == 0 else ",") + "\n  " + self.json_part(d, 1)
+                         for i, d in enumerate(documents)]  # fmt: skip
+                first = first and not documents
+                self._write("".join(parts))
+            elif self.format is Format.JSONL:
+                self._write("".join(self.json_line_text(row) for row in rows))
+            else:
+                self._write("".join(self.plain_line(row, columns) for row in rows))
+        if self.format is Format.JSON:
+            self._write("]\n" if first else "\n]\n")
+
     def json(self, value: Any) -> None:
         self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json) + "\n")
 

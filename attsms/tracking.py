@@ -201,6 +201,35 @@ def read_history(
     return HistoryPage(tuple(batches[:limit] if more else batches), more=more)
 
 
+class HistoryStream:
+    """`read_history` a page at a time, for output written as it is read: iterate once for
+    pages of batches (newest first, `limit` at most); `more` is set once it is done."""
+
+    def __init__(
+        self, profile: str, *, limit: int | None = DEFAULT_LIMIT, since: datetime | None = None
+    ) -> None:
+        self._profile, self._limit, self._since = profile, limit, since
+        self.more = False
+        self.count = 0
+
+    def __iter__(self) -> Iterator[list[SentBatch]]:
+        from attsms.store import read_history as open_read_only
+
+        store = open_read_only()
+        if store is None:
+            return
+        limit = self._limit
+        with store:
+            wanted = None if limit is None else limit + 1  # one more tells whether there are more
+            for page in store.recent_pages(wanted, self._since, profile=self._profile):
+                if limit is not None and self.count + len(page) > limit:
+                    page = page[: limit - self.count]
+                    self.more = True
+                self.count += len(page)
+                if page:
+                    yield page
+
+
 # --- status from the service -----------------------------------------------------------------
 
 OnUpdate = Callable[[Tracked, tuple[Delivery, ...]], None]

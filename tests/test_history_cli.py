@@ -189,3 +189,36 @@ def test_on_a_terminal_the_text_is_cut_to_the_line(
     assert len(row.rstrip()) <= 80
     assert row.rstrip().endswith("…") and "Your table for four" in row
     assert "SMS0000000000000001" in row and "+12125550100" in row
+
+
+@pytest.mark.parametrize("page", [1, 4, 500])
+def test_pages_read_one_at_a_time_print_what_one_read_would(
+    cli: Cli, history: HistoryStore, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    # Piped and --json, the history is read and written a page at a time: the text must be what
+    # reading it whole gave, whatever the page size, ties of the same second included.
+    import attsms.store.history as stored
+
+    clock = iter(float(1_700_000_000 + t // 3) for t in range(100))  # 3 sends a second
+    with monkeypatch.context() as patch:
+        patch.setattr("attsms.history.time.time", lambda: next(clock))
+        for n in range(11):
+            record(history, f"SMS{n:016d}", [f"tel:+1212555{n:04d}"], message=f"text {n}")
+        record(history, None, ["tel:+12125550999"], outcome="failed", error="boom")
+    whole = cli("history", "--limit", "0", "--json").json()
+    assert [b["message_id"] for b in whole] == [None, *(f"SMS{n:016d}" for n in range(10, -1, -1))]
+    monkeypatch.setattr(stored, "PAGE_BATCHES", page)
+    for args in (["--json"], []):
+        for limit in ("0", "5", "12", "13"):
+            paged = cli("history", "--limit", limit, *args)
+            assert paged.exit_code == 0, paged.stderr
+            shown = whole[: int(limit) or None]
+            if args:
+                assert paged.json() == shown
+                assert paged.stdout.startswith("[\n  {") and paged.stdout.endswith("}\n]\n")
+            else:
+                assert [row[1] for row in rows(paged)] == [b["message_id"] or "" for b in shown]
+            more = limit == "5"
+            assert ("Showing the newest 5; --limit 0 shows all." in paged.stderr) == more
+    empty = cli("history", "--since", "1m", "--json")
+    assert empty.stdout == "[]\n" and "Nothing sent since then." in empty.stderr

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attsms.output import Column, Format, Output
 from tests.support import Cli
@@ -122,3 +124,38 @@ def test_dry_run_of_gsm_text_prints_no_empty_non_gsm_row(cli: Cli) -> None:
     # JSON keeps every field, the empty list included.
     document = cli("--sandbox", "send", "+12125550100", "-m", "Hi", "--dry-run", "--json").json()
     assert document["non_gsm"] == []
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.lists(JSONISH, max_size=4), max_size=5), st.booleans())
+def test_streamed_records_write_what_records_writes_whole(
+    pages: list[list[object]], ascii_only: bool
+) -> None:
+    # Pages of any size (empty ones too), in every machine format: byte for byte the same text.
+    columns = [Column("a", "A")]
+    for fmt in (Format.JSON, Format.JSONL, Format.PLAIN):
+        rows = [[{"a": str(value)} for value in page] for page in pages]
+        encoding = "ascii" if ascii_only else "utf-8"  # ASCII: \\u escapes, in both ways
+        whole, streamed = (
+            io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="backslashreplace")
+            for _ in "ab"
+        )
+        every = [value for page in pages for value in page]
+        Output(stdout=whole, format=fmt).records(
+            [row for page in rows for row in page], columns, document=every
+        )
+        Output(stdout=streamed, format=fmt).stream_records(zip(rows, pages, strict=True), columns)
+        whole.flush()
+        streamed.flush()
+        text = streamed.buffer.getvalue()  # type: ignore[attr-defined]
+        assert text == whole.buffer.getvalue(), fmt  # type: ignore[attr-defined]
+        if fmt is Format.JSON:
+            assert json.loads(text) == every

@@ -8,6 +8,9 @@ recipients took ~40 MB more here (now ~15 MB, most of it the rows captured in a 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -62,3 +65,42 @@ def test_rerunning_a_keyed_job_of_50000_grows_rss_by_a_fixed_bound(
     assert growth < 11, f"RSS grew {growth:.1f} MB re-running {RECIPIENTS}"
     stats = httpx.get(sandbox_process + "/sandbox/stats", timeout=10).json()
     assert stats["send_requests"] == RECIPIENTS // 50 + 1  # the re-run sent nothing
+
+
+def _peak_rss_mb(args: list[str], out: Path) -> float:
+    """Peak RSS of `attsms ARGS > out` run in a fresh interpreter (its own, not this one's)."""
+    script = (
+        "import resource, sys\n"
+        "from attsms.cli import main\n"
+        f"code = main({args!r})\n"
+        "sys.stderr.write(f'{code} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\n"
+    )
+    with out.open("w") as sink:
+        run = subprocess.run(
+            [sys.executable, "-c", script], stdout=sink, stderr=subprocess.PIPE, text=True
+        )
+    code, _, kilobytes = run.stderr.rpartition("\n")[2].partition(" ")
+    assert code == "0", run.stderr
+    return int(kilobytes) / 1024
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in kilobytes")
+def test_history_of_50000_recipients_as_json_grows_rss_by_a_fixed_bound(tmp_path: Path) -> None:
+    # `history --limit 0 --json` read every batch with its recipients, then built every row and
+    # document before writing: ~1.6 KB a recipient (1.6 GB for a million; 50,000 took 50.9 MB
+    # more than one batch did). Now 100 batches at a time: under 1 MB more here, 30 MB for a
+    # million.
+    from attsms.history import HistoryStore
+
+    with HistoryStore.open() as store:
+        for n in range(RECIPIENTS // 50):
+            addresses = [f"tel:+1212{2000000 + n * 50 + i:07d}" for i in range(50)]
+            store.record_batch(
+                profile="default", message="hi", addresses=addresses, message_id=f"SMS{n:016d}"
+            )
+    one = _peak_rss_mb(["history", "--limit", "1", "--json"], tmp_path / "one.json")
+    every = _peak_rss_mb(["history", "--limit", "0", "--json"], tmp_path / "all.json")
+    document = json.loads((tmp_path / "all.json").read_text())
+    assert sum(len(b["recipients"]) for b in document) == RECIPIENTS
+    growth = every - one
+    assert growth < 10, f"RSS grew {growth:.1f} MB for {RECIPIENTS} recipients"

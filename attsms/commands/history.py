@@ -149,18 +149,25 @@ def history(
     """
     from attsms.commands.context import state
     from attsms.session import LocalProfile
-    from attsms.tracking import parse_since, read_history
+    from attsms.tracking import HistoryStream, parse_since, read_history
 
     app_state = state(ctx)
     out = app_state.output()
     profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
-    page = read_history(
-        profile.name, limit=limit or None, since=None if since is None else parse_since(since)
-    )
-    rows, columns = [_row(b, out) for b in page.batches], _columns()
-    _fit_text(rows, columns, out)
-    out.records(rows, columns, document=[_document(b) for b in page.batches])
-    if not page.batches:
+    after = None if since is None else parse_since(since)
+    columns = _columns()
+    if out.format is Format.TABLE:  # a table sizes its columns to every row: read them all
+        page = read_history(profile.name, limit=limit or None, since=after)
+        rows = [_row(b, out) for b in page.batches]
+        _fit_text(rows, columns, out)
+        out.records(rows, columns)
+        shown, more = len(page.batches), page.more
+    else:  # piped or --json: written a page at a time (a million recipients are never held)
+        stream = HistoryStream(profile.name, limit=limit or None, since=after)
+        pages = (([_row(b, out) for b in p], [_document(b) for b in p]) for p in stream)
+        out.stream_records(pages, columns)
+        shown, more = stream.count, stream.more
+    if not shown:
         out.info("Nothing sent since then." if since else "Nothing sent yet.")
-    elif page.more:
-        out.info(f"Showing the newest {len(page.batches)}; --limit 0 shows all.")
+    elif more:
+        out.info(f"Showing the newest {shown}; --limit 0 shows all.")

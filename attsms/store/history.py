@@ -26,7 +26,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -767,6 +767,42 @@ class HistoryStore:
         with self._read() as db:
             return self._with_recipients(db, db.execute(sql, params).fetchall())
 
+    def recent_pages(
+        self,
+        limit: int | None = None,
+        since: datetime | None = None,
+        *,
+        profile: str | None = None,
+        page: int | None = None,
+    ) -> Iterator[list[SentBatch]]:
+        """`recent`, `page` batches at a time (with their recipients): a history of a million
+        recipients is never in memory at once. Each page is its own read; what is written
+        meanwhile is newer than the pages still to come, so nothing is skipped or repeated."""
+        where, params = _filters(profile, since, None)
+        page = page or PAGE_BATCHES
+        left = limit
+        after: tuple[float, int] | None = None
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            sql = f"SELECT {_COLUMNS} FROM batches{where}"  # noqa: S608
+            values = list(params)
+            if after is not None:
+                sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+                values += [after[0], after[0], after[1]]
+            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            with self._read() as db:
+                rows = db.execute(sql, [*values, size]).fetchall()
+                batches = self._with_recipients(db, rows)
+            if not batches:
+                return
+            yield batches
+            last = rows[-1]
+            after = (last[2], last[0])  # created_at, id (see _COLUMNS)
+            if left is not None:
+                left -= len(batches)
+            if len(batches) < size:
+                return
+
     def not_final(self, *, profile: str | None = None, limit: int | None = None) -> list[SentBatch]:
         """Accepted batches with a recipient whose delivery status is not final (or not known)."""
         finals = ", ".join("?" * len(FINAL_STATUSES))
@@ -863,6 +899,9 @@ class HistoryStore:
 
 # SQL text is only ever built from these constants and `?` placeholders; every value is a
 # parameter (hence the S608 waivers).
+# Batches a page of `recent_pages` reads: 100 hold up to 5,000 recipients.
+PAGE_BATCHES = 100
+
 _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"
     " batch_number, batch_count"
