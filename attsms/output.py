@@ -174,29 +174,40 @@ class Output:
 
     def stream_records(
         self,
-        pages: Iterable[tuple[Sequence[Mapping[str, Any]], Sequence[Any]]],
+        items: Iterable[Any],
         columns: Sequence[Column],
-    ) -> None:
-        """`records` for rows that come a page at a time (rows, and their `--json` documents):
-        TSV or JSON lines as each page comes, and the JSON array written piece by piece, the
-        same text `records` would write whole. Not for a table, which must see every row."""
+        *,
+        row: Callable[[Any], Mapping[str, Any]] = lambda item: item,
+        document: Callable[[Any], Any] | None = None,
+        page: int = 1000,
+    ) -> int:
+        """`records` for items read as they come: each turned into its `row` (and its `--json`
+        `document`, default the row) and written `page` at a time, TSV or JSON lines, or the JSON
+        array piece by piece: the same text `records` writes whole. Returns how many there
+        were. Not for a table, which must see every row to size its columns."""
+        import itertools
+
         if self.format is Format.TABLE:
             raise ValueError("a table cannot be streamed; use records()")
-        first = True
+        as_document = document or row
+        source = iter(items)
+        count = 0
         if self.format is Format.JSON:
             self._write("[")
-        for rows, documents in pages:
+        while chunk := list(itertools.islice(source, page)):
             if self.format is Format.JSON:
-                parts = [("" if first and i == 0 else ",") + "\n  " + self.json_part(d, 1)
-                         for i, d in enumerate(documents)]  # fmt: skip
-                first = first and not documents
-                self._write("".join(parts))
+                # The page as a whole array ("[\n  {…},\n  {…}\n]"), less its brackets: one
+                # encoder call a page, and exactly the items' text in the whole document.
+                text = self.json_part([as_document(item) for item in chunk], 0)
+                self._write(("," if count else "") + text[1:-2])
             elif self.format is Format.JSONL:
-                self._write("".join(self.json_line_text(row) for row in rows))
+                self._write("".join(self.json_line_text(row(item)) for item in chunk))
             else:
-                self._write("".join(self.plain_line(row, columns) for row in rows))
+                self._write("".join(self.plain_line(row(item), columns) for item in chunk))
+            count += len(chunk)
         if self.format is Format.JSON:
-            self._write("]\n" if first else "\n]\n")
+            self._write("\n]\n" if count else "]\n")
+        return count
 
     def json(self, value: Any) -> None:
         self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json) + "\n")

@@ -211,3 +211,38 @@ def test_export_csv_neutralizes_formulas_and_keeps_phone_numbers(
 def test_export_help_says_how_csv_cells_are_neutralized(cli: Cli) -> None:
     shown = " ".join(cli("inbox", "export", "--help").stdout.split())
     assert "single quote" in shown and "formula" in shown
+
+
+@pytest.mark.parametrize("page", [1, 3, 1000])
+def test_list_and_export_read_a_page_at_a_time_and_print_what_one_read_would(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    # Piped and --json, messages are read a page at a time and written as they come; whatever
+    # the page, the output is what one read of them all gives, --limit and filters included.
+    import attsms.store.inbox as stored
+
+    with InboxStore.open("default") as store:
+        store.add_batch(
+            "12345",
+            [
+                InboundMessage(f"m{n}", f"text {n}", ALICE if n % 2 else BOB, "12345", _ago(20 - n))
+                for n in range(10)
+            ],
+        )
+    every = [f"m{n}" for n in range(10)]
+    monkeypatch.setattr(stored, "PAGE_MESSAGES", page)
+    assert ids(cli, "--limit", "0") == every
+    assert ids(cli, "--limit", "4") == every[-4:]
+    assert ids(cli, "--limit", "1999999999999999999999") == every
+    assert ids(cli, "--from", ALICE, "--limit", "2") == ["m7", "m9"]
+    assert ids(cli, "--since", "810m", "--limit", "0") == every[7:]  # 13.5 hours
+    plain = cli("inbox", "list", "--limit", "3")
+    assert [line.split("\t")[2] for line in plain.lines] == every[-3:]  # MESSAGE ID
+    assert "Showing the newest 3 of 10" in plain.stderr
+    lines = cli("inbox", "list", "--limit", "0", "--jsonl").lines
+    assert [json.loads(line)["message_id"] for line in lines] == every
+    exported = cli("inbox", "export", "--json")
+    assert [m["message_id"] for m in exported.json()] == every
+    assert "Exported 10 messages." in exported.stderr
+    nothing = cli("inbox", "list", "--from", "+12125550199", "--json")
+    assert nothing.stdout == "[]\n" and "No stored message matches." in nothing.stderr

@@ -135,9 +135,9 @@ JSONISH = st.recursive(
 )
 
 
-@given(st.lists(st.lists(JSONISH, max_size=4), max_size=5), st.booleans())
+@given(st.lists(st.lists(JSONISH, max_size=4), max_size=5), st.booleans(), st.integers(1, 4))
 def test_streamed_records_write_what_records_writes_whole(
-    pages: list[list[object]], ascii_only: bool
+    pages: list[list[object]], ascii_only: bool, size: int
 ) -> None:
     # Pages of any size (empty ones too), in every machine format: byte for byte the same text.
     columns = [Column("a", "A")]
@@ -152,7 +152,10 @@ def test_streamed_records_write_what_records_writes_whole(
         Output(stdout=whole, format=fmt).records(
             [row for page in rows for row in page], columns, document=every
         )
-        Output(stdout=streamed, format=fmt).stream_records(zip(rows, pages, strict=True), columns)
+        written = Output(stdout=streamed, format=fmt).stream_records(
+            every, columns, row=lambda value: {"a": str(value)}, document=lambda v: v, page=size
+        )
+        assert written == len(every)
         whole.flush()
         streamed.flush()
         text = streamed.buffer.getvalue()  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -164,8 +165,8 @@ def history(
         shown, more = len(page.batches), page.more
     else:  # piped or --json: written a page at a time (a million recipients are never held)
         stream = HistoryStream(profile.name, limit=limit or None, since=after)
-        pages = (([_row(b, out) for b in p], [_document(b) for b in p]) for p in stream)
-        out.stream_records(pages, columns)
+        batches = itertools.chain.from_iterable(stream)
+        out.stream_records(batches, columns, row=lambda b: _row(b, out), document=_document)
         shown, more = stream.count, stream.more
     if not shown:
         out.info("Nothing sent since then." if since else "Nothing sent yet.")

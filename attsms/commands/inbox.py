@@ -235,21 +235,27 @@ def list_messages(
     since_ts = None if since is None else parse_since(since)
     address = None if sender is None else normalize(sender, profile.region)
     store = existing_inbox(profile.name, read_only=True)
-    if store is None:
-        messages, total = [], 0
-    else:
+    columns = _columns(out)
+    shown = total = 0
+    if store is not None:
         with store:
-            messages = store.messages(since=since_ts, sender=address, limit=limit or None)
-            total = len(messages)
-            if limit and total == limit:
+            messages = store.iter_messages(since=since_ts, sender=address, newest=limit or None)
+            if out.format is Format.TABLE:  # a table sizes its columns to every row
+                rows = [_row(m) for m in messages]
+                out.records(rows, columns)
+                shown = len(rows)
+            else:  # piped or --json: written a page at a time, never all held
+                shown = out.stream_records(messages, columns, row=_row)
+            total = shown
+            if limit and shown == limit:
                 total = store.count(since=since_ts, sender=address)
-    rows = [_row(m) for m in messages]
-    out.records(rows, _columns(out))
-    if not rows:
+    elif out.format is not Format.TABLE:
+        out.stream_records([], columns)  # `[]` for --json, nothing piped
+    if not shown:
         filtered = since is not None or sender is not None
         out.info("No stored message matches." if filtered else "No messages stored yet.")
-    elif total > len(rows):
-        out.info(f"Showing the newest {len(rows)} of {total}; --limit 0 shows all.")
+    elif total > shown:
+        out.info(f"Showing the newest {shown} of {total}; --limit 0 shows all.")
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
@@ -313,9 +319,10 @@ def export(
                     "stored_at": message.stored_at,
                 }
 
-    if out.format is Format.JSON:
-        count = len(document := [{c.key: row[c.key] for c in columns} for row in rows()])
-        out.json(document)
+    if out.format is Format.JSON:  # the array written a page at a time
+        count = out.stream_records(
+            rows(), columns, row=lambda r: {c.key: r[c.key] for c in columns}
+        )
     elif export_format is ExportFormat.csv:
         safe = ({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows())
         count = out.csv(safe, columns)

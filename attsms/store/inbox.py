@@ -100,6 +100,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # From each older version to SCHEMA_VERSION, per backend, in one transaction (`migrate`).
 _MIGRATIONS = {"sqlite": {0: _SCHEMA}, "postgresql": {0: _PG_SCHEMA}}
 
+# Messages a page of `iter_messages` reads.
+PAGE_MESSAGES = 1000
+
 _MESSAGE_COLUMNS = (
     "message_id, registration_id, sender, destination, text, received_at, stored_at, keyword"
 )
@@ -398,13 +401,45 @@ class InboxStore:
             sql = f"SELECT count(*) FROM messages{where}"  # noqa: S608
             return int(self._db.execute(sql, params).fetchone()[0])
 
-    def iter_messages(self) -> Iterator[StoredMessage]:
-        """Every stored message in arrival order, streamed (for export)."""
-        with self._guard("read"):
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages ORDER BY seq"  # noqa: S608
-            cursor = self._db.execute(sql)
-            for row in cursor:
-                yield _message(row)
+    def iter_messages(
+        self,
+        *,
+        since: float | None = None,
+        sender: str | None = None,
+        newest: int | None = None,
+        page: int | None = None,
+    ) -> Iterator[StoredMessage]:
+        """Stored messages in arrival order, read `page` at a time (each page its own read, so
+        neither a million messages nor a long lock is ever held); with `newest`, only the newest
+        `newest` of them (those that come in meanwhile are not added)."""
+        where, params = _filters(since, sender)
+        page = page or PAGE_MESSAGES
+        after: int | None = None
+        if newest is not None:
+            with self._guard("read"):
+                first = self._db.execute(
+                    f"SELECT seq FROM messages{where} ORDER BY seq DESC LIMIT 1 OFFSET ?",  # noqa: S608
+                    [*params, max(0, min(newest, 2**63 - 1) - 1)],  # SQLite's largest integer
+                ).fetchone()
+            if first is not None:
+                after = int(first[0]) - 1
+        left = newest
+        while left is None or left > 0:
+            clause, values = where, list(params)
+            if after is not None:
+                clause += (" AND " if where else " WHERE ") + "seq > ?"
+                values.append(after)
+            size = page if left is None else min(page, left)
+            sql = f"SELECT seq, {_MESSAGE_COLUMNS} FROM messages{clause} ORDER BY seq LIMIT ?"  # noqa: S608
+            with self._guard("read"):
+                rows = self._db.execute(sql, [*values, size]).fetchall()
+            for row in rows:
+                yield _message(row[1:])
+            if len(rows) < size:
+                return
+            after = int(rows[-1][0])
+            if left is not None:
+                left -= len(rows)
 
     def opt_outs(self) -> list[OptOut]:
         with self._guard("read"):
