@@ -150,6 +150,7 @@ def history(
     """
     from attsms.commands.context import state
     from attsms.session import LocalProfile
+    from attsms.store.history import PAGE_BATCHES
     from attsms.tracking import HistoryStream, parse_since, read_history
 
     app_state = state(ctx)
@@ -166,7 +167,9 @@ def history(
     else:  # piped or --json: written a page at a time (a million recipients are never held)
         stream = HistoryStream(profile.name, limit=limit or None, since=after)
         batches = itertools.chain.from_iterable(stream)
-        out.stream_records(batches, columns, row=lambda b: _row(b, out), document=_document)
+        out.stream_records(
+            batches, columns, row=lambda b: _row(b, out), document=_document, page=PAGE_BATCHES
+        )
         shown, more = stream.count, stream.more
     if not shown:
         out.info("Nothing sent since then." if since else "Nothing sent yet.")
