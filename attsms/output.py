@@ -179,12 +179,14 @@ class Output:
         *,
         row: Callable[[Any], Mapping[str, Any]] = lambda item: item,
         document: Callable[[Any], Any] | None = None,
+        rows: Callable[[Any], Iterable[Mapping[str, Any]]] | None = None,
         page: int = 1000,
     ) -> int:
-        """`records` for items read as they come: each turned into its `row` (and its `--json`
-        `document`, default the row) and written `page` at a time, TSV or JSON lines, or the JSON
-        array piece by piece: the same text `records` writes whole. Returns how many there
-        were. Not for a table, which must see every row to size its columns."""
+        """`records` for items read as they come: each turned into its `row` (or its `rows`,
+        an item that prints as several lines) and its `--json` `document` (default the row),
+        written `page` at a time, TSV or JSON lines, or the JSON array piece by piece: the same
+        text `records` writes whole. Returns how many items there were. Not for a table, which
+        must see every row to size its columns."""
         import itertools
 
         if self.format is Format.TABLE:
@@ -200,10 +202,12 @@ class Output:
                 # encoder call a page, and exactly the items' text in the whole document.
                 text = self.json_part([as_document(item) for item in chunk], 0)
                 self._write(("," if count else "") + text[1:-2])
-            elif self.format is Format.JSONL:
-                self._write("".join(self.json_line_text(row(item)) for item in chunk))
             else:
-                self._write("".join(self.plain_line(row(item), columns) for item in chunk))
+                lines = (r for item in chunk for r in (rows(item) if rows else (row(item),)))
+                if self.format is Format.JSONL:
+                    self._write("".join(self.json_line_text(line) for line in lines))
+                else:
+                    self._write("".join(self.plain_line(line, columns) for line in lines))
             count += len(chunk)
         if self.format is Format.JSON:
             self._write("\n]\n" if count else "]\n")

@@ -274,6 +274,52 @@ def track(
     return report
 
 
+class StatusStream:
+    """`track` of the recent sends without waiting, a page of the history at a time: iterate
+    once for the messages, each page asked about (and written back) as it comes, so a history
+    of a million recipients is never held; then `report()` has what went wrong (the first
+    `MAX_FAILURES` errors) and whether the history holds more."""
+
+    MAX_FAILURES = 100
+
+    def __init__(
+        self,
+        open_session: Callable[[], Session],
+        *,
+        profile: str,
+        limit: int | None = DEFAULT_LIMIT,
+        since: datetime | None = None,
+        concurrency: int = POLL_CONCURRENCY,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._open, self._profile, self._limit, self._since = open_session, profile, limit, since
+        self._concurrency, self._now = concurrency, now
+        self.count = 0
+        self._more = False
+        self._failures: list[AttsmsError] = []
+
+    def __iter__(self) -> Iterator[Tracked]:
+        limit = self._limit
+        with _open_history() as store, _Connection(self._open) as connection:
+            tracker = _Tracker(store, connection, self._profile, self._concurrency, self._now())
+            wanted = None if limit is None else limit + 1  # one more tells whether there are more
+            for page in store.recent_pages(wanted, self._since, profile=self._profile):
+                if limit is not None and self.count + len(page) > limit:
+                    page = page[: limit - self.count]
+                    self._more = True
+                if not page:
+                    break
+                part = tracker.of(page)
+                tracker.forget_answers()
+                room = self.MAX_FAILURES - len(self._failures)
+                self._failures.extend(part.failures[: max(0, room)])
+                self.count += len(part.messages)
+                yield from part.messages
+
+    def report(self) -> StatusReport:
+        return StatusReport((), failures=tuple(self._failures), more=self._more)
+
+
 def _open_history() -> HistoryStore:
     """The history to record statuses in; on a data directory that cannot be written, the
     history read-only: `status` still shows what it holds and what the service answers."""
@@ -404,6 +450,10 @@ class _Tracker:
         more = limit is not None and len(batches) > limit
         if more:
             batches = batches[:limit]
+        return replace(self.of(batches), more=more)
+
+    def of(self, batches: Sequence[SentBatch]) -> StatusReport:
+        """The status of `batches` (newest first), asking the service about those not final."""
         to_ask = [
             b.message_id
             for b in batches
@@ -431,7 +481,11 @@ class _Tracker:
             else:
                 failures.append(answer)
                 messages.append(_from_history(batch, NOT_REFRESHED))
-        return StatusReport(tuple(messages), failures=tuple(failures), more=more)
+        return StatusReport(tuple(messages), failures=tuple(failures))
+
+    def forget_answers(self) -> None:
+        """Drop the answers kept for `wait` (a streamed run does not wait)."""
+        self._answers.clear()
 
     # waiting ----------------------------------------------------------------------------------
 

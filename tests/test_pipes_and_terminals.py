@@ -61,17 +61,18 @@ def test_send_and_history_into_head_stop_quietly(
     sandbox_http: StartSandbox, cli: Cli, use_server: Any, tmp_path: Any
 ) -> None:
     server = use_server(sandbox_http())
-    numbers = [f"+1212{8000000 + i:07d}" for i in range(3000)]
+    numbers = [f"+1212{8000000 + i:07d}" for i in range(6000)]
     (tmp_path / "to.txt").write_text("\n".join(numbers))
-    # A long text: the history's lines overflow the pipe's buffer, so it must write after the
-    # reader left (a short output could fit in the buffer whole and never see the pipe close).
-    (tmp_path / "text.txt").write_text("x" * 3000)
+    # A long text: the history's lines (120 of 4 KB) overflow the pipe's buffer and what `head`
+    # reads at once (64 KB and 128 KB here), so it must write after the reader left (a short
+    # output could be taken whole and never see the pipe close).
+    (tmp_path / "text.txt").write_text("x" * 4000)
     send = f"{ATTSMS} send --to-file to.txt --message-file text.txt"
     code, stderr = _piped_to_head(send, dict(os.environ))
     assert (code, stderr) == (ExitCode.BROKEN_PIPE, "")
-    assert len(server.stats()["delivered_to"]) == 3000  # all sent and recorded
+    assert len(server.stats()["delivered_to"]) == 6000  # all sent and recorded
     history = cli("history", "--json", "--limit", "0")
-    assert sum(len(b["recipients"]) for b in history.json()) == 3000
+    assert sum(len(b["recipients"]) for b in history.json()) == 6000
     code, stderr = _piped_to_head(f"{ATTSMS} history --limit 0", dict(os.environ))
     assert (code, stderr) == (ExitCode.BROKEN_PIPE, "")
 

@@ -549,3 +549,38 @@ def _delivered(address: str) -> Any:
     from attsms.models import DeliveryInfo
 
     return DeliveryInfo(address, "DeliveredToTerminal")
+
+
+@pytest.mark.parametrize("page", [1, 3, 100])
+def test_recent_sends_piped_are_asked_about_and_printed_a_page_at_a_time(
+    cli: Cli,
+    sandbox_http: Callable[..., SandboxHttp],
+    use_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    page: int,
+) -> None:
+    # Piped or --json, `status` reads the history a page at a time, asks the service about that
+    # page's messages and prints them before the next: whatever the page, the same messages,
+    # newest first, each asked about once, every answer written back.
+    import attsms.store.history as stored
+
+    server = use_server(sandbox_http(delivery_seconds=0))
+    sent = [send(cli, f"+1212555{n:04d}", f"+1212556{n:04d}") for n in range(7)]
+    monkeypatch.setattr(stored, "PAGE_BATCHES", page)
+    asked = status_requests(server)
+    document = cli("status", "--all", "--json")
+    assert document.exit_code == 0, document.stderr
+    assert [m["message_id"] for m in document.json()] == sent[::-1]
+    assert {d["status"] for m in document.json() for d in m["deliveries"]} == {
+        "DeliveredToTerminal"
+    }
+    assert status_requests(server) == asked + 7
+    plain = cli("status", "--all")  # final in the history now: nothing to ask
+    assert [row[0] for row in rows(plain)] == [i for i in sent[::-1] for _ in range(2)]
+    assert status_requests(server) == asked + 7
+    newest = cli("status", "--json")
+    assert len(newest.json()) == 7 and "--all shows all" not in newest.stderr
+    monkeypatch.setattr("attsms.tracking.DEFAULT_LIMIT", 3)
+    three = cli("status", "--json")
+    assert [m["message_id"] for m in three.json()] == sent[:-4:-1]
+    assert "Showing the newest 3 sends; --all shows all." in three.stderr

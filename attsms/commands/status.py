@@ -129,7 +129,7 @@ def status(
     from attsms.delivery import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
     from attsms.errors import UsageError
     from attsms.session import LocalProfile
-    from attsms.tracking import DEFAULT_LIMIT, parse_since, track
+    from attsms.tracking import DEFAULT_LIMIT, StatusStream, parse_since, track
 
     app_state = state(ctx)
     out = app_state.output()
@@ -145,12 +145,33 @@ def status(
         for row in _rows(message, deliveries, out):
             out.record(row, columns)
 
+    after = None if since is None else parse_since(since)
+    if not wait and not message_ids and out.format is not Format.TABLE:
+        # Piped or --json: a page of the history at a time, asked about and printed as it comes.
+        stream = StatusStream(
+            lambda: app_state.session(out),
+            profile=profile.name,
+            limit=None if show_all else DEFAULT_LIMIT,
+            since=after,
+        )
+        out.stream_records(
+            stream,
+            columns,
+            rows=lambda m: _rows(m, m.deliveries, out),
+            document=_document,
+            page=100,
+        )
+        report = stream.report()
+        _summarize(out, report, listed=True, since=since, shown=stream.count)
+        if (error := report.error()) is not None:
+            raise error
+        return
     report = track(
         lambda: app_state.session(out),
         profile=profile.name,
         message_ids=message_ids or (),
         limit=None if show_all else DEFAULT_LIMIT,
-        since=None if since is None else parse_since(since),
+        since=after,
         wait=wait,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         interval=DEFAULT_INTERVAL if interval is None else interval,
@@ -159,17 +180,19 @@ def status(
     if not streaming:
         rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
         out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
-    _summarize(out, report, listed=not message_ids, since=since)
+    _summarize(out, report, listed=not message_ids, since=since, shown=len(report.messages))
     error = report.error()
     if error is not None:
         raise error
 
 
-def _summarize(out: Output, report: StatusReport, *, listed: bool, since: str | None) -> None:
-    if listed and not report.messages:
+def _summarize(
+    out: Output, report: StatusReport, *, listed: bool, since: str | None, shown: int
+) -> None:
+    if listed and not shown:
         out.info("Nothing sent since then." if since else "Nothing sent yet.")
     elif report.more:
-        out.info(f"Showing the newest {len(report.messages)} sends; --all shows all.")
+        out.info(f"Showing the newest {shown} sends; --all shows all.")
     waited = report.waited
     if waited is not None and waited.deliveries:
         impossible, pending = len(waited.impossible), len(waited.not_final)
