@@ -72,3 +72,18 @@ def test_in_process_and_http_agree(
     errors = [entry for entry in over_http if entry[0] == "error"]
     assert len(errors) == 7
     assert [e[2] for e in errors] == [2, 2, 2, 2, 1, 1, 3]
+
+
+def test_the_client_and_the_sandbox_agree_on_every_area_code_outside_the_us() -> None:
+    # Two tables written apart (the client's from libphonenumber and its own reserved list, the
+    # sandbox's by hand): a send the client lets through must not be refused by the sandbox, nor
+    # the other way round.
+    from attsms.numbers import is_us_area_code
+    from attsms.sandbox.addresses import normalize as sandbox_accepts
+
+    differ = [
+        code
+        for code in map(str, range(200, 1000))
+        if is_us_area_code(code) != (sandbox_accepts(f"tel:+1{code}2345678") is not None)
+    ]
+    assert differ == []

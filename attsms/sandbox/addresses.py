@@ -31,8 +31,9 @@ _NOT_US_BY_COUNTRY = {
         "  782 902  226 249 289 343 365 382 416 437 519 548 613 647 683 705 742 753 807 905 942"
         # Quebec; Saskatchewan; Yukon, Northwest Territories and Nunavut
         "  263 354 367 418 438 450 468 514 579 581 819 873  306 474 639  867"
-        # Set aside for future relief of Canadian area codes, not yet in service
-        "  387 460"
+        # Set aside for future relief of Canadian area codes, not yet in service; 273, Quebec,
+        # as libphonenumber lists it (the client's source; the one code taken on its word here)
+        "  273 387 460"
         # Non-geographic: 600 in service, the rest reserved for Canada's non-geographic services
         "  600 622 633 644 655 677 688"
     ),
