@@ -70,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,11 @@ def _vm_hwm_kb(status_file: Path) -> int:
     return 0
 
 
-def _start_sandbox(
+@contextlib.contextmanager
+def running_sandbox(
     attsms: list[str], env: dict[str, str], latency_ms: int = LATENCY_MS
-) -> tuple[subprocess.Popen[str], str]:
+) -> Iterator[str]:
+    """`attsms sandbox serve` on a free port for the block; yields its URL."""
     proc = subprocess.Popen(
         [*attsms, "sandbox", "serve", "--port", "0", "--latency-ms", str(latency_ms)],
         env=env,
@@ -208,12 +211,15 @@ def _start_sandbox(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()  # "attsms sandbox listening on http://127.0.0.1:PORT"
-    if "listening on" not in first:
-        proc.kill()
-        sys.exit(f"the sandbox did not start: {first!r}")
-    return proc, first.split()[-1]
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "attsms sandbox listening on http://127.0.0.1:PORT"
+        if "listening on" not in first:
+            sys.exit(f"the sandbox did not start: {first!r}")
+        yield first.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def bench_env(work: Path) -> dict[str, str]:
@@ -242,14 +248,10 @@ def single_send_ratio(attsms: list[str], runs: int) -> tuple[float, float]:
     against a sandbox of its own (no added latency)."""
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         env = bench_env(Path(tmp))
-        server, url = _start_sandbox(attsms, env, latency_ms=0)
-        try:
+        with running_sandbox(attsms, env, latency_ms=0) as url:
             env |= credentials(url)
             _run([*attsms, "send", "+12125550199", "-m", "warm-up"], env, subprocess.DEVNULL)
             return single(attsms, env, url, runs)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 def bulk(
@@ -333,8 +335,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         work = Path(tmp)
         env = bench_env(work)
-        server, url = _start_sandbox(attsms, env)
-        try:
+        with running_sandbox(attsms, env) as url:
             env |= credentials(url)
             # Pre-warm: the token cache, the history file, .pyc files and the page cache.
             _run([*attsms, "send", "+12125550199", "-m", "warm-up"], env, subprocess.DEVNULL)
@@ -391,9 +392,6 @@ def main() -> None:
                 f" {bare * 1000:.0f} ms, ratio {ratio:.2f}x"
                 f" (target <= {TARGET_RATIO}x: {_verdict(ratio, TARGET_RATIO)})"
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

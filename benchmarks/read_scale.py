@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # bulk_send: a sibling script, not a package
 
-from bulk_send import _attsms, _run, _start_sandbox, bench_env, credentials
+from bulk_send import _attsms, _run, bench_env, credentials, running_sandbox
 
 COMMANDS = {
     "history --limit 0 --json": ["history", "--limit", "0", "--json"],
@@ -87,8 +87,7 @@ def main() -> None:
         env = bench_env(work)
         fill(Path(env["ATTSMS_DATA_DIR"]), args.recipients, args.messages)
         print(f"history of {args.recipients:,} recipients, inbox of {args.messages:,} messages")
-        server, url = _start_sandbox(attsms, {**env, "ATTSMS_DATA_DIR": str(work / "sandbox")}, 0)
-        try:
+        with running_sandbox(attsms, {**env, "ATTSMS_DATA_DIR": str(work / "sandbox")}, 0) as url:
             for name, argv in COMMANDS.items():
                 out = work / "out"
                 with out.open("wb") as sink:
@@ -99,9 +98,6 @@ def main() -> None:
                 print(
                     f"  {name:<28} wall {wall:5.2f} s, peak RSS {rss:6.1f} MB, {size:6.1f} MB out"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bulk_send: a sibling script
 
-from bulk_send import _attsms, _start_sandbox
+from bulk_send import _attsms, running_sandbox
 
 from tests import pg
 
@@ -136,8 +136,7 @@ def main() -> None:
         for name in ("ATTSMS_SANDBOX", "ATTSMS_PROFILE", "ATTSMS_DATABASE_URL", "NO_COLOR"):
             base.pop(name, None)
         base["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-        server, url = _start_sandbox(attsms, {**base, "ATTSMS_DATA_DIR": str(work / "sb")})
-        try:
+        with running_sandbox(attsms, {**base, "ATTSMS_DATA_DIR": str(work / "sb")}) as url:
             envs: dict[str, dict[str, str]] = {}
             for backend in ("sqlite", "postgresql"):
                 env = dict(base)
@@ -186,9 +185,6 @@ def main() -> None:
                 into[backend].append(job())
             print(_ratio_line("bulk send", sends["sqlite"], sends["postgresql"]))
             print(_ratio_line("inbox drain", drains["sqlite"], drains["postgresql"]))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

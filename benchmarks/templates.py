@@ -36,9 +36,9 @@ from bulk_send import (
     LATENCY_MS,
     _attsms,
     _run,
-    _start_sandbox,
     bench_env,
     credentials,
+    running_sandbox,
 )
 
 TARGET_FLOOR_RATIO = 1.2
@@ -79,13 +79,9 @@ def scale(attsms: list[str], env: dict[str, str], work: Path) -> None:
     print(f"  peak RSS at 200,000 / at 20,000: {dry[200_000] / dry[20_000]:.2f}x")
     rows, texts = 200_000, 8
     _write_shared_csv(people, rows, texts)
-    server, url = _start_sandbox(attsms, env)
-    try:
+    with running_sandbox(attsms, env) as url:
         argv = [*attsms, "send", "--to-file", str(people), "--template", "-m", TEMPLATE]
         wall, rss, _ = _run(argv, {**env, **credentials(url)}, subprocess.DEVNULL, poll_rss=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     requests = rows // 50
     floor = requests / 16 * LATENCY_MS / 1000
     print(
@@ -115,8 +111,7 @@ def main() -> None:
         people = work / "people.csv"
         expected = _write_csv(people, args.rows)
         for run in range(args.runs):
-            server, url = _start_sandbox(attsms, env)
-            try:
+            with running_sandbox(attsms, env) as url:
                 argv = [
                     *attsms, "send", "--to-file", str(people), "--template", "-m", TEMPLATE,
                     "--concurrency", str(args.concurrency), "--dedupe-key", f"bench-{run}",
@@ -127,9 +122,6 @@ def main() -> None:
                 got = {e["address"]: e["message"] for e in outbox}
                 if len(outbox) != args.rows or got != expected:
                     sys.exit(f"the outbox does not match: {len(outbox)} entries")
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
             requests = args.rows  # one per row: every text differs
             floor = requests / args.concurrency * LATENCY_MS / 1000
             ratio = wall / floor

@@ -23,12 +23,18 @@ RECIPIENTS = 50_000
 GROWTH_BOUND_MB = 25
 
 
+def _numbers_file(tmp_path: Path) -> Path:
+    """RECIPIENTS distinct numbers, one a line."""
+    to_file = tmp_path / "to.txt"
+    to_file.write_text("".join(f"+1212{2000000 + i:07d}\n" for i in range(RECIPIENTS)))
+    return to_file
+
+
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc for RSS")
 def test_sending_to_50000_recipients_grows_rss_by_a_fixed_bound(
     cli: Cli, sandbox_process: str, tmp_path: Path
 ) -> None:
-    to_file = tmp_path / "to.txt"
-    to_file.write_text("".join(f"+1212{2000000 + i:07d}\n" for i in range(RECIPIENTS)))
+    to_file = _numbers_file(tmp_path)
     # Warm up: imports, the token, the history file; their memory is not the send's.
     assert cli("send", "+12125550199", "-m", "warm-up").exit_code == 0
     before = rss_mb()
@@ -50,8 +56,7 @@ def test_rerunning_a_keyed_job_of_50000_grows_rss_by_a_fixed_bound(
     # A re-run reads what the first run did, a batch at a time: before, every earlier attempt
     # came back at once with its recipients as objects (~280 bytes a recipient, 282 MB for a
     # million; 76 MB now).
-    to_file = tmp_path / "to.txt"
-    to_file.write_text("".join(f"+1212{2000000 + i:07d}\n" for i in range(RECIPIENTS)))
+    to_file = _numbers_file(tmp_path)
     argv = ("send", "--to-file", str(to_file), "-m", "hi", "--dedupe-key", "big", "-q")
     assert cli(*argv).exit_code == 0
     assert cli("send", "+12125550199", "-m", "warm-up", "--dedupe-key", "small").exit_code == 0
