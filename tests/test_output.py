@@ -158,7 +158,7 @@ def test_streamed_records_write_what_records_writes_whole(
         assert written == len(every)
         whole.flush()
         streamed.flush()
-        text = streamed.buffer.getvalue()  # type: ignore[attr-defined]
-        assert text == whole.buffer.getvalue(), fmt  # type: ignore[attr-defined]
+        text = streamed.buffer.getvalue()
+        assert text == whole.buffer.getvalue(), fmt
         if fmt is Format.JSON:
             assert json.loads(text) == every
