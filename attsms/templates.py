@@ -193,29 +193,30 @@ class CsvSource:
 
             with temp_file_errors("the CSV from stdin"):
                 self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-            copied = 0
-            while chunk := stdin.read(1 << 20):
-                copied += len(chunk)
-                if copied > MAX_STDIN_BYTES:  # `yes | attsms send --to-file -` must not fill a disk
-                    self.close()
-                    raise UsageError(
-                        f"stdin holds more than {MAX_STDIN_BYTES >> 20} MB of CSV",
-                        hint="give a file with --to-file FILE",
-                    )
-                try:
-                    with temp_file_errors("the CSV from stdin"):
-                        self._spool.write(chunk)
-                except BaseException:
-                    self.close()
-                    raise
             try:
-                with temp_file_errors("the CSV from stdin"):
-                    self._spool.flush()
+                self._copy(stdin, self._spool)
             except BaseException:
                 self.close()
                 raise
         elif not name:
             raise UsageError("the recipient file name is empty", hint="give a file, or - for stdin")
+
+    @staticmethod
+    def _copy(stdin: IO[bytes], spool: IO[bytes]) -> None:
+        from attsms.fileutil import temp_file_errors
+
+        copied = 0
+        while chunk := stdin.read(1 << 20):
+            copied += len(chunk)
+            if copied > MAX_STDIN_BYTES:  # `yes | attsms send --to-file -` must not fill a disk
+                raise UsageError(
+                    f"stdin holds more than {MAX_STDIN_BYTES >> 20} MB of CSV",
+                    hint="give a file with --to-file FILE",
+                )
+            with temp_file_errors("the CSV from stdin"):  # the spool's errors, not stdin's
+                spool.write(chunk)
+        with temp_file_errors("the CSV from stdin"):
+            spool.flush()
 
     def open(self) -> IO[bytes]:
         """The file from its start, in binary; the caller closes it (not the spool)."""
