@@ -374,7 +374,8 @@ class _Spilled:
         self._offsets = array("q", [0])
         self._lock = threading.Lock()  # one seek-and-read at a time: the pool reads from threads
 
-    def append(self, text: str, addresses: Iterable[str]) -> None:
+    def append(self, text: str, addresses: Iterable[str]) -> array[int]:
+        """Write one batch; returns its recipients as int64s."""
         from attsms.fileutil import temp_file_errors
 
         data = text.encode("utf-8", "surrogatepass")
@@ -383,6 +384,7 @@ class _Spilled:
         with temp_file_errors(self.WHAT):
             self._file.write(record)
         self._offsets.append(self._offsets[-1] + len(record))
+        return codes
 
     def seal(self) -> _Spilled:
         """Everything on disk before the first read (a full disk says so here, not mid-send)."""
@@ -544,8 +546,7 @@ def personal_plan(batches: Iterable[tuple[str, Sequence[str]]], identity: str) -
     codes: array[int] = array("q")
     spilled = _Spilled()
     for text, addresses in batches:
-        codes.extend(map(_to_code, addresses))
-        spilled.append(text, addresses)
+        codes.extend(spilled.append(text, addresses))
     if not len(spilled):
         raise UsageError("no recipients", hint="give numbers with --to-file")
     spilled.seal()
