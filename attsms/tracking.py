@@ -190,44 +190,49 @@ def read_history(
 ) -> HistoryPage:
     """The profile's sends from the local history, newest first. Never calls the service, and
     creates no history file when there is none."""
-    from attsms.store import read_history as open_read_only
-
-    store = open_read_only()
-    if store is None:
-        return HistoryPage((), more=False)
-    with store:
-        batches = store.recent(None if limit is None else limit + 1, since, profile=profile)
-    more = limit is not None and len(batches) > limit
-    return HistoryPage(tuple(batches[:limit] if more else batches), more=more)
+    stream = HistoryStream(profile, limit=limit, since=since)
+    batches = tuple(batch for page in stream for batch in page)
+    return HistoryPage(batches, more=stream.more)
 
 
 class HistoryStream:
     """`read_history` a page at a time, for output written as it is read: iterate once for
-    pages of batches (newest first, `limit` at most); `more` is set once it is done."""
+    pages of batches (newest first, `limit` at most); `count` and `more` are set as it goes.
+    Reads `store` when given (still open after), else the history opened read-only."""
 
     def __init__(
-        self, profile: str, *, limit: int | None = DEFAULT_LIMIT, since: datetime | None = None
+        self,
+        profile: str,
+        *,
+        limit: int | None = DEFAULT_LIMIT,
+        since: datetime | None = None,
+        store: HistoryStore | None = None,
     ) -> None:
-        self._profile, self._limit, self._since = profile, limit, since
+        self._profile, self._limit, self._since, self._store = profile, limit, since, store
         self.more = False
         self.count = 0
 
     def __iter__(self) -> Iterator[list[SentBatch]]:
+        if self._store is not None:
+            yield from self._pages(self._store)
+            return
         from attsms.store import read_history as open_read_only
 
         store = open_read_only()
-        if store is None:
-            return
+        if store is not None:
+            with store:
+                yield from self._pages(store)
+
+    def _pages(self, store: HistoryStore) -> Iterator[list[SentBatch]]:
         limit = self._limit
-        with store:
-            wanted = None if limit is None else limit + 1  # one more tells whether there are more
-            for page in store.recent_pages(wanted, self._since, profile=self._profile):
-                if limit is not None and self.count + len(page) > limit:
-                    page = page[: limit - self.count]
-                    self.more = True
-                self.count += len(page)
-                if page:
-                    yield page
+        wanted = None if limit is None else limit + 1  # one more tells whether there are more
+        for page in store.recent_pages(wanted, self._since, profile=self._profile):
+            if limit is not None and self.count + len(page) > limit:
+                page = page[: limit - self.count]
+                self.more = True
+            self.count += len(page)
+            if page:
+                yield page
 
 
 # --- status from the service -----------------------------------------------------------------
@@ -299,22 +304,17 @@ class StatusStream:
         self._failures: list[AttsmsError] = []
 
     def __iter__(self) -> Iterator[Tracked]:
-        limit = self._limit
         with _open_history() as store, _Connection(self._open) as connection:
             tracker = _Tracker(store, connection, self._profile, self._concurrency, self._now())
-            wanted = None if limit is None else limit + 1  # one more tells whether there are more
-            for page in store.recent_pages(wanted, self._since, profile=self._profile):
-                if limit is not None and self.count + len(page) > limit:
-                    page = page[: limit - self.count]
-                    self._more = True
-                if not page:
-                    break
+            pages = HistoryStream(self._profile, limit=self._limit, since=self._since, store=store)
+            for page in pages:
                 part = tracker.of(page)
                 tracker.forget_answers()
                 room = self.MAX_FAILURES - len(self._failures)
                 self._failures.extend(part.failures[: max(0, room)])
                 self.count += len(part.messages)
                 yield from part.messages
+            self._more = pages.more
 
     def report(self) -> StatusReport:
         return StatusReport((), failures=tuple(self._failures), more=self._more)

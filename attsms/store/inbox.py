@@ -385,15 +385,7 @@ class InboxStore:
         self, *, since: float | None = None, sender: str | None = None, limit: int | None = None
     ) -> list[StoredMessage]:
         """Stored messages in arrival order; with `limit`, the newest `limit` of them."""
-        where, params = _filters(since, sender)
-        # Only constant SQL and ? placeholders are joined here, never a value.
-        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages{where} ORDER BY seq DESC"  # noqa: S608
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
-        with self._guard("read"):
-            rows = self._db.execute(sql, params).fetchall()
-        return [_message(row) for row in reversed(rows)]
+        return list(self.iter_messages(since=since, sender=sender, newest=limit))
 
     def count(self, *, since: float | None = None, sender: str | None = None) -> int:
         where, params = _filters(since, sender)
