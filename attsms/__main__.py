@@ -1,5 +1,5 @@
 import sys
 
-from attsms.cli import main
+from attsms.cli.main import main
 
 sys.exit(main())

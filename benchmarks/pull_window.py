@@ -47,7 +47,8 @@ REGISTRATION_ID = "12345"
 # Run in the pull's process: wrap the three client-side moments, then run attsms as cron would.
 _PULL = r"""
 import atexit, contextlib, json, sys, time
-from attsms import api, inbox
+from attsms.api import client as api
+from attsms.store import inbox
 
 marks = []
 
@@ -82,7 +83,7 @@ def save():
 
 atexit.register(save)
 sys.argv = ["attsms", "inbox", "pull", "12345", "-q", "--jsonl"]
-from attsms.cli import main
+from attsms.cli.main import main
 code = main()
 sys.stdout.flush()
 sys.exit(code)

@@ -47,9 +47,9 @@ COMMANDS = {
 def fill(data_dir: Path, recipients: int, messages: int) -> None:
     """The stores, written in this process with attsms's own store classes."""
     os.environ["ATTSMS_DATA_DIR"] = str(data_dir)
-    from attsms.history import HistoryStore
-    from attsms.inbox import InboxStore
-    from attsms.models import InboundMessage
+    from attsms.core.models import InboundMessage
+    from attsms.store.history import HistoryStore
+    from attsms.store.inbox import InboxStore
 
     with HistoryStore.open() as history:
         for n in range(-(-recipients // 50)):

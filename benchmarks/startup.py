@@ -9,8 +9,8 @@ cached token against a sandbox, against a bare `httpx.post` script doing the sam
     python benchmarks/startup.py [--runs 30] [--single-runs 20]
 
 Profile of one send before issue 16 (`python -X importtime`, cumulative ms, this 2-core box):
-httpx 86 (the bare script pays it too), attsms.app 37 of which typer 33 (typer also loads rich),
-phonenumbers 23 (to tell a US area code from a Canadian one), attsms.sending 15, sqlite3 and
+httpx 86 (the bare script pays it too), attsms.cli.app 37 of which typer 33 (typer also loads rich),
+phonenumbers 23 (to tell a US area code from a Canadian one), attsms.send.runner 15, sqlite3 and
 filelock for the history; cProfile: `httpx.Client()` building a verified SSL context, loading the
 CA bundle, ~22 ms, even for the sandbox's http:// URL. Measured: 1.39x a bare httpx POST.
 Fixed: US numbers are read with a table of the non-US NANP area codes (no phonenumbers import),

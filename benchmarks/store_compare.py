@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bulk_send: a sibling
 
 from bulk_send import _attsms, running_sandbox
 
-from tests import pg
+from tests.helpers import pg
 
 LATENCY_MS = 50
 TARGET_RATIO = 1.3

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import Cli, SandboxHttp
+from tests.helpers.support import Cli, SandboxHttp
 
-pytest_plugins = ["tests.conftest_pg"]
+pytest_plugins = ["tests.helpers.pg_fixtures"]
 
 _ENV_TO_CLEAR = (
     "ATTSMS_CLIENT_ID",
@@ -49,7 +49,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # No test reaches the developer's real keyring; keyring tests choose their backend.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     # Secrets one in-process run remembered must not mask another test's output.
-    from attsms import redaction
+    from attsms.core import redaction
 
     monkeypatch.setattr(redaction, "_known", set())
     return home
@@ -90,7 +90,7 @@ def use_server(monkeypatch: pytest.MonkeyPatch) -> Callable[[SandboxHttp], Sandb
 @pytest.fixture
 def no_retry_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """Client retries without their backoff sleeps (Retry-After is still honoured)."""
-    from attsms.api import RetryPolicy
+    from attsms.api.client import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "delay", lambda _self, _attempt, retry_after: retry_after or 0)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attsms.errors import UsageError
+from attsms.core.errors import UsageError
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
@@ -58,7 +58,7 @@ def status() -> StoreStatus:
 
     url = store.database_url()
     if url is None:
-        from attsms.paths import data_dir
+        from attsms.core.paths import data_dir
 
         location = str(data_dir())
     else:

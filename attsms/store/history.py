@@ -33,9 +33,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attsms.errors import LockTimeoutError, StoreError, UsageError
-from attsms.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
-from attsms.paths import data_dir
+from attsms.core.errors import LockTimeoutError, StoreError, UsageError
+from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
+from attsms.core.paths import data_dir
 from attsms.store.base import prepared
 
 if TYPE_CHECKING:
@@ -503,7 +503,8 @@ class HistoryStore:
     def update_statuses(self, message_id: str, deliveries: Iterable[DeliveryInfo]) -> int:
         """Store the delivery status of each recipient of `message_id`; returns rows changed.
 
-        Addresses are compared in wire form (`attsms.api` returns the service's in that form).
+        Addresses are compared in wire form (`attsms.api.client` returns the service's in that
+        form).
         """
         now = time.time()
         rows = [(d.status, now, message_id, d.address) for d in deliveries]

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from attsms.errors import LockTimeoutError, StoreError, UsageError
-from attsms.models import InboundMessage
-from attsms.paths import data_dir
+from attsms.core.errors import LockTimeoutError, StoreError, UsageError
+from attsms.core.models import InboundMessage
+from attsms.core.paths import data_dir
 from attsms.store.base import prepared
 
 if TYPE_CHECKING:
@@ -554,7 +554,7 @@ def _timestamp(received_at: str, fallback: float) -> float:
 
 
 def _canonical(address: str) -> str:
-    from attsms.numbers import canonical
+    from attsms.core.numbers import canonical
 
     return canonical(address)
 

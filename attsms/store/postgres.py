@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from attsms.errors import (
+from attsms.core.errors import (
     AttsmsError,
     AuthError,
     ConfigError,
@@ -531,7 +531,7 @@ def _keyring_password(url: str) -> str | None:
             import keyring.core
             from keyring.backends import fail, null
 
-            # PYTHON_KEYRING_BACKEND read on every call, as attsms.credentials does.
+            # PYTHON_KEYRING_BACKEND read on every call, as attsms.auth.credentials does.
             backend = keyring.core.load_env() or keyring.get_keyring()
             if not isinstance(backend, fail.Keyring | null.Keyring):
                 found.append(backend.get_password(KEYRING_SERVICE, redact(url)))

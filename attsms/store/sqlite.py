@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attsms.errors import LockTimeoutError, StoreError
-from attsms.paths import disk_full, ensure_private_dir
+from attsms.core.errors import LockTimeoutError, StoreError
+from attsms.core.paths import disk_full, ensure_private_dir
 
 if TYPE_CHECKING:
     import sqlite3

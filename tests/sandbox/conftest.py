@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import (
+from tests.helpers.sandbox_harness import (
     FakeClock,
     Harness,
     MakeSandbox,

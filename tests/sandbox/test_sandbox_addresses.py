@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.addresses import final_outcome, normalize, normalize_sender
 from attsms.sandbox.core import Sandbox
-from attsms.sandbox.testing import core_send, core_token, error_of
+from tests.helpers.sandbox_harness import core_send, core_token, error_of
 
 REFERENCE = re.compile(r"tel:(\+1|1)?[2-9][0-9]{2}[2-9][0-9]{6}|short:[0-9]{3,8}")
 

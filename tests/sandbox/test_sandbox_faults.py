@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import SEND_PATH, Harness, MakeSandbox, error_of
+from tests.helpers.sandbox_harness import SEND_PATH, Harness, MakeSandbox, error_of
 
 A = "tel:+12125551234"
 

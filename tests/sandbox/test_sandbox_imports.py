@@ -28,7 +28,7 @@ def test_the_sandbox_imports_nothing_from_the_rest_of_attsms() -> None:
 def test_httpx_loads_only_with_the_transport() -> None:
     code = (
         "import sys, attsms.sandbox, attsms.sandbox.core, attsms.sandbox.store, "
-        "attsms.sandbox.server, attsms.sandbox.testing\n"
+        "attsms.sandbox.server, tests.helpers.sandbox_harness\n"
         "assert 'httpx' not in sys.modules, 'httpx imported'\n"
         "import attsms.sandbox.transport\n"
         "assert 'httpx' in sys.modules\n"

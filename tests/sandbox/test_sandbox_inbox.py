@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import INBOX_PATH, Harness, MakeSandbox, error_of
+from tests.helpers.sandbox_harness import INBOX_PATH, Harness, MakeSandbox, error_of
 
 
 def test_empty_inbox(sb: Harness) -> None:

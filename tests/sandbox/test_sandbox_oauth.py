@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import (
+from tests.helpers.sandbox_harness import (
     CREDENTIALS,
     REVOKE_PATH,
     TOKEN_PATH,

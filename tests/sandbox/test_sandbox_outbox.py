@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from attsms.sandbox.state import SandboxState
-from attsms.sandbox.testing import Harness
+from tests.helpers.sandbox_harness import Harness
 
 
 def _outbox(sb: Harness) -> list[dict[str, str]]:

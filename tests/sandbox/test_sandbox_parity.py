@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from attsms.sandbox import SandboxConfig
-from attsms.sandbox.testing import (
+from tests.helpers.sandbox_harness import (
     CREDENTIALS,
     REVOKE_PATH,
     SEND_PATH,

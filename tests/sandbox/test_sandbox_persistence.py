@@ -30,14 +30,14 @@ from attsms.sandbox.store import (
     reset,
     set_faults,
 )
-from attsms.sandbox.testing import (
+from attsms.sandbox.transport import InProcessTransport
+from tests.helpers.sandbox_harness import (
     SEND_PATH,
     FakeClock,
     core_request,
     core_token,
     inprocess_harness,
 )
-from attsms.sandbox.transport import InProcessTransport
 
 A = "tel:+12125551234"
 
@@ -215,7 +215,7 @@ CHILD = textwrap.dedent(
 
     import httpx
 
-    from attsms.sandbox.testing import CREDENTIALS, SEND_PATH, TOKEN_PATH
+    from tests.helpers.sandbox_harness import CREDENTIALS, SEND_PATH, TOKEN_PATH
     from attsms.sandbox.transport import InProcessTransport
 
     path, area, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

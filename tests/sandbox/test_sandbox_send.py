@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from attsms.sandbox.testing import SEND_PATH, Harness, error_of
+from tests.helpers.sandbox_harness import SEND_PATH, Harness, error_of
 
 A = "tel:+12125551234"
 B = "tel:+13125550142"

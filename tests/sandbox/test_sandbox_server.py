@@ -18,7 +18,7 @@ import pytest
 
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.server import SandboxServer
-from attsms.sandbox.testing import CREDENTIALS, TOKEN_PATH
+from tests.helpers.sandbox_harness import CREDENTIALS, TOKEN_PATH
 
 TOKEN_FORM = {"grant_type": "client_credentials", "scope": "SMS", **CREDENTIALS}
 

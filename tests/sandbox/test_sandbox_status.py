@@ -6,7 +6,7 @@ import pytest
 
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.core import UNDELIVERED_RETENTION_SECONDS
-from attsms.sandbox.testing import SEND_PATH, Harness, MakeSandbox, error_of
+from tests.helpers.sandbox_harness import SEND_PATH, Harness, MakeSandbox, error_of
 
 RULES = {
     "tel:+12125550900": "DeliveryImpossible",

@@ -1,0 +1,1 @@
+"""Who attsms talks to and as whom: config, profiles, credentials, tokens; login and logout."""

@@ -1,0 +1,380 @@
+"""The `attsms login`, `logout` and `auth status` use cases: a profile's credentials checked,
+saved, revoked and described. Who a run talks to, and as whom, is `attsms.auth.session`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from attsms.auth.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_SCOPE,
+    Profile,
+    SecretStoreKind,
+    check_base_url,
+    load_config,
+)
+from attsms.auth.session import (
+    ENV_BASE_URL,
+    ENV_CLIENT_ID,
+    ENV_REGISTRATION_ID,
+    ENV_SECRET,
+    SANDBOX_PROFILE,
+    Session,
+    api_client,
+    client_timeouts,
+    env_setting,
+    profile_name,
+    resolve_region,
+    retries_from_env,
+    timeout_from_env,
+)
+from attsms.core.errors import AttsmsError, AuthError, UsageError
+from attsms.core.redaction import display_url, remember_secret
+
+if TYPE_CHECKING:
+    from attsms.auth.credentials import CredentialStore, SecretLocation
+    from attsms.auth.tokens import CachedToken
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    """What `attsms auth status` shows for one profile. Never holds a secret or a token."""
+
+    profile: str
+    active: bool
+    logged_in: bool
+    client_id: str | None
+    base_url: str
+    registration_id: str | None
+    region: str
+    # "env", "keyring", "file", "sandbox"; "missing" (no secret), "unavailable" (store failed).
+    secret_source: str
+    # The variable, keyring backend, file path, or why the store is unavailable.
+    secret_location: str | None
+    token: str  # "valid", "expired" or "none"
+    token_expires_in: int | None  # seconds; None without a token or when it never expires
+    # Where `attsms listen`'s token lives ("environment (…)", "keyring (…)", "file …"), "none",
+    # "unavailable: why", or "unknown: …" when the keyring was not read. Never the token.
+    listen_token: str = "none"
+    # Where the history, inbox and opt-outs live: "local files" or the shared database's URL,
+    # without its password.
+    store: str = "local files"
+
+
+def login(
+    *,
+    profile: str | None,
+    client_id: str,
+    secret: str,
+    base_url: str | None = None,
+    registration_id: str | None = None,
+    scope: str | None = None,
+    region: str | None = None,
+    store: SecretStoreKind = "keyring",
+    log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ProfileStatus:
+    """Check the credentials by fetching a token, then save settings, secret and token.
+
+    Nothing is saved when the token call fails (wrong credentials: AuthError, exit 3) or when the
+    chosen store cannot keep the secret (checked before the token call).
+    """
+    from attsms.auth.credentials import CredentialStore
+    from attsms.auth.tokens import TokenCache, TokenManager
+
+    remember_secret(secret)  # before anything can fail with a message that quotes it
+    name = profile_name(profile)
+    config = load_config()
+    saved = config.profile(name) or Profile(name)
+    url = check_base_url(base_url or saved.base_url or DEFAULT_BASE_URL)
+    scope = scope or saved.scope or DEFAULT_SCOPE
+    if not client_id:
+        raise AuthError("no client id", hint="pass --client-id")
+    if not secret:
+        raise AuthError("no client secret", hint="pass it on stdin with --client-secret-stdin")
+    if not secret.isascii():
+        try:  # stdin's bytes that are not UTF-8 arrive as lone surrogates
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("the client secret is not valid UTF-8 text") from None
+    credentials = CredentialStore(name, store)
+    credentials.check()  # no usable keyring, or a locked one: say so before anything happens
+    config.check_writable()  # and a settings file that cannot be saved, before a secret is
+    with api_client(url, log=log) as client:
+        timeout, connect_timeout = client_timeouts()
+        manager = TokenManager(
+            client,
+            TokenCache(name),
+            client_id=client_id,
+            secret=lambda: secret,
+            scope=scope,
+            warn=warn,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+        )
+        token = manager.fetch_new()
+        location = credentials.save(secret)
+        if saved.store_kind != store and saved.client_id is not None:
+            # One store per profile: do not leave the old copy behind.
+            with contextlib.suppress(AttsmsError):
+                CredentialStore(name, saved.store_kind).delete()
+        new_profile = Profile(
+            name=name,
+            client_id=client_id,
+            base_url=url,
+            registration_id=registration_id or saved.registration_id,
+            region=region or saved.region,
+            scope=None if scope == DEFAULT_SCOPE else scope,
+            store=store,
+        )
+        config.with_profile(new_profile).save()
+        manager.adopt(token)
+    return _status_of(new_profile, active=True, use_env=False, found=location)
+
+
+@dataclass(frozen=True)
+class LogoutResult:
+    profile: str
+    revoked: bool  # the service confirmed the tokens are revoked
+    token_deleted: bool  # the token cache was deleted
+    secret_deleted: bool  # the secret was removed from its store
+    warnings: tuple[str, ...] = ()
+    # Set when the secret could not be removed (e.g. no keyring here): the command fails.
+    secret_error: str | None = None
+
+
+def logout(
+    *, profile: str | None, log: Callable[[str], None] | None = None, sandbox: bool = False
+) -> LogoutResult:
+    """Revoke the cached tokens at the service when possible, delete the token cache and secret.
+
+    With `sandbox` only the sandbox's own cached token is forgotten: no profile, no secret, and
+    no request to any service is touched.
+    """
+    from attsms.auth.credentials import CredentialStore
+    from attsms.auth.tokens import TokenCache
+
+    if sandbox:
+        deleted = TokenCache(SANDBOX_PROFILE).clear()
+        return LogoutResult(
+            SANDBOX_PROFILE, revoked=False, token_deleted=deleted, secret_deleted=False
+        )
+    name = profile_name(profile)
+    saved = load_config().profile(name)
+    cache = TokenCache(name)
+    cached = cache.load()
+    warnings: list[str] = []
+    revoked = False
+    store = CredentialStore(name, saved.store_kind) if saved else None
+    if cached is not None:
+        try:
+            revoked = _revoke(cached, saved, store, log)
+        except AttsmsError as error:
+            warnings.append(
+                f"could not revoke the token at {cached.base_url} ({error.message});"
+                " it stays valid until it expires"
+            )
+    token_deleted = cache.clear()
+    secret_deleted = False
+    secret_error: str | None = None
+    if store is not None:
+        try:
+            secret_deleted = store.delete()
+        except AttsmsError as error:
+            secret_error = str(error)
+    return LogoutResult(
+        profile=name,
+        revoked=revoked,
+        token_deleted=token_deleted,
+        secret_deleted=secret_deleted,
+        warnings=tuple(warnings),
+        secret_error=secret_error,
+    )
+
+
+def _revoke(
+    cached: CachedToken,
+    saved: Profile | None,
+    store: CredentialStore | None,
+    log: Callable[[str], None] | None,
+) -> bool:
+    """Revoke the refresh token (which ends its grant), then the access token."""
+    from attsms.api.client import AttClient, RetryPolicy
+
+    secret = None
+    if env_setting(ENV_SECRET) and env_setting(ENV_CLIENT_ID) == cached.client_id:
+        secret = env_setting(ENV_SECRET)
+    elif store is not None and saved is not None and saved.client_id == cached.client_id:
+        secret = store.get()
+    if secret is None:
+        raise AuthError("no client secret for it")
+    # Logging out must not hang on a dead service: 10 s and one retry unless told otherwise.
+    timeout = timeout_from_env() or 10.0
+    retries = retries_from_env()
+    retry = RetryPolicy(attempts=2 if retries is None else retries + 1)
+    with AttClient(cached.base_url, log=log, retry=retry, timeout=timeout) as client:
+        if cached.token.refresh_token:
+            client.revoke(cached.client_id, secret, cached.token.refresh_token, "refresh_token")
+        client.revoke(cached.client_id, secret, cached.token.access_token, "access_token")
+    return True
+
+
+def auth_status(*, profile: str | None, sandbox: bool = False) -> list[ProfileStatus]:
+    """The active profile first, then every other configured profile."""
+    if sandbox:
+        session = Session.open(sandbox=True)
+        return [
+            _listen_token_status(
+                _token_status(
+                    ProfileStatus(
+                        profile=session.profile,
+                        active=True,
+                        logged_in=True,
+                        client_id=session.client_id,
+                        base_url=session.base_url,
+                        registration_id=session.registration_id,
+                        region=session.region,
+                        secret_source="sandbox",
+                        secret_location="built-in demo credentials",
+                        token="none",
+                        token_expires_in=None,
+                    )
+                ),
+                "file",  # as `listen --sandbox` keeps it
+                use_env=True,
+            )
+        ]
+    name = profile_name(profile)
+    config = load_config()
+    active = config.profile(name) or Profile(name)
+    rows = [
+        _listen_token_status(
+            _status_of(active, active=True, use_env=True), active.store_kind, use_env=True
+        )
+    ]
+    if profile is None:
+        rows += [
+            _listen_token_status(
+                _status_of(other, active=False, use_env=False), other.store_kind, use_env=False
+            )
+            for other_name, other in sorted(config.profiles.items())
+            if other_name != name
+        ]
+    return rows
+
+
+def _listen_token_status(
+    status: ProfileStatus, kind: SecretStoreKind, *, use_env: bool
+) -> ProfileStatus:
+    """Where the profile's listen token lives (issue 18: a secret, shown by place only)."""
+    import dataclasses
+
+    from attsms.auth.credentials import LISTEN_TOKEN_ENV, listen_token_store
+
+    if use_env and env_setting(LISTEN_TOKEN_ENV):
+        return dataclasses.replace(status, listen_token=f"environment ({LISTEN_TOKEN_ENV})")
+    if kind == "keyring" and status.secret_source in ("unavailable", "env"):
+        # The same keyring just failed (perhaps by timing out), or credentials from the
+        # environment promise a run that never touches the keyring (cron, CI): not read.
+        why = "the keyring failed" if status.secret_source == "unavailable" else "not read"
+        return dataclasses.replace(status, listen_token=f"unknown: {why}")
+    store = listen_token_store(status.profile, kind)
+    try:
+        found = store.lookup(use_env=False)
+    except AttsmsError as error:
+        return dataclasses.replace(status, listen_token=f"unavailable: {error.message}")
+    where = "none" if found is None else found[1].describe()
+    return dataclasses.replace(status, listen_token=where)
+
+
+def _status_of(
+    saved: Profile, *, active: bool, use_env: bool, found: SecretLocation | None = None
+) -> ProfileStatus:
+    from attsms.auth.credentials import SECRET_ENV
+
+    env_id = env_setting(ENV_CLIENT_ID) if use_env else None
+    client_id = env_id or saved.client_id
+    base_url = (
+        (env_setting(ENV_BASE_URL) if use_env else None) or saved.base_url or DEFAULT_BASE_URL
+    )
+    base_url = display_url(base_url)  # ATTSMS_BASE_URL may hold a password: never shown
+    registration_id = (
+        env_setting(ENV_REGISTRATION_ID) if use_env else None
+    ) or saved.registration_id
+    region = resolve_region(saved, use_env=use_env)
+    source: str
+    location: str | None
+    if client_id is None:
+        source, location = "missing", None
+    elif use_env and env_setting(SECRET_ENV):
+        source, location = "env", SECRET_ENV
+    elif found is not None:
+        source, location = found.kind, found.detail
+    elif saved.client_id is None or (env_id and env_id != saved.client_id):
+        source, location = "missing", SECRET_ENV
+    else:
+        source, location = _stored_secret(saved)
+    status = ProfileStatus(
+        profile=saved.name,
+        active=active,
+        logged_in=source in ("env", "keyring", "file"),
+        client_id=client_id,
+        base_url=base_url,
+        registration_id=registration_id,
+        region=region,
+        secret_source=source,
+        secret_location=location,
+        token="none",
+        token_expires_in=None,
+        store=_store_of(saved, use_env=use_env),
+    )
+    return _token_status(status)
+
+
+def _store_of(saved: Profile, *, use_env: bool) -> str:
+    """Where this profile's stores are: the run's --database-url and ATTSMS_DATABASE_URL apply
+    to the profile in use only, then the profile's own `database_url`."""
+    from attsms.store import database_url
+    from attsms.store.postgres import redact
+
+    url = (database_url() if use_env else None) or saved.database_url
+    return redact(url) if url else "local files"
+
+
+def _stored_secret(saved: Profile) -> tuple[str, str | None]:
+    from attsms.auth.credentials import CredentialStore
+
+    store = CredentialStore(saved.name, saved.store_kind)
+    try:
+        found = store.lookup(use_env=False)
+        if found is None:
+            return "missing", store.location().describe()
+    except AttsmsError as error:
+        return "unavailable", error.message
+    return found[1].kind, found[1].detail
+
+
+def _token_status(status: ProfileStatus) -> ProfileStatus:
+    import dataclasses
+
+    from attsms.auth.tokens import TokenCache, usable
+
+    cached = TokenCache(status.profile).load()
+    if (
+        cached is None
+        or cached.client_id != status.client_id
+        or cached.base_url.rstrip("/") != status.base_url.rstrip("/")
+    ):
+        return status
+    now = time.time()
+    expires_at = cached.token.expires_at
+    return dataclasses.replace(
+        status,
+        token="valid" if usable(cached, now) else "expired",
+        token_expires_in=None if expires_at is None else max(0, int(expires_at - now)),
+    )

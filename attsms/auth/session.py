@@ -1,0 +1,334 @@
+"""Who we talk to and as whom: global options, environment and config turned into a ready client.
+
+The order, as in the AWS CLI and gh: `--sandbox` (built-in emulator, demo credentials), then
+`ATTSMS_CLIENT_ID` / `ATTSMS_CLIENT_SECRET` / `ATTSMS_BASE_URL` / `ATTSMS_REGISTRATION_ID` /
+`ATTSMS_REGION` for one run, then the profile's saved settings (`config.toml`) and secret (keyring,
+or the file the user asked for).
+
+The secret is looked up lazily: only when a token must be fetched. A command whose cached token is
+valid never opens the keyring, nor imports it. The `login`, `logout` and `auth status` use cases
+are in `attsms.auth.accounts`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from attsms.auth.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_PROFILE,
+    DEFAULT_REGION,
+    DEFAULT_SCOPE,
+    Profile,
+    check_base_url,
+    check_profile_name,
+    load_config,
+)
+from attsms.core.errors import AuthError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from attsms.api.client import AttClient
+    from attsms.auth.tokens import TokenManager
+
+TIMEOUT_ENV = "ATTSMS_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0  # seconds to wait for one answer
+RETRIES_ENV = "ATTSMS_MAX_RETRIES"
+MAX_RETRIES = 10  # the most ATTSMS_MAX_RETRIES takes: more only hides an outage for longer
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_PROFILE",
+    "SANDBOX_BASE_URL",
+    "SANDBOX_PROFILE",
+    "Session",
+]
+
+SANDBOX_PROFILE = "sandbox"
+# The in-process sandbox answers on this made-up host; nothing leaves the process.
+SANDBOX_BASE_URL = "http://sandbox.attsms.invalid"
+
+ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
+ENV_SECRET = "ATTSMS_CLIENT_SECRET"
+ENV_BASE_URL = "ATTSMS_BASE_URL"
+ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
+ENV_REGION = "ATTSMS_REGION"
+ENV_PROFILE = "ATTSMS_PROFILE"
+
+LOGIN_HINT = (
+    "run `attsms login`, set ATTSMS_CLIENT_ID and ATTSMS_CLIENT_SECRET, or try `attsms --sandbox`"
+)
+
+
+def env_setting(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def profile_name(profile: str | None) -> str:
+    """The profile to use: the one given, else ATTSMS_PROFILE, else "default"; checked.
+
+    "sandbox" names the `--sandbox` state (token cache, inbox, history rows), so a real profile
+    of that name would share it, and `--sandbox logout` would log it out: it is refused.
+    """
+    name = check_profile_name(profile or env_setting(ENV_PROFILE) or DEFAULT_PROFILE)
+    if name == SANDBOX_PROFILE:
+        raise UsageError(
+            f"the profile name {name!r} is kept for --sandbox", hint="choose another name"
+        )
+    return name
+
+
+def resolve_region(saved: Profile | None, *, use_env: bool = True) -> str:
+    """The region numbers without a country code are read in: ATTSMS_REGION (for this run), else
+    the profile's saved region, else US. The one rule for every command, with or without a login."""
+    from_env = env_setting(ENV_REGION) if use_env else None
+    return from_env or (saved.region if saved else None) or DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class LocalProfile:
+    """A profile as commands that touch only local files see it: no credentials needed."""
+
+    name: str
+    region: str  # for reading numbers people type
+
+    @classmethod
+    def resolve(cls, *, sandbox: bool, profile: str | None) -> LocalProfile:
+        name = SANDBOX_PROFILE if sandbox else profile_name(profile)
+        saved = None if sandbox else load_config().profile(name)
+        use_profile_store(saved)
+        return cls(name=name, region=resolve_region(saved))
+
+
+def use_profile_store(saved: Profile | None) -> None:
+    """The store settings of the profile in use: its shared database (under --database-url and
+    ATTSMS_DATABASE_URL) and how much history it keeps (under the environment's settings)."""
+    if saved is None:
+        return
+    if saved.database_url:
+        from attsms.auth.config import config_path
+        from attsms.store import set_database_url
+        from attsms.store.postgres import refuse_password
+
+        refuse_password(saved.database_url, str(config_path()))
+        set_database_url(saved.database_url, from_profile=True)
+    if saved.history_keep_days or saved.history_keep_batches:
+        from attsms.store.history import configure_retention
+
+        days = saved.history_keep_days
+        batches = saved.history_keep_batches
+        configure_retention(
+            days=float(days) if days else None, batches=int(float(batches)) if batches else None
+        )
+
+
+@dataclass
+class Session:
+    profile: str
+    base_url: str
+    client_id: str
+    secret: Callable[[], str]
+    sandbox: bool = False
+    registration_id: str | None = None
+    region: str = DEFAULT_REGION
+    # "env", "keyring", "file" or "sandbox": where the secret is (or would be) read from.
+    secret_source: str = "env"
+    log: Callable[[str], None] | None = None
+    scope: str = DEFAULT_SCOPE
+    # Told about a token cache that cannot be written (the command goes on without it).
+    warn: Callable[[str], None] | None = None
+    _client: AttClient | None = field(default=None, repr=False)
+    _tokens: TokenManager | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        sandbox: bool = False,
+        profile: str | None = None,
+        log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> Session:
+        if sandbox:
+            from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REGISTRATION_ID
+
+            return cls(
+                profile=SANDBOX_PROFILE,
+                base_url=SANDBOX_BASE_URL,
+                client_id=DEMO_CLIENT_ID,
+                secret=lambda: DEMO_CLIENT_SECRET,
+                sandbox=True,
+                registration_id=DEMO_REGISTRATION_ID,
+                secret_source="sandbox",
+                log=log,
+                warn=warn,
+            )
+        name = profile_name(profile)
+        saved = load_config().profile(name)
+        use_profile_store(saved)
+        env_id = env_setting(ENV_CLIENT_ID)
+        client_id = env_id or (saved.client_id if saved else None)
+        if not client_id:
+            if saved is None and (profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE:
+                raise AuthError(
+                    f"no profile named {name!r}", hint=f"run `attsms login --profile {name}`"
+                )
+            raise AuthError(f"no credentials for profile {name!r}", hint=LOGIN_HINT)
+        base_url = check_base_url(
+            env_setting(ENV_BASE_URL) or (saved.base_url if saved else None) or DEFAULT_BASE_URL
+        )
+        secret, source = _secret_resolver(name, saved, client_id, env_id)
+        return cls(
+            profile=name,
+            base_url=base_url,
+            client_id=client_id,
+            secret=secret,
+            registration_id=env_setting(ENV_REGISTRATION_ID)
+            or (saved.registration_id if saved else None),
+            region=resolve_region(saved),
+            secret_source=source,
+            log=log,
+            scope=(saved.scope if saved else None) or DEFAULT_SCOPE,
+            warn=warn,
+        )
+
+    @property
+    def client(self) -> AttClient:
+        """The API client, with a token source backed by this profile's token cache."""
+        if self._client is None:
+            from attsms.auth.tokens import TokenCache, TokenManager
+
+            self._client = api_client(self.base_url, transport=self._transport(), log=self.log)
+            timeout, connect_timeout = client_timeouts()
+            self._tokens = TokenManager(
+                self._client,
+                TokenCache(self.profile),
+                client_id=self.client_id,
+                secret=self.secret,
+                scope=self.scope,
+                warn=self.warn,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+            )
+            self._client.tokens = self._tokens
+        return self._client
+
+    @property
+    def tokens(self) -> TokenManager:
+        _ = self.client
+        assert self._tokens is not None
+        return self._tokens
+
+    def _transport(self) -> httpx.BaseTransport | None:
+        if not self.sandbox:
+            return None
+        from attsms.cli.sandbox_admin import sandbox_state_path
+        from attsms.sandbox import SandboxConfig
+        from attsms.sandbox.transport import InProcessTransport
+
+        return InProcessTransport(sandbox_state_path(), SandboxConfig())
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _secret_resolver(
+    name: str, saved: Profile | None, client_id: str, env_id: str | None
+) -> tuple[Callable[[], str], str]:
+    """A function that finds the secret when first called (then remembers it), and its source."""
+    env_secret = env_setting(ENV_SECRET)
+    if env_secret:  # attsms.core.redaction reads the variable itself
+        return (lambda: env_secret), "env"
+    if saved is None or (env_id and env_id != saved.client_id):
+        # The stored secret belongs to the profile's client id, not to the one given for this run.
+        def missing() -> str:
+            raise AuthError(
+                f"{ENV_CLIENT_ID} is set but {ENV_SECRET} is not",
+                hint=f"set {ENV_SECRET} too, or unset {ENV_CLIENT_ID} to use profile {name!r}",
+            )
+
+        return missing, "env"
+    kind = saved.store_kind
+    found: list[str] = []
+
+    def stored() -> str:
+        if not found:
+            from attsms.auth.credentials import CredentialStore
+
+            secret = CredentialStore(name, kind).get()
+            if secret is None:
+                raise AuthError(
+                    f"no client secret for profile {name!r} in the {kind} store",
+                    hint=f"run `attsms login{_profile_flag(name)}`",
+                )
+            found.append(secret)
+        return found[0]
+
+    return stored, kind
+
+
+def _profile_flag(name: str) -> str:
+    return "" if name == DEFAULT_PROFILE else f" --profile {name}"
+
+
+def api_client(
+    base_url: str,
+    *,
+    log: Callable[[str], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> AttClient:
+    """An API client with this run's ATTSMS_TIMEOUT and ATTSMS_MAX_RETRIES."""
+    from attsms.api.client import AttClient, RetryPolicy
+
+    timeout, connect_timeout = client_timeouts()
+    retries = retries_from_env()
+    return AttClient(
+        base_url,
+        transport=transport,
+        log=log,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        retry=None if retries is None else RetryPolicy(attempts=retries + 1),
+    )
+
+
+def client_timeouts() -> tuple[float, float]:
+    """(timeout, connect timeout) of this run's `api_client`s, from ATTSMS_TIMEOUT."""
+    timeout = timeout_from_env() or DEFAULT_TIMEOUT
+    return timeout, min(timeout, 10.0)
+
+
+def retries_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """`ATTSMS_MAX_RETRIES`: how many times a request safe to repeat is retried; None when unset.
+
+    0 suits a cron job that runs again anyway; it never makes attsms resend a send whose outcome
+    is unknown, which is never retried at all.
+    """
+    raw = (os.environ if environ is None else environ).get(RETRIES_ENV, "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_RETRIES:
+        raise UsageError(
+            f"{RETRIES_ENV}={raw!r} is not a whole number from 0 to {MAX_RETRIES}", hint="e.g. 3"
+        )
+    return int(raw)
+
+
+def timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """`ATTSMS_TIMEOUT`: seconds to wait for an answer to one request; None when unset."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 30")
+    return seconds

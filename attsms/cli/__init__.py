@@ -1,0 +1,1 @@
+"""The command line: entry, error handler, registry, commands, output, docgen, the settings root."""

@@ -1,0 +1,177 @@
+"""`attsms history`: what was sent, when, to whom, and its last known status. Local only."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.cli.commands.options import examples, formats
+from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.cli.output import Column, Output
+    from attsms.store.history import SentBatch
+
+EPILOG = examples(
+    "attsms history",
+    "attsms history --since 1d --limit 0",
+    "attsms history --json | jq -r '.[] | select(.outcome != \"accepted\") | .message'",
+)
+
+# In a terminal table a message's text is cut to fit the line, but never below this width.
+MIN_TEXT_WIDTH = 16
+
+
+def time_cell(moment: datetime | None, out: Output, now: datetime | None = None) -> str | None:
+    """On a terminal, local and compact (`14:05`, `May 01 14:05`, `2023-05-01`); piped and in
+    JSON, ISO 8601 UTC (`2024-05-01T12:05:09Z`), which sorts and parses."""
+    if moment is None:
+        return None
+    if out.format != "table":
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = moment.astimezone()
+    today = (now or datetime.now(UTC)).astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if local.year == today.year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d")
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tone(batch: SentBatch) -> str | None:
+    """How a terminal shows a send's STATUS: from its outcome and statuses, not the words."""
+    from attsms.store.history import Outcome
+
+    if batch.outcome is Outcome.FAILED:
+        return "red"
+    if any(r.status == "DeliveryImpossible" for r in batch.recipients):
+        return "red"
+    if batch.may_have_been_sent:
+        return "yellow"
+    return None
+
+
+def _short(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _fit_text(rows: list[dict[str, Any]], columns: list[Column], out: Output) -> None:
+    """Cut the last column's text so that each row stays one line of the terminal."""
+    if out.format != "table" or not rows:
+        return
+    *others, last = columns
+    used = sum(max(len(c.header), *(len(str(r.get(c.key) or "")) for r in rows)) for c in others)
+    width = max(MIN_TEXT_WIDTH, out.console.width - used - 2 * len(others))
+    for row in rows:
+        row[last.key] = _short(str(row[last.key]), width)
+
+
+def _columns() -> list[Column]:
+    from attsms.cli.output import Column
+
+    return [
+        Column("sent_at", "SENT"),
+        Column("message_id", "MESSAGE ID"),
+        Column("to", "TO"),
+        Column("status", "STATUS", style_row=lambda row: row["tone"]),
+        Column("message", "MESSAGE"),  # last: `cut -f5-` never splits it
+    ]
+
+
+def _row(batch: SentBatch, out: Output) -> dict[str, Any]:
+    from attsms.core.numbers import display
+    from attsms.track.status import summarize
+
+    count = len(batch.recipients)
+    return {
+        "sent_at": time_cell(batch.created_at, out),
+        "message_id": batch.message_id,
+        "to": display(batch.recipients[0].address) if count == 1 else f"{count} recipients",
+        "status": summarize(batch.outcome, [r.status for r in batch.recipients]),
+        "message": batch.message,
+        "tone": _tone(batch),  # styles STATUS on a terminal; not a column
+    }
+
+
+def _document(batch: SentBatch) -> dict[str, Any]:
+    from attsms.core.numbers import display
+    from attsms.track.status import summarize
+
+    return {
+        "message_id": batch.message_id,
+        "sent_at": iso(batch.created_at),
+        "profile": batch.profile,
+        "outcome": batch.outcome,
+        "summary": summarize(batch.outcome, [r.status for r in batch.recipients]),
+        "recipients": [
+            {
+                "address": r.address,
+                "to": display(r.address),
+                "status": r.status,
+                "status_at": iso(r.status_at),
+            }
+            for r in batch.recipients
+        ],
+        "message": batch.message,
+        "error": batch.error,
+        "run_id": batch.run_id,
+        "dedupe_key": batch.dedupe_key,
+        "batch_number": batch.batch_number,
+        "batch_count": batch.batch_count,
+    }
+
+
+@formats(Format.JSON)
+def history(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Show the newest N sends; 0 shows all.")
+    ] = 20,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Sent at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+        ),
+    ] = None,
+) -> None:
+    """List what was sent, newest first, from the local history; never calls the service.
+
+    One line a send request (up to 50 recipients each): when, its message ID, to whom, the
+    last known delivery status, and the text. `attsms status` refreshes the statuses.
+    """
+    from attsms.auth.session import LocalProfile
+    from attsms.cli.commands.context import state
+    from attsms.store.history import PAGE_BATCHES
+    from attsms.track.status import HistoryStream, parse_since, read_history
+
+    app_state = state(ctx)
+    out = app_state.output()
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    after = None if since is None else parse_since(since)
+    columns = _columns()
+    if out.format is Format.TABLE:  # a table sizes its columns to every row: read them all
+        page = read_history(profile.name, limit=limit or None, since=after)
+        rows = [_row(b, out) for b in page.batches]
+        _fit_text(rows, columns, out)
+        out.records(rows, columns)
+        shown, more = len(page.batches), page.more
+    else:  # piped or --json: written a page at a time (a million recipients are never held)
+        stream = HistoryStream(profile.name, limit=limit or None, since=after)
+        batches = itertools.chain.from_iterable(stream)
+        out.stream_records(
+            batches, columns, row=lambda b: _row(b, out), document=_document, page=PAGE_BATCHES
+        )
+        shown, more = stream.count, stream.more
+    if not shown:
+        out.info("Nothing sent since then." if since else "Nothing sent yet.")
+    elif more:
+        out.info(f"Showing the newest {shown}; --limit 0 shows all.")

@@ -1,0 +1,334 @@
+"""`attsms inbox`: pull inbound messages into the local store, list and export them."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.cli.commands.context import complete_registration_id
+from attsms.cli.commands.options import Quiet, examples, formats
+from attsms.cli.commands.options import lock_timeout as lock_timeout_option
+from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.cli.output import Column, Output
+    from attsms.receive.pull import PullSummary
+    from attsms.store.inbox import StoredMessage
+
+app = typer.Typer(
+    help="Inbound messages: pull them from the service into the local store, list, export.",
+    epilog=examples(
+        "attsms inbox pull 12345 --jsonl | my-handler",
+        "attsms inbox list --since 1d",
+    ),
+    no_args_is_help=True,
+)
+
+PULL_EPILOG = examples(
+    "attsms inbox pull 12345",
+    "* * * * * attsms inbox pull -q --jsonl | my-handler   # crontab: every minute",
+    "attsms --sandbox inbox pull --json",
+)
+LIST_EPILOG = examples(
+    "attsms inbox list --since 2h",
+    "attsms inbox list --from '(212) 555-0100' --limit 0 --jsonl",
+    "attsms inbox list --since 2024-05-01 --json | jq -r '.[].text'",
+)
+EXPORT_EPILOG = examples(
+    "attsms inbox export > inbox-backup.jsonl",
+    "attsms inbox export --format csv > inbox.csv",
+)
+
+
+def _keyword_style(value: object) -> str | None:
+    return {"stop": "red", "start": "green", "help": "yellow"}.get(str(value))
+
+
+def _columns(out: Output) -> list[Column]:
+    from attsms.cli.output import Column
+
+    if out.format == "table":
+        return [
+            Column("received_at", "RECEIVED"),
+            Column("from", "FROM"),
+            Column("keyword", "KEYWORD", style_for=_keyword_style),
+            Column("text", "TEXT"),  # last: it takes the width left and folds
+        ]
+    # Piped: one line a message; the free text last, so `cut -f4-` never splits it.
+    return [
+        Column("received_at", "RECEIVED"),
+        Column("from", "FROM"),
+        Column("message_id", "MESSAGE ID"),
+        Column("text", "TEXT"),
+    ]
+
+
+def _row(message: StoredMessage) -> dict[str, Any]:
+    from attsms.core.numbers import display
+
+    return {
+        "message_id": message.message_id,
+        "received_at": message.received_at,
+        "from": display(message.sender),
+        "to": display(message.destination),
+        "text": message.text,
+        "keyword": message.keyword,  # "stop", "start", "help" or null
+    }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@app.command(epilog=PULL_EPILOG)
+@formats(Format.JSON, Format.JSONL)
+def pull(
+    ctx: typer.Context,
+    registration_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[REGISTRATION_ID]",
+            help="The short code to read; default: the profile's (`login --registration-id`).",
+            autocompletion=complete_registration_id,
+        ),
+    ] = None,
+    max_messages: Annotated[
+        int | None,
+        typer.Option(
+            "--max",
+            min=1,
+            metavar="N",
+            help="Stop fetching once N messages came (the batch that reaches N is kept whole).",
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float,
+        lock_timeout_option("Wait this long for another pull of the same inbox, then exit 75."),
+    ] = 0.0,
+    quiet: Quiet = False,
+) -> None:
+    """Fetch new inbound messages, store them, then print them.
+
+    Drains the service until nothing is pending. Each batch is committed to the local store
+    before any of it is printed, and a message ID already stored is never printed again:
+    `attsms inbox list` shows what was stored. Ctrl-C, SIGTERM (`timeout`, systemd) and SIGHUP
+    wait until the batch on its way is stored, then exit 130, 143 or 129. The service forgets
+    messages as it hands them out, so only a kill -9 or power cut in the few milliseconds
+    between its answer arriving and the commit loses that one batch. STOP/START keywords
+    (docs/opt-out-keywords.md) update the opt-out list in the same commit.
+    """
+    from attsms.cli.commands.context import state
+    from attsms.core.errors import AttsmsError
+    from attsms.receive.pull import (
+        InboxPull,
+        UnstoredMessagesError,
+        resolve_registration_id,
+    )
+
+    out = state(ctx).output(quiet=quiet)
+    columns = _columns(out)
+    streaming = out.format in ("plain", "jsonl")
+    held: list[dict[str, Any]] = []  # a table or a --json document prints at the end
+
+    def show(messages: tuple[StoredMessage, ...]) -> None:
+        for message in messages:
+            if streaming:
+                out.record(_row(message), columns)
+            else:
+                held.append(_row(message))
+
+    session = state(ctx).session(out)
+    try:
+        registration = resolve_registration_id(registration_id, session)
+        client = session.client
+        with InboxPull(
+            client, session.profile, registration, lock_timeout=lock_timeout
+        ) as inbox_pull:
+            try:
+                for batch in inbox_pull.batches(max_messages=max_messages):
+                    show(batch.new)
+            except UnstoredMessagesError as error:
+                show(error.messages)  # the only copy left: print rather than lose them
+                _finish(out, held, inbox_pull.summary, columns, failed=True)
+                raise
+            except (AttsmsError, KeyboardInterrupt):
+                _finish(out, held, inbox_pull.summary, columns, failed=True)
+                raise
+        _finish(out, held, inbox_pull.summary, columns)
+    finally:
+        session.close()
+
+
+def _finish(
+    out: Output,
+    held: list[dict[str, Any]],
+    summary: PullSummary,
+    columns: list[Column],
+    *,
+    failed: bool = False,
+) -> None:
+    from attsms.core.numbers import display
+
+    if out.format == "json":
+        out.json(
+            {
+                "registration_id": summary.registration_id,
+                "new": summary.new,
+                "already_stored": summary.duplicates,
+                "opted_out": [display(a) for a in summary.opted_out],
+                "opted_in": [display(a) for a in summary.opted_in],
+                "pending": summary.pending,
+                "messages": held,
+            }
+        )
+    elif out.format == "table" and held:
+        out.records(held, columns)
+    notes = []
+    if summary.opted_out:
+        notes.append(_plural(len(summary.opted_out), "opt-out"))
+    if summary.opted_in:
+        notes.append(_plural(len(summary.opted_in), "opt-in"))
+    if summary.duplicates:
+        notes.append(f"{summary.duplicates} already stored")
+    detail = f" ({', '.join(notes)})" if notes else ""
+    new = _plural(summary.new, "new message")
+    if failed:
+        if summary.new or summary.duplicates:  # nothing fetched: the error line says it all
+            out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
+        return
+    waiting = ""
+    if summary.pending > 0:
+        waiting = f"; {summary.pending} more waiting at the service (run again)"
+    out.info(f"Pulled {new}{detail} from {summary.registration_id}{waiting}.")
+
+
+@app.command("list", epilog=LIST_EPILOG)
+@formats(Format.JSON, Format.JSONL)
+def list_messages(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Received at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+        ),
+    ] = None,
+    sender: Annotated[
+        str | None, typer.Option("--from", metavar="NUMBER", help="Only messages from NUMBER.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Show the newest N; 0 shows all.")
+    ] = 50,
+) -> None:
+    """List messages in the local store (no service call), oldest first."""
+    from attsms.auth.session import LocalProfile
+    from attsms.cli.commands.context import state
+    from attsms.core.numbers import normalize
+    from attsms.store import existing_inbox
+    from attsms.store.inbox import parse_since
+
+    out = state(ctx).output()
+    app_state = state(ctx)
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    since_ts = None if since is None else parse_since(since)
+    address = None if sender is None else normalize(sender, profile.region)
+    store = existing_inbox(profile.name, read_only=True)
+    columns = _columns(out)
+    shown = total = 0
+    if store is not None:
+        with store:
+            messages = store.iter_messages(since=since_ts, sender=address, newest=limit or None)
+            if out.format is Format.TABLE:  # a table sizes its columns to every row
+                rows = [_row(m) for m in messages]
+                out.records(rows, columns)
+                shown = len(rows)
+            else:  # piped or --json: written a page at a time, never all held
+                shown = out.stream_records(messages, columns, row=_row)
+            total = shown
+            if limit and shown == limit:
+                total = store.count(since=since_ts, sender=address)
+    elif out.format is not Format.TABLE:
+        out.stream_records([], columns)  # `[]` for --json, nothing piped
+    if not shown:
+        filtered = since is not None or sender is not None
+        out.info("No stored message matches." if filtered else "No messages stored yet.")
+    elif total > shown:
+        out.info(f"Showing the newest {shown} of {total}; --limit 0 shows all.")
+
+
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """`value` for a CSV cell: text a spreadsheet would run as a formula gets a leading `'`.
+
+    A phone number (`+` and digits only) is left whole: at worst a spreadsheet reads it as a
+    number, it calls nothing, and scripts reading the CSV get the number they expect.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    if value[0] == "+" and value[1:].isascii() and value[1:].isdigit():
+        return value
+    return "'" + value
+
+
+class ExportFormat(enum.StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command(epilog=EXPORT_EPILOG)
+@formats(Format.JSON)
+def export(
+    ctx: typer.Context,
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
+    ] = ExportFormat.jsonl,
+) -> None:
+    """Write every stored message to stdout, oldest first: for backups and spreadsheets.
+
+    `--json` prints one JSON document (an array) instead of lines. In CSV, a cell that starts
+    with =, +, -, @, a tab or a carriage return gets a single quote (') in front, so that a
+    spreadsheet shows it as text instead of running it as a formula (OWASP "CSV injection");
+    a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
+    JSON lines keep every text verbatim: use them for backups.
+    """
+    from attsms.auth.session import LocalProfile
+    from attsms.cli.commands.context import state
+    from attsms.cli.output import Column
+    from attsms.store import existing_inbox
+
+    app_state = state(ctx)
+    out = app_state.output()
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    store = existing_inbox(profile.name, read_only=True)
+    keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
+    columns = [Column(key, key) for key in (*keys, "keyword")]
+
+    def rows() -> Any:
+        if store is None:
+            return
+        with store:
+            for message in store.iter_messages():
+                yield {
+                    **_row(message),
+                    "registration_id": message.registration_id,
+                    "stored_at": message.stored_at,
+                }
+
+    if out.format is Format.JSON:  # the array written a page at a time
+        count = out.stream_records(
+            rows(), columns, row=lambda r: {c.key: r[c.key] for c in columns}
+        )
+    elif export_format is ExportFormat.csv:
+        safe = ({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows())
+        count = out.csv(safe, columns)
+    else:
+        count = 0
+        for row in rows():
+            out.json_line({c.key: row[c.key] for c in columns})
+            count += 1
+    out.info(f"Exported {_plural(count, 'message')}.")

@@ -1,0 +1,70 @@
+"""`attsms listen`: receive delivery receipts and inbound messages as the service pushes them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from attsms.cli.commands.context import state
+from attsms.cli.commands.options import examples, formats
+from attsms.cli.output import Format
+
+EPILOG = examples(
+    "attsms listen --port 8080",
+    "attsms listen --host 0.0.0.0 --port 8080 --jsonl | my-handler",
+    "ATTSMS_LISTEN_TOKEN=$(cat /run/secrets/listen-token) attsms listen -p prod",
+)
+
+
+@formats(Format.JSONL)
+def listen(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
+) -> None:
+    """Serve the callback URLs the service pushes to, storing each notification before its 2xx.
+
+    Delivery receipts update the history (so `status` needs no request); inbound messages go to
+    the inbox with `inbox pull`'s STOP/START handling. The URLs hold a secret token (from
+    ATTSMS_LISTEN_TOKEN, else made once and kept in the keyring, or the file store when the
+    profile uses one) and are printed on stderr at start. SIGTERM or Ctrl-C: stop accepting,
+    finish what is in flight, exit 0.
+    """
+    import sys
+
+    from attsms.receive.listen import ListenApp, Writer, listen_profile, listen_token, serve
+    from attsms.receive.sink import StoreSink
+
+    app_state = state(ctx)
+    out = app_state.output()
+    jsonl = out.format is Format.JSONL
+    who = listen_profile(sandbox=app_state.sandbox, profile=app_state.profile)
+    token = listen_token(who)
+    assert token is not None  # made when missing
+
+    def stored(row: dict[str, Any]) -> None:
+        if jsonl:
+            out.json_line(row)
+
+    writer = Writer(lambda: StoreSink(who.name))
+    app = ListenApp(
+        token.value,
+        writer,
+        default_registration=who.registration_id,
+        on_stored=stored,
+        log=out.stderr_line,
+    )
+
+    def announce(url: str) -> None:
+        # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
+        # and these URLs (to register with the service) are the one place it is shown.
+        made = "made and saved in" if token.created else "from"
+        sys.stderr.write(
+            f"attsms: listening on {url} for profile {who.name} (token {made} {token.where})\n"
+            f"  delivery callback: {url}/notify/{token.value}/delivery\n"
+            f"  inbound callback:  {url}/notify/{token.value}/inbound\n"
+        )
+        sys.stderr.flush()
+
+    serve(app, writer, host, port, announce=announce)

@@ -1,0 +1,149 @@
+"""`attsms optout`: the numbers `send` refuses, kept from STOP replies or by hand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.cli.commands.options import Quiet, examples, formats
+from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.auth.session import LocalProfile
+    from attsms.store.inbox import OptOut
+
+app = typer.Typer(
+    help="Numbers that opted out (texted STOP): `send` refuses them unless --ignore-opt-out.",
+    epilog=examples(
+        "attsms optout list",
+        "attsms optout add '(212) 555-0100'",
+    ),
+    no_args_is_help=True,
+)
+
+LIST_EPILOG = examples(
+    "attsms optout list",
+    "attsms optout list --json | jq -r '.[].number'",
+)
+ADD_EPILOG = examples(
+    "attsms optout add '(212) 555-0100'",
+    "attsms optout add +12125550100 212.555.0101 --json",
+)
+REMOVE_EPILOG = examples(
+    "attsms optout remove '(212) 555-0100'   # only with the person's consent",
+    "attsms optout remove +12125550100 +12125550101 --json",
+)
+
+Numbers = Annotated[
+    list[str], typer.Argument(metavar="NUMBER...", help="Numbers as you type them.")
+]
+
+
+def _profile(ctx: typer.Context) -> LocalProfile:
+    from attsms.auth.session import LocalProfile
+    from attsms.cli.commands.context import state
+
+    app_state = state(ctx)
+    return LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+
+
+def _row(opt_out: OptOut) -> dict[str, Any]:
+    from attsms.core.numbers import display
+
+    return {
+        "number": display(opt_out.address),
+        "since": opt_out.since,
+        "source": opt_out.source,  # "message" (a STOP reply) or "manual"
+        "message_id": opt_out.message_id,
+    }
+
+
+def _result_columns() -> list[Any]:
+    from attsms.cli.output import Column
+
+    return [Column("number", "NUMBER"), Column("result", "RESULT")]
+
+
+@app.command("list", epilog=LIST_EPILOG)
+@formats(Format.JSON, Format.JSONL)
+def list_opt_outs(ctx: typer.Context) -> None:
+    """List opted-out numbers, oldest first."""
+    from attsms.cli.commands.context import state
+    from attsms.cli.output import Column
+    from attsms.store import existing_inbox
+
+    out = state(ctx).output()
+    store = existing_inbox(_profile(ctx).name, read_only=True)
+    opt_outs = []
+    if store is not None:
+        with store:
+            opt_outs = store.opt_outs()
+    rows = [_row(o) for o in opt_outs]
+    out.records(
+        rows,
+        [
+            Column("number", "NUMBER"),
+            Column("since", "SINCE"),
+            Column("source", "SOURCE"),
+            Column("message_id", "MESSAGE ID"),
+        ],
+    )
+    if not rows:
+        out.info("No number has opted out.")
+
+
+@app.command(epilog=ADD_EPILOG)
+@formats(Format.JSON)
+def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
+    """Opt numbers out by hand: `send` refuses them from now on."""
+    from attsms.cli.commands.context import state
+    from attsms.core.numbers import display, normalize_all
+    from attsms.store import open_inbox
+
+    out = state(ctx).output(quiet=quiet)
+    profile = _profile(ctx)
+    addresses = normalize_all(numbers, profile.region)  # all valid, or nothing is changed
+    with open_inbox(profile.name) as store:
+        added = [store.add_opt_out(address) for address in addresses]
+    rows = [
+        {"number": display(a), "result": "opted out" if new else "already opted out"}
+        for a, new in zip(addresses, added, strict=True)
+    ]
+    out.records(rows, _result_columns())
+    out.info(f"Opted out {sum(added)} of {len(addresses)} number(s).")
+
+
+@app.command(epilog=REMOVE_EPILOG)
+@formats(Format.JSON)
+def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
+    """Remove numbers from the opt-out list: `send` reaches them again.
+
+    A number that opted out by texting STOP should be removed only with its owner's consent
+    (they may also text START themselves).
+    """
+    from attsms.cli.commands.context import state
+    from attsms.core.numbers import display, normalize_all
+    from attsms.store import existing_inbox
+
+    out = state(ctx).output(quiet=quiet)
+    profile = _profile(ctx)
+    addresses = normalize_all(numbers, profile.region)
+    store = existing_inbox(profile.name)
+    removed = []
+    if store is not None:
+        with store:
+            removed = [store.remove_opt_out(address) for address in addresses]
+    removed += [None] * (len(addresses) - len(removed))
+    rows = [
+        {"number": display(a), "result": "removed" if r else "was not opted out"}
+        for a, r in zip(addresses, removed, strict=True)
+    ]
+    out.records(rows, _result_columns())
+    for address, opt_out in zip(addresses, removed, strict=True):
+        if opt_out is not None and opt_out.source == "message":
+            out.warn(
+                f"{display(address)} had texted STOP ({opt_out.since}); texting them again"
+                " needs their consent"
+            )
+    out.info(f"Removed {sum(r is not None for r in removed)} of {len(addresses)} number(s).")

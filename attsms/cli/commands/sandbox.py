@@ -1,0 +1,216 @@
+"""`attsms sandbox`: run the AT&T API emulator as a server, and feed it inbound messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from attsms.cli.commands.context import state
+from attsms.cli.commands.options import examples, formats, not_nan
+from attsms.cli.output import Format
+
+app = typer.Typer(
+    help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages, reset it.",
+    epilog=examples(
+        "attsms sandbox serve --port 8765",
+        "attsms sandbox inject --from +12125550100 'STOP'",
+        "attsms sandbox reset",
+    ),
+    no_args_is_help=True,
+)
+
+SERVE_EPILOG = examples(
+    "attsms sandbox serve --port 8765",
+    "attsms sandbox serve --port 0 --latency-ms 50 --fail-rate 0.1 --seed 7",
+    "attsms sandbox serve --delivery-callback http://127.0.0.1:8080/notify/TOKEN/delivery",
+    "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
+    "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
+)
+
+RESET_EPILOG = examples(
+    "attsms sandbox reset",
+    "attsms sandbox reset --url http://127.0.0.1:8765",
+)
+
+INJECT_EPILOG = examples(
+    "attsms sandbox inject --from +12125550100 'STOP'",
+    "attsms sandbox inject --from 2125550100 --count 1000 'load test'",
+    "attsms sandbox inject --url http://127.0.0.1:8765 --from +12125550100 'hello'",
+)
+
+
+@app.command(epilog=SERVE_EPILOG)
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
+    client_id: Annotated[
+        str | None,
+        typer.Option(metavar="ID", help="Client id to accept.  [default: sandbox-client-id]"),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SECRET",
+            envvar="ATTSMS_SANDBOX_CLIENT_SECRET",
+            help="Client secret to accept.  [default: sandbox-client-secret]",
+        ),
+    ] = None,
+    latency_ms: Annotated[int, typer.Option(min=0, help="Delay added to every answer.")] = 0,
+    fail_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, callback=not_nan, help="Fraction of requests answered 503 SVC1000."
+        ),
+    ] = 0.0,
+    rate_limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Requests per second before 429; 0 is off.")
+    ] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for --fail-rate, for repeatable runs.")
+    ] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=0, metavar="S", help="Access token lifetime; 0 never expires.")
+    ] = 172_800,
+    delivery_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.0, metavar="S", callback=not_nan, help="Time from send to final status."
+        ),
+    ] = 2.0,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")
+    ] = 100,
+    log_requests: Annotated[bool, typer.Option(help="Log each request to stdout.")] = False,
+    delivery_callback: Annotated[
+        str | None,
+        typer.Option(
+            "--delivery-callback",
+            "--callback-url",
+            metavar="URL",
+            help="POST delivery status notifications of --notify sends here (loopback only).",
+        ),
+    ] = None,
+    inbound_callback: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="POST injected inbound messages here instead of queueing them (loopback only).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
+    import dataclasses
+
+    from attsms.cli.sandbox_admin import serve as serve_sandbox
+    from attsms.sandbox import SandboxConfig
+
+    config = SandboxConfig(
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        rate_limit=rate_limit,
+        seed=seed,
+        token_lifetime=token_lifetime,
+        delivery_seconds=delivery_seconds,
+        inbox_batch_size=batch_size,
+    )
+    if client_id:
+        config = dataclasses.replace(config, client_id=client_id)
+    if client_secret:
+        config = dataclasses.replace(config, client_secret=client_secret)
+    serve_sandbox(
+        config,
+        host,
+        port,
+        log_requests=log_requests,
+        delivery_callback=delivery_callback,
+        inbound_callback=inbound_callback,
+    )
+
+
+@app.command(epilog=INJECT_EPILOG)
+@formats(Format.JSON)
+def inject(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The inbound message text.")],
+    sender: Annotated[
+        str, typer.Option("--from", metavar="NUMBER", help="Who the message is from.")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", metavar="SHORTCODE", help="The registration ID (short code).")
+    ] = "12345",
+    count: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Inject N messages, numbered #1..#N.")
+    ] = 1,
+    url: SandboxUrl = None,
+) -> None:
+    """Add inbound messages for `attsms inbox pull` to find."""
+    from attsms.cli.sandbox_admin import inject_inbound
+
+    out = state(ctx).output()
+    result = inject_inbound(to, sender, text, count=count, url=url)
+    if out.format is Format.JSON:
+        out.json(result)
+    else:
+        out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
+
+
+# Which sandbox a command reads or resets.
+SandboxUrl = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+]
+
+OUTBOX_EPILOG = examples(
+    "attsms sandbox outbox",
+    "attsms sandbox outbox --json | jq -r '.outbox[] | [.address, .message] | @tsv'",
+    "attsms sandbox outbox --url http://127.0.0.1:8765",
+)
+
+
+@app.command(epilog=OUTBOX_EPILOG)
+@formats(Format.JSON)
+def outbox(
+    ctx: typer.Context,
+    url: SandboxUrl = None,
+) -> None:
+    """Show what the sandbox accepted: message ID, address and text, one line per recipient.
+
+    Oldest first, kept until `attsms sandbox reset`. With --json: {"outbox": [{"messageId",
+    "address", "message", "sentAt"}], "total": N}.
+    """
+    from attsms.cli.output import Column
+    from attsms.cli.sandbox_admin import read_outbox
+
+    out = state(ctx).output()
+    result = read_outbox(url)
+    rows = result.get("outbox", [])
+    columns = [
+        Column("messageId", "MESSAGE ID"),
+        Column("address", "ADDRESS"),
+        Column("message", "TEXT"),
+        Column("sentAt", "SENT AT"),
+    ]
+    out.records(rows, columns, document=result)
+    if not rows and out.format is not Format.JSON:
+        out.info("The sandbox outbox is empty.")
+
+
+@app.command(epilog=RESET_EPILOG)
+@formats(Format.JSON)
+def reset(
+    ctx: typer.Context,
+    url: SandboxUrl = None,
+) -> None:
+    """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
+
+    The way out when its state file is broken. Local history and inbox stores are kept.
+    """
+    from attsms.cli.sandbox_admin import reset as reset_sandbox
+
+    out = state(ctx).output()
+    result = reset_sandbox(url)
+    if out.format is Format.JSON:
+        out.json(result)
+    else:
+        out.info(f"Reset the sandbox{f' at {url}' if url else ''}.")

@@ -1,0 +1,203 @@
+"""`attsms status`: what happened to what was sent, per recipient, from the service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.cli.commands.options import Wait, WaitTimeout, examples, formats, not_nan
+from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.cli.output import Column, Output
+    from attsms.track.status import Delivery, StatusReport, Tracked
+
+EPILOG = examples(
+    "attsms status                       # the last 20 sends, refreshed from the service",
+    "attsms status SMS0123456789abcdef --wait --timeout 120",
+    "attsms status --since 2h --json | jq -r '.[].deliveries[].status'",
+)
+
+
+def _status_style(value: object) -> str | None:
+    if value == "DeliveryImpossible":
+        return "red"
+    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
+        return "green"
+    return "yellow" if value else None
+
+
+def _columns(out: Output, rows: list[dict[str, Any]] | None = None) -> list[Column]:
+    """Piped, always the same five fields; in a table, SENT and NOTE only when some row has one."""
+    from attsms.cli.output import Column
+
+    columns = [
+        Column("message_id", "MESSAGE ID"),
+        Column("to", "TO"),
+        Column("status", "STATUS", style_for=_status_style),
+        Column("sent_at", "SENT"),
+        Column("note", "NOTE"),
+    ]
+    if out.format == "table" and rows is not None:
+        columns = columns[:3] + [c for c in columns[3:] if any(row.get(c.key) for row in rows)]
+    return columns
+
+
+def _rows(message: Tracked, deliveries: tuple[Delivery, ...], out: Output) -> list[dict[str, Any]]:
+    from attsms.cli.commands.history import time_cell
+    from attsms.core.numbers import display
+
+    sent_at = time_cell(message.sent_at, out)
+    return [
+        {
+            "message_id": message.message_id,
+            "to": display(d.address),
+            "status": d.status,
+            "sent_at": sent_at,
+            "note": message.note,
+        }
+        for d in deliveries
+    ]
+
+
+def _document(message: Tracked) -> dict[str, Any]:
+    from attsms.cli.commands.history import iso
+    from attsms.core.numbers import display
+
+    return {
+        "message_id": message.message_id,
+        "deliveries": [
+            {"address": d.address, "to": display(d.address), "status": d.status, "final": d.final}
+            for d in message.deliveries
+        ],
+        "summary": message.summary(),
+        "final": message.final,
+        "source": message.source,
+        "note": message.note,
+        "outcome": message.outcome,
+        "sent_at": iso(message.sent_at),
+        "message": message.message,
+    }
+
+
+@formats(Format.JSON)
+def status(
+    ctx: typer.Context,
+    message_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[MESSAGE_ID]...",
+            help="IDs printed by `attsms send`; none: the recent sends from the history.",
+        ),
+    ] = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            metavar="S",
+            callback=not_nan,
+            help="With --wait: first pause between polls, growing 1.5 times up to 15 s."
+            "  [default: 1]",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Without IDs: every send in the history, not the last 20.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Without IDs: sends at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d"
+            " back.",
+        ),
+    ] = None,
+) -> None:
+    """Show the delivery status of sent messages, per recipient, and record it in the history.
+
+    With no MESSAGE_ID: the last 20 sends of this profile from the local history, asking the
+    service about those not yet final. The service keeps a status only about 30 minutes after
+    it is final; older ones show the last status the history holds.
+
+    With --wait each change is printed as it comes (--json: one document at the end). Exit 0
+    every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
+    --wait: 0, or 1 when the service does not know a MESSAGE_ID.
+    """
+    from attsms.auth.session import LocalProfile
+    from attsms.cli.commands.context import state
+    from attsms.core.errors import UsageError
+    from attsms.track.status import DEFAULT_LIMIT, StatusStream, parse_since, track
+    from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+
+    app_state = state(ctx)
+    out = app_state.output()
+    if not wait and (timeout is not None or interval is not None):
+        raise UsageError("--timeout and --interval go with --wait")
+    if message_ids and (show_all or since is not None):
+        raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
+    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    streaming = wait and not out.machine
+    columns = _columns(out)
+
+    def print_update(message: Tracked, deliveries: tuple[Delivery, ...]) -> None:
+        for row in _rows(message, deliveries, out):
+            out.record(row, columns)
+
+    after = None if since is None else parse_since(since)
+    if not wait and not message_ids and out.format is not Format.TABLE:
+        # Piped or --json: a page of the history at a time, asked about and printed as it comes.
+        stream = StatusStream(
+            lambda: app_state.session(out),
+            profile=profile.name,
+            limit=None if show_all else DEFAULT_LIMIT,
+            since=after,
+        )
+        out.stream_records(
+            stream,
+            columns,
+            rows=lambda m: _rows(m, m.deliveries, out),
+            document=_document,
+            page=100,
+        )
+        report = stream.report()
+        _summarize(out, report, listed=True, since=since, shown=stream.count)
+        if (error := report.error()) is not None:
+            raise error
+        return
+    report = track(
+        lambda: app_state.session(out),
+        profile=profile.name,
+        message_ids=message_ids or (),
+        limit=None if show_all else DEFAULT_LIMIT,
+        since=after,
+        wait=wait,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        interval=DEFAULT_INTERVAL if interval is None else interval,
+        on_update=print_update if streaming else None,
+    )
+    if not streaming:
+        rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
+        out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
+    _summarize(out, report, listed=not message_ids, since=since, shown=len(report.messages))
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+def _summarize(
+    out: Output, report: StatusReport, *, listed: bool, since: str | None, shown: int
+) -> None:
+    if listed and not shown:
+        out.info("Nothing sent since then." if since else "Nothing sent yet.")
+    elif report.more:
+        out.info(f"Showing the newest {shown} sends; --all shows all.")
+    waited = report.waited
+    if waited is not None and waited.deliveries:
+        impossible, pending = len(waited.impossible), len(waited.not_final)
+        delivered = len(waited.deliveries) - impossible - pending
+        out.info(
+            f"Delivery: {delivered} delivered, {impossible} impossible, {pending} pending"
+            f" ({waited.waited:.1f} s)."
+        )

@@ -1,0 +1,142 @@
+"""`attsms store`: where the history, inbox and opt-outs live, and moving them to a shared
+PostgreSQL database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attsms.cli.commands.options import Quiet, examples, formats
+from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.store.admin import StoreStatus
+
+app = typer.Typer(
+    help="The store: local SQLite files, or a PostgreSQL database that several hosts share"
+    " (ATTSMS_DATABASE_URL).",
+    epilog=examples(
+        "attsms store status",
+        "PGPASSWORD=... attsms store copy --to postgresql://attsms@db.example.com/attsms",
+    ),
+    no_args_is_help=True,
+)
+
+STATUS_EPILOG = examples(
+    "attsms store status",
+    "ATTSMS_DATABASE_URL=postgresql://attsms@db.example.com/attsms attsms store status --json",
+)
+COPY_EPILOG = examples(
+    "PGPASSWORD=... attsms store copy --to postgresql://attsms@db.example.com/attsms",
+    "attsms store copy --to postgresql://attsms@db.example.com/attsms --json",
+)
+
+
+@app.command(epilog=STATUS_EPILOG)
+@formats(Format.JSON)
+def status(ctx: typer.Context) -> None:
+    """Show the backend, where it is (a URL without its password), the schema versions and
+    row counts. Reads only: works on a read-only data directory."""
+    from attsms.cli.commands.context import state
+    from attsms.store import admin
+
+    out = state(ctx).output()
+    report = admin.status()
+    if out.format is Format.JSON:
+        out.json(_document(report))
+        return
+    out.text(f"backend:   {report.backend}")
+    out.text(f"location:  {report.location}")
+    if report.history_schema is None:
+        out.text("history:   none yet")
+    else:
+        out.text(
+            f"history:   schema {report.history_schema}, {_count(report.batches, 'batch')},"
+            f" {_count(report.recipients, 'recipient')}, {_count(report.jobs, 'keyed job')}"
+            f" ({report.live_jobs} running)"
+        )
+    if not report.inboxes:
+        out.text("inbox:     none yet")
+    for inbox in report.inboxes:
+        out.text(
+            f"inbox:     profile {inbox.profile}: schema {inbox.schema},"
+            f" {_count(inbox.messages, 'message')}, {_count(inbox.opt_outs, 'opt-out')}"
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{number} {noun if number == 1 else plural}"
+
+
+def _document(report: StoreStatus) -> dict[str, Any]:
+    return {
+        "backend": report.backend,
+        "location": report.location,
+        "history": None
+        if report.history_schema is None
+        else {
+            "schema": report.history_schema,
+            "batches": report.batches,
+            "recipients": report.recipients,
+            "jobs": report.jobs,
+            "running_jobs": report.live_jobs,
+        },
+        "inboxes": [
+            {
+                "profile": i.profile,
+                "schema": i.schema,
+                "messages": i.messages,
+                "opt_outs": i.opt_outs,
+            }
+            for i in report.inboxes
+        ],
+    }
+
+
+@app.command(epilog=COPY_EPILOG)
+@formats(Format.JSON)
+def copy(
+    ctx: typer.Context,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="URL",
+            help="postgresql://USER@HOST:PORT/DATABASE, without the password (take it from"
+            " PGPASSWORD, ~/.pgpass or the keyring).",
+        ),
+    ],
+    quiet: Quiet = False,
+) -> None:
+    """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
+    database. Run it again at will: nothing is copied twice."""
+    from attsms.cli.commands.context import state
+    from attsms.store import admin
+    from attsms.store.postgres import check_url, redact, refuse_password
+
+    out = state(ctx).output(quiet=quiet)
+    check_url(to)
+    refuse_password(to, "the command line (--to)")
+    report = admin.copy_to(to)
+    if out.format is Format.JSON:
+        out.json(
+            {
+                "to": redact(to),
+                "batches": report.batches,
+                "batches_already_there": report.batches_skipped,
+                "jobs": report.jobs,
+                "messages": report.messages,
+                "messages_already_there": report.messages_skipped,
+                "opt_outs": report.opt_outs,
+                "profiles": report.profiles,
+            }
+        )
+        return
+    out.info(
+        f"Copied {report.batches} batches ({report.batches_skipped} already there),"
+        f" {report.jobs} keyed jobs, {report.messages} messages"
+        f" ({report.messages_skipped} already there) and {report.opt_outs} opt-outs"
+        f" to {redact(to)}."
+    )

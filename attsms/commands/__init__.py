@@ -1,1 +1,0 @@
-"""One module per command group: flags in, a call on the core, results to `attsms.output`."""

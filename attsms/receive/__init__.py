@@ -1,0 +1,1 @@
+"""Receiving: `inbox pull`, and `listen` (notification parsing, the ASGI app, the sink)."""

@@ -1,0 +1,597 @@
+"""`attsms listen`: receive what the service pushes (delivery receipts, inbound messages).
+
+    POST /notify/<token>/delivery   {"deliveryInfoNotification": {"messageId", "deliveryInfo":
+                                     {"address", "deliveryStatus"}}}
+    POST /notify/<token>/inbound    {"DateTime", "MessageId", "Message", "SenderAddress",
+                                     "DestinationAddress"}
+    GET  /healthz                   200 {"ok": true}
+
+A small ASGI app (no framework) that uvicorn serves; both are loaded only by this command. Every
+notification is stored through a `NotificationSink` BEFORE its 2xx goes out, so the service,
+which retries a push until it gets a 2xx, never loses one; a duplicate is stored once and still
+answered 2xx. Bad input gets its status and is never stored: a wrong token 404 (the same answer
+as an unknown path, so a scanner learns nothing), a body over the cap 413, a wrong content type
+415, malformed JSON or an unknown shape 400, a body that stops arriving 408, a store that cannot
+be written 503 (the service tries again later). No answer ever holds a traceback.
+
+Storing runs in ONE writer thread that takes every notification waiting and stores them
+together (one transaction where the store allows): SQLite commits are the cost, so concurrent
+pushes share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import queue
+import re
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from attsms.api.client import as_list, as_str, field
+from attsms.core.errors import AttsmsError
+from attsms.core.models import DeliveryInfo, InboundMessage
+from attsms.core.numbers import canonical
+
+MAX_BODY_BYTES = 64 * 1024  # a notification is a few hundred bytes
+BODY_TIMEOUT_SECONDS = 10.0  # a body that stops arriving (slow loris) is answered 408
+MAX_BATCH = 512  # most notifications stored in one transaction
+JSON_TYPES = ("application/json", "text/json")
+TOKEN_BYTES = 24
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+# --- what is pushed --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """One delivery status notification: a message's status at one (or more) recipients."""
+
+    message_id: str
+    deliveries: tuple[DeliveryInfo, ...]
+
+    def row(self) -> dict[str, Any]:
+        from attsms.core.numbers import display
+
+        return {
+            "type": "delivery",
+            "message_id": self.message_id,
+            "deliveries": [{"to": display(d.address), "status": d.status} for d in self.deliveries],
+        }
+
+
+@dataclass(frozen=True)
+class InboundPush:
+    """One pushed inbound message and the registration ID (short code) it was sent to."""
+
+    registration_id: str
+    message: InboundMessage
+
+    def row(self) -> dict[str, Any]:
+        """What `inbox pull --jsonl` prints for a message, plus "type"."""
+        from attsms.core.numbers import display
+        from attsms.store.inbox import keyword_of
+
+        m = self.message
+        return {
+            "type": "inbound",
+            "message_id": m.message_id,
+            "received_at": m.received_at,
+            "from": display(m.sender),
+            "to": display(m.destination),
+            "text": m.message,
+            "keyword": keyword_of(m.message),  # "stop", "start", "help" or null
+        }
+
+
+Notification = DeliveryReceipt | InboundPush
+
+
+class ShapeError(ValueError):
+    """The body is JSON, but not a notification of the kind its URL says."""
+
+
+def parse_delivery(body: Any) -> DeliveryReceipt:
+    """A delivery notification, leniently: any key case, `tel:` with or without +1, a list of
+    deliveryInfo as well as one, extra fields ignored. ShapeError if it is not one."""
+    note = field(body, "deliveryInfoNotification")
+    if not isinstance(note, Mapping):
+        raise ShapeError("no deliveryInfoNotification object")
+    message_id = as_str(field(note, "messageId"))
+    if not message_id or not message_id.strip():
+        raise ShapeError("no messageId")
+    deliveries = []
+    for info in as_list(field(note, "deliveryInfo")):
+        address = as_str(field(info, "address"))
+        status = as_str(field(info, "deliveryStatus"))
+        if not address or not status:
+            raise ShapeError("a deliveryInfo without address or deliveryStatus")
+        deliveries.append(DeliveryInfo(address=canonical(address), status=status.strip()))
+    if not deliveries:
+        raise ShapeError("no deliveryInfo")
+    return DeliveryReceipt(message_id.strip(), tuple(deliveries))
+
+
+def parse_inbound(body: Any, default_registration: str | None = None) -> InboundPush:
+    """An inbound message, leniently (as parse_delivery); the OneAPI wrapper
+    `{"inboundSMSMessageNotification": {"inboundSMSMessage": {...}}}` is taken too. Without a
+    DestinationAddress the message is for `default_registration`. ShapeError if not one."""
+    wrapped = field(field(body, "inboundSMSMessageNotification"), "inboundSMSMessage")
+    item = wrapped if isinstance(wrapped, Mapping) else body
+    if not isinstance(item, Mapping):
+        raise ShapeError("not a JSON object")
+    message_id = as_str(field(item, "MessageId"))
+    if not message_id or not message_id.strip():
+        raise ShapeError("no MessageId")
+    sender = as_str(field(item, "SenderAddress"))
+    if not sender or not sender.strip():
+        raise ShapeError("no SenderAddress")
+    destination = (as_str(field(item, "DestinationAddress")) or "").strip()
+    registration = destination.removeprefix("short:").removeprefix("tel:") or default_registration
+    if not registration:
+        raise ShapeError("no DestinationAddress")
+    message = InboundMessage(
+        message_id=message_id.strip(),
+        message=as_str(field(item, "Message")) or "",
+        sender=canonical(sender),
+        destination=destination or registration,
+        received_at=as_str(field(item, "DateTime")) or "",
+    )
+    return InboundPush(registration, message)
+
+
+# --- where it goes ---------------------------------------------------------------------------
+
+
+class NotificationSink(Protocol):
+    """Durable storage for notifications. Used from one thread only (the writer's)."""
+
+    def store(self, notifications: Sequence[Notification]) -> list[bool]:
+        """Store every notification durably, in order; for each, whether it was new (False: a
+        duplicate, or a receipt for a message this store never sent). Raises AttsmsError when
+        the store cannot be written; then nothing of the batch may be counted as stored."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StoreUnavailable(Exception):
+    """The sink failed: the request is answered 503, so the service pushes it again."""
+
+
+class Writer:
+    """The one thread that stores: `submit()` from the event loop, awaited before the 2xx."""
+
+    def __init__(self, sink_factory: Callable[[], NotificationSink]) -> None:
+        self._factory = sink_factory
+        self._queue: queue.Queue[tuple[Notification, Future[bool]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="attsms-listen-writer", daemon=True)
+        self._sink: NotificationSink | None = None
+
+    def start(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    async def submit(self, notification: Notification) -> bool:
+        future: Future[bool] = Future()
+        self._queue.put((notification, future))
+        return await asyncio.wrap_future(future)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._store(batch)
+            if stop:
+                break
+        if self._sink is not None:
+            self._close_sink()
+
+    def _store(self, batch: list[tuple[Notification, Future[bool]]]) -> None:
+        try:
+            if self._sink is None:
+                self._sink = self._factory()
+            results = self._sink.store([n for n, _ in batch])
+        except Exception as error:  # any failure to store is a 503, never a crash
+            # A broken connection may be the cause: open afresh for the next batch.
+            self._close_sink()
+            failure = StoreUnavailable(_describe(error))
+            for _, future in batch:
+                future.set_exception(failure)
+            return
+        for (_, future), new in zip(batch, results, strict=True):
+            future.set_result(new)
+
+    def _close_sink(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            with contextlib.suppress(Exception):  # closing a broken store: nothing to do
+                sink.close()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, AttsmsError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
+
+
+# --- the token -------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_ok(token: str) -> bool:
+    """A token that can stand in a URL path as it is (what `new_token` makes, or similar)."""
+    return bool(_TOKEN_SHAPE.fullmatch(token))
+
+
+# --- the ASGI app ----------------------------------------------------------------------------
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = tuple(headers)
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+class ListenApp:
+    """The ASGI app. `on_stored(row)` gets each new notification (for --jsonl), `log(line)` one
+    line per request (never the token: the path is shown with `***` in its place)."""
+
+    def __init__(
+        self,
+        token: str,
+        writer: Writer,
+        *,
+        default_registration: str | None = None,
+        on_stored: Callable[[dict[str, Any]], None] | None = None,
+        log: Callable[[str], None] | None = None,
+        max_body: int = MAX_BODY_BYTES,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
+    ) -> None:
+        self._token = token.encode("utf-8")
+        self._writer = writer
+        self._default_registration = default_registration
+        self._on_stored = on_stored
+        self._log = log
+        self._max_body = max_body
+        self._body_timeout = body_timeout
+        self.counters = Counters()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not served
+            return
+        started = time.monotonic()
+        self.counters.requests += 1
+        method = scope["method"]
+        shown = _shown_path(scope.get("path", ""))
+        outcome = ""
+        try:
+            status, payload, outcome = await self._handle(scope, receive)
+            headers: tuple[tuple[str, str], ...] = ()
+        except _Reject as reject:
+            self.counters.rejected += 1
+            status, payload, outcome, headers = (
+                reject.status,
+                {"error": reject.reason},
+                reject.reason,
+                reject.headers,
+            )
+        except StoreUnavailable as error:
+            self.counters.rejected += 1
+            status, payload, headers = 503, {"error": "store unavailable"}, (("Retry-After", "5"),)
+            outcome = f"store unavailable: {error}"
+        except Exception as error:  # never a traceback to the sender
+            status, payload, headers = 500, {"error": "internal error"}, ()
+            outcome = f"internal error: {type(error).__name__}"
+        await _answer(send, status, payload, headers, head=method == "HEAD")
+        if self._log is not None:
+            elapsed = (time.monotonic() - started) * 1000
+            client = scope.get("client") or ("-", 0)
+            self._log(
+                f"{client[0]} {method} {shown} {status} {elapsed:.1f}ms"
+                + (f" {outcome}" if outcome else "")
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any], str]:
+        path: str = scope.get("path", "")
+        method: str = scope["method"]
+        if path == "/healthz":
+            if method not in ("GET", "HEAD"):
+                raise _Reject(405, "method not allowed", [("Allow", "GET, HEAD")])
+            return 200, {"ok": True}, ""
+        kind = self._route(path)
+        if method != "POST":
+            raise _Reject(405, "method not allowed", [("Allow", "POST")])
+        headers = _headers(scope)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES:
+            raise _Reject(415, "Content-Type must be application/json")
+        body = await self._body(headers, receive)
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise _Reject(400, "malformed JSON") from None
+        try:
+            notification: Notification = (
+                parse_delivery(parsed)
+                if kind == "delivery"
+                else parse_inbound(parsed, self._default_registration)
+            )
+        except ShapeError as error:
+            article = "an" if kind == "inbound" else "a"
+            raise _Reject(400, f"not {article} {kind} notification: {error}") from None
+        new = await self._writer.submit(notification)
+        if new:
+            self.counters.stored += 1
+            if self._on_stored is not None:
+                self._on_stored(notification.row())
+        else:
+            self.counters.duplicates += 1
+        return 200, {"stored": new}, "stored" if new else "duplicate"
+
+    def _route(self, path: str) -> str:
+        parts = path.split("/")
+        # ["", "notify", token, kind]
+        if len(parts) != 4 or parts[0] or parts[1] != "notify":
+            raise _Reject(404, "not found")
+        token_ok = hmac.compare_digest(parts[2].encode("utf-8", "surrogatepass"), self._token)
+        if not token_ok or parts[3] not in ("delivery", "inbound"):
+            raise _Reject(404, "not found")
+        return parts[3]
+
+    async def _body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise _Reject(400, "bad Content-Length") from None
+            if length > self._max_body:
+                raise _Reject(413, f"body over {self._max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + self._body_timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            except TimeoutError:
+                raise _Reject(408, "body not received in time") from None
+            if message["type"] == "http.disconnect":
+                raise _Reject(400, "client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise _Reject(413, f"body over {self._max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _shown_path(path: str) -> str:
+    """The path for a log line: a token's place masked, control characters escaped."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "notify":
+        parts[2] = "***"
+    shown = "/".join(parts)[:200]
+    return shown.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    headers: Sequence[tuple[str, str]],
+    *,
+    head: bool = False,
+) -> None:
+    body = json.dumps(payload).encode("utf-8")
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    if status in (408, 413, 400) or status >= 500:
+        # What is left of the body is unread: do not reuse the connection.
+        raw_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+# --- running it ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenProfile:
+    """Whose notifications these are, and where the listen token lives."""
+
+    name: str
+    store_kind: str  # "keyring" or "file" (the profile's secret store)
+    registration_id: str | None  # for an inbound push that names no destination
+
+
+def listen_profile(*, sandbox: bool, profile: str | None) -> ListenProfile:
+    from attsms.auth.config import load_config
+    from attsms.auth.session import ENV_REGISTRATION_ID, SANDBOX_PROFILE, env_setting, profile_name
+
+    if sandbox:
+        # The sandbox's data is all local test data: its token goes to the 0600 file store.
+        from attsms.sandbox import DEMO_REGISTRATION_ID
+
+        return ListenProfile(SANDBOX_PROFILE, "file", DEMO_REGISTRATION_ID)
+    name = profile_name(profile)
+    saved = load_config().profile(name)
+    registration = env_setting(ENV_REGISTRATION_ID) or (saved.registration_id if saved else None)
+    return ListenProfile(name, saved.store_kind if saved else "keyring", registration)
+
+
+@dataclass(frozen=True)
+class ListenToken:
+    value: str
+    where: str  # e.g. "environment (ATTSMS_LISTEN_TOKEN)", "keyring (…)", "file …"
+    created: bool
+
+
+def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | None:
+    """The profile's listen token: ATTSMS_LISTEN_TOKEN, else its store; made and saved there
+    when there is none and `create`. Raises AuthError/StoreError when the store cannot be used
+    (no keyring: the error names `store = "file"` and the variable)."""
+    from attsms.auth.credentials import LISTEN_TOKEN_ENV, KeyringUnavailable, listen_token_store
+    from attsms.core.errors import UsageError
+
+    store = listen_token_store(who.name, "file" if who.store_kind == "file" else "keyring")
+    try:
+        found = store.lookup()
+    except KeyringUnavailable as error:
+        raise KeyringUnavailable(
+            f"{error.message}; the listen token is kept where the client secret is",
+            hint=f"set {LISTEN_TOKEN_ENV}, or use the file store (`attsms login --store file`)",
+        ) from None
+    if found is not None:
+        value, location = found
+        if not token_ok(value):
+            raise UsageError(
+                f"the listen token in {location.describe()} is not 16-256 URL-safe characters",
+                hint=f"set {LISTEN_TOKEN_ENV} to a longer one, or remove it to have one made",
+            )
+        return ListenToken(value, location.describe(), created=False)
+    if not create:
+        return None
+    value = new_token()
+    location = store.save(value)
+    return ListenToken(value, location.describe(), created=True)
+
+
+def serve(
+    app: ListenApp,
+    writer: Writer,
+    host: str,
+    port: int,
+    *,
+    announce: Callable[[str], None],
+) -> None:
+    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT, then finish the requests
+    in flight, stop the writer and return (exit 0). `announce(url)` is called once listening."""
+    import socket
+
+    import uvicorn
+
+    from attsms.cli.sandbox_admin import listen_error
+
+    try:
+        family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
+        # The protocol matters: asyncio sets TCP_NODELAY only on sockets it knows are TCP, and
+        # without it every keep-alive answer (headers, then body) waits ~40 ms for a delayed ACK.
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+    except OSError as error:
+        mapped = listen_error(error, host, port)
+        if mapped is None:
+            raise
+        raise mapped from None
+    sock.listen(1024)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises a caught SIGTERM/SIGINT after its graceful shutdown, which would
+            # make the exit 143/130; a listener that stopped as asked exits 0.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(
+        app,
+        http="h11",
+        loop="asyncio",
+        lifespan="off",
+        access_log=False,  # the app logs one line per request itself, token masked
+        log_level="warning",
+        server_header=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=30,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    server = Server(config)
+    writer.start()
+    try:
+        announce(f"http://{shown_host}:{bound_port}")
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        writer.stop()  # after the last request was answered: everything answered is stored

@@ -1,0 +1,123 @@
+"""The `NotificationSink` of `attsms listen` on attsms's own stores (attsms.store).
+
+- A delivery receipt updates the recipient's status in the history (`update_statuses`), so
+  `status`, `history` and `send --wait` see it without asking the service. Only a change is
+  written: a duplicate is not new, and a final status is never replaced by a non-final one.
+- An inbound message goes into the profile's inbox with exactly `inbox pull`'s handling
+  (`add_batch`: deduplicated by message ID, STOP/START applied in order, one transaction).
+
+Used from the listener's one writer thread; stores open on first use and stay open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from attsms.core.models import DeliveryInfo
+from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
+
+if TYPE_CHECKING:
+    from attsms.store.history import HistoryStore
+    from attsms.store.inbox import InboxStore
+
+
+class StoreSink:
+    """Stores notifications for `profile` (its inbox; the shared history)."""
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self._history: HistoryStore | None = None
+        self._inbox: InboxStore | None = None
+
+    def store(self, notifications: Sequence[Notification]) -> list[bool]:
+        results: list[bool] = [False] * len(notifications)
+        # Consecutive inbound messages for one registration go in one transaction, in order, so
+        # STOP then START ends opted in exactly as in a pulled batch; consecutive receipts too.
+        run: list[tuple[int, Notification]] = []
+        for index, notification in enumerate(notifications):
+            if run and not _same_run(run[0][1], notification):
+                self._flush(run, results)
+                run = []
+            run.append((index, notification))
+        if run:
+            self._flush(run, results)
+        return results
+
+    def _flush(self, run: list[tuple[int, Notification]], results: list[bool]) -> None:
+        receipts = [(i, n) for i, n in run if isinstance(n, DeliveryReceipt)]
+        if receipts:
+            self._deliveries(receipts, results)
+        else:
+            self._inbound([(i, n) for i, n in run if isinstance(n, InboundPush)], results)
+
+    def _deliveries(self, run: list[tuple[int, DeliveryReceipt]], results: list[bool]) -> None:
+        if self._history is None:
+            from attsms.store import open_history
+
+            self._history = open_history()
+        # Only what changes is written, so a receipt pushed twice is stored (and printed) once,
+        # and a late retry of an older receipt never overwrites a final status.
+        updates: list[tuple[int, str, list[DeliveryInfo]]] = []
+        pending: set[tuple[str, str, str]] = set()  # the same receipt twice in this batch
+        for index, receipt in run:
+            changes = []
+            for change in self._changes(receipt):
+                key = (receipt.message_id, change.address, change.status)
+                if key not in pending:
+                    pending.add(key)
+                    changes.append(change)
+            if changes:
+                updates.append((index, receipt.message_id, changes))
+        if not updates:
+            return
+        many = getattr(self._history, "update_statuses_many", None)
+        if many is not None:  # one transaction for the lot (see the report to the lead)
+            changed = many([(message_id, changes) for _, message_id, changes in updates])
+        else:
+            changed = [self._history.update_statuses(m, c) for _, m, c in updates]
+        for (index, _, _), rows in zip(updates, changed, strict=True):
+            results[index] = rows > 0
+
+    def _changes(self, receipt: DeliveryReceipt) -> list[DeliveryInfo]:
+        """The deliveries of `receipt` that tell the history something new ([] for a message it
+        never sent, e.g. one sent from another machine with its own history)."""
+        assert self._history is not None
+        batch = self._history.get(receipt.message_id)
+        if batch is None:
+            return []
+        known = {r.address: r for r in batch.recipients}
+        changes = []
+        for delivery in receipt.deliveries:
+            current = known.get(delivery.address)
+            if current is None or current.status == delivery.status:
+                continue
+            if current.final and not delivery.final:
+                continue
+            changes.append(delivery)
+        return changes
+
+    def _inbound(self, run: list[tuple[int, InboundPush]], results: list[bool]) -> None:
+        if self._inbox is None:
+            from attsms.store import open_inbox
+
+            self._inbox = open_inbox(self.profile)
+        registration = run[0][1].registration_id
+        batch = self._inbox.add_batch(registration, [push.message for _, push in run])
+        new = {m.message_id for m in batch.new}
+        for index, push in run:
+            # A message ID twice in one run is new only the first time.
+            results[index] = push.message.message_id in new
+            new.discard(push.message.message_id)
+
+    def close(self) -> None:
+        for store in (self._history, self._inbox):
+            if store is not None:
+                store.close()
+        self._history = self._inbox = None
+
+
+def _same_run(first: Notification, other: Notification) -> bool:
+    if isinstance(first, InboundPush):
+        return isinstance(other, InboundPush) and other.registration_id == first.registration_id
+    return isinstance(other, DeliveryReceipt)

@@ -1,0 +1,137 @@
+"""`attsms sandbox serve` with bad arguments, and `attsms sandbox reset` for a broken state file."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from attsms.cli.sandbox_admin import read_stats, sandbox_state_path
+from tests.helpers.support import Cli, SandboxHttp
+
+NUMBER = "+12125550100"
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("attsms: error: ")
+    assert "unexpected" not in lines[0]
+    return lines[0]
+
+
+# serve -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["70000", "65536", "-1"])
+def test_serve_port_out_of_range_is_a_usage_error(cli: Cli, port: str) -> None:
+    result = cli("sandbox", "serve", "--port", port)
+    assert result.exit_code == 2
+    line = _one_error_line(result.stderr)
+    assert "--port" in line and "0<=x<=65535" in line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
+def test_serve_on_an_unknown_host_is_a_usage_error(cli: Cli, host: str) -> None:
+    result = cli("sandbox", "serve", "--host", host, "--port", "0")
+    assert result.exit_code == 2
+    line = _one_error_line(result.stderr)
+    assert f"unknown host {host!r}" in line
+    assert result.stdout == ""
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_serve_on_a_port_in_use_says_so_and_exits_75(cli: Cli, taken_port: int) -> None:
+    result = cli("sandbox", "serve", "--port", str(taken_port))
+    assert result.exit_code == 75
+    line = _one_error_line(result.stderr)
+    assert f"port {taken_port} on 127.0.0.1 is in use" in line
+    assert "--port 0" in line  # the way out
+    assert result.stdout == ""
+
+
+def test_serve_on_an_address_of_another_machine_is_a_usage_error(cli: Cli) -> None:
+    result = cli("sandbox", "serve", "--host", "192.0.2.1", "--port", "0")  # TEST-NET-1
+    assert result.exit_code == 2
+    assert "192.0.2.1" in _one_error_line(result.stderr)
+
+
+# a broken in-process state file, and reset ---------------------------------------------------
+
+
+def _break_state() -> Path:
+    path = sandbox_state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--sandbox", "send", NUMBER, "-m", "hi"],
+        ["--sandbox", "status", "SMSd535f0137358ec3a"],
+        ["--sandbox", "inbox", "pull"],
+        ["--sandbox", "auth", "token"],
+        ["sandbox", "inject", "--from", NUMBER, "hi"],
+    ],
+    ids=" ".join,
+)
+def test_a_broken_state_file_exits_1_naming_sandbox_reset(cli: Cli, argv: list[str]) -> None:
+    sent = cli("--sandbox", "send", NUMBER, "-m", "first")  # a token is cached now
+    assert sent.exit_code == 0, sent.stderr
+    path = _break_state()
+    result = cli(*argv)
+    assert result.exit_code == 1, result.stderr
+    line = _one_error_line(result.stderr)
+    assert str(path) in line
+    assert "`attsms sandbox reset`" in line
+    assert "try again later" not in line
+    assert path.read_text() == "{not json"  # left as it was, for a look
+
+
+def test_reset_clears_a_broken_state_and_the_sandbox_works_again(cli: Cli) -> None:
+    _break_state()
+    assert cli("--sandbox", "send", NUMBER, "-m", "lost").exit_code == 1
+    reset = cli("sandbox", "reset")
+    assert reset.exit_code == 0, reset.stderr
+    assert "reset" in reset.stderr.lower()
+    sent = cli("--sandbox", "send", NUMBER, "-m", "hi")
+    assert sent.exit_code == 0, sent.stderr
+    assert read_stats()["delivered_to"] == {f"tel:{NUMBER}": 1}  # the failed one never went
+
+
+def test_reset_forgets_messages_tokens_and_inbox(cli: Cli) -> None:
+    assert cli("--sandbox", "send", NUMBER, "-m", "hi").exit_code == 0
+    assert cli("sandbox", "inject", "--from", NUMBER, "hello").exit_code == 0
+    reset = cli("sandbox", "reset", "--json")
+    assert (reset.exit_code, reset.json()) == (0, {"reset": True})
+    stats = read_stats()
+    assert (stats["send_requests"], stats["delivered_to"]) == (0, {})
+    assert set(stats["operations"].values()) == set(stats["attempts"].values()) == {0}
+    pulled = cli("--sandbox", "inbox", "pull", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert "hello" not in pulled.stdout  # the injected message went with the reset
+
+
+def test_reset_of_a_running_server(
+    cli: Cli,
+    sandbox_http: Callable[..., SandboxHttp],
+    use_server: Callable[[SandboxHttp], SandboxHttp],
+) -> None:
+    server = use_server(sandbox_http())
+    assert cli("send", NUMBER, "-m", "hi").exit_code == 0
+    assert server.stats()["delivered_to"] == {f"tel:{NUMBER}": 1}
+    result = cli("sandbox", "reset", "--url", server.url)
+    assert result.exit_code == 0, result.stderr
+    assert server.stats()["delivered_to"] == {}

@@ -1,0 +1,290 @@
+"""The listener against hostile and broken input, on a real uvicorn on 127.0.0.1 (in a thread, so
+the body timeout can be short), storing through the real stores; and its parsers, by property.
+
+Every hostile request gets its status, no answer or log holds a traceback, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attsms.receive.listen import (
+    ListenApp,
+    ShapeError,
+    Writer,
+    parse_delivery,
+    parse_inbound,
+)
+from attsms.receive.sink import StoreSink
+from tests.helpers.support import Cli
+
+TOKEN = "hostile-test-token-0123456789"
+INBOUND = {
+    "DateTime": "2026-12-01T00:00:00Z",
+    "MessageId": "MSG1",
+    "Message": "hello",
+    "SenderAddress": "tel:+12125550100",
+    "DestinationAddress": "12345",
+}
+
+
+class Served:
+    def __init__(self, app: ListenApp, writer: Writer, url: str, logs: list[str]) -> None:
+        self.app, self.writer, self.url, self.logs = app, writer, url, logs
+        self.port = int(url.rsplit(":", 1)[1])
+
+    def post(self, kind: str, body: Any, token: str = TOKEN, **kwargs: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}/notify/{token}/{kind}", json=body, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def served(caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
+    import uvicorn
+
+    logs: list[str] = []
+    writer = Writer(lambda: StoreSink("default")).start()
+    app = ListenApp(TOKEN, writer, log=logs.append, body_timeout=0.5, max_body=16_384)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, http="h11", loop="asyncio", lifespan="off", access_log=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    with caplog.at_level(logging.ERROR):
+        yield Served(app, writer, f"http://127.0.0.1:{sock.getsockname()[1]}", logs)
+        server.should_exit = True
+        thread.join(10)
+        writer.stop()
+        sock.close()
+    # uvicorn logs an application's exception with its traceback: there must be none.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not any("Traceback" in line or TOKEN in line for line in logs)
+
+
+def _stored(cli: Cli) -> list[str]:
+    listed = cli("inbox", "list", "--limit", "0", "--jsonl")
+    assert listed.exit_code == 0, listed.stderr
+    return [json.loads(line)["message_id"] for line in listed.lines]
+
+
+def _raw(port: int, data: bytes, pause: float = 0.0, rest: bytes = b"") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        if pause:
+            time.sleep(pause)
+        if rest:
+            with contextlib.suppress(OSError):
+                sock.sendall(rest)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_each_hostile_request_gets_its_status_and_nothing_is_stored(
+    served: Served, cli: Cli
+) -> None:
+    url = served.url
+    cases: list[tuple[str, httpx.Response, int]] = [
+        ("wrong token", served.post("inbound", INBOUND, token="x" * len(TOKEN)), 404),
+        ("no token", httpx.post(f"{url}/notify//inbound", json=INBOUND), 404),
+        ("unknown kind", served.post("outbound", INBOUND), 404),
+        ("unknown path", httpx.get(f"{url}/../etc/passwd"), 404),
+        ("wrong method", httpx.get(f"{url}/notify/{TOKEN}/inbound"), 405),
+        ("wrong method on healthz", httpx.post(f"{url}/healthz"), 405),
+        (
+            "wrong content type",
+            httpx.post(f"{url}/notify/{TOKEN}/inbound", content=json.dumps(INBOUND)),
+            415,
+        ),
+        (
+            "form body",
+            httpx.post(f"{url}/notify/{TOKEN}/inbound", data={"MessageId": "MSG1"}),
+            415,
+        ),
+        ("huge", served.post("inbound", {**INBOUND, "Message": "x" * 100_000}), 413),
+        (
+            "huge, chunked",
+            httpx.post(
+                f"{url}/notify/{TOKEN}/inbound",
+                content=iter([b"[" * 8000, b"1" * 8000, b"]" * 8000]),
+                headers={"Content-Type": "application/json"},
+            ),
+            413,
+        ),
+        (
+            "deep JSON",
+            httpx.post(
+                f"{url}/notify/{TOKEN}/inbound",
+                content=b"[" * 10_000 + b"]" * 5_000,
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        ),
+        (
+            "deep JSON object",
+            httpx.post(
+                f"{url}/notify/{TOKEN}/inbound",
+                content=b'{"a":' * 2000 + b"1" + b"}" * 2000,
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        ),
+        (
+            "malformed JSON",
+            httpx.post(
+                f"{url}/notify/{TOKEN}/inbound",
+                content=b'{"MessageId": ',
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        ),
+        (
+            "not UTF-8",
+            httpx.post(
+                f"{url}/notify/{TOKEN}/inbound",
+                content=b'{"MessageId": "\xff"}',
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        ),
+        ("unknown shape", served.post("inbound", {"hello": "world"}), 400),
+        ("a list", served.post("inbound", [INBOUND]), 400),
+        ("inbound at delivery", served.post("delivery", INBOUND), 400),
+        ("receipt without status", served.post("delivery", _receipt(status=None)), 400),
+    ]
+    for name, response, status in cases:
+        assert response.status_code == status, (name, response.text)
+        assert "Traceback" not in response.text, name
+    # A body that stops arriving (slow loris): 408 after the body timeout, not a held worker.
+    head = (
+        f"POST /notify/{TOKEN}/inbound HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    answer = _raw(served.port, head + b'{"MessageId": "MSG', pause=1.0, rest=b'2"}')
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - started < 5
+    # A declared length over the cap is refused before the body is read.
+    big = head.replace(b"Content-Length: 500", b"Content-Length: 999999999")
+    assert _raw(served.port, big).startswith(b"HTTP/1.1 413")
+
+    assert served.app.counters.stored == 0
+    assert _stored(cli) == []
+    # The listener still works: the same message, well formed, is stored.
+    assert served.post("inbound", INBOUND).json() == {"stored": True}
+    assert _stored(cli) == ["MSG1"]
+    assert httpx.get(f"{url}/healthz").json() == {"ok": True}
+
+
+def test_a_duplicate_is_stored_once_and_answered_2xx_both_times(served: Served, cli: Cli) -> None:
+    first = served.post("inbound", INBOUND)
+    again = served.post("inbound", {k.lower(): v for k, v in INBOUND.items()})  # any key case
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert (first.json(), again.json()) == ({"stored": True}, {"stored": False})
+    assert _stored(cli) == ["MSG1"]
+
+
+def test_a_store_that_cannot_be_written_answers_503_and_stores_nothing(
+    served: Served, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = os.environ["ATTSMS_DATA_DIR"]
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("ATTSMS_DATA_DIR", str(blocker / "data"))
+    refused = served.post("inbound", INBOUND)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"
+    assert "Traceback" not in refused.text
+    # The service pushes again later; by then the store is back, and the message is stored.
+    monkeypatch.setenv("ATTSMS_DATA_DIR", data_dir)
+    assert served.post("inbound", INBOUND).status_code == 200
+    assert _stored(cli) == ["MSG1"]
+    assert any(" 503 " in line and "store unavailable" in line for line in served.logs)
+
+
+def _receipt(
+    message_id: str = "SMS1", address: str = "tel:+12125550100", status: str | None = "Delivered"
+) -> dict[str, Any]:
+    info: dict[str, Any] = {"address": address}
+    if status is not None:
+        info["deliveryStatus"] = status
+    return {"deliveryInfoNotification": {"messageId": message_id, "deliveryInfo": info}}
+
+
+# --- the parsers, by property ----------------------------------------------------------------
+
+
+def _recase(draw: st.DrawFn, key: str) -> str:
+    flips = draw(st.lists(st.booleans(), min_size=len(key), max_size=len(key)))
+    return "".join(c.upper() if f else c.lower() for c, f in zip(key, flips, strict=True))
+
+
+_TEL_FORMS = ("tel:+1{}", "tel:1{}", "tel:{}", "+1{}", "{}")
+_numbers = st.from_regex(r"[2-9][0-9]{2}[2-9][0-9]{6}", fullmatch=True)
+
+
+@st.composite
+def receipts(draw: st.DrawFn) -> tuple[dict[str, Any], str, str, str]:
+    number = draw(_numbers)
+    address = draw(st.sampled_from(_TEL_FORMS)).format(number)
+    status = draw(st.sampled_from(["DeliveredToTerminal", "DeliveryImpossible", "Waiting"]))
+    message_id = draw(st.from_regex(r"[A-Za-z0-9]{1,20}", fullmatch=True))
+    extra = draw(st.dictionaries(st.sampled_from(["foo", "Bar", "_x"]), st.integers()))
+    info = {_recase(draw, "address"): address, _recase(draw, "deliveryStatus"): status, **extra}
+    note = {_recase(draw, "messageId"): message_id, _recase(draw, "deliveryInfo"): info, **extra}
+    return {_recase(draw, "deliveryInfoNotification"): note}, message_id, number, status
+
+
+@given(receipts())
+def test_receipts_parse_in_any_key_case_and_address_form(
+    case: tuple[dict[str, Any], str, str, str],
+) -> None:
+    body, message_id, number, status = case
+    receipt = parse_delivery(body)
+    assert receipt.message_id == message_id
+    assert [(d.address, d.status) for d in receipt.deliveries] == [(f"tel:+1{number}", status)]
+
+
+@given(st.sampled_from(_TEL_FORMS), _numbers, st.data())
+def test_inbound_parses_in_any_key_case_and_sender_form(
+    form: str, number: str, data: st.DataObject
+) -> None:
+    body = {data.draw(st.sampled_from([k, k.lower(), k.upper()])): v for k, v in INBOUND.items()}
+    body[next(k for k in body if k.lower() == "senderaddress")] = form.format(number)
+    push = parse_inbound(body)
+    assert push.registration_id == "12345"
+    assert push.message.sender == f"tel:+1{number}"
+    assert (push.message.message_id, push.message.message) == ("MSG1", "hello")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_any_json_is_a_notification_or_a_shape_error(value: Any) -> None:
+    for parse in (parse_delivery, parse_inbound):
+        with contextlib.suppress(ShapeError):
+            parse(value)

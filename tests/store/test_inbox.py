@@ -1,0 +1,320 @@
+"""The inbox store and opt-out list: keywords, one-transaction commits, files, `opted_out`."""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from attsms import store as stores
+from attsms.core.errors import ExitCode, StoreError, UsageError
+from attsms.core.models import InboundMessage
+from attsms.store.inbox import (
+    HELP_WORDS,
+    OPT_IN_WORDS,
+    OPT_OUT_WORDS,
+    InboxStore,
+    StoredMessage,
+    keyword_of,
+    opted_out,
+    parse_since,
+    store_path,
+)
+
+ALICE = "tel:+12125550100"
+BOB = "tel:+12125550101"
+
+
+def message(
+    message_id: str, text: str = "hello", sender: str = ALICE, when: str = "2024-05-01T12:00:00Z"
+) -> InboundMessage:
+    return InboundMessage(message_id, text, sender, "12345", when)
+
+
+@pytest.fixture
+def store(backend: str) -> Iterator[InboxStore]:
+    """The inbox on each backend (SQLite, then PostgreSQL)."""
+    with stores.open_inbox("default") as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store() -> Iterator[InboxStore]:
+    with InboxStore.open("default") as opened:
+        yield opened
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+_SPACE = st.text(alphabet=" \t\n\r\u00a0\u2003\u200b", max_size=4)
+
+
+def _any_case(word: str) -> st.SearchStrategy[str]:
+    return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+        lambda flips: "".join(c.upper() if f else c for c, f in zip(word, flips, strict=True))
+    )
+
+
+@given(data=st.data())
+def test_keywords_count_in_any_case_and_spacing(data: st.DataObject) -> None:
+    for words, expected in ((OPT_OUT_WORDS, "stop"), (OPT_IN_WORDS, "start"), (HELP_WORDS, "help")):
+        word = data.draw(st.sampled_from(sorted(words)))
+        text = data.draw(_SPACE) + data.draw(_any_case(word)) + data.draw(_SPACE)
+        assert keyword_of(text) == expected
+
+
+@given(word=st.sampled_from(sorted(OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS)), extra=st.text())
+def test_a_keyword_inside_a_longer_message_is_not_one(word: str, extra: str) -> None:
+    if extra.strip():
+        assert keyword_of(f"{word} {extra.strip()}x") is None
+        assert keyword_of(f"x{extra.strip()} {word}") is None
+
+
+# "stop." and "S T O P" are keywords: tests/test_keywords.py has the whole corpus.
+@pytest.mark.parametrize("text", ["Stop it", "STOPP", "", "   ", "please stop"])
+def test_not_keywords(text: str) -> None:
+    assert keyword_of(text) is None
+
+
+def test_full_width_letters_from_phone_keyboards_count() -> None:
+    assert keyword_of("ＳＴＯＰ") == "stop"
+
+
+# --- committing batches ----------------------------------------------------------------------
+
+
+def test_a_message_seen_before_is_neither_stored_nor_reported_again(store: InboxStore) -> None:
+    first = store.add_batch("12345", [message("m1"), message("m2")])
+    again = store.add_batch("12345", [message("m2"), message("m3")])
+    assert [m.message_id for m in first.new] == ["m1", "m2"]
+    assert [m.message_id for m in again.new] == ["m3"]
+    assert again.duplicates == 1
+    assert [m.message_id for m in store.messages()] == ["m1", "m2", "m3"]
+
+
+def test_the_same_id_twice_in_one_batch_is_stored_once(store: InboxStore) -> None:
+    batch = store.add_batch("12345", [message("m1"), message("m1")])
+    assert (len(batch.new), batch.duplicates) == (1, 1)
+
+
+def test_stop_opts_out_and_start_opts_back_in_in_service_order(store: InboxStore) -> None:
+    batch = store.add_batch(
+        "12345",
+        [message("m1", " STOP ", ALICE), message("m2", "stop", BOB), message("m3", "Start", BOB)],
+    )
+    assert batch.opted_out == (ALICE, BOB)
+    assert batch.opted_in == (BOB,)
+    assert [(o.address, o.source, o.message_id) for o in store.opt_outs()] == [
+        (ALICE, "message", "m1")
+    ]
+    assert [m.keyword for m in batch.new] == ["stop", "stop", "start"]
+
+
+def test_a_stop_seen_again_does_not_undo_a_later_opt_in(store: InboxStore) -> None:
+    store.add_batch("12345", [message("m1", "STOP")])
+    store.add_batch("12345", [message("m2", "START")])
+    replay = store.add_batch("12345", [message("m1", "STOP")])  # the service resent it
+    assert replay.opted_out == ()
+    assert store.opted_out([ALICE]) == set()
+
+
+def test_message_and_opt_out_commit_together_or_not_at_all(store: InboxStore) -> None:
+    # The second message cannot be stored (its ID is not text): the whole batch rolls back,
+    # so the STOP before it leaves neither a message nor an opt-out behind.
+    bad = InboundMessage(object(), "hi", BOB, "12345", "")  # type: ignore[arg-type]
+    with pytest.raises(StoreError) as caught:
+        store.add_batch("12345", [message("m1", "STOP"), bad])
+    assert caught.value.exit_code == ExitCode.ERROR
+    assert store.messages() == []
+    assert store.opt_outs() == []
+    # …and the store is usable afterwards: no transaction was left open.
+    assert len(store.add_batch("12345", [message("m1", "STOP")]).new) == 1
+
+
+def test_manual_opt_outs(store: InboxStore) -> None:
+    assert store.add_opt_out("tel:2125550100") is True  # the service's short form
+    assert store.add_opt_out(ALICE) is False
+    removed = store.remove_opt_out(ALICE)
+    assert removed is not None and removed.source == "manual"
+    assert store.remove_opt_out(ALICE) is None
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def test_store_is_0600_in_a_0700_directory_wal_included(sqlite_store: InboxStore) -> None:
+    store = sqlite_store
+    store.add_batch("12345", [message("m1")])
+    path = store_path("default")
+    assert store.path == path
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+    assert {p.name for p in files} >= {path.name, path.name + "-wal", path.name + "-shm"}
+    for file in files:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+def test_store_is_in_wal_mode_with_full_sync(sqlite_store: InboxStore) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(sqlite_store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_one_store_per_profile(isolated_home: Path, backend: str) -> None:
+    with stores.open_inbox("work") as work, stores.open_inbox("home") as home:
+        work.add_batch("12345", [message("m1", "STOP")])
+        assert home.messages() == []
+    assert stores.opted_out("work", [ALICE]) == {ALICE}
+    assert stores.opted_out("home", [ALICE]) == set()
+    if backend == "sqlite":
+        assert store_path("work").parent == isolated_home / "data" / "inbox"
+
+
+def test_unwritable_data_dir_is_a_store_error(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = isolated_home / "not-a-dir"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("")
+    monkeypatch.setenv("ATTSMS_DATA_DIR", str(blocker))
+    with pytest.raises(StoreError, match="cannot create the inbox store"):
+        InboxStore.open("default")
+
+
+def test_a_damaged_store_says_so(isolated_home: Path) -> None:
+    path = store_path("default")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="inbox store") as caught:
+        InboxStore.open("default")
+    assert "move the damaged file aside" in str(caught.value)
+
+
+def test_a_store_from_a_newer_attsms_is_refused(sqlite_store: InboxStore) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(sqlite_store.path)
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer attsms"):
+        InboxStore.open("default")
+
+
+# --- opted_out: what `send` asks ------------------------------------------------------------
+
+
+def test_opted_out_without_a_store_is_empty_and_creates_nothing(
+    isolated_home: Path, backend: str
+) -> None:
+    assert stores.opted_out("default", [ALICE]) == set()
+    assert not store_path("default").exists()
+    assert stores.existing_inbox("default") is None
+
+
+def test_opted_out_answers_in_the_callers_spelling(store: InboxStore) -> None:
+    store.add_batch("12345", [message("m1", "STOP", "tel:2125550100")])
+    asked = ["tel:+12125550100", "tel:12125550100", BOB]
+    assert stores.opted_out("default", asked) == {"tel:+12125550100", "tel:12125550100"}
+
+
+def test_opted_out_handles_long_recipient_lists(store: InboxStore) -> None:
+    numbers = [f"tel:+1212555{n:04d}" for n in range(2000)]
+    store.add_batch("12345", [message(f"m{n}", "STOP", numbers[n]) for n in (3, 1500)])
+    assert stores.opted_out("default", numbers) == {numbers[3], numbers[1500]}
+
+
+def test_opted_out_fails_closed_on_a_damaged_store(isolated_home: Path) -> None:
+    path = store_path("default")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(StoreError):
+        opted_out("default", [ALICE])
+
+
+def test_opted_out_is_cheap(sqlite_store: InboxStore) -> None:
+    store = sqlite_store
+    store.add_batch("12345", [message(f"m{n}", "STOP", f"tel:+1212555{n:04d}") for n in range(500)])
+    started = time.perf_counter()
+    for _ in range(20):
+        opted_out("default", [ALICE, BOB])
+    assert (time.perf_counter() - started) / 20 < 0.05
+
+
+# --- --since ---------------------------------------------------------------------------------
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1971, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    )
+)
+def test_since_reads_iso_dates_and_times(moment: datetime) -> None:
+    assert parse_since(moment.isoformat()) == pytest.approx(moment.timestamp())
+    assert parse_since(moment.isoformat().replace("+00:00", "Z")) == pytest.approx(
+        moment.timestamp()
+    )
+
+
+def test_since_without_a_zone_is_local_time() -> None:
+    local = datetime(2024, 5, 1, 9, 30)
+    assert parse_since("2024-05-01T09:30") == local.timestamp()
+    assert parse_since("2024-05-01") == datetime(2024, 5, 1).timestamp()
+
+
+@given(amount=st.integers(0, 10_000), unit=st.sampled_from("smhdwSMHDW"))
+def test_since_reads_durations_back_from_now(amount: int, unit: str) -> None:
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit.lower()]
+    assert parse_since(f"{amount}{unit}", now=1e9) == 1e9 - amount * seconds
+
+
+@given(text=st.text())
+def test_since_rejects_anything_else_with_a_usage_error(text: str) -> None:
+    try:
+        parse_since(text, now=1e9)
+    except UsageError as error:
+        assert error.exit_code == ExitCode.USAGE
+        assert repr(text) in str(error)
+
+
+def test_messages_filters_by_time_sender_and_limit(store: InboxStore) -> None:
+    now = datetime.now(UTC)
+    stamps = [(now - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in (50, 5, 1)]
+    store.add_batch(
+        "12345",
+        [
+            message("old", sender=ALICE, when=stamps[0]),
+            message("mid", sender=BOB, when=stamps[1]),
+            message("new", sender=ALICE, when=stamps[2]),
+            message("odd", sender=BOB, when="not a date"),  # counted as received when stored
+        ],
+    )
+
+    def ids(messages: list[StoredMessage]) -> list[str]:
+        return [m.message_id for m in messages]
+
+    assert ids(store.messages(since=parse_since("1d"))) == ["mid", "new", "odd"]
+    assert ids(store.messages(sender="tel:2125550100")) == ["old", "new"]
+    assert ids(store.messages(limit=2)) == ["new", "odd"]
+    assert store.count(since=parse_since("1d"), sender=BOB) == 2
+
+
+@given(a=st.text(min_size=1), b=st.text(min_size=1))
+@example(a="\u00d800", b="\ud800")
+@example(a=".x", b="x")
+def test_names_in_file_names_never_clash_or_leave_the_directory(a: str, b: str) -> None:
+    from attsms.store.inbox import _file_part
+
+    for name in (a, b):
+        part = _file_part(name)
+        assert "/" not in part and not part.startswith(".")
+    if a != b:
+        assert _file_part(a) != _file_part(b)

@@ -1,0 +1,286 @@
+"""The store layer: the SQLite backend's one opener, read-only opens, schema versions and
+upgrades from the files older attsms versions wrote, and history pruning (on both backends)."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from attsms import store as stores
+from attsms.core.errors import ExitCode, StoreError
+from attsms.core.models import InboundMessage
+from attsms.store.history import SCHEMA_VERSION, DedupeSlot, HistoryStore, JobOwner, history_path
+from attsms.store.inbox import InboxStore, store_path
+from tests.helpers.legacy_files import HISTORY_V1_TABLES
+from tests.helpers.support import Cli
+
+A, B = "tel:+12125550100", "tel:+12125550101"
+
+
+def _user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+# --- one opener --------------------------------------------------------------------------------
+
+
+def test_history_and_inbox_are_opened_alike(isolated_home: Path) -> None:
+    # Both are private, in WAL mode, and wait for the disk at each commit.
+    with stores.open_history() as history, stores.open_inbox("default") as inbox:
+        history.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
+        inbox.add_opt_out(A)
+        for path in (Path(history.path), Path(inbox.path)):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        for database in (history._db, inbox._database):
+            assert database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert database.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert database.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+
+
+def test_a_failed_commit_in_the_inbox_is_rolled_back_and_later_writes_work(
+    isolated_home: Path,
+) -> None:
+    with stores.open_inbox("default") as inbox:
+        with pytest.raises(StoreError), inbox._database.write() as db:
+            db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+            db.execute("CREATE TABLE child (p INTEGER REFERENCES parent (id))")
+            db.execute("PRAGMA defer_foreign_keys = ON")
+            db.execute("INSERT INTO child VALUES (7)")
+        assert not inbox._database.in_transaction
+        assert inbox.add_opt_out(A)
+        assert inbox.opted_out([A]) == {A}
+
+
+# --- read-only -----------------------------------------------------------------------------
+
+
+def test_reads_create_nothing(isolated_home: Path, backend: str) -> None:
+    assert stores.read_history() is None
+    assert stores.existing_inbox("default", read_only=True) is None
+    assert stores.opted_out("default", [A]) == set()
+    assert not (isolated_home / "data").exists()
+
+
+def test_a_read_only_open_writes_nothing_and_refuses_writes(isolated_home: Path) -> None:
+    with stores.open_history() as history:
+        history.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
+    before = history_path().read_bytes()
+    reader = stores.read_history()
+    assert reader is not None
+    with reader:
+        assert reader.read_only
+        assert reader.get("m1") is not None
+        with pytest.raises(StoreError, match="readonly"):
+            reader.record_batch(profile="p", message="x", addresses=[B], message_id="m2")
+    assert history_path().read_bytes() == before
+
+
+def test_an_empty_file_reads_as_no_store(isolated_home: Path) -> None:
+    for path in (history_path(), store_path("default")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    assert stores.read_history() is None
+    assert stores.existing_inbox("default", read_only=True) is None
+    assert stores.opted_out("default", [A]) == set()
+
+
+# --- schema versions -------------------------------------------------------------------------
+
+# The history as attsms 0.1 wrote it (schema 1).
+_HISTORY_V1 = (
+    HISTORY_V1_TABLES
+    + """
+INSERT INTO batches VALUES (1, 'default', 1700000000, 1700000000, 'hello from 0.1', 0,
+    'accepted', 'SMS1', NULL, 'r', NULL, 0, 1);
+INSERT INTO recipients VALUES (1, 0, 'tel:+12125550101', 'DeliveredToTerminal', 1700000001);
+PRAGMA user_version = 1;
+"""
+)
+
+# The inbox store as this attsms writes it today (schema 1), in WAL mode.
+_INBOX_V1 = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL, sender TEXT NOT NULL, destination TEXT NOT NULL,
+    text TEXT NOT NULL, received_at TEXT NOT NULL, received_ts REAL NOT NULL,
+    stored_at TEXT NOT NULL, keyword TEXT);
+CREATE INDEX messages_sender ON messages (sender, seq);
+CREATE INDEX messages_received ON messages (received_ts);
+CREATE TABLE opt_outs (address TEXT PRIMARY KEY, since TEXT NOT NULL, source TEXT NOT NULL,
+    message_id TEXT);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO messages (message_id, registration_id, sender, destination, text, received_at,
+    received_ts, stored_at, keyword) VALUES ('MO1', '12345', 'tel:+12125550100', '12345',
+    'STOP', '2024-05-01T12:00:00Z', 1714564800, '2024-05-01T12:00:01Z', 'stop');
+INSERT INTO opt_outs VALUES ('tel:+12125550100', '2024-05-01T12:00:01Z', 'message', 'MO1');
+PRAGMA user_version = 1;
+"""
+
+
+def _write(path: Path, script: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = sqlite3.connect(path)
+    db.executescript(script)
+    db.close()
+
+
+def test_a_version_1_history_is_read_as_is_and_upgraded_by_the_first_write(
+    cli: Cli, isolated_home: Path
+) -> None:
+    _write(history_path(), _HISTORY_V1)
+    shown = cli("history", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert [b["message"] for b in shown.json()] == ["hello from 0.1"]
+    assert _user_version(history_path()) == 1  # a read changes nothing
+    with stores.open_history() as history:
+        batch = history.get("SMS1")
+        assert batch is not None and batch.recipients[0].status == "DeliveredToTerminal"
+    assert _user_version(history_path()) == SCHEMA_VERSION
+
+
+def test_todays_inbox_file_is_read_and_written(cli: Cli, isolated_home: Path) -> None:
+    _write(store_path("default"), _INBOX_V1)
+    listed = cli("inbox", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [m["text"] for m in listed.json()] == ["STOP"]
+    opt_outs = cli("optout", "list", "--json")
+    assert [o["number"] for o in opt_outs.json()] == ["+12125550100"]
+    with stores.open_inbox("default") as inbox:
+        batch = inbox.add_batch("12345", [InboundMessage("MO2", "START", A, "12345", "now")])
+        assert batch.opted_in == (A,)
+
+
+@pytest.mark.parametrize("which", ["history", "inbox"])
+def test_a_store_from_a_newer_attsms_is_refused_by_reads_and_writes_in_one_line(
+    cli: Cli, isolated_home: Path, which: str
+) -> None:
+    if which == "history":
+        stores.open_history().close()
+        path, read = history_path(), ["history"]
+    else:
+        stores.open_inbox("default").close()
+        path, read = store_path("default"), ["inbox", "list"]
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    for argv in (read, ["optout", "add", "+12125550100"]):
+        if which == "history" and argv[0] == "optout":
+            argv = ["status"]
+        result = cli(*argv)
+        assert result.exit_code == ExitCode.ERROR, result
+        errors = [line for line in result.stderr.splitlines() if line.startswith("attsms:")]
+        assert len(errors) == 1, result.stderr
+        assert "newer attsms (schema 99" in errors[0] and str(path) in errors[0]
+    assert _user_version(path) == 99
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def _sent(
+    history: HistoryStore,
+    message_id: str,
+    days_ago: float,
+    key: str | None = None,
+    run_id: str = "run-1",
+    profile: str = "p",
+) -> int:
+    dedupe = DedupeSlot(key, 0, 1, "acct") if key else None
+    claim = history.claim_batch(
+        profile=profile, message="hi", addresses=[A, B], dedupe=dedupe, run_id=run_id
+    )
+    assert claim.batch_id is not None
+    history.finish_batch(claim.batch_id, "accepted", message_id=message_id)  # type: ignore[arg-type]
+    created = time.time() - days_ago * DAY
+    with history._write() as db:
+        db.execute("UPDATE batches SET created_at = ? WHERE id = ?", (created, claim.batch_id))
+    return claim.batch_id
+
+
+def _owner(run_id: str, host: str = "elsewhere") -> JobOwner:
+    return JobOwner(run_id, host, 1, None, time.time())
+
+
+def _acquire(history: HistoryStore, key: str, run_id: str) -> None:
+    history.acquire_job(
+        profile="p",
+        account="acct",
+        key=key,
+        fingerprint="FP",
+        batch_count=1,
+        recipient_count=2,
+        owner=_owner(run_id),
+    )
+
+
+def test_prune_by_age_deletes_old_batches_with_their_recipients(
+    isolated_home: Path, backend: str
+) -> None:
+    with stores.open_history() as history:
+        _sent(history, "old", 40)
+        _sent(history, "new", 1)
+        assert history.prune(keep_days=30) == 1
+        assert [b.message_id for b in history.recent(None)] == ["new"]
+        assert history._db.execute("SELECT count(*) FROM recipients").fetchone()[0] == 2
+
+
+def test_prune_by_size_keeps_the_newest(isolated_home: Path, backend: str) -> None:
+    with stores.open_history() as history:
+        for n in range(5):
+            _sent(history, f"m{n}", 10 - n)
+        assert history.prune(keep_batches=2) == 3
+        assert [b.message_id for b in history.recent(None)] == ["m4", "m3"]
+        assert history.prune() == 0  # no limit given: nothing goes
+
+
+def test_prune_never_touches_a_job_a_live_run_holds(isolated_home: Path, backend: str) -> None:
+    with stores.open_history() as history:
+        _acquire(history, "live-job", "run-1")  # held by a run on another host, not expired
+        _sent(history, "live", 40, key="live-job")
+        _acquire(history, "done-job", "run-2")
+        _sent(history, "done", 40, key="done-job", run_id="run-2")
+        history.release_job("p", "acct", "done-job", "run-2")
+        assert history.prune(keep_days=30, keep_batches=0) == 1
+        assert [b.message_id for b in history.recent(None)] == ["live"]
+        keys = {k for (k,) in history._db.execute("SELECT key FROM jobs")}
+        assert keys == {"live-job"}  # the finished job went with its batches
+        # Once its run lets go, the live job's rows go too.
+        history.release_job("p", "acct", "live-job", "run-1")
+        assert history.prune(keep_days=30) == 1
+        assert history.recent(None) == []
+
+
+def test_retention_comes_from_the_environment_and_applies_on_the_next_write(
+    cli: Cli, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    with stores.open_history() as history:
+        _sent(history, "old", 40, profile="default")
+        _sent(history, "new", 1, profile="default")
+    monkeypatch.setenv("ATTSMS_HISTORY_KEEP_DAYS", "30")
+    # A read does not prune: it changes nothing.
+    assert len(cli("history", "--json").json()) == 2
+    stores.open_history().close()
+    shown = cli("history", "--json")
+    assert [b["message_id"] for b in shown.json()] == ["new"]
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_a_bad_retention_is_a_usage_error(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ATTSMS_HISTORY_KEEP_DAYS", value)
+    with pytest.raises(Exception, match="ATTSMS_HISTORY_KEEP_DAYS must be") as caught:
+        stores.open_history()
+    assert getattr(caught.value, "exit_code", None) == ExitCode.USAGE
+
+
+def test_inbox_store_is_what_the_store_layer_opens(isolated_home: Path) -> None:
+    with stores.open_inbox("work") as inbox:
+        assert isinstance(inbox, InboxStore) and inbox.path == store_path("work")
