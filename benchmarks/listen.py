@@ -28,10 +28,10 @@ TOKEN = "benchmark-listen-token-0123456789"
 
 def _seed(count: int) -> list[tuple[str, str]]:
     """(message id, address) of `count` accepted recipients, in batches of 50."""
-    from attsms.store import open_history
+    from attsms.store import StoreSettings, open_history
 
     pairs: list[tuple[str, str]] = []
-    with open_history() as store:
+    with open_history(StoreSettings()) as store:  # the local files of ATTSMS_DATA_DIR
         for batch in range((count + 49) // 50):
             message_id = f"SMSBENCH{batch:08d}"
             numbers = range(batch * 50, min(count, batch * 50 + 50))

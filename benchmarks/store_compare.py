@@ -8,7 +8,7 @@ Runs alternate (SQLite, PostgreSQL, SQLite, …) so machine noise hits both alik
 medians is the verdict. Target: PostgreSQL <= 1.3x SQLite for each. Traffic is checked: every
 address reached once, every message stored once.
 
-The PostgreSQL server is a throwaway cluster (tests/pg.py: initdb + pg_ctl, as the `postgres`
+The PostgreSQL server is a throwaway cluster (tests/helpers/pg.py: initdb + pg_ctl, as the `postgres`
 user when run as root) with fsync on, as SQLite's synchronous=FULL is; ATTSMS_TEST_DATABASE_URL
 uses a running server instead.
 

@@ -18,7 +18,7 @@ text its own, and of a real send of 200,000 rows sharing 8 texts (4,000 requests
 template send held a set of every address (a str each), a count per distinct text and then the
 whole plan (every batch's addresses and text) before its first request: the 200,000-row dry run
 took 90 MB (4.7 s). Now the addresses seen and the texts counted are int64s in an open-addressing
-table (`attsms/intset.py`, 16 bytes an entry) and the plan is spilled to an unnamed temporary
+table (`attsms/core/intset.py`, 16 bytes an entry) and the plan is spilled to an unnamed temporary
 file, read back a batch at a time: the same dry run 37.7 MB (3.9 s); see the README for the rest.
 """
 

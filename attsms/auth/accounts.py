@@ -18,18 +18,21 @@ from attsms.auth.config import (
     check_base_url,
     load_config,
 )
+from attsms.auth.profiles import (
+    SANDBOX_PROFILE,
+    ActiveProfile,
+    env_setting,
+    profile_name,
+    resolve_region,
+)
 from attsms.auth.session import (
     ENV_BASE_URL,
     ENV_CLIENT_ID,
     ENV_REGISTRATION_ID,
     ENV_SECRET,
-    SANDBOX_PROFILE,
     Session,
     api_client,
     client_timeouts,
-    env_setting,
-    profile_name,
-    resolve_region,
     retries_from_env,
     timeout_from_env,
 )
@@ -224,10 +227,20 @@ def _revoke(
     return True
 
 
-def auth_status(*, profile: str | None, sandbox: bool = False) -> list[ProfileStatus]:
-    """The active profile first, then every other configured profile."""
-    if sandbox:
-        session = Session.open(sandbox=True)
+def auth_status(
+    active: ActiveProfile,
+    *,
+    database_url: str | None,
+    only_active: bool = False,
+    sandbox: Session | None = None,
+) -> list[ProfileStatus]:
+    """`active` first, then (unless `only_active`) every other configured profile.
+
+    `database_url` is the run's store for `active` (--database-url, ATTSMS_DATABASE_URL, its
+    own); the others show their own. With --sandbox, `sandbox` is its session (made by the
+    command line, which alone wires the sandbox in)."""
+    if sandbox is not None:
+        session = sandbox
         return [
             _listen_token_status(
                 _token_status(
@@ -249,15 +262,17 @@ def auth_status(*, profile: str | None, sandbox: bool = False) -> list[ProfileSt
                 use_env=True,
             )
         ]
-    name = profile_name(profile)
+    name = active.name
     config = load_config()
-    active = config.profile(name) or Profile(name)
+    saved = active.saved or Profile(name)
     rows = [
         _listen_token_status(
-            _status_of(active, active=True, use_env=True), active.store_kind, use_env=True
+            _status_of(saved, active=True, use_env=True, database_url=database_url),
+            saved.store_kind,
+            use_env=True,
         )
     ]
-    if profile is None:
+    if not only_active:
         rows += [
             _listen_token_status(
                 _status_of(other, active=False, use_env=False), other.store_kind, use_env=False
@@ -293,7 +308,12 @@ def _listen_token_status(
 
 
 def _status_of(
-    saved: Profile, *, active: bool, use_env: bool, found: SecretLocation | None = None
+    saved: Profile,
+    *,
+    active: bool,
+    use_env: bool,
+    found: SecretLocation | None = None,
+    database_url: str | None = None,
 ) -> ProfileStatus:
     from attsms.auth.credentials import SECRET_ENV
 
@@ -331,18 +351,16 @@ def _status_of(
         secret_location=location,
         token="none",
         token_expires_in=None,
-        store=_store_of(saved, use_env=use_env),
+        store=_store_of(database_url or saved.database_url),
     )
     return _token_status(status)
 
 
-def _store_of(saved: Profile, *, use_env: bool) -> str:
-    """Where this profile's stores are: the run's --database-url and ATTSMS_DATABASE_URL apply
-    to the profile in use only, then the profile's own `database_url`."""
-    from attsms.store import database_url
+def _store_of(url: str | None) -> str:
+    """Where a profile's stores are: the run's (--database-url, ATTSMS_DATABASE_URL) for the
+    profile in use, else the profile's own `database_url`, else local files."""
     from attsms.store.postgres import redact
 
-    url = (database_url() if use_env else None) or saved.database_url
     return redact(url) if url else "local files"
 
 

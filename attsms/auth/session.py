@@ -1,9 +1,10 @@
-"""Who we talk to and as whom: global options, environment and config turned into a ready client.
+"""Who we talk to and as whom: a resolved profile and this run's environment, as a ready client.
 
-The order, as in the AWS CLI and gh: `--sandbox` (built-in emulator, demo credentials), then
-`ATTSMS_CLIENT_ID` / `ATTSMS_CLIENT_SECRET` / `ATTSMS_BASE_URL` / `ATTSMS_REGISTRATION_ID` /
-`ATTSMS_REGION` for one run, then the profile's saved settings (`config.toml`) and secret (keyring,
-or the file the user asked for).
+The profile is resolved once (`attsms.auth.profiles.ActiveProfile`); here its credentials are:
+`ATTSMS_CLIENT_ID` / `ATTSMS_CLIENT_SECRET` / `ATTSMS_BASE_URL` / `ATTSMS_REGISTRATION_ID` for one
+run, then the profile's saved settings (`config.toml`) and secret (keyring, or the file the user
+asked for). The `--sandbox` session (demo credentials, the in-process transport) is made by the
+command line, the one place that wires the sandbox in.
 
 The secret is looked up lazily: only when a token must be fetched. A command whose cached token is
 valid never opens the keyring, nor imports it. The `login`, `logout` and `auth status` use cases
@@ -25,9 +26,8 @@ from attsms.auth.config import (
     DEFAULT_SCOPE,
     Profile,
     check_base_url,
-    check_profile_name,
-    load_config,
 )
+from attsms.auth.profiles import SANDBOX_PROFILE, ActiveProfile, env_setting
 from attsms.core.errors import AuthError, UsageError
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ __all__ = [
     "Session",
 ]
 
-SANDBOX_PROFILE = "sandbox"
 # The in-process sandbox answers on this made-up host; nothing leaves the process.
 SANDBOX_BASE_URL = "http://sandbox.attsms.invalid"
 
@@ -57,74 +56,10 @@ ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
 ENV_SECRET = "ATTSMS_CLIENT_SECRET"
 ENV_BASE_URL = "ATTSMS_BASE_URL"
 ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
-ENV_REGION = "ATTSMS_REGION"
-ENV_PROFILE = "ATTSMS_PROFILE"
 
 LOGIN_HINT = (
     "run `attsms login`, set ATTSMS_CLIENT_ID and ATTSMS_CLIENT_SECRET, or try `attsms --sandbox`"
 )
-
-
-def env_setting(name: str) -> str | None:
-    return os.environ.get(name) or None
-
-
-def profile_name(profile: str | None) -> str:
-    """The profile to use: the one given, else ATTSMS_PROFILE, else "default"; checked.
-
-    "sandbox" names the `--sandbox` state (token cache, inbox, history rows), so a real profile
-    of that name would share it, and `--sandbox logout` would log it out: it is refused.
-    """
-    name = check_profile_name(profile or env_setting(ENV_PROFILE) or DEFAULT_PROFILE)
-    if name == SANDBOX_PROFILE:
-        raise UsageError(
-            f"the profile name {name!r} is kept for --sandbox", hint="choose another name"
-        )
-    return name
-
-
-def resolve_region(saved: Profile | None, *, use_env: bool = True) -> str:
-    """The region numbers without a country code are read in: ATTSMS_REGION (for this run), else
-    the profile's saved region, else US. The one rule for every command, with or without a login."""
-    from_env = env_setting(ENV_REGION) if use_env else None
-    return from_env or (saved.region if saved else None) or DEFAULT_REGION
-
-
-@dataclass(frozen=True)
-class LocalProfile:
-    """A profile as commands that touch only local files see it: no credentials needed."""
-
-    name: str
-    region: str  # for reading numbers people type
-
-    @classmethod
-    def resolve(cls, *, sandbox: bool, profile: str | None) -> LocalProfile:
-        name = SANDBOX_PROFILE if sandbox else profile_name(profile)
-        saved = None if sandbox else load_config().profile(name)
-        use_profile_store(saved)
-        return cls(name=name, region=resolve_region(saved))
-
-
-def use_profile_store(saved: Profile | None) -> None:
-    """The store settings of the profile in use: its shared database (under --database-url and
-    ATTSMS_DATABASE_URL) and how much history it keeps (under the environment's settings)."""
-    if saved is None:
-        return
-    if saved.database_url:
-        from attsms.auth.config import config_path
-        from attsms.store import set_database_url
-        from attsms.store.postgres import refuse_password
-
-        refuse_password(saved.database_url, str(config_path()))
-        set_database_url(saved.database_url, from_profile=True)
-    if saved.history_keep_days or saved.history_keep_batches:
-        from attsms.store.history import configure_retention
-
-        days = saved.history_keep_days
-        batches = saved.history_keep_batches
-        configure_retention(
-            days=float(days) if days else None, batches=int(float(batches)) if batches else None
-        )
 
 
 @dataclass
@@ -142,39 +77,27 @@ class Session:
     scope: str = DEFAULT_SCOPE
     # Told about a token cache that cannot be written (the command goes on without it).
     warn: Callable[[str], None] | None = None
+    # What carries the requests, made when the client is: None for the network; the command line
+    # passes the in-process sandbox here (only it may wire the sandbox in).
+    transport: Callable[[], httpx.BaseTransport] | None = field(default=None, repr=False)
     _client: AttClient | None = field(default=None, repr=False)
     _tokens: TokenManager | None = field(default=None, repr=False)
 
     @classmethod
     def open(
         cls,
+        active: ActiveProfile,
         *,
-        sandbox: bool = False,
-        profile: str | None = None,
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> Session:
-        if sandbox:
-            from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REGISTRATION_ID
-
-            return cls(
-                profile=SANDBOX_PROFILE,
-                base_url=SANDBOX_BASE_URL,
-                client_id=DEMO_CLIENT_ID,
-                secret=lambda: DEMO_CLIENT_SECRET,
-                sandbox=True,
-                registration_id=DEMO_REGISTRATION_ID,
-                secret_source="sandbox",
-                log=log,
-                warn=warn,
-            )
-        name = profile_name(profile)
-        saved = load_config().profile(name)
-        use_profile_store(saved)
+        """A session for `active`, a real profile: its client id, base URL and registration ID
+        from this run's ATTSMS_* variables, else its saved settings; its secret found lazily."""
+        name, saved = active.name, active.saved
         env_id = env_setting(ENV_CLIENT_ID)
         client_id = env_id or (saved.client_id if saved else None)
         if not client_id:
-            if saved is None and (profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE:
+            if saved is None and active.named:
                 raise AuthError(
                     f"no profile named {name!r}", hint=f"run `attsms login --profile {name}`"
                 )
@@ -190,7 +113,7 @@ class Session:
             secret=secret,
             registration_id=env_setting(ENV_REGISTRATION_ID)
             or (saved.registration_id if saved else None),
-            region=resolve_region(saved),
+            region=active.region,
             secret_source=source,
             log=log,
             scope=(saved.scope if saved else None) or DEFAULT_SCOPE,
@@ -203,7 +126,8 @@ class Session:
         if self._client is None:
             from attsms.auth.tokens import TokenCache, TokenManager
 
-            self._client = api_client(self.base_url, transport=self._transport(), log=self.log)
+            transport = None if self.transport is None else self.transport()
+            self._client = api_client(self.base_url, transport=transport, log=self.log)
             timeout, connect_timeout = client_timeouts()
             self._tokens = TokenManager(
                 self._client,
@@ -223,15 +147,6 @@ class Session:
         _ = self.client
         assert self._tokens is not None
         return self._tokens
-
-    def _transport(self) -> httpx.BaseTransport | None:
-        if not self.sandbox:
-            return None
-        from attsms.cli.sandbox_admin import sandbox_state_path
-        from attsms.sandbox import SandboxConfig
-        from attsms.sandbox.transport import InProcessTransport
-
-        return InProcessTransport(sandbox_state_path(), SandboxConfig())
 
     def close(self) -> None:
         if self._client is not None:

@@ -201,19 +201,18 @@ def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> No
         _root_state(ctx).verbose = True
 
 
-def _set_database_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _set_database_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        use_database_url(value)
+        _root_state(ctx).database_url = checked_database_url(value)
 
 
-def use_database_url(url: str) -> None:
+def checked_database_url(url: str) -> str:
     """`--database-url`: over ATTSMS_DATABASE_URL and the profile's; never with a password, which
     every user of the host could read on a command line (ps, /proc)."""
-    from attsms.store import set_database_url
     from attsms.store.postgres import refuse_password
 
     refuse_password(url, "the command line (--database-url)")
-    set_database_url(url)
+    return url
 
 
 def _accept_global_options(command: click.Command) -> None:
@@ -307,10 +306,12 @@ def main(
     # Only a --profile typed here is worth the warning that --sandbox ignores it: an exported
     # ATTSMS_PROFILE is not something this command line asked for.
     typed = ctx.get_parameter_source("profile") is ParameterSource.COMMANDLINE
-    if database_url is not None:
-        use_database_url(database_url)
     ctx.obj = AppState(
-        sandbox=sandbox, profile=profile, verbose=verbose, profile_given=profile if typed else None
+        sandbox=sandbox,
+        profile=profile,
+        verbose=verbose,
+        profile_given=profile if typed else None,
+        database_url=None if database_url is None else checked_database_url(database_url),
     )
 
 

@@ -125,10 +125,8 @@ def _undecodable_source(args: Sequence[str], error: UnicodeEncodeError) -> str |
 
 def _run(args: list[str]) -> int:
     from attsms.cli.app import build_command
-    from attsms.store import reset_settings
 
-    reset_settings()  # a run in a process that ran others (tests, embedding) starts afresh
-
+    # Every run resolves its own settings (AppState.settings): nothing to forget between runs.
     command = build_command()
     try:
         result = command.main(args, prog_name="attsms", standalone_mode=False)

@@ -6,19 +6,59 @@ These endpoints are not part of the AT&T API, so they live apart from `attsms.ap
 
 from __future__ import annotations
 
-import errno
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attsms.core.errors import AttsmsError, NetworkError, StoreError, TemporaryError, UsageError
+from attsms.core.errors import NetworkError, StoreError, UsageError, listen_error
 from attsms.core.paths import data_dir
 
 if TYPE_CHECKING:
+    import httpx
+
+    from attsms.auth.session import Session
     from attsms.sandbox import SandboxConfig
 
 RESET_HINT = "run `attsms sandbox reset` to start the sandbox afresh"
+
+
+def sandbox_session(
+    *, region: str, log: Callable[[str], None] | None, warn: Callable[[str], None] | None
+) -> Session:
+    """The `--sandbox` session: the demo credentials, on the in-process sandbox (no server, no
+    network; its state in the data dir)."""
+    from attsms.auth.profiles import SANDBOX_PROFILE
+    from attsms.auth.session import SANDBOX_BASE_URL, Session
+    from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REGISTRATION_ID
+
+    return Session(
+        profile=SANDBOX_PROFILE,
+        base_url=SANDBOX_BASE_URL,
+        client_id=DEMO_CLIENT_ID,
+        secret=lambda: DEMO_CLIENT_SECRET,
+        sandbox=True,
+        registration_id=DEMO_REGISTRATION_ID,
+        region=region,
+        secret_source="sandbox",
+        log=log,
+        warn=warn,
+        transport=in_process_transport,
+    )
+
+
+def in_process_transport() -> httpx.BaseTransport:
+    from attsms.sandbox import SandboxConfig
+    from attsms.sandbox.transport import InProcessTransport
+
+    return InProcessTransport(sandbox_state_path(), SandboxConfig())
+
+
+def sandbox_registration_id() -> str:
+    """The registration ID (short code) the sandbox answers for."""
+    from attsms.sandbox import DEMO_REGISTRATION_ID
+
+    return DEMO_REGISTRATION_ID
 
 
 def sandbox_state_path() -> Path:
@@ -157,25 +197,3 @@ def serve(
         if mapped is None:
             raise
         raise mapped from None
-
-
-def listen_error(error: OSError, host: str, port: int) -> AttsmsError | None:
-    import socket
-
-    if isinstance(error, socket.gaierror):
-        return UsageError(f"unknown host {host!r}", hint="use an address of this machine")
-    if error.errno == errno.EADDRINUSE:
-        return TemporaryError(
-            f"port {port} on {host} is in use",
-            hint="stop what listens there, or choose another port (--port 0: any free one)",
-        )
-    if error.errno == errno.EADDRNOTAVAIL:
-        return UsageError(
-            f"cannot listen on {host}: not an address of this machine",
-            hint="try 127.0.0.1, or 0.0.0.0 for every address",
-        )
-    if error.errno == errno.EACCES:
-        return UsageError(
-            f"not allowed to listen on port {port}", hint="use a port above 1023, or --port 0"
-        )
-    return None

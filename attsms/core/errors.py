@@ -7,6 +7,7 @@ status, so a new failure needs a class here, not a `sys.exit` somewhere else.
 
 from __future__ import annotations
 
+import errno
 import re
 from enum import IntEnum
 
@@ -150,3 +151,26 @@ def exit_code_for(status: int, code: str | None) -> ExitCode:
 def one_line(text: str) -> str:
     """`text` as a single printable line: a server's error text may hold newlines or escapes."""
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def listen_error(error: OSError, host: str, port: int) -> AttsmsError | None:
+    """A socket that cannot be opened for listening, as one line (None: not one of these)."""
+    import socket
+
+    if isinstance(error, socket.gaierror):
+        return UsageError(f"unknown host {host!r}", hint="use an address of this machine")
+    if error.errno == errno.EADDRINUSE:
+        return TemporaryError(
+            f"port {port} on {host} is in use",
+            hint="stop what listens there, or choose another port (--port 0: any free one)",
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return UsageError(
+            f"cannot listen on {host}: not an address of this machine",
+            hint="try 127.0.0.1, or 0.0.0.0 for every address",
+        )
+    if error.errno == errno.EACCES:
+        return UsageError(
+            f"not allowed to listen on port {port}", hint="use a port above 1023, or --port 0"
+        )
+    return None

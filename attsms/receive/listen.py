@@ -34,12 +34,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.client import as_list, as_str, field
 from attsms.core.errors import AttsmsError
 from attsms.core.models import DeliveryInfo, InboundMessage
 from attsms.core.numbers import canonical
+
+if TYPE_CHECKING:
+    from attsms.auth.profiles import ActiveProfile
 
 MAX_BODY_BYTES = 64 * 1024  # a notification is a few hundred bytes
 BODY_TIMEOUT_SECONDS = 10.0  # a body that stops arriving (slow loris) is answered 408
@@ -471,19 +474,19 @@ class ListenProfile:
     registration_id: str | None  # for an inbound push that names no destination
 
 
-def listen_profile(*, sandbox: bool, profile: str | None) -> ListenProfile:
-    from attsms.auth.config import load_config
-    from attsms.auth.session import ENV_REGISTRATION_ID, SANDBOX_PROFILE, env_setting, profile_name
+def listen_profile(active: ActiveProfile, *, sandbox_registration: str | None) -> ListenProfile:
+    """Whose notifications `listen` stores: `active`, with its registration ID (this run's
+    ATTSMS_REGISTRATION_ID, else the saved one; the sandbox's, which the command line passes,
+    with --sandbox)."""
+    from attsms.auth.profiles import env_setting
+    from attsms.auth.session import ENV_REGISTRATION_ID
 
-    if sandbox:
+    if active.sandbox:
         # The sandbox's data is all local test data: its token goes to the 0600 file store.
-        from attsms.sandbox import DEMO_REGISTRATION_ID
-
-        return ListenProfile(SANDBOX_PROFILE, "file", DEMO_REGISTRATION_ID)
-    name = profile_name(profile)
-    saved = load_config().profile(name)
+        return ListenProfile(active.name, "file", sandbox_registration)
+    saved = active.saved
     registration = env_setting(ENV_REGISTRATION_ID) or (saved.registration_id if saved else None)
-    return ListenProfile(name, saved.store_kind if saved else "keyring", registration)
+    return ListenProfile(active.name, saved.store_kind if saved else "keyring", registration)
 
 
 @dataclass(frozen=True)
@@ -537,7 +540,7 @@ def serve(
 
     import uvicorn
 
-    from attsms.cli.sandbox_admin import listen_error
+    from attsms.core.errors import listen_error
 
     try:
         family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]

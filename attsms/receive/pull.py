@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from attsms.core.errors import AttsmsError, LockTimeoutError, StoreError, UsageError
 from attsms.core.interrupts import hold_interrupt
 from attsms.core.models import InboundMessage, InboxBatch
-from attsms.store import open_inbox
+from attsms.store import StoreSettings, open_inbox
 from attsms.store.inbox import InboxStore, StoredBatch, StoredMessage
 
 if TYPE_CHECKING:
@@ -85,12 +85,13 @@ def resolve_registration_id(argument: str | None, session: Session) -> str:
 class InboxPull:
     """One drain of one registration's inbox into one profile's store.
 
-        with InboxPull(client, profile, registration_id, lock_timeout=0) as pull:
+        with InboxPull(client, profile, registration_id, stores=stores) as pull:
             for batch in pull.batches(max_messages=None):
                 show(batch.new)        # already committed
         pull.summary
 
-    Entering opens the store, takes the lock (LockTimeoutError after `lock_timeout` seconds) and
+    Entering opens the store (`store`, else the profile's in the stores `stores` names), takes
+    the lock (LockTimeoutError after `lock_timeout` seconds) and
     proves the store writable; all of that before the service is called.
     """
 
@@ -100,10 +101,14 @@ class InboxPull:
         profile: str,
         registration_id: str,
         *,
+        stores: StoreSettings | None = None,
         lock_timeout: float = 0.0,
         store: InboxStore | None = None,
     ) -> None:
+        if store is None and stores is None:
+            raise ValueError("InboxPull needs the store or the settings to open it")
         self._source = source
+        self._stores = stores
         self._profile = profile
         self._lock_timeout = lock_timeout
         self._store = store
@@ -115,7 +120,8 @@ class InboxPull:
     def __enter__(self) -> InboxPull:
         with contextlib.ExitStack() as stack:
             if self._store is None:
-                self._store = stack.enter_context(open_inbox(self._profile))
+                assert self._stores is not None  # checked in __init__
+                self._store = stack.enter_context(open_inbox(self._stores, self._profile))
             stack.enter_context(self._store.pull_lock(self.registration_id, self._lock_timeout))
             self._store.check_writable(self.registration_id)
             self._stack = stack.pop_all()

@@ -18,15 +18,18 @@ from attsms.core.models import DeliveryInfo
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
 
 if TYPE_CHECKING:
+    from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore
     from attsms.store.inbox import InboxStore
 
 
 class StoreSink:
-    """Stores notifications for `profile` (its inbox; the shared history)."""
+    """Stores notifications for `profile` (its inbox; the shared history) in the stores
+    `stores` names."""
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, stores: StoreSettings) -> None:
         self.profile = profile
+        self._stores = stores
         self._history: HistoryStore | None = None
         self._inbox: InboxStore | None = None
 
@@ -55,7 +58,7 @@ class StoreSink:
         if self._history is None:
             from attsms.store import open_history
 
-            self._history = open_history()
+            self._history = open_history(self._stores)
         # Only what changes is written, so a receipt pushed twice is stored (and printed) once,
         # and a late retry of an older receipt never overwrites a final status.
         updates: list[tuple[int, str, list[DeliveryInfo]]] = []
@@ -101,7 +104,7 @@ class StoreSink:
         if self._inbox is None:
             from attsms.store import open_inbox
 
-            self._inbox = open_inbox(self.profile)
+            self._inbox = open_inbox(self._stores, self.profile)
         registration = run[0][1].registration_id
         batch = self._inbox.add_batch(registration, [push.message for _, push in run])
         new = {m.message_id for m in batch.new}

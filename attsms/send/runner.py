@@ -50,11 +50,10 @@ from attsms.core.numbers import to_code as _to_code
 
 if TYPE_CHECKING:
     from attsms.auth.session import Session
-    from attsms.core.models import DeliveryStatus
     from attsms.core.segments import SegmentInfo
     from attsms.send.quiet_hours import QuietHours
+    from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore, JobLease, Outcome, SentBatch
-    from attsms.track.wait import WaitResult
 
 _T = TypeVar("_T")
 
@@ -489,14 +488,6 @@ class SendPlan:
         return digest.hexdigest()
 
 
-def number_region(*, sandbox: bool = False, profile: str | None = None) -> str:
-    """The region numbers without a country code are read in, as `Session.open` resolves it, but
-    without needing credentials: input is checked, and `--dry-run` answers, before any login."""
-    from attsms.auth.session import LocalProfile
-
-    return LocalProfile.resolve(sandbox=sandbox, profile=profile).region
-
-
 def _first_of_each(codes: array[int], suspects: set[int]) -> array[int]:
     """`codes` without repeats of any of `suspects` (the only codes that may repeat)."""
     kept: array[int] = array("q")
@@ -614,34 +605,6 @@ class DryRun:
     utf8_bytes: int
     segments_per_message: int
     total_segments: int
-
-
-def opted_out_locally(addresses: Sequence[str], *, sandbox: bool, profile: str | None) -> set[str]:
-    """The recipients that opted out, for `--dry-run`: from the local store, no login."""
-    from attsms.auth.session import LocalProfile
-
-    return _opted_out(LocalProfile.resolve(sandbox=sandbox, profile=profile).name, addresses)
-
-
-# Opt-outs are looked up this many recipients at a time: never a million strings at once.
-_LOOKUP = 10_000
-
-
-def _opted_out(profile: str, addresses: Sequence[str]) -> set[str]:
-    """`store.opted_out`, the store opened once and asked a slice at a time (fails closed too:
-    a store that exists but cannot be read raises)."""
-    from attsms.store import existing_inbox
-
-    if not addresses:
-        return set()
-    store = existing_inbox(profile, read_only=True)
-    if store is None:  # nothing ever pulled or opted out: no need to spell out a million
-        return set()
-    found: set[str] = set()
-    with store:
-        for start in range(0, len(addresses), _LOOKUP):
-            found |= store.opted_out(addresses[start : start + _LOOKUP])
-    return found
 
 
 def dry_run(plan: SendPlan, opted_out: Collection[str] = ()) -> DryRun:
@@ -916,18 +879,19 @@ def send_plan(
     plan: SendPlan,
     options: SendOptions | None = None,
     *,
+    stores: StoreSettings,
     on_batch: Callable[[BatchOutcome], None] | None = None,
     keep_rows: bool = True,
 ) -> SendReport:
     """Send `plan` with `session`'s client, skipping opted-out numbers, recording it in the
     history. Raises `UsageError` when every recipient opted out. `keep_rows=False`: the report
     keeps counts, not addresses (the caller printed each batch from `on_batch`)."""
-    from attsms.store import open_history
+    from attsms.store import open_history, opted_out
 
     options = options or SendOptions()
     skip: frozenset[str] = frozenset()
     if not options.ignore_opt_out:
-        skip = frozenset(_opted_out(session.profile, plan.addresses))
+        skip = frozenset(opted_out(stores, session.profile, plan.addresses))
         if len(skip) == len(plan.addresses):
             raise UsageError(
                 f"every recipient opted out (texted STOP): {_named(plan.addresses, skip)};"
@@ -935,7 +899,7 @@ def send_plan(
                 hint="pass --ignore-opt-out only if they opted back in another way",
             )
     client = session.client
-    with open_history() as store:
+    with open_history(stores) as store:
         return send_batches(
             client,
             store,
@@ -1359,36 +1323,3 @@ def _settled(
         )
         return BatchOutcome(number, sent_to, UNKNOWN, error=error, skipped=skipped)
     return None
-
-
-# --- settings --------------------------------------------------------------------------------
-
-
-# --- waiting for delivery --------------------------------------------------------------------
-
-
-def wait_for_delivery(
-    session: Session,
-    message_ids: Sequence[str],
-    *,
-    timeout: float,
-    on_change: Callable[[DeliveryStatus, DeliveryStatus | None], None] | None = None,
-) -> WaitResult:
-    """`delivery.wait_for_final`, writing each new status to the history as it comes."""
-    from attsms.store import open_history
-    from attsms.track.wait import wait_for_final
-
-    with open_history() as store:
-
-        def changed(current: DeliveryStatus, previous: DeliveryStatus | None) -> None:
-            store.update_statuses(current.message_id, current.deliveries)
-            if on_change is not None:
-                on_change(current, previous)
-
-        return wait_for_final(
-            session.client,
-            message_ids,
-            timeout=timeout,
-            on_change=changed,
-            known=store.final_status,  # receipts `attsms listen` stored: no need to ask
-        )

@@ -18,9 +18,8 @@ Importing this package costs nothing: sqlite3 is imported when a store is opened
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,83 +29,53 @@ if TYPE_CHECKING:
 
 ENV_DATABASE_URL = "ATTSMS_DATABASE_URL"
 
-_flag_url: str | None = None
-_profile_url: str | None = None
-_local_only = False  # --sandbox: its sends and inbox never go into a shared database
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where this run's stores are and what the history keeps: resolved once by the command
+    line's composition root (`attsms.cli.settings`) and handed to every opener here."""
+
+    database_url: str | None = None  # a shared PostgreSQL database; None: local SQLite files
+    keep_days: float | None = None  # prune the history to this many days (None: no limit)
+    keep_batches: int | None = None  # ... or to this many newest send requests
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.database_url is None else "postgresql"
 
 
-def set_database_url(url: str | None, *, from_profile: bool = False) -> None:
-    """Choose the shared database for this process: a `--database-url` flag (over everything)
-    or, `from_profile`, a profile's `database_url` (under ATTSMS_DATABASE_URL)."""
-    global _flag_url, _profile_url
-    if from_profile:
-        _profile_url = url or None
-    else:
-        _flag_url = url or None
-
-
-def reset_settings() -> None:
-    """Forget the database and retention choices of an earlier run in this process (each
-    `cli.main` call starts from the environment and its own flags)."""
-    global _flag_url, _profile_url, _local_only
-    _flag_url = _profile_url = None
-    _local_only = False
-    history = sys.modules.get("attsms.store.history")  # not imported: nothing to forget
-    if history is not None:
-        history.configure_retention()
-
-
-def use_local_store() -> None:
-    """Keep this process on the local SQLite files whatever the database settings say: the
-    sandbox's pretend sends and replies must not land in a team's shared database."""
-    global _local_only
-    _local_only = True
-
-
-def database_url() -> str | None:
-    """The shared database's URL: --database-url, else ATTSMS_DATABASE_URL, else the profile's
-    `database_url`; None: local SQLite files (always with --sandbox)."""
-    if _local_only:
-        return None
-    return _flag_url or os.environ.get(ENV_DATABASE_URL, "").strip() or _profile_url or None
-
-
-def backend_name() -> str:
-    return "sqlite" if database_url() is None else "postgresql"
-
-
-def open_history() -> HistoryStore:
+def open_history(settings: StoreSettings) -> HistoryStore:
     """The history for writing: created, or upgraded to this attsms's schema, if need be, and
     pruned to the configured retention (never the rows of a job a live run holds)."""
     from attsms.store.history import HistoryStore
 
-    url = database_url()
+    url = settings.database_url
     store = HistoryStore.open() if url is None else HistoryStore.on(_history_database(url))
     try:
-        store.prune_as_configured()
+        store.prune_to(keep_days=settings.keep_days, keep_batches=settings.keep_batches)
     except BaseException:
         store.close()
         raise
     return store
 
 
-def read_history() -> HistoryStore | None:
+def read_history(settings: StoreSettings) -> HistoryStore | None:
     """The history for reading only (works on a read-only data directory); None when there is
     none yet. Creates and changes nothing."""
     from attsms.store.history import HistoryStore
 
-    url = database_url()
+    url = settings.database_url
     if url is None:
         return HistoryStore.open_existing(read_only=True)
     database = _existing(_history_database(url, read_only=True))
     return None if database is None else HistoryStore.on(database)
 
 
-def open_inbox(profile: str) -> InboxStore:
+def open_inbox(settings: StoreSettings, profile: str) -> InboxStore:
     """`profile`'s inbox and opt-out list for writing, created if need be."""
     from attsms.store.inbox import InboxStore
 
-    url = database_url()
+    url = settings.database_url
     if url is None:
         return InboxStore.open(profile)
     store = InboxStore.on(_inbox_database(url, profile))
@@ -118,33 +87,44 @@ def open_inbox(profile: str) -> InboxStore:
     return store
 
 
-def existing_inbox(profile: str, *, read_only: bool = False) -> InboxStore | None:
+def existing_inbox(
+    settings: StoreSettings, profile: str, *, read_only: bool = False
+) -> InboxStore | None:
     """`profile`'s inbox if one exists (None: nothing was ever pulled or opted out); nothing is
     created. `read_only` also changes nothing, so it works on a read-only data directory."""
     from attsms.store.inbox import InboxStore
 
-    url = database_url()
+    url = settings.database_url
     if url is None:
         return InboxStore.open_existing(profile, read_only=read_only)
     database = _existing(_inbox_database(url, profile, read_only=read_only))
     return None if database is None else InboxStore.on(database)
 
 
-def opted_out(profile: str, addresses: Iterable[str]) -> set[str]:
-    """The addresses among `addresses` (as given) that opted out of `profile`'s messages.
+# Opt-outs are looked up this many recipients at a time: never a million strings at once.
+_OPT_OUT_LOOKUP = 10_000
+
+
+def opted_out(settings: StoreSettings, profile: str, addresses: Sequence[str]) -> set[str]:
+    """The addresses among `addresses` (wire form, as given) that opted out of `profile`'s
+    messages: texted STOP to its short code, or were opted out by hand. The one lookup every
+    caller uses (send, its dry run, a template send). Empty when there is no store yet; never
+    creates one; the store is opened once and asked a slice at a time.
 
     Fails closed: a store that exists but cannot be read (or a database that cannot be reached)
     raises rather than answer "nobody", since texting someone who said STOP is a compliance
     breach.
     """
-    wanted = list(addresses)
-    if not wanted:
+    if not addresses:
         return set()
-    store = existing_inbox(profile, read_only=True)
-    if store is None:
+    store = existing_inbox(settings, profile, read_only=True)
+    if store is None:  # nothing ever pulled or opted out: no need to spell out a million
         return set()
+    found: set[str] = set()
     with store:
-        return store.opted_out(wanted)
+        for start in range(0, len(addresses), _OPT_OUT_LOOKUP):
+            found |= store.opted_out(addresses[start : start + _OPT_OUT_LOOKUP])
+    return found
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------

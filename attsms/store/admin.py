@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from attsms.core.errors import UsageError
 
 if TYPE_CHECKING:
+    from attsms.store import StoreSettings
     from attsms.store.base import Database
 
 
@@ -50,13 +51,13 @@ class CopyReport:
     profiles: list[str] = field(default_factory=list)
 
 
-def status() -> StoreStatus:
-    """What the current backend holds; opens everything read-only."""
+def status(settings: StoreSettings) -> StoreStatus:
+    """What the stores `settings` names hold; opens everything read-only."""
     import time
 
     from attsms import store
 
-    url = store.database_url()
+    url = settings.database_url
     if url is None:
         from attsms.core.paths import data_dir
 
@@ -65,7 +66,7 @@ def status() -> StoreStatus:
         from attsms.store.postgres import redact
 
         location = redact(url)
-    history = store.read_history()
+    history = store.read_history(settings)
     counts: dict[str, int] = {}
     schema = None
     if history is not None:
@@ -80,8 +81,8 @@ def status() -> StoreStatus:
                 ).fetchone()[0]
             )
     inboxes = []
-    for profile in inbox_profiles():
-        inbox = store.existing_inbox(profile, read_only=True)
+    for profile in inbox_profiles(settings):
+        inbox = store.existing_inbox(settings, profile, read_only=True)
         if inbox is None:
             continue
         with inbox:
@@ -94,7 +95,7 @@ def status() -> StoreStatus:
                 )
             )
     return StoreStatus(
-        backend=store.backend_name(),
+        backend=settings.backend,
         location=location,
         history_schema=schema,
         batches=counts.get("batches", 0),
@@ -105,11 +106,9 @@ def status() -> StoreStatus:
     )
 
 
-def inbox_profiles() -> list[str]:
-    """The profiles that have an inbox store in the current backend."""
-    from attsms import store
-
-    url = store.database_url()
+def inbox_profiles(settings: StoreSettings) -> list[str]:
+    """The profiles that have an inbox store in the stores `settings` names."""
+    url = settings.database_url
     if url is None:
         return sorted(_local_inboxes())
     from attsms.store.postgres import connect

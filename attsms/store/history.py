@@ -303,48 +303,6 @@ def hostname() -> str:
     return os.environ.get("ATTSMS_HOSTNAME") or socket.gethostname()
 
 
-ENV_KEEP_DAYS = "ATTSMS_HISTORY_KEEP_DAYS"
-ENV_KEEP_BATCHES = "ATTSMS_HISTORY_KEEP_BATCHES"
-
-
-_configured_retention: tuple[float | None, int | None] = (None, None)
-
-
-def configure_retention(*, days: float | None = None, batches: int | None = None) -> None:
-    """The retention a profile asks for (`history_keep_days`, `history_keep_batches`); the
-    environment variables win over it."""
-    global _configured_retention
-    _configured_retention = (days, batches)
-
-
-def retention() -> tuple[float | None, int | None]:
-    """(days, batches) of history to keep: the environment, else the profile; None: no limit."""
-    days = _number(ENV_KEEP_DAYS, float)
-    batches = _number(ENV_KEEP_BATCHES, int)
-    configured_days, configured_batches = _configured_retention
-    return (
-        configured_days if days is None else days,
-        configured_batches if batches is None else int(batches),
-    )
-
-
-def _number(variable: str, kind: type[float] | type[int]) -> float | None:
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        value = -1
-    if value < 0 or value != value:  # negative or NaN
-        raise UsageError(
-            f"{variable} must be a number of {'days' if kind is float else 'batches'}"
-            f" (0 or more), not {text!r}",
-            hint=f"unset {variable} to keep the whole history",
-        )
-    return value
-
-
 def history_hostname_origin(path: Path) -> str:
     """Names a local history file for `store copy`: this host and the file's path."""
     return f"{hostname()}:{path.resolve()}"
@@ -720,10 +678,8 @@ class HistoryStore:
             )
         return int(deleted)
 
-    def prune_as_configured(self) -> int:
-        """`prune` with the retention from ATTSMS_HISTORY_KEEP_DAYS and
-        ATTSMS_HISTORY_KEEP_BATCHES (unset: keep everything)."""
-        keep_days, keep_batches = retention()
+    def prune_to(self, *, keep_days: float | None, keep_batches: int | None) -> int:
+        """`prune` to the retention the run's settings give (both None: keep everything)."""
         if self.read_only or (keep_days is None and keep_batches is None):
             return 0
         return self.prune(keep_days=keep_days, keep_batches=keep_batches)

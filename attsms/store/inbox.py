@@ -492,23 +492,6 @@ class InboxStore:
         return self._database.errors(action)
 
 
-def opted_out(profile: str, addresses: Iterable[str]) -> set[str]:
-    """The wire addresses among `addresses` that texted STOP to this profile's short code (or were
-    opted out by hand). Empty when there is no store yet; never creates one.
-
-    A store that exists but cannot be read raises StoreError rather than answering "nobody":
-    texting someone who said STOP is a compliance breach.
-    """
-    addresses = list(addresses)
-    if not addresses:
-        return set()
-    store = InboxStore.open_existing(profile, read_only=True)
-    if store is None:
-        return set()
-    with store:
-        return store.opted_out(addresses)
-
-
 # --- --since ---------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)

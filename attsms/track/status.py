@@ -38,6 +38,7 @@ from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, POLL_CONCURRENC
 if TYPE_CHECKING:
     from attsms.api.client import AttClient
     from attsms.auth.session import Session
+    from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore, SentBatch
 
 # The service keeps a status about this long after it became final, then answers "not found".
@@ -193,11 +194,15 @@ class HistoryPage:
 
 
 def read_history(
-    profile: str, *, limit: int | None = DEFAULT_LIMIT, since: datetime | None = None
+    stores: StoreSettings,
+    profile: str,
+    *,
+    limit: int | None = DEFAULT_LIMIT,
+    since: datetime | None = None,
 ) -> HistoryPage:
-    """The profile's sends from the local history, newest first. Never calls the service, and
+    """The profile's sends from the history, newest first. Never calls the service, and
     creates no history file when there is none."""
-    stream = HistoryStream(profile, limit=limit, since=since)
+    stream = HistoryStream(stores, profile, limit=limit, since=since)
     batches = tuple(batch for page in stream for batch in page)
     return HistoryPage(batches, more=stream.more)
 
@@ -209,13 +214,15 @@ class HistoryStream:
 
     def __init__(
         self,
+        stores: StoreSettings,
         profile: str,
         *,
         limit: int | None = DEFAULT_LIMIT,
         since: datetime | None = None,
         store: HistoryStore | None = None,
     ) -> None:
-        self._profile, self._limit, self._since, self._store = profile, limit, since, store
+        self._stores, self._profile, self._limit, self._since = stores, profile, limit, since
+        self._store = store
         self.more = False
         self.count = 0
 
@@ -225,7 +232,7 @@ class HistoryStream:
             return
         from attsms.store import read_history as open_read_only
 
-        store = open_read_only()
+        store = open_read_only(self._stores)
         if store is not None:
             with store:
                 yield from self._pages(store)
@@ -250,6 +257,7 @@ OnUpdate = Callable[[Tracked, tuple[Delivery, ...]], None]
 def track(
     open_session: Callable[[], Session],
     *,
+    stores: StoreSettings,
     profile: str,
     message_ids: Sequence[str] = (),
     limit: int | None = DEFAULT_LIMIT,
@@ -271,7 +279,7 @@ def track(
     if any(not message_id.strip() for message_id in message_ids):
         raise UsageError("a message ID is empty", hint="give the IDs `attsms send` printed")
     started = time.monotonic()
-    with _open_history() as store, _Connection(open_session) as connection:
+    with _open_history(stores) as store, _Connection(open_session) as connection:
         tracker = _Tracker(store, connection, profile, concurrency, now())
         if message_ids:
             report = tracker.by_id(list(dict.fromkeys(message_ids)))
@@ -298,6 +306,7 @@ class StatusStream:
         self,
         open_session: Callable[[], Session],
         *,
+        stores: StoreSettings,
         profile: str,
         limit: int | None = DEFAULT_LIMIT,
         since: datetime | None = None,
@@ -305,15 +314,18 @@ class StatusStream:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._open, self._profile, self._limit, self._since = open_session, profile, limit, since
+        self._stores = stores
         self._concurrency, self._now = concurrency, now
         self.count = 0
         self._more = False
         self._failures: list[AttsmsError] = []
 
     def __iter__(self) -> Iterator[Tracked]:
-        with _open_history() as store, _Connection(self._open) as connection:
+        with _open_history(self._stores) as store, _Connection(self._open) as connection:
             tracker = _Tracker(store, connection, self._profile, self._concurrency, self._now())
-            pages = HistoryStream(self._profile, limit=self._limit, since=self._since, store=store)
+            pages = HistoryStream(
+                self._stores, self._profile, limit=self._limit, since=self._since, store=store
+            )
             for page in pages:
                 part = tracker.of(page)
                 tracker.forget_answers()
@@ -327,15 +339,15 @@ class StatusStream:
         return StatusReport((), failures=tuple(self._failures), more=self._more)
 
 
-def _open_history() -> HistoryStore:
+def _open_history(stores: StoreSettings) -> HistoryStore:
     """The history to record statuses in; on a data directory that cannot be written, the
     history read-only: `status` still shows what it holds and what the service answers."""
     from attsms.store import open_history, read_history
 
     try:
-        return open_history()
+        return open_history(stores)
     except StoreError:
-        store = read_history()
+        store = read_history(stores)
         if store is None:
             raise
         return store

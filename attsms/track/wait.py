@@ -27,6 +27,9 @@ from attsms.core.models import FAILED_STATUSES, DeliveryInfo, DeliveryStatus
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
+    from attsms.auth.session import Session
+    from attsms.store import StoreSettings
+
 DEFAULT_TIMEOUT = 300.0  # seconds; carriers usually settle within a minute or two
 DEFAULT_INTERVAL = 1.0
 MAX_INTERVAL = 15.0
@@ -185,3 +188,31 @@ class _Poller:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def wait_for_delivery(
+    session: Session,
+    message_ids: Sequence[str],
+    *,
+    stores: StoreSettings,
+    timeout: float,
+    on_change: Callable[[DeliveryStatus, DeliveryStatus | None], None] | None = None,
+) -> WaitResult:
+    """`wait_for_final` for what `send --wait` sent, writing each new status to the history as
+    it comes."""
+    from attsms.store import open_history
+
+    with open_history(stores) as store:
+
+        def changed(current: DeliveryStatus, previous: DeliveryStatus | None) -> None:
+            store.update_statuses(current.message_id, current.deliveries)
+            if on_change is not None:
+                on_change(current, previous)
+
+        return wait_for_final(
+            session.client,
+            message_ids,
+            timeout=timeout,
+            on_change=changed,
+            known=store.final_status,  # receipts `attsms listen` stored: no need to ask
+        )

@@ -217,6 +217,7 @@ def test_the_refresh_lock_waits_longer_than_a_holder_may_take(
     attempts: int,
     timeout: float,
 ) -> None:
+    from attsms.auth.profiles import ActiveProfile
     from attsms.auth.session import Session
 
     server = sandbox_http()
@@ -230,7 +231,7 @@ def test_the_refresh_lock_waits_longer_than_a_holder_may_take(
         return real_lock(self, timeout)
 
     monkeypatch.setattr(TokenCache, "lock", spy)
-    session = Session.open()
+    session = Session.open(ActiveProfile.resolve(sandbox=False, profile=None))
     try:
         session.tokens.current()
     finally:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from attsms.core.errors import ExitCode
-from attsms.store.inbox import opted_out, store_path
-from tests.helpers.support import Cli
+from attsms.store import opted_out
+from attsms.store.inbox import store_path
+from tests.helpers.support import Cli, store_settings
 
 
 def numbers(cli: Cli, *global_args: str) -> list[str]:
@@ -25,7 +26,8 @@ def test_add_takes_numbers_as_people_type_them(cli: Cli) -> None:
     assert again.lines == ["+12125550100\talready opted out"]
     assert again.stderr == "Opted out 0 of 1 number(s).\n"
     # what `send` asks, in wire form
-    assert opted_out("default", ["tel:+12125550100", "tel:+12125550199"]) == {"tel:+12125550100"}
+    asked = ["tel:+12125550100", "tel:+12125550199"]
+    assert opted_out(store_settings(), "default", asked) == {"tel:+12125550100"}
 
 
 def test_add_with_a_bad_number_changes_nothing(cli: Cli) -> None:

@@ -10,7 +10,10 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attsms.store import StoreSettings
 
 import pytest
 
@@ -135,3 +138,12 @@ class PeakRss:
         self._done.set()
         self._thread.join()
         self.peak = max(self.peak, rss_mb())
+
+
+def store_settings() -> StoreSettings:
+    """The stores a run in this environment uses (ATTSMS_DATABASE_URL, the retention variables,
+    the default profile's settings), resolved as the command line resolves them: what tests
+    of the store layer hand its openers, as every caller does."""
+    from attsms.cli.settings import resolve_settings
+
+    return resolve_settings(sandbox=False, profile=None).store

@@ -30,7 +30,7 @@ from attsms.receive.listen import (
     parse_inbound,
 )
 from attsms.receive.sink import StoreSink
-from tests.helpers.support import Cli
+from tests.helpers.support import Cli, store_settings
 
 TOKEN = "hostile-test-token-0123456789"
 INBOUND = {
@@ -56,7 +56,7 @@ def served(caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
     import uvicorn
 
     logs: list[str] = []
-    writer = Writer(lambda: StoreSink("default")).start()
+    writer = Writer(lambda: StoreSink("default", store_settings())).start()
     app = ListenApp(TOKEN, writer, log=logs.append, body_timeout=0.5, max_body=16_384)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))

@@ -31,6 +31,7 @@ from attsms.store.history import (
     history_path,
 )
 from tests.helpers.legacy_files import HISTORY_V1_TABLES
+from tests.helpers.support import store_settings
 
 A, B, C = "tel:+12125550100", "tel:+12125550101", "tel:+12125550102"
 
@@ -38,7 +39,7 @@ A, B, C = "tel:+12125550100", "tel:+12125550101", "tel:+12125550102"
 @pytest.fixture
 def store(backend: str) -> Iterator[HistoryStore]:
     """The history on each backend (SQLite, then PostgreSQL)."""
-    with stores.open_history() as opened:
+    with stores.open_history(store_settings()) as opened:
         yield opened
 
 
@@ -356,7 +357,7 @@ def test_threads_share_one_store(store: HistoryStore) -> None:
 
 
 def test_two_stores_on_one_file_see_each_other(store: HistoryStore) -> None:
-    with stores.open_history() as other:
+    with stores.open_history(store_settings()) as other:
         other.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
         assert store.get("m1") is not None
         store.update_statuses("m1", [DeliveryInfo(A, "DeliveredToTerminal")])

@@ -22,10 +22,10 @@ from attsms.store.inbox import (
     InboxStore,
     StoredMessage,
     keyword_of,
-    opted_out,
     parse_since,
     store_path,
 )
+from tests.helpers.support import store_settings
 
 ALICE = "tel:+12125550100"
 BOB = "tel:+12125550101"
@@ -40,7 +40,7 @@ def message(
 @pytest.fixture
 def store(backend: str) -> Iterator[InboxStore]:
     """The inbox on each backend (SQLite, then PostgreSQL)."""
-    with stores.open_inbox("default") as opened:
+    with stores.open_inbox(store_settings(), "default") as opened:
         yield opened
 
 
@@ -169,11 +169,14 @@ def test_store_is_in_wal_mode_with_full_sync(sqlite_store: InboxStore) -> None:
 
 
 def test_one_store_per_profile(isolated_home: Path, backend: str) -> None:
-    with stores.open_inbox("work") as work, stores.open_inbox("home") as home:
+    with (
+        stores.open_inbox(store_settings(), "work") as work,
+        stores.open_inbox(store_settings(), "home") as home,
+    ):
         work.add_batch("12345", [message("m1", "STOP")])
         assert home.messages() == []
-    assert stores.opted_out("work", [ALICE]) == {ALICE}
-    assert stores.opted_out("home", [ALICE]) == set()
+    assert stores.opted_out(store_settings(), "work", [ALICE]) == {ALICE}
+    assert stores.opted_out(store_settings(), "home", [ALICE]) == set()
     if backend == "sqlite":
         assert store_path("work").parent == isolated_home / "data" / "inbox"
 
@@ -215,21 +218,24 @@ def test_a_store_from_a_newer_attsms_is_refused(sqlite_store: InboxStore) -> Non
 def test_opted_out_without_a_store_is_empty_and_creates_nothing(
     isolated_home: Path, backend: str
 ) -> None:
-    assert stores.opted_out("default", [ALICE]) == set()
+    assert stores.opted_out(store_settings(), "default", [ALICE]) == set()
     assert not store_path("default").exists()
-    assert stores.existing_inbox("default") is None
+    assert stores.existing_inbox(store_settings(), "default") is None
 
 
 def test_opted_out_answers_in_the_callers_spelling(store: InboxStore) -> None:
     store.add_batch("12345", [message("m1", "STOP", "tel:2125550100")])
     asked = ["tel:+12125550100", "tel:12125550100", BOB]
-    assert stores.opted_out("default", asked) == {"tel:+12125550100", "tel:12125550100"}
+    assert stores.opted_out(store_settings(), "default", asked) == {
+        "tel:+12125550100",
+        "tel:12125550100",
+    }
 
 
 def test_opted_out_handles_long_recipient_lists(store: InboxStore) -> None:
     numbers = [f"tel:+1212555{n:04d}" for n in range(2000)]
     store.add_batch("12345", [message(f"m{n}", "STOP", numbers[n]) for n in (3, 1500)])
-    assert stores.opted_out("default", numbers) == {numbers[3], numbers[1500]}
+    assert stores.opted_out(store_settings(), "default", numbers) == {numbers[3], numbers[1500]}
 
 
 def test_opted_out_fails_closed_on_a_damaged_store(isolated_home: Path) -> None:
@@ -237,7 +243,7 @@ def test_opted_out_fails_closed_on_a_damaged_store(isolated_home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage" * 1000)
     with pytest.raises(StoreError):
-        opted_out("default", [ALICE])
+        stores.opted_out(store_settings(), "default", [ALICE])
 
 
 def test_opted_out_is_cheap(sqlite_store: InboxStore) -> None:
@@ -245,7 +251,7 @@ def test_opted_out_is_cheap(sqlite_store: InboxStore) -> None:
     store.add_batch("12345", [message(f"m{n}", "STOP", f"tel:+1212555{n:04d}") for n in range(500)])
     started = time.perf_counter()
     for _ in range(20):
-        opted_out("default", [ALICE, BOB])
+        stores.opted_out(store_settings(), "default", [ALICE, BOB])
     assert (time.perf_counter() - started) / 20 < 0.05
 
 

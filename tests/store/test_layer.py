@@ -16,7 +16,7 @@ from attsms.core.models import InboundMessage
 from attsms.store.history import SCHEMA_VERSION, DedupeSlot, HistoryStore, JobOwner, history_path
 from attsms.store.inbox import InboxStore, store_path
 from tests.helpers.legacy_files import HISTORY_V1_TABLES
-from tests.helpers.support import Cli
+from tests.helpers.support import Cli, store_settings
 
 A, B = "tel:+12125550100", "tel:+12125550101"
 
@@ -31,7 +31,10 @@ def _user_version(path: Path) -> int:
 
 def test_history_and_inbox_are_opened_alike(isolated_home: Path) -> None:
     # Both are private, in WAL mode, and wait for the disk at each commit.
-    with stores.open_history() as history, stores.open_inbox("default") as inbox:
+    with (
+        stores.open_history(store_settings()) as history,
+        stores.open_inbox(store_settings(), "default") as inbox,
+    ):
         history.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
         inbox.add_opt_out(A)
         for path in (Path(history.path), Path(inbox.path)):
@@ -46,7 +49,7 @@ def test_history_and_inbox_are_opened_alike(isolated_home: Path) -> None:
 def test_a_failed_commit_in_the_inbox_is_rolled_back_and_later_writes_work(
     isolated_home: Path,
 ) -> None:
-    with stores.open_inbox("default") as inbox:
+    with stores.open_inbox(store_settings(), "default") as inbox:
         with pytest.raises(StoreError), inbox._database.write() as db:
             db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
             db.execute("CREATE TABLE child (p INTEGER REFERENCES parent (id))")
@@ -61,17 +64,17 @@ def test_a_failed_commit_in_the_inbox_is_rolled_back_and_later_writes_work(
 
 
 def test_reads_create_nothing(isolated_home: Path, backend: str) -> None:
-    assert stores.read_history() is None
-    assert stores.existing_inbox("default", read_only=True) is None
-    assert stores.opted_out("default", [A]) == set()
+    assert stores.read_history(store_settings()) is None
+    assert stores.existing_inbox(store_settings(), "default", read_only=True) is None
+    assert stores.opted_out(store_settings(), "default", [A]) == set()
     assert not (isolated_home / "data").exists()
 
 
 def test_a_read_only_open_writes_nothing_and_refuses_writes(isolated_home: Path) -> None:
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         history.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
     before = history_path().read_bytes()
-    reader = stores.read_history()
+    reader = stores.read_history(store_settings())
     assert reader is not None
     with reader:
         assert reader.read_only
@@ -85,9 +88,9 @@ def test_an_empty_file_reads_as_no_store(isolated_home: Path) -> None:
     for path in (history_path(), store_path("default")):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    assert stores.read_history() is None
-    assert stores.existing_inbox("default", read_only=True) is None
-    assert stores.opted_out("default", [A]) == set()
+    assert stores.read_history(store_settings()) is None
+    assert stores.existing_inbox(store_settings(), "default", read_only=True) is None
+    assert stores.opted_out(store_settings(), "default", [A]) == set()
 
 
 # --- schema versions -------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def test_a_version_1_history_is_read_as_is_and_upgraded_by_the_first_write(
     assert shown.exit_code == 0, shown.stderr
     assert [b["message"] for b in shown.json()] == ["hello from 0.1"]
     assert _user_version(history_path()) == 1  # a read changes nothing
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         batch = history.get("SMS1")
         assert batch is not None and batch.recipients[0].status == "DeliveredToTerminal"
     assert _user_version(history_path()) == SCHEMA_VERSION
@@ -151,7 +154,7 @@ def test_todays_inbox_file_is_read_and_written(cli: Cli, isolated_home: Path) ->
     assert [m["text"] for m in listed.json()] == ["STOP"]
     opt_outs = cli("optout", "list", "--json")
     assert [o["number"] for o in opt_outs.json()] == ["+12125550100"]
-    with stores.open_inbox("default") as inbox:
+    with stores.open_inbox(store_settings(), "default") as inbox:
         batch = inbox.add_batch("12345", [InboundMessage("MO2", "START", A, "12345", "now")])
         assert batch.opted_in == (A,)
 
@@ -161,10 +164,10 @@ def test_a_store_from_a_newer_attsms_is_refused_by_reads_and_writes_in_one_line(
     cli: Cli, isolated_home: Path, which: str
 ) -> None:
     if which == "history":
-        stores.open_history().close()
+        stores.open_history(store_settings()).close()
         path, read = history_path(), ["history"]
     else:
-        stores.open_inbox("default").close()
+        stores.open_inbox(store_settings(), "default").close()
         path, read = store_path("default"), ["inbox", "list"]
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
@@ -223,7 +226,7 @@ def _acquire(history: HistoryStore, key: str, run_id: str) -> None:
 def test_prune_by_age_deletes_old_batches_with_their_recipients(
     isolated_home: Path, backend: str
 ) -> None:
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         _sent(history, "old", 40)
         _sent(history, "new", 1)
         assert history.prune(keep_days=30) == 1
@@ -232,7 +235,7 @@ def test_prune_by_age_deletes_old_batches_with_their_recipients(
 
 
 def test_prune_by_size_keeps_the_newest(isolated_home: Path, backend: str) -> None:
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         for n in range(5):
             _sent(history, f"m{n}", 10 - n)
         assert history.prune(keep_batches=2) == 3
@@ -241,7 +244,7 @@ def test_prune_by_size_keeps_the_newest(isolated_home: Path, backend: str) -> No
 
 
 def test_prune_never_touches_a_job_a_live_run_holds(isolated_home: Path, backend: str) -> None:
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         _acquire(history, "live-job", "run-1")  # held by a run on another host, not expired
         _sent(history, "live", 40, key="live-job")
         _acquire(history, "done-job", "run-2")
@@ -260,13 +263,13 @@ def test_prune_never_touches_a_job_a_live_run_holds(isolated_home: Path, backend
 def test_retention_comes_from_the_environment_and_applies_on_the_next_write(
     cli: Cli, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
-    with stores.open_history() as history:
+    with stores.open_history(store_settings()) as history:
         _sent(history, "old", 40, profile="default")
         _sent(history, "new", 1, profile="default")
     monkeypatch.setenv("ATTSMS_HISTORY_KEEP_DAYS", "30")
     # A read does not prune: it changes nothing.
     assert len(cli("history", "--json").json()) == 2
-    stores.open_history().close()
+    stores.open_history(store_settings()).close()
     shown = cli("history", "--json")
     assert [b["message_id"] for b in shown.json()] == ["new"]
 
@@ -277,10 +280,10 @@ def test_a_bad_retention_is_a_usage_error(
 ) -> None:
     monkeypatch.setenv("ATTSMS_HISTORY_KEEP_DAYS", value)
     with pytest.raises(Exception, match="ATTSMS_HISTORY_KEEP_DAYS must be") as caught:
-        stores.open_history()
+        stores.open_history(store_settings())
     assert getattr(caught.value, "exit_code", None) == ExitCode.USAGE
 
 
 def test_inbox_store_is_what_the_store_layer_opens(isolated_home: Path) -> None:
-    with stores.open_inbox("work") as inbox:
+    with stores.open_inbox(store_settings(), "work") as inbox:
         assert isinstance(inbox, InboxStore) and inbox.path == store_path("work")

@@ -31,7 +31,7 @@ from attsms.core.models import InboundMessage, InboxBatch
 from attsms.store.postgres import HISTORY_SCHEMA, DatabaseUnreachableError, PostgresDatabase
 from tests.cli.test_listen import TOKEN, Listener
 from tests.helpers import pg
-from tests.helpers.support import Cli, SandboxHttp
+from tests.helpers.support import Cli, SandboxHttp, store_settings
 
 ALICE = "+12125550100"
 
@@ -167,7 +167,7 @@ def _record(store: Any, message: str) -> int:
 def test_a_history_whose_backend_was_terminated_between_writes_reconnects(shared: str) -> None:
     from attsms.store import open_history
 
-    with open_history() as store:
+    with open_history(store_settings()) as store:
         for n in range(3):
             _record(store, f"before-{n}")
         assert terminate(shared) == 1
@@ -215,9 +215,9 @@ def test_the_transaction_in_flight_fails_in_one_line_and_is_never_retried(shared
 def test_a_read_only_store_reconnects_read_only_on_its_schema(shared: str) -> None:
     from attsms.store import open_history, read_history
 
-    with open_history() as store:
+    with open_history(store_settings()) as store:
         _record(store, "one")
-    reader = read_history()
+    reader = read_history(store_settings())
     assert reader is not None
     with reader:
         assert terminate(shared) == 1
@@ -243,7 +243,7 @@ def test_a_dropped_server_that_stays_down_is_exit_75_in_one_line_then_it_carries
     assert url != pg_url
     monkeypatch.setenv("ATTSMS_DATABASE_URL", url)
     try:
-        with open_history() as store:
+        with open_history(store_settings()) as store:
             _record(store, "one")
             proxy.stop()  # every connection through it closed, new ones refused
             with pytest.raises(DatabaseUnreachableError) as caught:
@@ -344,7 +344,7 @@ def test_a_pull_whose_lock_connection_dropped_stops_and_hands_the_batch_back(
     service = _Service(
         shared, [InboxBatch(_messages(1, 3), pending=3), InboxBatch(_messages(4, 6), pending=0)]
     )
-    with open_inbox("default") as store:
+    with open_inbox(store_settings(), "default") as store:
         stored: list[str] = []
         with (
             InboxPull(service, "default", "12345", store=store) as pull,

@@ -101,7 +101,7 @@ def login(
 
     from attsms.auth.accounts import login as login_profile
     from attsms.auth.config import load_config
-    from attsms.auth.session import profile_name
+    from attsms.auth.profiles import profile_name
     from attsms.cli.commands.context import state
     from attsms.core.errors import UsageError
 
@@ -202,7 +202,18 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
 
     app_state = state(ctx)
     out = app_state.output()
-    statuses = auth_status(profile=profile or app_state.profile, sandbox=app_state.sandbox)
+    settings = app_state.settings_for(profile)
+    sandbox = None
+    if settings.sandbox:
+        from attsms.cli.sandbox_admin import sandbox_session
+
+        sandbox = sandbox_session(region=settings.profile.region, log=None, warn=None)
+    statuses = auth_status(
+        settings.profile,
+        database_url=settings.store.database_url,
+        only_active=bool(profile or app_state.profile),
+        sandbox=sandbox,
+    )
     rows = [
         {
             "profile": f"{s.profile} *" if s.active and len(statuses) > 1 else s.profile,

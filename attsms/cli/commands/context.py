@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from attsms.auth.session import Session
     from attsms.cli.output import Format, Output
+    from attsms.cli.settings import Settings
 
 
 @dataclass
@@ -29,7 +30,32 @@ class AppState:
     verbose: bool = False
     profile_given: str | None = None
     format: Format | None = None  # --json, --jsonl; None: a table on a terminal, else lines
+    database_url: str | None = None  # --database-url (checked: never with a password)
     _checked: bool = field(default=False, repr=False, compare=False)
+    _settings: Settings | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def settings(self) -> Settings:
+        """This run's settings, resolved from the flags, environment and config the first time
+        a command asks (`--help` never does), then the same frozen object for the whole run."""
+        if self._settings is None:
+            from attsms.cli.settings import resolve_settings
+
+            self._settings = resolve_settings(
+                sandbox=self.sandbox, profile=self.profile, database_url=self.database_url
+            )
+        return self._settings
+
+    def settings_for(self, profile: str | None) -> Settings:
+        """The settings of a command's own --profile (`auth status --profile P`), else this
+        run's."""
+        if profile is None:
+            return self.settings
+        from attsms.cli.settings import resolve_settings
+
+        return resolve_settings(
+            sandbox=self.sandbox, profile=profile, database_url=self.database_url
+        )
 
     def output(self, *, quiet: bool = False) -> Output:
         from attsms.cli.output import Output
@@ -47,18 +73,15 @@ class AppState:
         self.format = chosen
 
     def session(self, output: Output) -> Session:
-        from attsms.auth.session import Session
-
+        log = output.stderr_line if self.verbose else None
         if self.sandbox:
-            from attsms.cli.sandbox_admin import check_state
+            from attsms.cli.sandbox_admin import check_state, sandbox_session
 
             check_state()  # a broken state file: fail now, naming the reset
-        return Session.open(
-            sandbox=self.sandbox,
-            profile=self.profile,
-            log=output.stderr_line if self.verbose else None,
-            warn=output.warn,
-        )
+            return sandbox_session(region=self.settings.profile.region, log=log, warn=output.warn)
+        from attsms.auth.session import Session
+
+        return Session.open(self.settings.profile, log=log, warn=output.warn)
 
     def check(self) -> None:
         """Warn (once) about global options that contradict each other."""
@@ -78,10 +101,6 @@ def state(ctx: Context) -> AppState:
     if not isinstance(obj, AppState):
         return AppState()
     obj.check()
-    if obj.sandbox:
-        from attsms.store import use_local_store
-
-        use_local_store()
     return obj
 
 

@@ -148,24 +148,25 @@ def history(
     One line a send request (up to 50 recipients each): when, its message ID, to whom, the
     last known delivery status, and the text. `attsms status` refreshes the statuses.
     """
-    from attsms.auth.session import LocalProfile
     from attsms.cli.commands.context import state
     from attsms.store.history import PAGE_BATCHES
     from attsms.track.status import HistoryStream, parse_since, read_history
 
     app_state = state(ctx)
     out = app_state.output()
-    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    settings = app_state.settings
     after = None if since is None else parse_since(since)
     columns = _columns()
     if out.format is Format.TABLE:  # a table sizes its columns to every row: read them all
-        page = read_history(profile.name, limit=limit or None, since=after)
+        page = read_history(settings.store, settings.profile.name, limit=limit or None, since=after)
         rows = [_row(b, out) for b in page.batches]
         _fit_text(rows, columns, out)
         out.records(rows, columns)
         shown, more = len(page.batches), page.more
     else:  # piped or --json: written a page at a time (a million recipients are never held)
-        stream = HistoryStream(profile.name, limit=limit or None, since=after)
+        stream = HistoryStream(
+            settings.store, settings.profile.name, limit=limit or None, since=after
+        )
         batches = itertools.chain.from_iterable(stream)
         out.stream_records(
             batches, columns, row=lambda b: _row(b, out), document=_document, page=PAGE_BATCHES

@@ -139,12 +139,17 @@ def pull(
             else:
                 held.append(_row(message))
 
-    session = state(ctx).session(out)
+    app_state = state(ctx)
+    session = app_state.session(out)
     try:
         registration = resolve_registration_id(registration_id, session)
         client = session.client
         with InboxPull(
-            client, session.profile, registration, lock_timeout=lock_timeout
+            client,
+            session.profile,
+            registration,
+            stores=app_state.settings.store,
+            lock_timeout=lock_timeout,
         ) as inbox_pull:
             try:
                 for batch in inbox_pull.batches(max_messages=max_messages):
@@ -223,18 +228,17 @@ def list_messages(
     ] = 50,
 ) -> None:
     """List messages in the local store (no service call), oldest first."""
-    from attsms.auth.session import LocalProfile
     from attsms.cli.commands.context import state
     from attsms.core.numbers import normalize
     from attsms.store import existing_inbox
     from attsms.store.inbox import parse_since
 
-    out = state(ctx).output()
     app_state = state(ctx)
-    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    out = app_state.output()
+    settings = app_state.settings
     since_ts = None if since is None else parse_since(since)
-    address = None if sender is None else normalize(sender, profile.region)
-    store = existing_inbox(profile.name, read_only=True)
+    address = None if sender is None else normalize(sender, settings.profile.region)
+    store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     columns = _columns(out)
     shown = total = 0
     if store is not None:
@@ -296,15 +300,14 @@ def export(
     a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
     JSON lines keep every text verbatim: use them for backups.
     """
-    from attsms.auth.session import LocalProfile
     from attsms.cli.commands.context import state
     from attsms.cli.output import Column
     from attsms.store import existing_inbox
 
     app_state = state(ctx)
     out = app_state.output()
-    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
-    store = existing_inbox(profile.name, read_only=True)
+    settings = app_state.settings
+    store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
     columns = [Column(key, key) for key in (*keys, "keyword")]
 

@@ -39,7 +39,13 @@ def listen(
     app_state = state(ctx)
     out = app_state.output()
     jsonl = out.format is Format.JSONL
-    who = listen_profile(sandbox=app_state.sandbox, profile=app_state.profile)
+    settings = app_state.settings
+    sandbox_registration = None
+    if settings.sandbox:
+        from attsms.cli.sandbox_admin import sandbox_registration_id
+
+        sandbox_registration = sandbox_registration_id()
+    who = listen_profile(settings.profile, sandbox_registration=sandbox_registration)
     token = listen_token(who)
     assert token is not None  # made when missing
 
@@ -47,7 +53,7 @@ def listen(
         if jsonl:
             out.json_line(row)
 
-    writer = Writer(lambda: StoreSink(who.name))
+    writer = Writer(lambda: StoreSink(who.name, settings.store))
     app = ListenApp(
         token.value,
         writer,

@@ -10,7 +10,7 @@ from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.output import Format
 
 if TYPE_CHECKING:
-    from attsms.auth.session import LocalProfile
+    from attsms.cli.settings import Settings
     from attsms.store.inbox import OptOut
 
 app = typer.Typer(
@@ -40,12 +40,10 @@ Numbers = Annotated[
 ]
 
 
-def _profile(ctx: typer.Context) -> LocalProfile:
-    from attsms.auth.session import LocalProfile
+def _settings(ctx: typer.Context) -> Settings:
     from attsms.cli.commands.context import state
 
-    app_state = state(ctx)
-    return LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    return state(ctx).settings
 
 
 def _row(opt_out: OptOut) -> dict[str, Any]:
@@ -74,7 +72,8 @@ def list_opt_outs(ctx: typer.Context) -> None:
     from attsms.store import existing_inbox
 
     out = state(ctx).output()
-    store = existing_inbox(_profile(ctx).name, read_only=True)
+    settings = _settings(ctx)
+    store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     opt_outs = []
     if store is not None:
         with store:
@@ -102,9 +101,9 @@ def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     from attsms.store import open_inbox
 
     out = state(ctx).output(quiet=quiet)
-    profile = _profile(ctx)
-    addresses = normalize_all(numbers, profile.region)  # all valid, or nothing is changed
-    with open_inbox(profile.name) as store:
+    settings = _settings(ctx)
+    addresses = normalize_all(numbers, settings.profile.region)  # all valid, or nothing changes
+    with open_inbox(settings.store, settings.profile.name) as store:
         added = [store.add_opt_out(address) for address in addresses]
     rows = [
         {"number": display(a), "result": "opted out" if new else "already opted out"}
@@ -127,9 +126,9 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     from attsms.store import existing_inbox
 
     out = state(ctx).output(quiet=quiet)
-    profile = _profile(ctx)
-    addresses = normalize_all(numbers, profile.region)
-    store = existing_inbox(profile.name)
+    settings = _settings(ctx)
+    addresses = normalize_all(numbers, settings.profile.region)
+    store = existing_inbox(settings.store, settings.profile.name)
     removed = []
     if store is not None:
         with store:

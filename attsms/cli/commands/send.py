@@ -162,10 +162,11 @@ def send(
     129 interrupted by Ctrl-C, SIGTERM or SIGHUP: what went so far is printed first. With
     --wait: 4 also when a message could not be delivered, 75 still pending at --timeout.
     """
-    from attsms.cli.app import state
+    from attsms.cli.commands.context import state
     from attsms.core.errors import AttsmsError, UsageError
     from attsms.send import runner as sending
-    from attsms.track.wait import DEFAULT_TIMEOUT
+    from attsms.store import opted_out as opted_out_of
+    from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
 
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
@@ -177,17 +178,16 @@ def send(
         raise UsageError("--lock-timeout goes with --dedupe-key")
     if default and not template:
         raise UsageError("--default goes with --template")
-    window = _quiet_window(quiet_hours, sandbox=app_state.sandbox, profile=app_state.profile)
-    region = sending.number_region(sandbox=app_state.sandbox, profile=app_state.profile)
+    settings = app_state.settings
+    window = _quiet_window(quiet_hours, settings.quiet_hours)
+    region = settings.profile.region
+
+    def opted_out(addresses: Sequence[str]) -> set[str]:
+        if ignore_opt_out:
+            return set()
+        return opted_out_of(settings.store, settings.profile.name, addresses)
+
     if template:
-
-        def opted_out(addresses: Sequence[str]) -> set[str]:
-            if ignore_opt_out:
-                return set()
-            return sending.opted_out_locally(
-                addresses, sandbox=app_state.sandbox, profile=app_state.profile
-            )
-
         personal = _personal_plan(
             out, to, to_file, message, message_file, default or [], region, dry_run, window,
             opted_out,
@@ -201,14 +201,7 @@ def send(
         )
         plan = sending.plan_send(given.numbers, given.message, region=region)
         if dry_run:
-            skipped = (
-                set()
-                if ignore_opt_out
-                else sending.opted_out_locally(
-                    plan.addresses, sandbox=app_state.sandbox, profile=app_state.profile
-                )
-            )
-            _print_dry_run(out, sending.dry_run(plan, skipped))
+            _print_dry_run(out, sending.dry_run(plan, opted_out(plan.addresses)))
             if window is not None:
                 out.info(_quiet_line(plan.addresses, window))
             return
@@ -241,13 +234,19 @@ def send(
                     stream.add(outcome)
 
             report = sending.send_plan(
-                session, plan, options, on_batch=on_batch, keep_rows=stream is None
+                session,
+                plan,
+                options,
+                stores=settings.store,
+                on_batch=on_batch,
+                keep_rows=stream is None,
             )
         if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
-                waited = sending.wait_for_delivery(
+                waited = wait_for_delivery(
                     session,
                     report.message_ids,
+                    stores=settings.store,
                     timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
                     on_change=_change_printer(out),
                 )
@@ -278,21 +277,16 @@ def send(
         raise error
 
 
-def _quiet_window(flag: str | None, *, sandbox: bool, profile: str | None) -> QuietHours | None:
-    """--quiet-hours, else the profile's setting quiet_hours; `--quiet-hours off`: none."""
+def _quiet_window(flag: str | None, saved: str | None) -> QuietHours | None:
+    """--quiet-hours, else the profile's setting quiet_hours (`saved`); `--quiet-hours off`:
+    none."""
     from attsms.send.quiet_hours import parse_quiet_hours
 
     if flag is not None:
         return None if flag.strip().lower() == "off" else parse_quiet_hours(flag)
-    if sandbox:
+    if saved is None:
         return None
-    from attsms.auth.config import load_config
-    from attsms.auth.session import profile_name
-
-    saved = load_config().profile(profile_name(profile))
-    if saved is None or saved.quiet_hours is None:
-        return None
-    return parse_quiet_hours(saved.quiet_hours, source="profile setting quiet_hours")
+    return parse_quiet_hours(saved, source="profile setting quiet_hours")
 
 
 def _quiet_line(addresses: Iterable[str], window: QuietHours) -> str:

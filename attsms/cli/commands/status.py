@@ -125,7 +125,6 @@ def status(
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
     --wait: 0, or 1 when the service does not know a MESSAGE_ID.
     """
-    from attsms.auth.session import LocalProfile
     from attsms.cli.commands.context import state
     from attsms.core.errors import UsageError
     from attsms.track.status import DEFAULT_LIMIT, StatusStream, parse_since, track
@@ -137,7 +136,7 @@ def status(
         raise UsageError("--timeout and --interval go with --wait")
     if message_ids and (show_all or since is not None):
         raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
-    profile = LocalProfile.resolve(sandbox=app_state.sandbox, profile=app_state.profile)
+    settings = app_state.settings
     streaming = wait and not out.machine
     columns = _columns(out)
 
@@ -150,7 +149,8 @@ def status(
         # Piped or --json: a page of the history at a time, asked about and printed as it comes.
         stream = StatusStream(
             lambda: app_state.session(out),
-            profile=profile.name,
+            stores=settings.store,
+            profile=settings.profile.name,
             limit=None if show_all else DEFAULT_LIMIT,
             since=after,
         )
@@ -168,7 +168,8 @@ def status(
         return
     report = track(
         lambda: app_state.session(out),
-        profile=profile.name,
+        stores=settings.store,
+        profile=settings.profile.name,
         message_ids=message_ids or (),
         limit=None if show_all else DEFAULT_LIMIT,
         since=after,

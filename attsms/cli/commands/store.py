@@ -41,8 +41,9 @@ def status(ctx: typer.Context) -> None:
     from attsms.cli.commands.context import state
     from attsms.store import admin
 
-    out = state(ctx).output()
-    report = admin.status()
+    app_state = state(ctx)
+    out = app_state.output()
+    report = admin.status(app_state.settings.store)
     if out.format is Format.JSON:
         out.json(_document(report))
         return

@@ -1,0 +1,75 @@
+"""The one resolution of a profile: which one this run uses, its saved settings, its region.
+
+The order, as in the AWS CLI and gh: `--sandbox` (the built-in emulator: no saved profile), then
+`--profile`, `ATTSMS_PROFILE`, else "default"; the profile's settings come from `config.toml`,
+with the `ATTSMS_*` variables of one run over them. Resolving asks; it changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from attsms.auth.config import (
+    DEFAULT_PROFILE,
+    DEFAULT_REGION,
+    Profile,
+    check_profile_name,
+    load_config,
+)
+from attsms.core.errors import UsageError
+
+SANDBOX_PROFILE = "sandbox"
+
+ENV_PROFILE = "ATTSMS_PROFILE"
+ENV_REGION = "ATTSMS_REGION"
+
+
+def env_setting(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def profile_name(profile: str | None) -> str:
+    """The profile to use: the one given, else ATTSMS_PROFILE, else "default"; checked.
+
+    "sandbox" names the `--sandbox` state (token cache, inbox, history rows), so a real profile
+    of that name would share it, and `--sandbox logout` would log it out: it is refused.
+    """
+    name = check_profile_name(profile or env_setting(ENV_PROFILE) or DEFAULT_PROFILE)
+    if name == SANDBOX_PROFILE:
+        raise UsageError(
+            f"the profile name {name!r} is kept for --sandbox", hint="choose another name"
+        )
+    return name
+
+
+def resolve_region(saved: Profile | None, *, use_env: bool = True) -> str:
+    """The region numbers without a country code are read in: ATTSMS_REGION (for this run), else
+    the profile's saved region, else US. The one rule for every command, with or without a login."""
+    from_env = env_setting(ENV_REGION) if use_env else None
+    return from_env or (saved.region if saved else None) or DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class ActiveProfile:
+    """The profile a run uses, resolved once: what every command that needs one is handed."""
+
+    name: str  # "sandbox" with --sandbox
+    saved: Profile | None  # its config.toml table; None: nothing saved (or --sandbox)
+    region: str  # for reading numbers people type
+    # Asked for by name (--profile or ATTSMS_PROFILE), not the default: a missing one is an error
+    # worth naming ("no profile named 'work'") rather than "not logged in".
+    named: bool = False
+
+    @property
+    def sandbox(self) -> bool:
+        return self.name == SANDBOX_PROFILE
+
+    @classmethod
+    def resolve(cls, *, sandbox: bool, profile: str | None) -> ActiveProfile:
+        if sandbox:
+            return cls(name=SANDBOX_PROFILE, saved=None, region=resolve_region(None))
+        name = profile_name(profile)
+        saved = load_config().profile(name)
+        named = bool(profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE
+        return cls(name=name, saved=saved, region=resolve_region(saved), named=named)

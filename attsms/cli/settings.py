@@ -1,0 +1,96 @@
+"""The composition root: this run's flags, environment and config.toml, resolved once.
+
+`resolve_settings` is called once per run (by `AppState.settings`) and its frozen `Settings` is
+handed down: the profile in use (`ActiveProfile`: name, saved settings, region) and where the
+stores are and what they keep (`StoreSettings`). No module below the command line reads a setting
+from a global, and no question (which region? which database?) changes any state.
+
+The order everywhere is the AWS CLI's and gh's: a flag, then the environment of this run, then
+the profile's saved setting, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from attsms.auth.profiles import ActiveProfile
+from attsms.core.errors import UsageError
+from attsms.store import ENV_DATABASE_URL, StoreSettings
+
+ENV_KEEP_DAYS = "ATTSMS_HISTORY_KEEP_DAYS"
+ENV_KEEP_BATCHES = "ATTSMS_HISTORY_KEEP_BATCHES"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run's flags, environment and config decide, resolved once."""
+
+    profile: ActiveProfile
+    store: StoreSettings
+
+    @property
+    def sandbox(self) -> bool:
+        return self.profile.sandbox
+
+    @property
+    def quiet_hours(self) -> str | None:
+        """The profile's `quiet_hours` setting (`send --quiet-hours` wins over it)."""
+        saved = self.profile.saved
+        return saved.quiet_hours if saved else None
+
+
+def resolve_settings(
+    *, sandbox: bool, profile: str | None, database_url: str | None = None
+) -> Settings:
+    """`--sandbox`, `--profile` and `--database-url` (already checked for a password), with the
+    environment and config.toml, as one frozen `Settings`."""
+    active = ActiveProfile.resolve(sandbox=sandbox, profile=profile)
+    return Settings(profile=active, store=store_settings(active, flag_url=database_url))
+
+
+def store_settings(active: ActiveProfile, *, flag_url: str | None = None) -> StoreSettings:
+    """Where `active`'s stores are and how much history they keep.
+
+    The database: `--database-url`, else ATTSMS_DATABASE_URL, else the profile's `database_url`;
+    none (local SQLite files) with --sandbox, whose pretend sends and replies must never land in a
+    team's shared database. Retention: ATTSMS_HISTORY_KEEP_DAYS / _BATCHES, else the profile's.
+    """
+    saved = active.saved
+    url: str | None = None
+    if not active.sandbox:
+        profile_url = saved.database_url if saved else None
+        if profile_url:
+            from attsms.auth.config import config_path
+            from attsms.store.postgres import refuse_password
+
+            refuse_password(profile_url, str(config_path()))
+        url = flag_url or os.environ.get(ENV_DATABASE_URL, "").strip() or profile_url or None
+    days = _number(ENV_KEEP_DAYS, float)
+    batches = _number(ENV_KEEP_BATCHES, int)
+    if days is None and saved is not None and saved.history_keep_days:
+        days = float(saved.history_keep_days)
+    if batches is None and saved is not None and saved.history_keep_batches:
+        batches = int(float(saved.history_keep_batches))
+    return StoreSettings(
+        database_url=url,
+        keep_days=days,
+        keep_batches=None if batches is None else int(batches),
+    )
+
+
+def _number(variable: str, kind: type[float] | type[int]) -> float | None:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value < 0 or value != value:  # negative or NaN
+        raise UsageError(
+            f"{variable} must be a number of {'days' if kind is float else 'batches'}"
+            f" (0 or more), not {text!r}",
+            hint=f"unset {variable} to keep the whole history",
+        )
+    return value
