@@ -4,8 +4,8 @@ The service deletes inbound messages as it hands them out. From the moment it ha
 answer until the pull's COMMIT of that batch has returned (fsync'd: the store runs with
 `synchronous=FULL`), the batch exists only in the network and in the pull's memory: a pull killed
 without warning (kill -9, the OOM killer, a power cut) inside that window loses the batch.
-SIGTERM, SIGHUP and Ctrl-C wait for the commit (tests/promises/test_signals.py). This measures the window
-batch by batch, as six moments on the machine-wide monotonic clock:
+SIGTERM, SIGHUP and Ctrl-C wait for the commit (tests/promises/test_signals.py). This measures
+the window batch by batch, as six moments on the machine-wide monotonic clock:
 
     produced    the sandbox has taken the batch out of the inbox (the service has forgotten it)
     received    the client has the whole answer (status and body read)

@@ -8,9 +8,9 @@ Runs alternate (SQLite, PostgreSQL, SQLite, …) so machine noise hits both alik
 medians is the verdict. Target: PostgreSQL <= 1.3x SQLite for each. Traffic is checked: every
 address reached once, every message stored once.
 
-The PostgreSQL server is a throwaway cluster (tests/helpers/pg.py: initdb + pg_ctl, as the `postgres`
-user when run as root) with fsync on, as SQLite's synchronous=FULL is; ATTSMS_TEST_DATABASE_URL
-uses a running server instead.
+The PostgreSQL server is a throwaway cluster (tests/helpers/pg.py: initdb + pg_ctl, as the
+`postgres` user when run as root) with fsync on, as SQLite's synchronous=FULL is;
+ATTSMS_TEST_DATABASE_URL uses a running server instead.
 
     python benchmarks/store_compare.py [--recipients 10000] [--messages 10000] [--runs 3]
                                        [--concurrency 8]

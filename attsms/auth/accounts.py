@@ -29,7 +29,6 @@ from attsms.auth.session import (
     ENV_BASE_URL,
     ENV_CLIENT_ID,
     ENV_REGISTRATION_ID,
-    ENV_SECRET,
     Session,
     api_client,
     client_timeouts,
@@ -37,7 +36,7 @@ from attsms.auth.session import (
     timeout_from_env,
 )
 from attsms.core.errors import AttsmsError, AuthError, UsageError
-from attsms.core.redaction import display_url, remember_secret
+from attsms.core.redaction import SECRET_ENV, display_url, remember_secret
 
 if TYPE_CHECKING:
     from attsms.auth.credentials import CredentialStore, SecretLocation
@@ -210,8 +209,8 @@ def _revoke(
     from attsms.api.client import AttClient, RetryPolicy
 
     secret = None
-    if env_setting(ENV_SECRET) and env_setting(ENV_CLIENT_ID) == cached.client_id:
-        secret = env_setting(ENV_SECRET)
+    if env_setting(SECRET_ENV) and env_setting(ENV_CLIENT_ID) == cached.client_id:
+        secret = env_setting(SECRET_ENV)
     elif store is not None and saved is not None and saved.client_id == cached.client_id:
         secret = store.get()
     if secret is None:
@@ -315,7 +314,6 @@ def _status_of(
     found: SecretLocation | None = None,
     database_url: str | None = None,
 ) -> ProfileStatus:
-    from attsms.auth.credentials import SECRET_ENV
 
     env_id = env_setting(ENV_CLIENT_ID) if use_env else None
     client_id = env_id or saved.client_id

@@ -26,7 +26,7 @@ from attsms.auth.config import SecretStoreKind
 from attsms.core.errors import AuthError, StoreError
 from attsms.core.fileutil import write_private_atomic
 from attsms.core.paths import config_dir, ensure_private_dir
-from attsms.core.redaction import remember_secret
+from attsms.core.redaction import SECRET_ENV, remember_secret
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SERVICE = "attsms"
-SECRET_ENV = "ATTSMS_CLIENT_SECRET"
 # Keyring calls that take longer are abandoned: a healthy Secret Service answers in ~200 ms.
 KEYRING_TIMEOUT = 5.0
 

@@ -29,6 +29,7 @@ from attsms.auth.config import (
 )
 from attsms.auth.profiles import SANDBOX_PROFILE, ActiveProfile, env_setting
 from attsms.core.errors import AuthError, UsageError
+from attsms.core.redaction import SECRET_ENV
 
 if TYPE_CHECKING:
     import httpx
@@ -53,7 +54,6 @@ __all__ = [
 SANDBOX_BASE_URL = "http://sandbox.attsms.invalid"
 
 ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
-ENV_SECRET = "ATTSMS_CLIENT_SECRET"
 ENV_BASE_URL = "ATTSMS_BASE_URL"
 ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
 
@@ -157,15 +157,15 @@ def _secret_resolver(
     name: str, saved: Profile | None, client_id: str, env_id: str | None
 ) -> tuple[Callable[[], str], str]:
     """A function that finds the secret when first called (then remembers it), and its source."""
-    env_secret = env_setting(ENV_SECRET)
+    env_secret = env_setting(SECRET_ENV)
     if env_secret:  # attsms.core.redaction reads the variable itself
         return (lambda: env_secret), "env"
     if saved is None or (env_id and env_id != saved.client_id):
         # The stored secret belongs to the profile's client id, not to the one given for this run.
         def missing() -> str:
             raise AuthError(
-                f"{ENV_CLIENT_ID} is set but {ENV_SECRET} is not",
-                hint=f"set {ENV_SECRET} too, or unset {ENV_CLIENT_ID} to use profile {name!r}",
+                f"{ENV_CLIENT_ID} is set but {SECRET_ENV} is not",
+                hint=f"set {SECRET_ENV} too, or unset {ENV_CLIENT_ID} to use profile {name!r}",
             )
 
         return missing, "env"

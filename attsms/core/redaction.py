@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 
+# The one name of the variable (auth reads it too): a secret that is set is scrubbed even
+# before anything reads it.
 SECRET_ENV = "ATTSMS_CLIENT_SECRET"
 BASE_URL_ENV = "ATTSMS_BASE_URL"
 MASK = "***"
