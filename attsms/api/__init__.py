@@ -1,1 +1,2 @@
-"""The AT&T SMS API: the one HTTP client (`AttClient`), its parsers, the throttle, the HTTP log."""
+"""The AT&T SMS API: the one HTTP client (`AttClient`), its parsers, faults and HTTP log, and the
+throttle, the one owner of request pacing (the `--rate` ceiling and rate-limit slow-downs)."""

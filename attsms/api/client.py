@@ -1,9 +1,7 @@
-"""The AT&T SMS API client: the one owner of httpx, the base URL, retries and error mapping.
+"""`AttClient`, the AT&T SMS API client: the one owner of httpx, base URL, token use, retries.
 
-Every operation returns a dataclass from `attsms.core.models`; every failure is an `AttsmsError`.
-Responses are parsed leniently because the real service is less tidy than its spec: keys in
-camelCase or PascalCase, counts sent as strings, 200 where 201 is documented, missing
-`resourceReference`, HTML or empty bodies from gateways.
+Every operation returns a dataclass from `attsms.core.models` (read by `attsms.api.parsers`);
+every failure is an `AttsmsError` (an error answer worded by `attsms.api.faults`).
 
 Retries are safe ones only. Token calls and GETs are retried on 5xx, 429 and network errors. A send
 is retried only when it surely did not reach the service (a connect error) or the service refused
@@ -22,13 +20,22 @@ from __future__ import annotations
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from attsms.api.faults import (
+    MAX_ADDRESSES,
+    UNKNOWN_HINT,
+    body_kind,
+    error_from_response,
+    is_rate_limit,
+    send_error,
+)
+from attsms.api.httplog import log_exchange, log_unread
+from attsms.api.parsers import parse_delivery_status, parse_inbox, parse_send, parse_token
 from attsms.api.throttle import Throttle, ThrottleCancelled, Ticket
 from attsms.core.errors import (
     ApiError,
@@ -40,16 +47,7 @@ from attsms.core.errors import (
     UsageError,
 )
 from attsms.core.interrupts import received_signal
-from attsms.core.models import (
-    DeliveryInfo,
-    DeliveryStatus,
-    InboundMessage,
-    InboxBatch,
-    SendResult,
-    Token,
-    header_safe,
-)
-from attsms.core.numbers import canonical
+from attsms.core.models import DeliveryStatus, InboxBatch, SendResult, Token
 
 if TYPE_CHECKING:
     import httpx
@@ -61,7 +59,6 @@ REVOKE_PATH = "/oauth/v4/revoke"
 OUTBOX_PATH = "/sms/v3/messaging/outbox"
 INBOX_PATH = "/sms/v3/messaging/inbox"
 
-MAX_ADDRESSES = 50
 USER_AGENT = "attsms"
 
 # attsms never reads more of an answer than this: the largest real one (an inbox batch) is far
@@ -75,8 +72,6 @@ MAX_ERROR_BYTES = 64 * 1024
 RATE_LIMIT_TIMEOUT_ENV = "ATTSMS_RATE_LIMIT_TIMEOUT"
 DEFAULT_RATE_LIMIT_TIMEOUT = 300.0
 RATE_LIMIT_HINT = "try again later, e.g. with --rate 1/s"
-
-UNKNOWN_HINT = "it may or may not have been sent; check `attsms status` before resending"
 
 INBOX_LOST_HINT = (
     "the service removes the messages it hands out, so any handed out in that answer are lost;"
@@ -121,265 +116,6 @@ def rate_limit_timeout_from_env(environ: Mapping[str, str] | None = None) -> flo
             f"{RATE_LIMIT_TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. 300"
         )
     return seconds
-
-
-# --- lenient parsing -------------------------------------------------------------------------
-
-
-def field(obj: Any, *names: str) -> Any:
-    """`obj[name]` for the first of `names` present, compared case-insensitively; else None."""
-    if not isinstance(obj, Mapping):
-        return None
-    for name in names:  # the spec's own spelling: no need to fold every key
-        value = obj.get(name)
-        if value is not None:
-            return value
-    folded = {str(k).casefold(): v for k, v in obj.items()}
-    for name in names:
-        value = folded.get(name.casefold())
-        if value is not None:
-            return value
-    return None
-
-
-def as_int(value: Any, default: int = 0) -> int:
-    """An integer the service may have sent as a number or a string ("3", "3.0")."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return default
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else default
-    return default
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def as_list(value: Any) -> list[Any]:
-    """A list the service may have sent as a single object."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    return [value]
-
-
-def as_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        # JSON may carry lone surrogates ("\ud800"), which no UTF-8 store or stream can hold.
-        return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def parse_token(body: Any, now: float) -> Token:
-    access = as_str(field(body, "access_token", "accessToken"))
-    if not access:
-        raise ApiError("the token answer holds no access_token", status=200)
-    if not header_safe(access):  # never quoted: it is a secret, however malformed
-        raise ApiError(
-            "the token answer holds an access_token that cannot be sent (not visible ASCII)",
-            status=200,
-        )
-    expires_in = as_int(field(body, "expires_in", "expiresIn"), default=0)
-    return Token(
-        access_token=access,
-        refresh_token=as_str(field(body, "refresh_token", "refreshToken")),
-        expires_at=None if expires_in <= 0 else now + expires_in,
-        token_type=as_str(field(body, "token_type", "tokenType")) or "BEARER",
-    )
-
-
-def parse_send(body: Any, addresses: Sequence[str]) -> SendResult:
-    response = field(body, "outboundSMSResponse")
-    message_id = as_str(field(response, "messageId"))
-    if not message_id:
-        raise ValueError("no outboundSMSResponse.messageId")
-    reference = field(response, "resourceReference")
-    return SendResult(
-        message_id=message_id,
-        addresses=tuple(addresses),
-        resource_url=as_str(field(reference, "resourceURL")),
-    )
-
-
-def parse_delivery_status(body: Any, message_id: str) -> DeliveryStatus:
-    info_list = field(body, "deliveryInfoList")
-    if not isinstance(info_list, Mapping):
-        raise ValueError("no deliveryInfoList")
-    deliveries = []
-    for item in as_list(field(info_list, "deliveryInfo")):
-        address = as_str(field(item, "address"))
-        status = as_str(field(item, "deliveryStatus"))
-        if address is None or status is None:
-            raise ValueError("a deliveryInfo without address or deliveryStatus")
-        deliveries.append(DeliveryInfo(address=canonical(address), status=status))
-    return DeliveryStatus(
-        message_id=message_id,
-        deliveries=tuple(deliveries),
-        resource_url=as_str(field(info_list, "resourceURL")),
-    )
-
-
-def parse_inbox(body: Any) -> InboxBatch:
-    message_list = field(body, "inboundSMSMessageList")
-    if not isinstance(message_list, Mapping):
-        raise ValueError("no inboundSMSMessageList")
-    messages = []
-    for item in as_list(field(message_list, "inboundSMSMessage")):
-        message_id = as_str(field(item, "messageId"))
-        if not message_id:
-            raise ValueError("an inbound message without messageId")
-        messages.append(
-            InboundMessage(
-                message_id=message_id,
-                message=as_str(field(item, "message")) or "",
-                sender=canonical(as_str(field(item, "senderAddress")) or ""),
-                destination=as_str(field(item, "destinationAddress")) or "",
-                received_at=as_str(field(item, "dateTime")) or "",
-            )
-        )
-    return InboxBatch(
-        messages=tuple(messages),
-        pending=as_int(field(message_list, "totalNumberOfPendingMessages")),
-        resource_url=as_str(field(message_list, "resourceURL")),
-    )
-
-
-# --- errors ----------------------------------------------------------------------------------
-
-_HINTS = {
-    "POL0001": "the service's rate or quota limit was reached; try again later",
-    "POL0003": f"at most {MAX_ADDRESSES} addresses go in one request",
-    "POL0013": "the request named an address twice",
-    "POL1009": "the app is not provisioned for the SMS scope; check it in the AT&T portal",
-    "POL1010": "the app is suspended; contact AT&T developer support",
-    "SVC0004": "no address in the request was valid",
-    "SVC0280": "the message is too long",
-    "SVC1000": "the service is busy; try again later",
-}
-
-
-@dataclass(frozen=True)
-class ServiceFault:
-    code: str | None
-    text: str
-
-
-def parse_error_body(body: Any) -> ServiceFault | None:
-    """The service's error as one sentence, from any of the shapes it has used."""
-    request_error = field(body, "RequestError", "requestError")
-    exception = field(request_error, "ServiceException", "PolicyException")
-    if isinstance(exception, Mapping):
-        code = as_str(field(exception, "MessageId", "messageId"))
-        text = as_str(field(exception, "Text", "text")) or "no description"
-        variables = field(exception, "Variables", "variables")
-        values = [str(v) for v in as_list(variables)]
-        if isinstance(variables, str):
-            values = [v.strip() for v in variables.split(",")] if "%2" in text else [variables]
-        for index in range(len(values), 0, -1):  # %10 before %1
-            text = text.replace(f"%{index}", values[index - 1])
-        return ServiceFault(code=code, text=text)
-    # OAuth servers answer RFC 6749 errors: {"error": "invalid_client", "error_description": ...}
-    oauth_error = as_str(field(body, "error"))
-    if oauth_error:
-        description = as_str(field(body, "error_description"))
-        return ServiceFault(
-            code=None, text=f"{oauth_error}: {description}" if description else oauth_error
-        )
-    return None
-
-
-def _body_kind(response: httpx.Response) -> str:
-    if not response.content.strip():
-        return "an empty body"
-    content_type = response.headers.get("content-type", "")
-    if "html" in content_type or response.content.lstrip()[:1] == b"<":
-        return "an HTML page"
-    return "a body that is not the service's JSON"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def error_from_response(response: httpx.Response, what: str) -> ApiError:
-    """One-line `ApiError` for a non-2xx answer, whatever its body."""
-    status = response.status_code
-    try:
-        fault = parse_error_body(response.json())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        fault = None
-    retry_after = _retry_after(response)
-    if fault is None:
-        message = f"{what} failed: the service answered HTTP {status} with {_body_kind(response)}"
-        code = None
-    else:
-        code = fault.code
-        prefix = f"{code} " if code else ""
-        message = f"{what} failed: {prefix}{fault.text} (HTTP {status})"
-    hint = _HINTS.get(code or "")
-    if status == 401:
-        hint = "run `attsms login`, or check ATTSMS_CLIENT_ID and ATTSMS_CLIENT_SECRET"
-    elif status == 429:
-        wait = f" after {retry_after:g} s" if retry_after is not None else " later"
-        hint = f"rate limited; try again{wait}"
-    elif hint is None and status >= 500:
-        hint = "the service had a problem; try again later"
-    return ApiError(message, status=status, code=code, hint=hint, retry_after=retry_after)
-
-
-# --- verbose HTTP log ------------------------------------------------------------------------
-
-_SECRET_FORM_FIELDS = ("client_secret", "refresh_token", "token", "access_token", "code")
-# Every spelling parse_token accepts (accessToken, ACCESS_TOKEN…), quoted or not, whole or cut.
-_SECRET_JSON = re.compile(
-    r'("(?:access_?token|refresh_?token|client_?secret)"\s*:\s*)(?:"(?:[^"\\]|\\.)*"|[^\s,}\]]+)',
-    re.IGNORECASE,
-)
-_SECRET_FORM = re.compile(r"(\b(?:" + "|".join(_SECRET_FORM_FIELDS) + r")=)[^&\s]*")
-
-
-def redact(text: str) -> str:
-    """Blank out secrets in a form or JSON body before it is logged."""
-    return _SECRET_FORM.sub(r"\1***", _SECRET_JSON.sub(r'\1"***"', text))
-
-
-def _log_exchange(log: Callable[[str], None], response: httpx.Response, elapsed: float) -> None:
-    request = response.request
-    log(f"> {request.method} {request.url}")
-    for name, value in request.headers.items():
-        shown = "***" if name.lower() in ("authorization", "cookie") else value
-        log(f"> {name}: {shown}")
-    if request.content:
-        log("> " + redact(request.content.decode("utf-8", "replace"))[:2000])
-    log(f"< {response.status_code} {response.reason_phrase} ({elapsed * 1000:.0f} ms)")
-    for name, value in response.headers.items():
-        shown = "***" if name.lower() == "set-cookie" else value
-        log(f"< {name}: {shown}")
-    if response.content:
-        log("< " + redact(response.content.decode("utf-8", "replace"))[:2000])
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -581,7 +317,7 @@ class AttClient:
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(
                 f"{what} failed: the service answered HTTP {response.status_code}"
-                f" with {_body_kind(response)}",
+                f" with {body_kind(response)}",
                 status=response.status_code,
             ) from None
 
@@ -598,31 +334,20 @@ class AttClient:
         """One API call with the retries that are safe for its `kind`; returns a 2xx response."""
         import httpx
 
-        auth, idempotent, consuming = kind.auth, kind is not CallKind.SEND, kind is CallKind.INBOX
-
+        sending = kind is CallKind.SEND
         refreshed = False
         attempt = 0
         stale: str | None = None
         limited_since: float | None = None  # when the service first said "too fast" to this call
         signal_before = received_signal()
         while True:
-            headers = {}
-            if auth:
-                if self.tokens is None:
-                    raise AuthError("no credentials", hint="run `attsms login`")
-                # Before the throttle: a token call must not wait for a slot this call holds.
-                token = self.tokens.access_token(stale=stale)
-                headers["Authorization"] = f"Bearer {token}"
+            headers = self._headers(kind, stale)
             retry_after: float | None = None
-            ticket = None if idempotent else self._start(what, limited_since, signal_before)
+            ticket = self._start(what, limited_since, signal_before) if sending else None
             try:
                 response = self._send_once(method, path, headers=headers, data=data, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-                # Nothing reached the service: safe to retry, even a send.
-                failure: AttsmsError = NetworkError(
-                    f"{what} failed: cannot reach {self.base_url} ({_describe(error)})",
-                    hint="check the network and the base URL, then try again",
-                )
+                failure: AttsmsError = self._unreachable(error, what)
             except AnswerTooLarge as error:
                 raise self._too_large(error, what, kind) from None
             except (
@@ -631,30 +356,13 @@ class AttClient:
                 httpx.NetworkError,
                 httpx.RemoteProtocolError,
             ) as error:
-                broken = isinstance(error, AnswerBroken)
-                cause = _describe(error.cause if isinstance(error, AnswerBroken) else error)
-                if not idempotent:
-                    happened = "its answer broke off" if broken else "no answer from the service"
-                    raise UnknownOutcomeError(
-                        f"{what}: {happened} after the request was sent ({cause})",
-                        hint=UNKNOWN_HINT,
-                    ) from None
-                source = f"from {self.base_url}"
-                happened = f"the answer {source} broke off" if broken else f"no answer {source}"
-                failure = NetworkError(
-                    f"{what} failed: {happened} ({cause})", hint="try again later"
-                )
-                if consuming and (broken or isinstance(error, httpx.TimeoutException)):
-                    # The service may have produced the answer, and forgotten what it handed out
-                    # in it: asking again would fetch the next batch and hide the loss. (A
-                    # connection dropped before any answer is retried, as HTTP clients do.)
-                    raise NetworkError(failure.message, hint=INBOX_LOST_HINT) from None
+                failure = self._no_answer(error, what, kind)
             else:
                 if response.is_success:
                     if ticket is not None:
                         self.throttle.report(ticket, accepted=True)
                     return response
-                if response.status_code == 401 and auth and not refreshed:
+                if response.status_code == 401 and kind.auth and not refreshed:
                     # A stale or revoked token: get a new one once, retry once.
                     refreshed = True
                     stale = headers["Authorization"].removeprefix("Bearer ")
@@ -662,14 +370,14 @@ class AttClient:
                 api_error = error_from_response(response, what)
                 failure = api_error
                 retry_after = api_error.retry_after
-                if not idempotent:
-                    if _is_rate_limit(api_error):
+                if sending:
+                    if is_rate_limit(api_error):
                         assert ticket is not None
                         limited_since = self._rate_limited(
                             what, api_error, ticket, limited_since, signal_before
                         )
                         continue  # the throttle's next start waits as long as it must
-                    raise self._send_error(api_error)
+                    raise send_error(api_error)
                 if not self._retryable(api_error):
                     raise api_error
             finally:
@@ -681,6 +389,47 @@ class AttClient:
             ):
                 raise failure
             self._sleep(self.retry.delay(attempt, retry_after))
+
+    def _headers(self, kind: CallKind, stale: str | None) -> dict[str, str]:
+        """A call's own headers: its bearer token, unless it is a token call. `stale` is a token
+        the service just refused."""
+        if not kind.auth:
+            return {}
+        if self.tokens is None:
+            raise AuthError("no credentials", hint="run `attsms login`")
+        # Before the throttle: a token call must not wait for a slot this call holds.
+        return {"Authorization": f"Bearer {self.tokens.access_token(stale=stale)}"}
+
+    def _unreachable(self, error: Exception, what: str) -> AttsmsError:
+        """Nothing reached the service: safe to retry, even a send."""
+        return NetworkError(
+            f"{what} failed: cannot reach {self.base_url} ({_describe(error)})",
+            hint="check the network and the base URL, then try again",
+        )
+
+    def _no_answer(self, error: Exception, what: str, kind: CallKind) -> AttsmsError:
+        """The request went out and no whole answer came back (a timeout, a dropped connection,
+        an answer broken off). Returns the failure to retry after; raises at once where asking
+        again is not safe: a send, or an inbox read whose answer may have been produced."""
+        import httpx
+
+        broken = isinstance(error, AnswerBroken)
+        cause = _describe(error.cause if isinstance(error, AnswerBroken) else error)
+        if kind is CallKind.SEND:
+            happened = "its answer broke off" if broken else "no answer from the service"
+            raise UnknownOutcomeError(
+                f"{what}: {happened} after the request was sent ({cause})",
+                hint=UNKNOWN_HINT,
+            ) from None
+        source = f"from {self.base_url}"
+        happened = f"the answer {source} broke off" if broken else f"no answer {source}"
+        failure = NetworkError(f"{what} failed: {happened} ({cause})", hint="try again later")
+        if kind is CallKind.INBOX and (broken or isinstance(error, httpx.TimeoutException)):
+            # The service may have produced the answer, and forgotten what it handed out in it:
+            # asking again would fetch the next batch and hide the loss. (A connection dropped
+            # before any answer is retried, as HTTP clients do.)
+            raise NetworkError(failure.message, hint=INBOX_LOST_HINT) from None
+        return failure
 
     def _too_large(self, error: AnswerTooLarge, what: str, kind: CallKind) -> AttsmsError:
         size = f"over {MAX_ANSWER_BYTES // 2**20} MB"
@@ -702,7 +451,7 @@ class AttClient:
     @staticmethod
     def _retryable(error: ApiError) -> bool:
         """For a request safe to repeat (a token call, a GET): worth another try."""
-        return _is_rate_limit(error) or error.code == "SVC1000" or error.status >= 500
+        return is_rate_limit(error) or error.code == "SVC1000" or error.status >= 500
 
     def _start(self, what: str, limited_since: float | None, signal_before: int | None) -> Ticket:
         """A send's start, when the shared throttle lets it go."""
@@ -761,21 +510,6 @@ class AttClient:
             )
         return since
 
-    @staticmethod
-    def _send_error(error: ApiError) -> AttsmsError:
-        """A send's error answer, other than a rate limit, as what it says of the message.
-
-        A 4xx is the request refused before anything was done: it failed, and a re-run may send
-        it. A 5xx says only that something went wrong, not that nothing was done: a backend may
-        have taken the message before it, a gateway or a load balancer answered the error (the
-        service's own SVC1000 included: it does not say which node gave up, or when). So it is
-        an unknown outcome, never resent by itself.
-        """
-        if error.status < 500:
-            return error
-        gateway = " (a gateway's page, not the service's answer)" if error.code is None else ""
-        return UnknownOutcomeError(f"{error.message}{gateway}", hint=UNKNOWN_HINT)
-
     def _send_once(
         self,
         method: str,
@@ -794,20 +528,15 @@ class AttClient:
             _read_capped(response)
         except AnswerTooLarge:
             if self._log is not None:
-                self._log(f"< {response.status_code} {response.reason_phrase} (too large: unread)")
+                log_unread(self._log, response)
             raise
         except httpx.TransportError as error:
             raise AnswerBroken(response.status_code, error) from None
         finally:
             response.close()
         if self._log is not None:
-            _log_exchange(self._log, response, time.monotonic() - started)
+            log_exchange(self._log, response, time.monotonic() - started)
         return response
-
-
-def _is_rate_limit(error: ApiError) -> bool:
-    """429, or AT&T's POL0001 (a 403 for rate and quota limits): refused before any work."""
-    return error.status == 429 or error.code == "POL0001"
 
 
 class AnswerTooLarge(Exception):

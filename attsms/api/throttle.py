@@ -1,32 +1,46 @@
-"""How fast sends start when the service says they come too fast (429, or 403 POL0001).
+"""Request pacing, its one owner: the user's fixed cap (`--rate`) and the slow-down when the
+service says sends come too fast (429, or 403 POL0001).
+
+The cap is a ceiling: at most N starts a second, evenly spaced from the first (a burst of N at
+once would trip the very per-second limit it is there to respect). `parse_rate` reads it.
 
 One `Throttle` belongs to one `AttClient`, and every send thread of a run goes through it, so the
 whole run slows down together, not each batch on its own (which only makes the others trip the
 limit in its place). It works as TCP's congestion control does (AIMD):
 
-- until the first rate-limit answer it does nothing: no cap on starts, up to `max_in_flight`;
+- until the first rate-limit answer it does nothing but the ceiling, if any: no other cap on
+  starts, up to `max_in_flight`;
 - a rate-limit answer pauses every start for the service's `Retry-After` (or, without one, an
   exponential backoff with jitter), halves how many requests may be in flight, and caps starts a
   second at half the rate that tripped the limit (multiplicative decrease). Answers to requests
   that started before that decrease were part of the same burst and do not halve it again;
 - each accepted request adds a little back (additive increase): about one more request in flight
-  per round and `RATE_STEP` more starts a second each second, until the cap is lifted again.
+  per round and `RATE_STEP` more starts a second each second, until the cap is lifted again (to
+  the ceiling, if any: the adaptive rate never goes above it).
+
+The send runner paces its batch starts under `--rate` with a `Throttle` of its own (`pace`: a start
+that holds no place in flight, since the runner's pool bounds its concurrency).
 
 The pure steps (`delay`, `begin`, `limited`, `accepted`) take the time as an argument and are
-unit-tested on a fake clock; `acquire` and `report` are the thread-safe wrappers the client uses.
+unit-tested on a fake clock; `acquire`, `report` and `pace` are the thread-safe wrappers.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MIN_RATE = 1.0  # starts a second: the slowest pacing (longer waits come from Retry-After)
+from attsms.core.errors import UsageError
+
+# Starts a second: the slowest adaptive pacing (longer waits come from Retry-After, or a ceiling
+# below it).
+MIN_RATE = 1.0
 RATE_STEP = 0.5  # starts a second gained per second of accepted requests
 BASE_BACKOFF = 1.0  # seconds: the first pause after a rate limit that named no Retry-After
 MAX_BACKOFF = 30.0
@@ -46,22 +60,27 @@ class Ticket:
 
 
 class Throttle:
-    """An adaptive limit on concurrent requests and starts a second, shared by threads."""
+    """An adaptive limit on concurrent requests and starts a second, under an optional fixed
+    ceiling of starts a second; shared by threads."""
 
     def __init__(
         self,
         max_in_flight: int = 20,
         *,
+        ceiling: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        if ceiling is not None and not ceiling > 0:
+            raise ValueError("ceiling must be positive")
         self.max_in_flight = max(1, max_in_flight)
         self.window = float(self.max_in_flight)  # requests allowed in flight
-        self.rate: float | None = None  # starts a second; None: no cap
+        self.ceiling = ceiling  # starts a second, the user's cap; None: none
+        self.rate: float | None = None  # starts a second, adaptive; None: no cap but the ceiling
         self.in_flight = 0
         self.resume_at = -math.inf  # nothing starts before this (Retry-After)
-        self.next_start = -math.inf  # the pacing under `rate`
+        self.next_start = -math.inf  # the pacing under `rate` and `ceiling`
         self.streak = 0  # decreases since the last accepted request
         self.last_decrease = -math.inf
         self._recent: deque[float] = deque()
@@ -85,8 +104,9 @@ class Throttle:
 
     def begin(self, now: float) -> Ticket:
         self.in_flight += 1
-        if self.rate is not None:
-            self.next_start = now + 1.0 / self.rate
+        interval = self._interval()
+        if interval is not None:
+            self.next_start = now + interval
         self._recent.append(now)
         while self._recent and self._recent[0] < now - RECENT:
             self._recent.popleft()
@@ -99,7 +119,9 @@ class Throttle:
         self.window = min(float(self.max_in_flight), self.window + 1.0 / self.window)
         if self.rate is not None:
             self.rate += RATE_STEP / self.rate
-            if self.rate >= 2 * self.max_in_flight:  # far past any pacing: lift the cap
+            far = self.rate >= 2 * self.max_in_flight  # far past any pacing
+            back = self.ceiling is not None and self.rate >= self.ceiling  # the ceiling paces alone
+            if far or back:  # lift the cap
                 self.rate = None
 
     def limited(self, ticket: Ticket, retry_after: float | None, now: float) -> float:
@@ -112,15 +134,25 @@ class Throttle:
             self.last_decrease = now
             self.window = max(1.0, self.window / 2)
             recent = max(1, sum(1 for t in self._recent if t >= now - RECENT))
-            tripped = recent / RECENT if self.rate is None else min(self.rate, recent / RECENT)
+            tripped = min(recent / RECENT, self._pace_rate())
             self.rate = max(MIN_RATE, tripped / 2)
-            self.next_start = max(self.next_start, ticket.started + 1.0 / self.rate)
+            self.next_start = max(self.next_start, ticket.started + 1.0 / self._pace_rate())
             if pause is None:
-                ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (self.streak - 1))
-                pause = ceiling * (0.5 + 0.5 * self._jitter())  # spreads clients out
+                longest = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (self.streak - 1))
+                pause = longest * (0.5 + 0.5 * self._jitter())  # spreads clients out
         if pause is not None:
             self.resume_at = max(self.resume_at, now + pause)
         return max(self.resume_at, self.next_start, now) - now
+
+    def _pace_rate(self) -> float:
+        """Starts a second the pacing allows: the adaptive rate under the ceiling; inf: any."""
+        rate = math.inf if self.rate is None else self.rate
+        return rate if self.ceiling is None else min(rate, self.ceiling)
+
+    def _interval(self) -> float | None:
+        """Seconds from one start to the next; None: starts are not paced."""
+        rate = self._pace_rate()
+        return None if rate == math.inf else 1.0 / rate
 
     def release(self, ticket: Ticket) -> None:
         """The request ended without saying anything about the rate (an error, a timeout)."""
@@ -147,23 +179,37 @@ class Throttle:
     def acquire(self) -> Ticket:
         """Wait until a request may start, and start it."""
         with self._cond:
-            while True:
-                if self._cancelled:
-                    raise ThrottleCancelled
-                now = self._now()
-                wait = self.delay(now)
-                if wait == 0.0:
-                    return self.begin(now)
-                if wait is None:
-                    self._cond.wait()  # until a request in flight ends
-                    continue
-                # Outside the lock: others may end requests (or see the same pause) meanwhile.
-                self._cond.release()
-                try:
-                    self._sleep(wait)
-                finally:
-                    self._cond.acquire()
-                self._time = max(self._time, now + wait)
+            return self._acquire()
+
+    def pace(self) -> float:
+        """Wait for the next start the pacing allows, and take it without a place in flight: for
+        a caller that bounds its own concurrency (the send runner's pool under `--rate`). Returns
+        when it started, on the throttle's time."""
+        with self._cond:
+            ticket = self._acquire()
+            self._end(ticket)
+            self._cond.notify_all()
+            return ticket.started
+
+    def _acquire(self) -> Ticket:
+        """`acquire`, the lock held (it is let go while sleeping)."""
+        while True:
+            if self._cancelled:
+                raise ThrottleCancelled
+            now = self._now()
+            wait = self.delay(now)
+            if wait == 0.0:
+                return self.begin(now)
+            if wait is None:
+                self._cond.wait()  # until a request in flight ends
+                continue
+            # Outside the lock: others may end requests (or see the same pause) meanwhile.
+            self._cond.release()
+            try:
+                self._sleep(wait)
+            finally:
+                self._cond.acquire()
+            self._time = max(self._time, now + wait)
 
     def report(
         self,
@@ -192,3 +238,22 @@ class Throttle:
         with self._cond:
             self._cancelled = True
             self._cond.notify_all()
+
+
+_RATE = re.compile(
+    r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*",
+    re.IGNORECASE,
+)
+_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
+_PER |= {"h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """Requests per second from `10`, `10/s`, `300/m`, `1000/h`: the `--rate` ceiling."""
+    match = _RATE.fullmatch(text)
+    rate = float(match.group(1)) / _PER[(match.group(2) or "s").lower()] if match else 0.0
+    if not rate > 0:
+        raise UsageError(
+            f"invalid --rate {text!r}", hint="give requests per second or minute, e.g. 10/s, 300/m"
+        )
+    return rate

@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from attsms.api.client import as_list, as_str, field
+from attsms.api.parsers import as_list, as_str, field
 from attsms.core.errors import AttsmsError
 from attsms.core.models import DeliveryInfo, InboundMessage
 from attsms.core.numbers import canonical

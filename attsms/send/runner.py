@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import functools
 import math
-import re
 import threading
 import time
 from array import array
@@ -643,60 +642,6 @@ def describe_characters(chars: Sequence[str]) -> str:
     )
 
 
-# --- rate cap --------------------------------------------------------------------------------
-
-_RATE = re.compile(
-    r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*",
-    re.IGNORECASE,
-)
-_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
-_PER |= {"h": 3600.0, "hour": 3600.0}
-
-
-def parse_rate(text: str) -> float:
-    """Requests per second from `10`, `10/s`, `300/m`, `1000/h`."""
-    match = _RATE.fullmatch(text)
-    rate = float(match.group(1)) / _PER[(match.group(2) or "s").lower()] if match else 0.0
-    if not rate > 0:
-        raise UsageError(
-            f"invalid --rate {text!r}", hint="give requests per second or minute, e.g. 10/s, 300/m"
-        )
-    return rate
-
-
-class RateLimiter:
-    """Starts at most `per_second` requests a second, evenly spaced.
-
-    A token bucket holding one token: a burst of N at once would trip the very per-second limit the
-    cap is there to respect. Thread-safe; each caller is given its own start slot.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not per_second > 0:
-            raise ValueError("per_second must be positive")
-        self.interval = 1.0 / per_second
-        self._clock = clock
-        self._sleep = sleep
-        self._next = -math.inf
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait for the next start slot; returns its time on the clock."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            self._sleep(start - now)
-        return start
-
-
 # --- results ---------------------------------------------------------------------------------
 
 
@@ -1004,6 +949,7 @@ def _send_all(
     started: float,
     keep_rows: bool = True,
 ) -> SendReport:
+    from attsms.api.throttle import Throttle
     from attsms.core.interrupts import HeldInterrupt, hold_interrupt
     from attsms.store.history import DedupeSlot, JobTakenError
 
@@ -1056,7 +1002,7 @@ def _send_all(
         return _report(outcomes, clock() - started, key, warnings)
     if prepare is not None:
         prepare()
-    limiter = RateLimiter(options.rate, clock=clock, sleep=sleep) if options.rate else None
+    limiter = Throttle(ceiling=options.rate, clock=clock, sleep=sleep) if options.rate else None
     stop = _Stop()
     held = HeldInterrupt()
 
@@ -1065,7 +1011,7 @@ def _send_all(
         going = tuple(a for a in addresses if a not in skip)
         skipped = tuple(a for a in addresses if a in skip)
         if limiter is not None and not stop.is_set():
-            limiter.acquire()
+            limiter.pace()
         if stop.error is None and lease is not None and lease.lost:
             stop.set(JobTakenError(f"another run took over dedupe key {key!r}"))
         if stop.error is not None:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attsms.api.client import (
+from attsms.api.faults import error_from_response
+from attsms.api.parsers import (
     as_int,
-    error_from_response,
     parse_delivery_status,
     parse_error_body,
     parse_inbox,

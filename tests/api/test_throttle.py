@@ -1,17 +1,23 @@
-"""The adaptive throttle (attsms/throttle.py) on a fake clock: no sleeps, no threads waiting.
+"""The throttle (attsms/api/throttle.py) on a fake clock: no sleeps, no threads waiting.
 
 What a run sees: nothing changes until the service says "too fast"; then every start waits for
 its Retry-After, fewer requests are in flight and starts are paced; one burst of refusals slows
-the run once, not once per refusal; accepted requests win the speed back gradually.
+the run once, not once per refusal; accepted requests win the speed back gradually. Under a
+`--rate` ceiling, starts are evenly spaced from the first, and the adaptive rate stays below it.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from attsms.api.throttle import MIN_RATE, Throttle, ThrottleCancelled, Ticket
+from attsms.api.throttle import MIN_RATE, Throttle, ThrottleCancelled, Ticket, parse_rate
+from attsms.core.errors import UsageError
 
 
 class FakeTime:
@@ -212,3 +218,115 @@ def test_cancel_stops_waiting_starts(fake: FakeTime) -> None:
     assert len(failed) == 1
     with pytest.raises(ThrottleCancelled):
         t.acquire()
+
+
+# --- the --rate ceiling (was send.runner.RateLimiter) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [("10", 10), ("10/s", 10), ("2.5/sec", 2.5), ("300/m", 5), ("300 / min", 5), ("3600/h", 1)],
+)
+def test_parse_rate(text: str, per_second: float) -> None:
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize("text", ["", "fast", "0", "0/s", "-1/s", "10/d", "1e3"])
+def test_parse_rate_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="--rate"):
+        parse_rate(text)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self._lock = threading.Lock()
+
+    def time(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+@given(st.floats(0.5, 200), st.integers(1, 60))
+def test_rate_limiter_never_starts_more_than_the_rate_in_any_second(
+    rate: float, count: int
+) -> None:
+    clock = FakeClock()
+    limiter = Throttle(ceiling=rate, clock=clock.time, sleep=lambda _s: None)
+    starts = [limiter.pace() for _ in range(count)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 1 / rate - 1e-9 for gap in gaps)
+    for start in starts:  # any one-second window holds at most `rate` starts (rounded up)
+        assert sum(1 for s in starts if start <= s < start + 1 - 1e-9) <= math.ceil(rate)
+
+
+def test_rate_limiter_spaces_threads_too() -> None:
+    limiter = Throttle(ceiling=50)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        for _ in range(5):
+            start = limiter.pace()
+            with lock:
+                starts.append(start)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts.sort()
+    assert len(starts) == 20
+    assert all(b - a >= 0.02 - 1e-9 for a, b in itertools.pairwise(starts))
+
+
+def test_a_ceiling_paces_from_the_first_start(fake: FakeTime) -> None:
+    t = Throttle(8, ceiling=4.0, clock=fake.clock, sleep=fake.sleep)
+    t.begin(fake.now)
+    assert t.delay(fake.now) == pytest.approx(0.25)  # no burst, even before any rate limit
+    assert t.rate is None
+
+
+def start_all_paced(t: Throttle, now: float, n: int) -> list[Ticket]:
+    tickets = []
+    for _ in range(n):
+        now += t.delay(now) or 0.0
+        tickets.append(t.begin(now))
+    return tickets
+
+
+def test_the_adaptive_rate_stays_under_the_ceiling(fake: FakeTime) -> None:
+    t = Throttle(8, ceiling=4.0, clock=fake.clock, sleep=fake.sleep, jitter=lambda: 1.0)
+    now = fake.now
+    tickets = start_all_paced(t, now, 8)  # 8 starts two seconds long: at most 4 a second
+    now = tickets[-1].started
+    t.limited(tickets[-1], retry_after=0.0, now=now)
+    assert t.rate == pytest.approx(
+        2.0
+    )  # half the ceiling it tripped at, not half of what it measured
+    for _ in range(20):
+        now += t.delay(now) or 0.0
+        t.accepted(t.begin(now), now)
+        if t.rate is None:
+            break
+    assert t.rate is None  # back up to the ceiling: the cap is lifted, the ceiling paces alone
+    t.begin(now)
+    assert t.delay(now) == pytest.approx(0.25)
+
+
+def test_pace_holds_no_place_in_flight(fake: FakeTime) -> None:
+    t = Throttle(1, ceiling=10.0, clock=fake.clock, sleep=fake.sleep)
+    assert [t.pace() for _ in range(3)] == pytest.approx([1000.0, 1000.1, 1000.2])
+    assert t.in_flight == 0
+    assert fake.sleeps == [pytest.approx(0.1), pytest.approx(0.1)]
+
+
+@pytest.mark.parametrize("ceiling", [0.0, -1.0])
+def test_a_ceiling_must_be_positive(ceiling: float) -> None:
+    with pytest.raises(ValueError, match="ceiling"):
+        Throttle(ceiling=ceiling)

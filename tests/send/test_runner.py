@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import io
-import itertools
-import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from attsms.auth.session import timeout_from_env
 from attsms.core.errors import (
@@ -28,11 +24,9 @@ from attsms.send.runner import (
     ACCEPTED,
     FAILED,
     UNKNOWN,
-    RateLimiter,
     SendOptions,
     SendPlan,
     describe_characters,
-    parse_rate,
     plan_send,
     read_input,
     send_batches,
@@ -75,71 +69,6 @@ class FakeClient:
         finally:
             with self._lock:
                 self.in_flight -= 1
-
-
-# --- rate ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "per_second"),
-    [("10", 10), ("10/s", 10), ("2.5/sec", 2.5), ("300/m", 5), ("300 / min", 5), ("3600/h", 1)],
-)
-def test_parse_rate(text: str, per_second: float) -> None:
-    assert parse_rate(text) == pytest.approx(per_second)
-
-
-@pytest.mark.parametrize("text", ["", "fast", "0", "0/s", "-1/s", "10/d", "1e3"])
-def test_parse_rate_rejects(text: str) -> None:
-    with pytest.raises(UsageError, match="--rate"):
-        parse_rate(text)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
-
-
-@given(st.floats(0.5, 200), st.integers(1, 60))
-def test_rate_limiter_never_starts_more_than_the_rate_in_any_second(
-    rate: float, count: int
-) -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(rate, clock=clock.time, sleep=lambda _s: None)
-    starts = [limiter.acquire() for _ in range(count)]
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert all(gap >= 1 / rate - 1e-9 for gap in gaps)
-    for start in starts:  # any one-second window holds at most `rate` starts (rounded up)
-        assert sum(1 for s in starts if start <= s < start + 1 - 1e-9) <= math.ceil(rate)
-
-
-def test_rate_limiter_spaces_threads_too() -> None:
-    limiter = RateLimiter(50)
-    starts: list[float] = []
-    lock = threading.Lock()
-
-    def take() -> None:
-        for _ in range(5):
-            start = limiter.acquire()
-            with lock:
-                starts.append(start)
-
-    threads = [threading.Thread(target=take) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    starts.sort()
-    assert len(starts) == 20
-    assert all(b - a >= 0.02 - 1e-9 for a, b in itertools.pairwise(starts))
 
 
 # --- the thread pool ----------------------------------------------------------------------------

@@ -162,6 +162,7 @@ def send(
     129 interrupted by Ctrl-C, SIGTERM or SIGHUP: what went so far is printed first. With
     --wait: 4 also when a message could not be delivered, 75 still pending at --timeout.
     """
+    from attsms.api.throttle import parse_rate
     from attsms.cli.commands.context import state
     from attsms.core.errors import AttsmsError, UsageError
     from attsms.send import runner as sending
@@ -212,7 +213,7 @@ def send(
         dedupe_key=dedupe_key,
         resend_unknown=resend_unknown,
         concurrency=concurrency,
-        rate=sending.parse_rate(rate) if rate is not None else None,
+        rate=parse_rate(rate) if rate is not None else None,
         ignore_opt_out=ignore_opt_out,
         lock_timeout=lock_timeout,
         quiet_hours=window,
