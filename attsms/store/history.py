@@ -37,14 +37,12 @@ from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.core.paths import data_dir
 from attsms.store.base import prepared
+from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection, Database
 
 HISTORY_FILE = "history.sqlite3"
-# 1: batches, recipients, dedupe_keys. 2: the account a batch went to, and `jobs` (a dedupe key's
-# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys.
-SCHEMA_VERSION = 2
 
 
 class Outcome(StrEnum):
@@ -60,132 +58,6 @@ SENDING, ACCEPTED, UNKNOWN, FAILED = Outcome
 
 # Which attempt of a batch counts: accepted beats "may have gone" beats failed.
 _RANK: dict[str, int] = {ACCEPTED: 3, SENDING: 2, UNKNOWN: 2, FAILED: 1}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    message TEXT NOT NULL,
-    notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT,
-    error TEXT,
-    run_id TEXT,
-    dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches (profile, created_at);
-CREATE INDEX IF NOT EXISTS batches_by_message_id ON batches (message_id);
-CREATE INDEX IF NOT EXISTS batches_by_dedupe
-    ON batches (profile, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS recipients (
-    batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    status TEXT,
-    status_at REAL,
-    PRIMARY KEY (batch_id, position)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dedupe_keys (
-    profile TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (profile, key)
-);
-"""
-
-# Version 2. `account` names the service account (client id and base URL, hashed) a batch went
-# to: a key means one job per profile AND account. `ordered` marks a job a version-1 attsms began,
-# whose batches follow the input order (later jobs batch the sorted recipient list).
-_SCHEMA_V2 = """
-ALTER TABLE batches ADD COLUMN account TEXT NOT NULL DEFAULT '';
-CREATE TABLE IF NOT EXISTS jobs (
-    profile TEXT NOT NULL,
-    account TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    ordered INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    owner_run TEXT,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_start TEXT,
-    owner_since REAL,
-    expires_at REAL,
-    PRIMARY KEY (profile, account, key)
-);
-INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered, batch_count,
-    recipient_count, created_at)
-    SELECT profile, '', key, fingerprint, 1, batch_count, recipient_count, created_at
-    FROM dedupe_keys;
-DROP TABLE dedupe_keys;
-CREATE INDEX IF NOT EXISTS batches_by_job
-    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-"""
-
-# PostgreSQL (a shared store) began at version 2: one schema, `attsms`, for every host.
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id BIGSERIAL PRIMARY KEY,
-    profile TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL,
-    message TEXT NOT NULL,
-    notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT,
-    error TEXT,
-    run_id TEXT,
-    dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL DEFAULT 1,
-    account TEXT NOT NULL DEFAULT '',
-    origin TEXT UNIQUE  -- `store copy`: the host, file and row a copied batch came from
-);
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches (profile, created_at);
-CREATE INDEX IF NOT EXISTS batches_by_message_id ON batches (message_id);
-CREATE INDEX IF NOT EXISTS batches_by_job
-    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS recipients (
-    batch_id BIGINT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    status TEXT,
-    status_at DOUBLE PRECISION,
-    PRIMARY KEY (batch_id, position)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    profile TEXT NOT NULL,
-    account TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    ordered INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    owner_run TEXT,
-    owner_host TEXT,
-    owner_pid BIGINT,
-    owner_start TEXT,
-    owner_since DOUBLE PRECISION,
-    expires_at DOUBLE PRECISION,
-    PRIMARY KEY (profile, account, key)
-);
-"""
-
-# From each older version to SCHEMA_VERSION, per backend, run in one transaction (`migrate`).
-_MIGRATIONS = {
-    "sqlite": {0: _SCHEMA + _SCHEMA_V2, 1: _SCHEMA_V2},
-    "postgresql": {0: _PG_SCHEMA},
-}
 
 # A keyed job's claim: renewed every HEARTBEAT_SECONDS by the run that holds it, and free to take
 # once LEASE_SECONDS pass without a renewal (a run on another host that died), or at once when
@@ -329,12 +201,12 @@ class HistoryStore:
         database = SqliteDatabase.open(
             path or history_path(), what="the history", read_only=read_only
         )
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, HISTORY_VERSION, HISTORY_MIGRATIONS))
 
     @classmethod
     def on(cls, database: Database) -> HistoryStore:
         """The history in `database` (any backend): upgraded, unless opened read-only."""
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, HISTORY_VERSION, HISTORY_MIGRATIONS))
 
     @classmethod
     def open_existing(cls, *, read_only: bool = True) -> HistoryStore | None:

@@ -30,63 +30,13 @@ from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.paths import data_dir
 from attsms.store.base import prepared
+from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
 
-SCHEMA_VERSION = 1
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
-    message_id      TEXT NOT NULL UNIQUE,
-    registration_id TEXT NOT NULL,
-    sender          TEXT NOT NULL,                      -- wire form, tel:+1NNNNNNNNNN
-    destination     TEXT NOT NULL,
-    text            TEXT NOT NULL,
-    received_at     TEXT NOT NULL,                      -- verbatim from the service
-    received_ts     REAL NOT NULL,                      -- epoch seconds, for --since
-    stored_at       TEXT NOT NULL,                      -- our clock, ISO 8601 UTC
-    keyword         TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
-CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
-CREATE TABLE IF NOT EXISTS opt_outs (
-    address    TEXT PRIMARY KEY,                        -- wire form
-    since      TEXT NOT NULL,                           -- ISO 8601 UTC
-    source     TEXT NOT NULL,                           -- 'message' or 'manual'
-    message_id TEXT                                     -- the STOP message, when by message
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# PostgreSQL: one schema per profile (`attsms_inbox_…`), so the SQL is the same on both.
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq             BIGSERIAL PRIMARY KEY,
-    message_id      TEXT NOT NULL UNIQUE,
-    registration_id TEXT NOT NULL,
-    sender          TEXT NOT NULL,
-    destination     TEXT NOT NULL,
-    text            TEXT NOT NULL,
-    received_at     TEXT NOT NULL,
-    received_ts     DOUBLE PRECISION NOT NULL,
-    stored_at       TEXT NOT NULL,
-    keyword         TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
-CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
-CREATE TABLE IF NOT EXISTS opt_outs (
-    address    TEXT PRIMARY KEY,
-    since      TEXT NOT NULL,
-    source     TEXT NOT NULL,
-    message_id TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# From each older version to SCHEMA_VERSION, per backend, in one transaction (`migrate`).
-_MIGRATIONS = {"sqlite": {0: _SCHEMA}, "postgresql": {0: _PG_SCHEMA}}
 
 # Messages a page of `iter_messages` reads.
 PAGE_MESSAGES = 1000
@@ -178,7 +128,7 @@ class InboxStore:
         from attsms.store.sqlite import SqliteDatabase
 
         database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
 
     @classmethod
     def open_existing(
@@ -197,12 +147,12 @@ class InboxStore:
         if read_only and database.version() == 0:  # an empty file: nothing was stored in it
             database.close()
             return None
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
 
     @classmethod
     def on(cls, database: Database) -> InboxStore:
         """The inbox in `database` (any backend): upgraded, unless opened read-only."""
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
 
     def close(self) -> None:
         self._database.close()
