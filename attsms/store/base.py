@@ -17,6 +17,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from attsms.core.errors import StoreError
+
 
 class Connection(Protocol):
     """The part of a DB-API connection the stores use inside `read()` and `write()`."""
@@ -95,3 +97,13 @@ def prepared(database: DatabaseT, target: int, steps: Mapping[str, Mapping[int, 
         database.close()
         raise
     return database
+
+
+def refuse_newer_schema(version: int, target: int, *, store: str, hint: str) -> None:
+    """A StoreError when `store` (its name and where it is) has schema `version`, newer than
+    the `target` this attsms knows: a newer attsms wrote it, and this one could corrupt it."""
+    if version > target:
+        raise StoreError(
+            f"{store} was written by a newer attsms (schema {version}, this attsms knows {target})",
+            hint=hint,
+        )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from attsms.core.errors import LockTimeoutError, StoreError
 from attsms.core.paths import disk_full, ensure_private_dir
+from attsms.store.base import refuse_newer_schema
 
 if TYPE_CHECKING:
     import sqlite3
@@ -150,12 +151,9 @@ class SqliteDatabase:
                 db.execute(f"PRAGMA user_version = {int(target)}")
 
     def refuse_newer(self, version: int, target: int) -> None:
-        if version > target:
-            raise StoreError(
-                f"{self.what} {self.path} was written by a newer attsms (schema {version},"
-                f" this attsms knows {target})",
-                hint="upgrade attsms",
-            )
+        refuse_newer_schema(
+            version, target, store=f"{self.what} {self.path}", hint="upgrade attsms"
+        )
 
     # transactions ------------------------------------------------------------------------------
 
