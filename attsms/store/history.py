@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.core.paths import data_dir
-from attsms.store.base import prepared
+from attsms.store.base import keyset_pages, prepared
 
 # JobLease, JobOwner and JobTakenError are part of the history's API (`hold_job` returns a
 # JobLease, `acquire_job` takes a JobOwner, `claim_batch` raises JobTakenError): callers import
@@ -152,7 +152,7 @@ class HistoryStore(JobClaims):
         database = SqliteDatabase.open(
             path or history_path(), what="the history", read_only=read_only
         )
-        return cls(prepared(database, HISTORY_VERSION, HISTORY_MIGRATIONS))
+        return cls.on(database)
 
     @classmethod
     def on(cls, database: Database) -> HistoryStore:
@@ -162,14 +162,12 @@ class HistoryStore(JobClaims):
     @classmethod
     def open_existing(cls, *, read_only: bool = True) -> HistoryStore | None:
         """The history for reading, or None when none was written yet (nothing is created)."""
-        path = history_path()
-        if not path.exists():
-            return None
-        store = cls.open(path, read_only=read_only)
-        if store._db.version() == 0:  # an empty file: nothing was ever written to it
-            store.close()
-            return None
-        return store
+        from attsms.store.sqlite import SqliteDatabase
+
+        database = SqliteDatabase.open_existing(
+            history_path(), what="the history", read_only=read_only
+        )
+        return None if database is None else cls.on(database)
 
     def close(self) -> None:
         self._db.close()
@@ -404,11 +402,10 @@ class HistoryStore(JobClaims):
         recipients is never in memory at once. Each page is its own read; what is written
         meanwhile is newer than the pages still to come, so nothing is skipped or repeated."""
         where, params = _filters(profile, since, None)
-        page = page or PAGE_BATCHES
-        left = limit
-        after: tuple[float, int] | None = None
-        while left is None or left > 0:
-            size = page if left is None else min(page, left)
+
+        def read(
+            after: tuple[float, int] | None, size: int
+        ) -> tuple[list[SentBatch], tuple[float, int] | None]:
             sql = f"SELECT {_COLUMNS} FROM batches{where}"  # noqa: S608
             values = list(params)
             if after is not None:
@@ -418,15 +415,10 @@ class HistoryStore(JobClaims):
             with self._read() as db:
                 rows = db.execute(sql, [*values, size]).fetchall()
                 batches = self._with_recipients(db, rows)
-            if not batches:
-                return
-            yield batches
-            last = rows[-1]
-            after = (last[2], last[0])  # created_at, id (see _COLUMNS)
-            if left is not None:
-                left -= len(batches)
-            if len(batches) < size:
-                return
+            # created_at, id of the last (see _COLUMNS)
+            return batches, ((rows[-1][2], rows[-1][0]) if rows else None)
+
+        yield from keyset_pages(read, limit=limit, page=page or PAGE_BATCHES)
 
     def not_final(self, *, profile: str | None = None, limit: int | None = None) -> list[SentBatch]:
         """Accepted batches with a recipient whose delivery status is not final (or not known)."""

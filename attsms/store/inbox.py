@@ -29,7 +29,7 @@ from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.paths import data_dir
-from attsms.store.base import prepared
+from attsms.store.base import keyset_pages, prepared
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class InboxStore:
         from attsms.store.sqlite import SqliteDatabase
 
         database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
-        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
+        return cls.on(database)
 
     @classmethod
     def open_existing(
@@ -138,16 +138,10 @@ class InboxStore:
         `read_only` changes nothing on disk: it works on a read-only data directory."""
         from attsms.store.sqlite import SqliteDatabase
 
-        path = path or store_path(profile)
-        if not path.exists():
-            return None
-        database = SqliteDatabase.open(
-            path, what="the inbox store", read_only=read_only, create=False
+        database = SqliteDatabase.open_existing(
+            path or store_path(profile), what="the inbox store", read_only=read_only
         )
-        if read_only and database.version() == 0:  # an empty file: nothing was stored in it
-            database.close()
-            return None
-        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
+        return None if database is None else cls.on(database)
 
     @classmethod
     def on(cls, database: Database) -> InboxStore:
@@ -310,23 +304,19 @@ class InboxStore:
                 ).fetchone()
             if first is not None:
                 after = int(first[0]) - 1
-        left = newest
-        while left is None or left > 0:
+
+        def read(after: int | None, size: int) -> tuple[list[StoredMessage], int | None]:
             clause, values = where, list(params)
             if after is not None:
                 clause += (" AND " if where else " WHERE ") + "seq > ?"
                 values.append(after)
-            size = page if left is None else min(page, left)
             sql = f"SELECT seq, {_MESSAGE_COLUMNS} FROM messages{clause} ORDER BY seq LIMIT ?"  # noqa: S608
             with self._guard("read"):
                 rows = self._db.execute(sql, [*values, size]).fetchall()
-            for row in rows:
-                yield _message(row[1:])
-            if len(rows) < size:
-                return
-            after = int(rows[-1][0])
-            if left is not None:
-                left -= len(rows)
+            return [_message(row[1:]) for row in rows], (int(rows[-1][0]) if rows else None)
+
+        for messages in keyset_pages(read, limit=newest, page=page, after=after):
+            yield from messages
 
     def opt_outs(self) -> list[OptOut]:
         with self._guard("read"):

@@ -87,6 +87,23 @@ class SqliteDatabase:
         return database
 
     @classmethod
+    def open_existing(cls, path: Path, *, what: str, read_only: bool) -> SqliteDatabase | None:
+        """The file at `path`, or None when there is none, or (`read_only`) when nothing was ever
+        written to it: an empty file. Nothing is created."""
+        if not path.exists():
+            return None
+        database = cls.open(path, what=what, read_only=read_only, create=False)
+        try:
+            empty = read_only and database.version() == 0
+        except BaseException:
+            database.close()
+            raise
+        if empty:
+            database.close()
+            return None
+        return database
+
+    @classmethod
     def _open_read_only(cls, path: Path, what: str) -> SqliteDatabase:
         import sqlite3
         from urllib.parse import quote
