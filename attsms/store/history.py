@@ -384,11 +384,7 @@ class HistoryStore(JobClaims):
         """Batches newest first: at most `limit` (None: all), created at or after `since`."""
         where, params = _filters(profile, since, outcomes)
         sql = f"SELECT {_COLUMNS} FROM batches{where} ORDER BY created_at DESC, id DESC"  # noqa: S608
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
-        with self._read() as db:
-            return self._with_recipients(db, db.execute(sql, params).fetchall())
+        return self._select(sql, params, limit)
 
     def recent_pages(
         self,
@@ -430,11 +426,7 @@ class HistoryStore(JobClaims):
             " ORDER BY created_at DESC, id DESC"
         )
         params.extend(sorted(FINAL_STATUSES))
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
-        with self._read() as db:
-            return self._with_recipients(db, db.execute(sql, params).fetchall())
+        return self._select(sql, params, limit)
 
     def dedupe_attempts(
         self, profile: str, key: str, account: str | None = None, *, recipients: bool = True
@@ -483,6 +475,14 @@ class HistoryStore(JobClaims):
             if current is None or _RANK[batch.outcome] >= _RANK[current.outcome]:
                 best[batch.batch_number] = batch
         return best
+
+    def _select(self, sql: str, params: list[Any], limit: int | None) -> list[SentBatch]:
+        """The batches `sql` selects (`_COLUMNS`), with their recipients: at most `limit`."""
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = [*params, min(limit, 2**63 - 1)]  # SQLite's largest integer; more is all
+        with self._read() as db:
+            return self._with_recipients(db, db.execute(sql, params).fetchall())
 
     def _with_recipients(self, db: Connection, rows: list[Any]) -> list[SentBatch]:
         if not rows:
