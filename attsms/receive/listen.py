@@ -82,8 +82,8 @@ class InboundPush:
 
     def row(self) -> dict[str, Any]:
         """What `inbox pull --jsonl` prints for a message, plus "type"."""
+        from attsms.core.keywords import keyword_of
         from attsms.core.numbers import display
-        from attsms.store.inbox import keyword_of
 
         m = self.message
         return {

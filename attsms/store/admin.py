@@ -9,6 +9,7 @@ and a run that still holds it locally finishes on the local files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,13 +226,12 @@ def _copy_history(source: Database, target: Database, origin: str, report: CopyR
                     " VALUES (?, ?, ?, ?, ?)",
                     [(inserted[0], *r) for r in recipients.get(row[0], [])],
                 )
-    with target.write() as db:
-        for job in jobs:
-            report.jobs += db.execute(
-                "INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered,"
-                " batch_count, recipient_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(job),
-            ).rowcount
+    report.jobs += _insert_new(
+        target,
+        "INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered,"
+        " batch_count, recipient_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        jobs,
+    )
 
 
 def _copy_inbox(source: Database, target: Database, report: CopyReport) -> None:
@@ -253,10 +253,18 @@ def _copy_inbox(source: Database, target: Database, report: CopyReport) -> None:
         added = max(0, int(added))
         report.messages += added
         report.messages_skipped += len(chunk) - added
+    report.opt_outs += _insert_new(
+        target,
+        "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id) VALUES (?, ?, ?, ?)",
+        opt_outs,
+    )
+
+
+def _insert_new(target: Database, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+    """`rows` inserted one by one by `sql` (an INSERT OR IGNORE), in one transaction: how many
+    were new."""
+    added = 0
     with target.write() as db:
-        for row in opt_outs:
-            report.opt_outs += db.execute(
-                "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id)"
-                " VALUES (?, ?, ?, ?)",
-                tuple(row),
-            ).rowcount
+        for row in rows:
+            added += db.execute(sql, tuple(row)).rowcount
+    return added

@@ -12,10 +12,12 @@ so migrations are given per backend name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+from attsms.core.errors import StoreError
 
 
 class Connection(Protocol):
@@ -95,3 +97,41 @@ def prepared(database: DatabaseT, target: int, steps: Mapping[str, Mapping[int, 
         database.close()
         raise
     return database
+
+
+def refuse_newer_schema(version: int, target: int, *, store: str, hint: str) -> None:
+    """A StoreError when `store` (its name and where it is) has schema `version`, newer than
+    the `target` this attsms knows: a newer attsms wrote it, and this one could corrupt it."""
+    if version > target:
+        raise StoreError(
+            f"{store} was written by a newer attsms (schema {version}, this attsms knows {target})",
+            hint=hint,
+        )
+
+
+Item = TypeVar("Item")
+Key = TypeVar("Key")
+
+
+def keyset_pages(
+    read: Callable[[Key | None, int], tuple[list[Item], Key | None]],
+    *,
+    limit: int | None,
+    page: int,
+    after: Key | None = None,
+) -> Iterator[list[Item]]:
+    """Rows a page at a time, at most `limit` in all (None: all there are): `read(after, size)`
+    returns the next (at most) `size` rows past the key `after` (None: from the first), with the
+    key of the last. Each page is its own read, so no long read is held open while the caller
+    works; a page shorter than asked for is the last."""
+    left = limit
+    while left is None or left > 0:
+        size = page if left is None else min(page, left)
+        rows, after = read(after, size)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < size:
+            return
+        if left is not None:
+            left -= len(rows)

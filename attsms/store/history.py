@@ -18,33 +18,39 @@ new row (an attempt); the best attempt per dedupe key and batch number decides w
 
 Per recipient the store keeps the last delivery status seen (`update_statuses`), for `attsms status`
 and `attsms history`. The store is safe to share between threads: one connection behind a lock.
+
+Its schema and upgrades are in `store/migrations.py`; the claims of keyed jobs (one live run per
+dedupe key) in `store/lease.py`, whose methods `HistoryStore` has.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.core.paths import data_dir
-from attsms.store.base import prepared
+from attsms.store.base import keyset_pages, prepared
+
+# JobLease, JobOwner and JobTakenError are part of the history's API (`hold_job` returns a
+# JobLease, `acquire_job` takes a JobOwner, `claim_batch` raises JobTakenError): callers import
+# them from here.
+from attsms.store.lease import JobClaims, hostname
+from attsms.store.lease import JobLease as JobLease
+from attsms.store.lease import JobOwner as JobOwner
+from attsms.store.lease import JobTakenError as JobTakenError
+from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection, Database
 
 HISTORY_FILE = "history.sqlite3"
-# 1: batches, recipients, dedupe_keys. 2: the account a batch went to, and `jobs` (a dedupe key's
-# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys.
-SCHEMA_VERSION = 2
 
 
 class Outcome(StrEnum):
@@ -60,138 +66,6 @@ SENDING, ACCEPTED, UNKNOWN, FAILED = Outcome
 
 # Which attempt of a batch counts: accepted beats "may have gone" beats failed.
 _RANK: dict[str, int] = {ACCEPTED: 3, SENDING: 2, UNKNOWN: 2, FAILED: 1}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    message TEXT NOT NULL,
-    notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT,
-    error TEXT,
-    run_id TEXT,
-    dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches (profile, created_at);
-CREATE INDEX IF NOT EXISTS batches_by_message_id ON batches (message_id);
-CREATE INDEX IF NOT EXISTS batches_by_dedupe
-    ON batches (profile, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS recipients (
-    batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    status TEXT,
-    status_at REAL,
-    PRIMARY KEY (batch_id, position)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dedupe_keys (
-    profile TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (profile, key)
-);
-"""
-
-# Version 2. `account` names the service account (client id and base URL, hashed) a batch went
-# to: a key means one job per profile AND account. `ordered` marks a job a version-1 attsms began,
-# whose batches follow the input order (later jobs batch the sorted recipient list).
-_SCHEMA_V2 = """
-ALTER TABLE batches ADD COLUMN account TEXT NOT NULL DEFAULT '';
-CREATE TABLE IF NOT EXISTS jobs (
-    profile TEXT NOT NULL,
-    account TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    ordered INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    owner_run TEXT,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_start TEXT,
-    owner_since REAL,
-    expires_at REAL,
-    PRIMARY KEY (profile, account, key)
-);
-INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered, batch_count,
-    recipient_count, created_at)
-    SELECT profile, '', key, fingerprint, 1, batch_count, recipient_count, created_at
-    FROM dedupe_keys;
-DROP TABLE dedupe_keys;
-CREATE INDEX IF NOT EXISTS batches_by_job
-    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-"""
-
-# PostgreSQL (a shared store) began at version 2: one schema, `attsms`, for every host.
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id BIGSERIAL PRIMARY KEY,
-    profile TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL,
-    message TEXT NOT NULL,
-    notify INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
-    message_id TEXT,
-    error TEXT,
-    run_id TEXT,
-    dedupe_key TEXT,
-    batch_number INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL DEFAULT 1,
-    account TEXT NOT NULL DEFAULT '',
-    origin TEXT UNIQUE  -- `store copy`: the host, file and row a copied batch came from
-);
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches (profile, created_at);
-CREATE INDEX IF NOT EXISTS batches_by_message_id ON batches (message_id);
-CREATE INDEX IF NOT EXISTS batches_by_job
-    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS recipients (
-    batch_id BIGINT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    status TEXT,
-    status_at DOUBLE PRECISION,
-    PRIMARY KEY (batch_id, position)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    profile TEXT NOT NULL,
-    account TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    ordered INTEGER NOT NULL DEFAULT 0,
-    batch_count INTEGER NOT NULL,
-    recipient_count INTEGER NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    owner_run TEXT,
-    owner_host TEXT,
-    owner_pid BIGINT,
-    owner_start TEXT,
-    owner_since DOUBLE PRECISION,
-    expires_at DOUBLE PRECISION,
-    PRIMARY KEY (profile, account, key)
-);
-"""
-
-# From each older version to SCHEMA_VERSION, per backend, run in one transaction (`migrate`).
-_MIGRATIONS = {
-    "sqlite": {0: _SCHEMA + _SCHEMA_V2, 1: _SCHEMA_V2},
-    "postgresql": {0: _PG_SCHEMA},
-}
-
-# A keyed job's claim: renewed every HEARTBEAT_SECONDS by the run that holds it, and free to take
-# once LEASE_SECONDS pass without a renewal (a run on another host that died), or at once when
-# its owner is a process on this host that no longer exists.
-HEARTBEAT_SECONDS = 2.0
-LEASE_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -245,62 +119,11 @@ class DedupeSlot:
 
 
 @dataclass(frozen=True)
-class JobOwner:
-    """The run that holds a keyed job: enough to name it, and to tell on this host if it died."""
-
-    run_id: str
-    host: str
-    pid: int
-    process_start: str | None  # the kernel's start time of `pid`: a reused pid is another process
-    since: float  # epoch seconds
-
-    @classmethod
-    def current(cls, run_id: str) -> JobOwner:
-        pid = os.getpid()
-        return cls(run_id, hostname(), pid, _process_start(pid), time.time())
-
-    def describe(self) -> str:
-        when = _datetime(self.since).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        return f"pid {self.pid} on {self.host}, running since {when}"
-
-    def dead(self) -> bool:
-        """Surely gone: a process of this host that no longer exists (or is another process now).
-        A run on another host is only known dead once its claim expires."""
-        if self.host != hostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
-            pass
-        return self.process_start is not None and _process_start(self.pid) != self.process_start
-
-
-@dataclass(frozen=True)
-class JobClaim:
-    """What `acquire_job` found: a new key, or a known one (taken over from `previous`, if a run
-    held it and died), and whether its batches follow the input order (a version-1 job)."""
-
-    new: bool
-    ordered: bool = False
-    previous: JobOwner | None = None
-
-
-@dataclass(frozen=True)
 class Claim:
     """What `claim_batch` did: the new `sending` row's id, or the attempt that stopped it."""
 
     batch_id: int | None
     existing: SentBatch | None = None
-
-
-def hostname() -> str:
-    """This host's name as job claims record it. `ATTSMS_HOSTNAME` overrides it: tests play two
-    hosts on one machine, and containers that share one hostname can tell themselves apart."""
-    import socket
-
-    return os.environ.get("ATTSMS_HOSTNAME") or socket.gethostname()
 
 
 def history_hostname_origin(path: Path) -> str:
@@ -312,7 +135,7 @@ def history_path() -> Path:
     return data_dir() / HISTORY_FILE
 
 
-class HistoryStore:
+class HistoryStore(JobClaims):
     """The history database. Open with `HistoryStore.open()`; close (or use `with`) when done."""
 
     def __init__(self, database: Database) -> None:
@@ -329,24 +152,22 @@ class HistoryStore:
         database = SqliteDatabase.open(
             path or history_path(), what="the history", read_only=read_only
         )
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls.on(database)
 
     @classmethod
     def on(cls, database: Database) -> HistoryStore:
         """The history in `database` (any backend): upgraded, unless opened read-only."""
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, HISTORY_VERSION, HISTORY_MIGRATIONS))
 
     @classmethod
     def open_existing(cls, *, read_only: bool = True) -> HistoryStore | None:
         """The history for reading, or None when none was written yet (nothing is created)."""
-        path = history_path()
-        if not path.exists():
-            return None
-        store = cls.open(path, read_only=read_only)
-        if store._db.version() == 0:  # an empty file: nothing was ever written to it
-            store.close()
-            return None
-        return store
+        from attsms.store.sqlite import SqliteDatabase
+
+        database = SqliteDatabase.open_existing(
+            history_path(), what="the history", read_only=read_only
+        )
+        return None if database is None else cls.on(database)
 
     def close(self) -> None:
         self._db.close()
@@ -476,161 +297,6 @@ class HistoryStore:
             )
             return int(changed.rowcount)
 
-    # keyed jobs ------------------------------------------------------------------------------
-
-    def acquire_job(
-        self,
-        *,
-        profile: str,
-        account: str,
-        key: str,
-        fingerprint: str,
-        batch_count: int,
-        recipient_count: int,
-        owner: JobOwner,
-        lock_timeout: float = 0.0,
-        ordered_fingerprint: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> JobClaim:
-        """Tie `key` to one job and claim it for `owner`, the one live run that may send it.
-
-        A key already used for other text or other recipients is a `UsageError`: re-running with
-        it would not be a retry of the same job. A claim held by a live run is waited for up to
-        `lock_timeout` seconds, then `LockTimeoutError` names its holder. A claim whose holder
-        died (this host: its process is gone; any host: it stopped renewing) is taken over.
-        `ordered_fingerprint` is the job's fingerprint as version 1 computed it, for a job that
-        an older attsms began.
-        """
-        deadline = time.monotonic() + max(0.0, lock_timeout)
-        while True:
-            with self._write() as db:
-                claim, holder = self._try_acquire(
-                    db,
-                    profile,
-                    account,
-                    key,
-                    fingerprint,
-                    ordered_fingerprint,
-                    batch_count,
-                    recipient_count,
-                    owner,
-                )
-            if claim is not None:
-                return claim
-            assert holder is not None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockTimeoutError(
-                    f"dedupe key {key!r} is being sent by another run ({holder.describe()})",
-                    hint="let it finish, or wait for it with --lock-timeout SECONDS",
-                )
-            sleep(min(0.2, left))
-
-    def _try_acquire(
-        self,
-        db: Connection,
-        profile: str,
-        account: str,
-        key: str,
-        fingerprint: str,
-        ordered_fingerprint: str | None,
-        batch_count: int,
-        recipient_count: int,
-        owner: JobOwner,
-    ) -> tuple[JobClaim | None, JobOwner | None]:
-        now = time.time()
-        where = (profile, account, key)
-        row = db.execute(_JOB_SELECT, where).fetchone()
-        if row is None and account:
-            # A job an attsms without accounts began: it can only have been this account's.
-            adopted = db.execute(
-                "UPDATE jobs SET account = ? WHERE profile = ? AND account = '' AND key = ?",
-                (account, profile, key),
-            ).rowcount
-            if adopted:
-                db.execute(
-                    "UPDATE batches SET account = ?"
-                    " WHERE profile = ? AND account = '' AND dedupe_key = ?",
-                    (account, profile, key),
-                )
-                row = db.execute(_JOB_SELECT, where).fetchone()
-        if row is None:
-            db.execute(
-                "INSERT INTO jobs (profile, account, key, fingerprint, batch_count,"
-                " recipient_count, created_at, owner_run, owner_host, owner_pid, owner_start,"
-                " owner_since, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *where,
-                    fingerprint,
-                    batch_count,
-                    recipient_count,
-                    now,
-                    *_owner_values(owner),
-                    now + LEASE_SECONDS,
-                ),
-            )
-            return JobClaim(new=True), None
-        stored, ordered, stored_count, created_at = row[0], bool(row[1]), row[2], row[3]
-        if stored not in (fingerprint, ordered_fingerprint if ordered else None):
-            when = _datetime(created_at).astimezone().strftime("%Y-%m-%d %H:%M")
-            raise UsageError(
-                f"dedupe key {key!r} was used on {when} for a different message or recipient"
-                f" list ({stored_count} recipients)",
-                hint="a re-run must send the same text to the same numbers; use a new key",
-            )
-        holder = _owner(row[4:9])
-        alive = row[9] is not None and row[9] > now and not (holder and holder.dead())
-        if holder is not None and holder.run_id != owner.run_id and alive:
-            return None, holder
-        db.execute(
-            "UPDATE jobs SET owner_run = ?, owner_host = ?, owner_pid = ?, owner_start = ?,"
-            " owner_since = ?, expires_at = ? WHERE profile = ? AND account = ? AND key = ?",
-            (*_owner_values(owner), now + LEASE_SECONDS, *where),
-        )
-        return JobClaim(new=False, ordered=ordered and stored != fingerprint, previous=holder), None
-
-    def renew_job(self, profile: str, account: str, key: str, run_id: str) -> bool:
-        """Keep `run_id`'s claim alive; False when it no longer holds it."""
-        with self._write(serialize=False) as db:
-            return bool(
-                db.execute(
-                    "UPDATE jobs SET expires_at = ?"
-                    " WHERE profile = ? AND account = ? AND key = ? AND owner_run = ?",
-                    (time.time() + LEASE_SECONDS, profile, account, key, run_id),
-                ).rowcount
-                == 1
-            )
-
-    def release_job(self, profile: str, account: str, key: str, run_id: str) -> None:
-        """Give up `run_id`'s claim, so that the next run need not wait for it to expire."""
-        with self._write(serialize=False) as db:
-            db.execute(
-                "UPDATE jobs SET owner_run = NULL, owner_host = NULL, owner_pid = NULL,"
-                " owner_start = NULL, owner_since = NULL, expires_at = NULL"
-                " WHERE profile = ? AND account = ? AND key = ? AND owner_run = ?",
-                (profile, account, key, run_id),
-            )
-
-    def hold_job(self, profile: str, account: str, key: str, run_id: str) -> JobLease:
-        """A context that renews the claim in the background and releases it at the end."""
-        return JobLease(self, profile, account, key, run_id)
-
-    def _check_owner(
-        self, db: Connection, profile: str, account: str, key: str, run_id: str | None
-    ) -> None:
-        row = db.execute(
-            "SELECT owner_run, owner_host, owner_pid, owner_start, owner_since FROM jobs"
-            " WHERE profile = ? AND account = ? AND key = ?",
-            (profile, account, key),
-        ).fetchone()
-        holder = _owner(row) if row is not None else None
-        if holder is not None and holder.run_id != run_id:
-            raise JobTakenError(
-                f"another run took over dedupe key {key!r} ({holder.describe()});"
-                " this run sends no more of it",
-                hint="see `attsms history`; the other run sends the rest",
-            )
-
     # pruning ---------------------------------------------------------------------------------
 
     def prune(
@@ -718,11 +384,7 @@ class HistoryStore:
         """Batches newest first: at most `limit` (None: all), created at or after `since`."""
         where, params = _filters(profile, since, outcomes)
         sql = f"SELECT {_COLUMNS} FROM batches{where} ORDER BY created_at DESC, id DESC"  # noqa: S608
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
-        with self._read() as db:
-            return self._with_recipients(db, db.execute(sql, params).fetchall())
+        return self._select(sql, params, limit)
 
     def recent_pages(
         self,
@@ -736,11 +398,10 @@ class HistoryStore:
         recipients is never in memory at once. Each page is its own read; what is written
         meanwhile is newer than the pages still to come, so nothing is skipped or repeated."""
         where, params = _filters(profile, since, None)
-        page = page or PAGE_BATCHES
-        left = limit
-        after: tuple[float, int] | None = None
-        while left is None or left > 0:
-            size = page if left is None else min(page, left)
+
+        def read(
+            after: tuple[float, int] | None, size: int
+        ) -> tuple[list[SentBatch], tuple[float, int] | None]:
             sql = f"SELECT {_COLUMNS} FROM batches{where}"  # noqa: S608
             values = list(params)
             if after is not None:
@@ -750,15 +411,10 @@ class HistoryStore:
             with self._read() as db:
                 rows = db.execute(sql, [*values, size]).fetchall()
                 batches = self._with_recipients(db, rows)
-            if not batches:
-                return
-            yield batches
-            last = rows[-1]
-            after = (last[2], last[0])  # created_at, id (see _COLUMNS)
-            if left is not None:
-                left -= len(batches)
-            if len(batches) < size:
-                return
+            # created_at, id of the last (see _COLUMNS)
+            return batches, ((rows[-1][2], rows[-1][0]) if rows else None)
+
+        yield from keyset_pages(read, limit=limit, page=page or PAGE_BATCHES)
 
     def not_final(self, *, profile: str | None = None, limit: int | None = None) -> list[SentBatch]:
         """Accepted batches with a recipient whose delivery status is not final (or not known)."""
@@ -770,11 +426,7 @@ class HistoryStore:
             " ORDER BY created_at DESC, id DESC"
         )
         params.extend(sorted(FINAL_STATUSES))
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(min(limit, 2**63 - 1))  # SQLite's largest integer; more is all
-        with self._read() as db:
-            return self._with_recipients(db, db.execute(sql, params).fetchall())
+        return self._select(sql, params, limit)
 
     def dedupe_attempts(
         self, profile: str, key: str, account: str | None = None, *, recipients: bool = True
@@ -824,6 +476,14 @@ class HistoryStore:
                 best[batch.batch_number] = batch
         return best
 
+    def _select(self, sql: str, params: list[Any], limit: int | None) -> list[SentBatch]:
+        """The batches `sql` selects (`_COLUMNS`), with their recipients: at most `limit`."""
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = [*params, min(limit, 2**63 - 1)]  # SQLite's largest integer; more is all
+        with self._read() as db:
+            return self._with_recipients(db, db.execute(sql, params).fetchall())
+
     def _with_recipients(self, db: Connection, rows: list[Any]) -> list[SentBatch]:
         if not rows:
             return []
@@ -863,70 +523,6 @@ _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"
     " batch_number, batch_count"
 )
-
-
-_JOB_SELECT = (
-    "SELECT fingerprint, ordered, recipient_count, created_at,"
-    " owner_run, owner_host, owner_pid, owner_start, owner_since, expires_at"
-    " FROM jobs WHERE profile = ? AND account = ? AND key = ?"
-)
-
-
-class JobTakenError(LockTimeoutError):
-    """Another run took over this run's keyed job (its claim had expired): stop sending it."""
-
-
-class JobLease:
-    """Renews a keyed job's claim every HEARTBEAT_SECONDS from a daemon thread while the run
-    lasts, and releases it at the end. `lost` turns true once another run holds it."""
-
-    def __init__(self, store: HistoryStore, profile: str, account: str, key: str, run_id: str):
-        self._store = store
-        self._where = (profile, account, key, run_id)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="job-lease", daemon=True)
-        self.lost = False
-
-    def __enter__(self) -> JobLease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        with contextlib.suppress(StoreError, LockTimeoutError):
-            # An unreleased claim is only a wait: it expires, or its dead owner is noticed.
-            self._store.release_job(*self._where)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                if not self._store.renew_job(*self._where):
-                    self.lost = True
-                    return
-            except (StoreError, LockTimeoutError):
-                continue  # a busy or full disk now and then: the claim lasts LEASE_SECONDS
-
-
-def _owner(row: Sequence[Any]) -> JobOwner | None:
-    run_id, host, pid, start, since = row[:5]
-    if run_id is None:
-        return None
-    return JobOwner(run_id, host or "?", int(pid or 0), start, float(since or 0.0))
-
-
-def _owner_values(owner: JobOwner) -> tuple[Any, ...]:
-    return (owner.run_id, owner.host, owner.pid, owner.process_start, owner.since)
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process `pid` in clock ticks since boot (Linux), else None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
-    return fields[19] if len(fields) > 19 else None
 
 
 def _batch(row: Any, recipients: tuple[RecipientStatus, ...]) -> SentBatch:

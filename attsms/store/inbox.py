@@ -11,8 +11,7 @@ Messages are keyed by the service's message ID (`INSERT OR IGNORE`): a message s
 neither stored nor reported twice. Database drivers and filelock are imported inside functions,
 so importing this module costs nothing.
 
-Which messages are keywords (STOP, START, HELP and their spellings) and how a message is
-normalized before it is compared: docs/opt-out-keywords.md, kept in step with `keyword_of`.
+Which messages are keywords (STOP, START, HELP and their spellings): `attsms.core.keywords`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,77 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from attsms.core.errors import LockTimeoutError, StoreError, UsageError
+from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.paths import data_dir
-from attsms.store.base import prepared
+from attsms.store.base import keyset_pages, prepared
+from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
 
-Keyword = Literal["stop", "start", "help"]
-
-# The whole message, normalized by `_letters_and_digits` (docs/opt-out-keywords.md): the CTIA
-# short-code keywords, and REVOKE and OPT OUT, which the FCC's 2024 revocation order names as
-# reasonable ways to say stop ("opt out", "opt-out" and "optout" all normalize to "optout").
-OPT_OUT_WORDS = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
-)
-OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
-HELP_WORDS = frozenset({"help", "info"})
-
-SCHEMA_VERSION = 1
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
-    message_id      TEXT NOT NULL UNIQUE,
-    registration_id TEXT NOT NULL,
-    sender          TEXT NOT NULL,                      -- wire form, tel:+1NNNNNNNNNN
-    destination     TEXT NOT NULL,
-    text            TEXT NOT NULL,
-    received_at     TEXT NOT NULL,                      -- verbatim from the service
-    received_ts     REAL NOT NULL,                      -- epoch seconds, for --since
-    stored_at       TEXT NOT NULL,                      -- our clock, ISO 8601 UTC
-    keyword         TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
-CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
-CREATE TABLE IF NOT EXISTS opt_outs (
-    address    TEXT PRIMARY KEY,                        -- wire form
-    since      TEXT NOT NULL,                           -- ISO 8601 UTC
-    source     TEXT NOT NULL,                           -- 'message' or 'manual'
-    message_id TEXT                                     -- the STOP message, when by message
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# PostgreSQL: one schema per profile (`attsms_inbox_…`), so the SQL is the same on both.
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq             BIGSERIAL PRIMARY KEY,
-    message_id      TEXT NOT NULL UNIQUE,
-    registration_id TEXT NOT NULL,
-    sender          TEXT NOT NULL,
-    destination     TEXT NOT NULL,
-    text            TEXT NOT NULL,
-    received_at     TEXT NOT NULL,
-    received_ts     DOUBLE PRECISION NOT NULL,
-    stored_at       TEXT NOT NULL,
-    keyword         TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
-CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
-CREATE TABLE IF NOT EXISTS opt_outs (
-    address    TEXT PRIMARY KEY,
-    since      TEXT NOT NULL,
-    source     TEXT NOT NULL,
-    message_id TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# From each older version to SCHEMA_VERSION, per backend, in one transaction (`migrate`).
-_MIGRATIONS = {"sqlite": {0: _SCHEMA}, "postgresql": {0: _PG_SCHEMA}}
 
 # Messages a page of `iter_messages` reads.
 PAGE_MESSAGES = 1000
@@ -106,49 +44,6 @@ PAGE_MESSAGES = 1000
 _MESSAGE_COLUMNS = (
     "message_id, registration_id, sender, destination, text, received_at, stored_at, keyword"
 )
-
-
-# --- keywords --------------------------------------------------------------------------------
-
-
-def keyword_of(text: str) -> Keyword | None:
-    """ "stop", "start" or "help" when the whole message is such a keyword as people type it:
-    any case, punctuation, spacing or emoji ("Stop.", "opt-out", "🛑 STOP"), but no other letter
-    or digit ("stopwatch", "don't stop" are not keywords). See docs/opt-out-keywords.md.
-    """
-    if _TOO_MANY_LETTERS.search(text):
-        return None  # the common case, a sentence: cheap, since it runs before the commit
-    word = _letters_and_digits(text)
-    if word in OPT_OUT_WORDS:
-        return "stop"
-    if word in OPT_IN_WORDS:
-        return "start"
-    if word in HELP_WORDS:
-        return "help"
-    return None
-
-
-# More letters and digits than the longest keyword has: no keyword can come of normalizing them
-# (NFKC merges a letter with a mark, or Hangul jamo into a syllable; casefolding only lengthens).
-_LONGEST_KEYWORD = max(map(len, OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS))
-_TOO_MANY_LETTERS = re.compile(rf"(?:[^\W_][\W_]*){{{_LONGEST_KEYWORD + 1}}}")
-_NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]")
-
-
-def _letters_and_digits(text: str) -> str:
-    """The message's letters and digits only, compatibility-normalized and case-folded.
-
-    NFKC maps full-width and styled letters ("ＳＴＯＰ", "𝐒𝐓𝐎𝐏") to plain ones; case folding
-    ignores case; dropping every other character (Unicode categories other than L and N)
-    ignores punctuation, spacing, emoji, skin-tone and variation selectors, zero-width
-    characters and combining marks, wherever they are. Symbols go before NFKC too, which would
-    turn "™" into the letters "TM".
-    """
-    if text.isascii():  # most messages: the same result, at C speed
-        return _NOT_ASCII_LETTER_OR_DIGIT.sub("", text.lower())
-    kept = "".join(c for c in text if unicodedata.category(c)[0] in "LNM")
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", kept).casefold())
-    return "".join(c for c in folded if unicodedata.category(c)[0] in "LN")
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -233,7 +128,7 @@ class InboxStore:
         from attsms.store.sqlite import SqliteDatabase
 
         database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls.on(database)
 
     @classmethod
     def open_existing(
@@ -243,21 +138,15 @@ class InboxStore:
         `read_only` changes nothing on disk: it works on a read-only data directory."""
         from attsms.store.sqlite import SqliteDatabase
 
-        path = path or store_path(profile)
-        if not path.exists():
-            return None
-        database = SqliteDatabase.open(
-            path, what="the inbox store", read_only=read_only, create=False
+        database = SqliteDatabase.open_existing(
+            path or store_path(profile), what="the inbox store", read_only=read_only
         )
-        if read_only and database.version() == 0:  # an empty file: nothing was stored in it
-            database.close()
-            return None
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return None if database is None else cls.on(database)
 
     @classmethod
     def on(cls, database: Database) -> InboxStore:
         """The inbox in `database` (any backend): upgraded, unless opened read-only."""
-        return cls(prepared(database, SCHEMA_VERSION, _MIGRATIONS))
+        return cls(prepared(database, INBOX_VERSION, INBOX_MIGRATIONS))
 
     def close(self) -> None:
         self._database.close()
@@ -415,23 +304,19 @@ class InboxStore:
                 ).fetchone()
             if first is not None:
                 after = int(first[0]) - 1
-        left = newest
-        while left is None or left > 0:
+
+        def read(after: int | None, size: int) -> tuple[list[StoredMessage], int | None]:
             clause, values = where, list(params)
             if after is not None:
                 clause += (" AND " if where else " WHERE ") + "seq > ?"
                 values.append(after)
-            size = page if left is None else min(page, left)
             sql = f"SELECT seq, {_MESSAGE_COLUMNS} FROM messages{clause} ORDER BY seq LIMIT ?"  # noqa: S608
             with self._guard("read"):
                 rows = self._db.execute(sql, [*values, size]).fetchall()
-            for row in rows:
-                yield _message(row[1:])
-            if len(rows) < size:
-                return
-            after = int(rows[-1][0])
-            if left is not None:
-                left -= len(rows)
+            return [_message(row[1:]) for row in rows], (int(rows[-1][0]) if rows else None)
+
+        for messages in keyset_pages(read, limit=newest, page=page, after=after):
+            yield from messages
 
     def opt_outs(self) -> list[OptOut]:
         with self._guard("read"):

@@ -41,6 +41,7 @@ from attsms.core.errors import (
     TemporaryError,
     UsageError,
 )
+from attsms.store.base import refuse_newer_schema
 
 if TYPE_CHECKING:
     import psycopg
@@ -202,12 +203,9 @@ class PostgresDatabase:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
 
     def refuse_newer(self, version: int, target: int) -> None:
-        if version > target:
-            raise StoreError(
-                f"{self.what} in {self.path} was written by a newer attsms (schema {version},"
-                f" this attsms knows {target})",
-                hint="upgrade attsms on this host",
-            )
+        refuse_newer_schema(
+            version, target, store=f"{self.what} in {self.path}", hint="upgrade attsms on this host"
+        )
 
     # transactions ------------------------------------------------------------------------------
 

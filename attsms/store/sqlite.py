@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from attsms.core.errors import LockTimeoutError, StoreError
 from attsms.core.paths import disk_full, ensure_private_dir
+from attsms.store.base import refuse_newer_schema
 
 if TYPE_CHECKING:
     import sqlite3
@@ -83,6 +84,23 @@ class SqliteDatabase:
         except BaseException:
             connection.close()
             raise
+        return database
+
+    @classmethod
+    def open_existing(cls, path: Path, *, what: str, read_only: bool) -> SqliteDatabase | None:
+        """The file at `path`, or None when there is none, or (`read_only`) when nothing was ever
+        written to it: an empty file. Nothing is created."""
+        if not path.exists():
+            return None
+        database = cls.open(path, what=what, read_only=read_only, create=False)
+        try:
+            empty = read_only and database.version() == 0
+        except BaseException:
+            database.close()
+            raise
+        if empty:
+            database.close()
+            return None
         return database
 
     @classmethod
@@ -150,12 +168,9 @@ class SqliteDatabase:
                 db.execute(f"PRAGMA user_version = {int(target)}")
 
     def refuse_newer(self, version: int, target: int) -> None:
-        if version > target:
-            raise StoreError(
-                f"{self.what} {self.path} was written by a newer attsms (schema {version},"
-                f" this attsms knows {target})",
-                hint="upgrade attsms",
-            )
+        refuse_newer_schema(
+            version, target, store=f"{self.what} {self.path}", hint="upgrade attsms"
+        )
 
     # transactions ------------------------------------------------------------------------------
 

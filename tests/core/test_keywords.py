@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from attsms.store.inbox import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, keyword_of
+from attsms.core.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, keyword_of
 from tests.helpers.support import Cli, SandboxHttp
 
 Server = Callable[..., SandboxHttp]
@@ -190,7 +190,7 @@ def test_a_letter_or_digit_outside_the_keyword_makes_it_no_keyword(
 
 @given(text=st.one_of(st.text(), _wrapped("unsubscribe"), st.sampled_from(OPTING_OUT)))
 def test_the_quick_check_for_long_messages_never_hides_a_keyword(text: str) -> None:
-    from attsms.store.inbox import _letters_and_digits
+    from attsms.core.keywords import _letters_and_digits
 
     word = _letters_and_digits(text)
     expected = "stop" if word in OPT_OUT_WORDS else "start" if word in OPT_IN_WORDS else None
@@ -200,6 +200,36 @@ def test_the_quick_check_for_long_messages_never_hides_a_keyword(text: str) -> N
 @given(text=_NOISE)
 def test_a_message_of_no_letters_or_digits_is_no_keyword(text: str) -> None:
     assert keyword_of(text) is None
+
+
+# --- case, spacing, longer messages ------------------------------------------------------------
+
+_SPACE = st.text(alphabet=" \t\n\r\u00a0\u2003\u200b", max_size=4)
+
+
+@given(data=st.data())
+def test_keywords_count_in_any_case_and_spacing(data: st.DataObject) -> None:
+    for words, expected in ((OPT_OUT_WORDS, "stop"), (OPT_IN_WORDS, "start"), (HELP_WORDS, "help")):
+        word = data.draw(st.sampled_from(sorted(words)))
+        text = data.draw(_SPACE) + data.draw(_any_case(word)) + data.draw(_SPACE)
+        assert keyword_of(text) == expected
+
+
+@given(word=st.sampled_from(sorted(OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS)), extra=st.text())
+def test_a_keyword_inside_a_longer_message_is_not_one(word: str, extra: str) -> None:
+    if extra.strip():
+        assert keyword_of(f"{word} {extra.strip()}x") is None
+        assert keyword_of(f"x{extra.strip()} {word}") is None
+
+
+# "stop." and "S T O P" are keywords: OPTING_OUT above has the whole corpus.
+@pytest.mark.parametrize("text", ["Stop it", "STOPP", "", "   ", "please stop"])
+def test_not_keywords(text: str) -> None:
+    assert keyword_of(text) is None
+
+
+def test_full_width_letters_from_phone_keyboards_count() -> None:
+    assert keyword_of("ＳＴＯＰ") == "stop"
 
 
 # --- end to end --------------------------------------------------------------------------------

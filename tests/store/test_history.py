@@ -22,7 +22,6 @@ from attsms.cli.output import to_jsonable
 from attsms.core.errors import ExitCode, LockTimeoutError, StoreError, UsageError
 from attsms.core.models import DeliveryInfo
 from attsms.store.history import (
-    SCHEMA_VERSION,
     DedupeSlot,
     HistoryStore,
     JobOwner,
@@ -30,6 +29,7 @@ from attsms.store.history import (
     Outcome,
     history_path,
 )
+from attsms.store.migrations import HISTORY_VERSION as SCHEMA_VERSION
 from tests.helpers.legacy_files import HISTORY_V1_TABLES
 from tests.helpers.support import store_settings
 

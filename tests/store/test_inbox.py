@@ -1,4 +1,4 @@
-"""The inbox store and opt-out list: keywords, one-transaction commits, files, `opted_out`."""
+"""The inbox store and opt-out list: one-transaction commits, files, `opted_out`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,8 @@ from attsms import store as stores
 from attsms.core.errors import ExitCode, StoreError, UsageError
 from attsms.core.models import InboundMessage
 from attsms.store.inbox import (
-    HELP_WORDS,
-    OPT_IN_WORDS,
-    OPT_OUT_WORDS,
     InboxStore,
     StoredMessage,
-    keyword_of,
     parse_since,
     store_path,
 )
@@ -48,42 +44,6 @@ def store(backend: str) -> Iterator[InboxStore]:
 def sqlite_store() -> Iterator[InboxStore]:
     with InboxStore.open("default") as opened:
         yield opened
-
-
-# --- keywords --------------------------------------------------------------------------------
-
-_SPACE = st.text(alphabet=" \t\n\r\u00a0\u2003\u200b", max_size=4)
-
-
-def _any_case(word: str) -> st.SearchStrategy[str]:
-    return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
-        lambda flips: "".join(c.upper() if f else c for c, f in zip(word, flips, strict=True))
-    )
-
-
-@given(data=st.data())
-def test_keywords_count_in_any_case_and_spacing(data: st.DataObject) -> None:
-    for words, expected in ((OPT_OUT_WORDS, "stop"), (OPT_IN_WORDS, "start"), (HELP_WORDS, "help")):
-        word = data.draw(st.sampled_from(sorted(words)))
-        text = data.draw(_SPACE) + data.draw(_any_case(word)) + data.draw(_SPACE)
-        assert keyword_of(text) == expected
-
-
-@given(word=st.sampled_from(sorted(OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS)), extra=st.text())
-def test_a_keyword_inside_a_longer_message_is_not_one(word: str, extra: str) -> None:
-    if extra.strip():
-        assert keyword_of(f"{word} {extra.strip()}x") is None
-        assert keyword_of(f"x{extra.strip()} {word}") is None
-
-
-# "stop." and "S T O P" are keywords: tests/test_keywords.py has the whole corpus.
-@pytest.mark.parametrize("text", ["Stop it", "STOPP", "", "   ", "please stop"])
-def test_not_keywords(text: str) -> None:
-    assert keyword_of(text) is None
-
-
-def test_full_width_letters_from_phone_keyboards_count() -> None:
-    assert keyword_of("ＳＴＯＰ") == "stop"
 
 
 # --- committing batches ----------------------------------------------------------------------

@@ -13,8 +13,9 @@ import pytest
 from attsms import store as stores
 from attsms.core.errors import ExitCode, StoreError
 from attsms.core.models import InboundMessage
-from attsms.store.history import SCHEMA_VERSION, DedupeSlot, HistoryStore, JobOwner, history_path
+from attsms.store.history import DedupeSlot, HistoryStore, JobOwner, history_path
 from attsms.store.inbox import InboxStore, store_path
+from attsms.store.migrations import HISTORY_VERSION as SCHEMA_VERSION
 from tests.helpers.legacy_files import HISTORY_V1_TABLES
 from tests.helpers.support import Cli, store_settings
 

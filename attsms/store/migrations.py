@@ -1,0 +1,195 @@
+"""The stores' schemas and their upgrades, per backend: the history's and the inbox store's.
+
+A store records its schema version (SQLite: `user_version`; PostgreSQL: a `schema_version`
+table). Opening it for writing runs the one step from the version it has to this attsms's in one
+transaction (`Database.migrate`); a store a newer attsms wrote is refused. Each step is the SQL
+text from one version straight to the current one, so an old file is upgraded in one go:
+
+- the history: 0 (no file yet) or 1 (attsms 0.1: `dedupe_keys`) to 2 (`jobs`, and the account a
+  batch went to); PostgreSQL began at version 2.
+- the inbox store: 0 to 1, on both backends.
+
+A later version adds a step; it never edits the SQL here, which is what older versions created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from attsms.store.base import Migrations
+
+# --- the history ---------------------------------------------------------------------------------
+
+# 1: batches, recipients, dedupe_keys. 2: the account a batch went to, and `jobs` (a dedupe key's
+# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys.
+HISTORY_VERSION = 2
+
+# The columns both backends give a table alike, but for the types each spells its own way
+# (`_SQLITE_TYPES`, `_POSTGRES_TYPES`): one text, so the two cannot drift apart.
+_BATCH_COLUMNS = """\
+    profile TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    message TEXT NOT NULL,
+    notify INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('sending', 'accepted', 'unknown', 'failed')),
+    message_id TEXT,
+    error TEXT,
+    run_id TEXT,
+    dedupe_key TEXT,
+    batch_number INTEGER NOT NULL DEFAULT 0,
+    batch_count INTEGER NOT NULL DEFAULT 1"""
+
+_RECIPIENT_COLUMNS = """\
+    batch_id {bigint} NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    status TEXT,
+    status_at {real},
+    PRIMARY KEY (batch_id, position)"""
+
+_JOB_COLUMNS = """\
+    profile TEXT NOT NULL,
+    account TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    ordered INTEGER NOT NULL DEFAULT 0,
+    batch_count INTEGER NOT NULL,
+    recipient_count INTEGER NOT NULL,
+    created_at {real} NOT NULL,
+    owner_run TEXT,
+    owner_host TEXT,
+    owner_pid {bigint},
+    owner_start TEXT,
+    owner_since {real},
+    expires_at {real},
+    PRIMARY KEY (profile, account, key)"""
+
+_BATCH_INDEXES = """\
+CREATE INDEX IF NOT EXISTS batches_by_time ON batches (profile, created_at);
+CREATE INDEX IF NOT EXISTS batches_by_message_id ON batches (message_id);"""
+
+_JOB_INDEX = """\
+CREATE INDEX IF NOT EXISTS batches_by_job
+    ON batches (profile, account, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;"""
+
+_SQLITE_TYPES = {"real": "REAL", "bigint": "INTEGER"}  # SQLite's INTEGER holds 64 bits
+_POSTGRES_TYPES = {"real": "DOUBLE PRECISION", "bigint": "BIGINT"}
+
+# Version 1, as attsms 0.1 created it.
+_HISTORY_V1 = f"""
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+{_BATCH_COLUMNS.format(**_SQLITE_TYPES)}
+);
+{_BATCH_INDEXES}
+CREATE INDEX IF NOT EXISTS batches_by_dedupe
+    ON batches (profile, dedupe_key, batch_number) WHERE dedupe_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS recipients (
+{_RECIPIENT_COLUMNS.format(**_SQLITE_TYPES)}
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedupe_keys (
+    profile TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    batch_count INTEGER NOT NULL,
+    recipient_count INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (profile, key)
+);
+"""
+
+# Version 1 to 2. `account` names the service account (client id and base URL, hashed) a batch
+# went to: a key means one job per profile AND account. `ordered` marks a job a version-1 attsms
+# began, whose batches follow the input order (later jobs batch the sorted recipient list).
+_HISTORY_V1_TO_V2 = f"""
+ALTER TABLE batches ADD COLUMN account TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS jobs (
+{_JOB_COLUMNS.format(**_SQLITE_TYPES)}
+);
+INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered, batch_count,
+    recipient_count, created_at)
+    SELECT profile, '', key, fingerprint, 1, batch_count, recipient_count, created_at
+    FROM dedupe_keys;
+DROP TABLE dedupe_keys;
+{_JOB_INDEX}
+"""  # noqa: S608  (built of the constants above only)
+
+# PostgreSQL (a shared store) began at version 2: one schema, `attsms`, for every host.
+_HISTORY_PG = f"""
+CREATE TABLE IF NOT EXISTS batches (
+    id BIGSERIAL PRIMARY KEY,
+{_BATCH_COLUMNS.format(**_POSTGRES_TYPES)},
+    account TEXT NOT NULL DEFAULT '',
+    origin TEXT UNIQUE  -- `store copy`: the host, file and row a copied batch came from
+);
+{_BATCH_INDEXES}
+{_JOB_INDEX}
+CREATE TABLE IF NOT EXISTS recipients (
+{_RECIPIENT_COLUMNS.format(**_POSTGRES_TYPES)}
+);
+CREATE TABLE IF NOT EXISTS jobs (
+{_JOB_COLUMNS.format(**_POSTGRES_TYPES)}
+);
+"""
+
+# From each older version to HISTORY_VERSION, per backend, run in one transaction (`migrate`).
+HISTORY_MIGRATIONS: Migrations = {
+    "sqlite": {0: _HISTORY_V1 + _HISTORY_V1_TO_V2, 1: _HISTORY_V1_TO_V2},
+    "postgresql": {0: _HISTORY_PG},
+}
+
+# --- the inbox store -----------------------------------------------------------------------------
+
+INBOX_VERSION = 1
+
+_INBOX_SQLITE = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+    message_id      TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL,
+    sender          TEXT NOT NULL,                      -- wire form, tel:+1NNNNNNNNNN
+    destination     TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    received_at     TEXT NOT NULL,                      -- verbatim from the service
+    received_ts     REAL NOT NULL,                      -- epoch seconds, for --since
+    stored_at       TEXT NOT NULL,                      -- our clock, ISO 8601 UTC
+    keyword         TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    address    TEXT PRIMARY KEY,                        -- wire form
+    since      TEXT NOT NULL,                           -- ISO 8601 UTC
+    source     TEXT NOT NULL,                           -- 'message' or 'manual'
+    message_id TEXT                                     -- the STOP message, when by message
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# PostgreSQL: one schema per profile (`attsms_inbox_…`), so the SQL is the same on both.
+_INBOX_PG = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq             BIGSERIAL PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    registration_id TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    received_at     TEXT NOT NULL,
+    received_ts     DOUBLE PRECISION NOT NULL,
+    stored_at       TEXT NOT NULL,
+    keyword         TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, seq);
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_ts);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    address    TEXT PRIMARY KEY,
+    since      TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    message_id TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# From each older version to INBOX_VERSION, per backend, in one transaction (`migrate`).
+INBOX_MIGRATIONS: Migrations = {"sqlite": {0: _INBOX_SQLITE}, "postgresql": {0: _INBOX_PG}}
