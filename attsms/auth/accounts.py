@@ -357,9 +357,9 @@ def _status_of(
 def _store_of(url: str | None) -> str:
     """Where a profile's stores are: the run's (--database-url, ATTSMS_DATABASE_URL) for the
     profile in use, else the profile's own `database_url`, else local files."""
-    from attsms.store.postgres import redact
+    from attsms.core.redaction import redact_url
 
-    return redact(url) if url else "local files"
+    return redact_url(url) if url else "local files"
 
 
 def _stored_secret(saved: Profile) -> tuple[str, str | None]:

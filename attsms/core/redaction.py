@@ -82,3 +82,26 @@ def _secrets() -> set[str]:
         if password and len(password) >= MIN_LENGTH:
             secrets.add(password)
     return secrets
+
+
+# The secrets a form or JSON body may carry (client secret, access and refresh tokens), for the
+# verbose HTTP log: every spelling the token parser accepts (accessToken, ACCESS_TOKEN…), quoted or
+# not, whole or cut. Strings, not compiled here: `re` compiles them on first use.
+_SECRET_FORM_FIELDS = ("client_secret", "refresh_token", "token", "access_token", "code")
+_SECRET_JSON = (
+    r'("(?:access_?token|refresh_?token|client_?secret)"\s*:\s*)(?:"(?:[^"\\]|\\.)*"|[^\s,}\]]+)'
+)
+_SECRET_FORM = r"(\b(?:" + "|".join(_SECRET_FORM_FIELDS) + r")=)[^&\s]*"
+
+
+def redact_body(text: str) -> str:
+    """`text` (a form or JSON body) with the value of every secret field blanked out."""
+    text = re.sub(_SECRET_JSON, r'\1"***"', text, flags=re.IGNORECASE)
+    return re.sub(_SECRET_FORM, r"\1***", text)
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password masked (in the user part or a password= parameter), the user and
+    host kept, so a reader still knows which database it names."""
+    url = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)

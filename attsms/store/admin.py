@@ -64,9 +64,9 @@ def status(settings: StoreSettings) -> StoreStatus:
 
         location = str(data_dir())
     else:
-        from attsms.store.postgres import redact
+        from attsms.core.redaction import redact_url
 
-        location = redact(url)
+        location = redact_url(url)
     history = store.read_history(settings)
     counts: dict[str, int] = {}
     schema = None

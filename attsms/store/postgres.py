@@ -17,7 +17,7 @@ it now, so every transaction raises until the holder lets it go.
 
 The password comes from the URL (keep it in the environment, never in argv), PGPASSWORD,
 `~/.pgpass` (libpq reads both) or the keyring (service `attsms-database`, user: the URL without
-its password). It never appears in a message: `redact` removes it.
+its password). It never appears in a message: `attsms.core.redaction.redact_url` masks it.
 
 psycopg is imported here only, when a store is opened: start-up and `--help` never load it.
 """
@@ -41,6 +41,7 @@ from attsms.core.errors import (
     TemporaryError,
     UsageError,
 )
+from attsms.core.redaction import redact_url
 from attsms.store.base import refuse_newer_schema
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def check_url(url: str) -> None:
     """A usage error (exit 2) unless `url` is a postgresql:// URL libpq can read."""
     from urllib.parse import urlsplit
 
-    shown = redact(url)
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a port that is not a number)
@@ -103,17 +104,9 @@ def refuse_password(url: str, where: str = "the command line") -> None:
         password = None
     if password or "password=" in url.lower():
         raise UsageError(
-            f"the database URL on {where} holds a password: {redact(url)}",
+            f"the database URL on {where} holds a password: {redact_url(url)}",
             hint="leave it out and set PGPASSWORD, use ~/.pgpass, or save it in the keyring",
         )
-
-
-def redact(url: str) -> str:
-    """`url` without its password (in the user part or a password= parameter)."""
-    import re
-
-    url = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
 
 
 def inbox_schema(profile: str) -> str:
@@ -147,7 +140,7 @@ class PostgresDatabase:
 
     @property
     def path(self) -> str:
-        return f"{redact(self._url)} (schema {self.schema})"
+        return f"{redact_url(self._url)} (schema {self.schema})"
 
     @classmethod
     def open(cls, url: str, *, schema: str, what: str, read_only: bool = False) -> PostgresDatabase:
@@ -309,7 +302,7 @@ class PostgresDatabase:
         held = ", ".join(sorted(set(self._held)))
         because = f" ({reason})" if reason else ""
         return DatabaseUnreachableError(
-            f"lost the connection to the database {redact(self._url)}{because}, and with it the"
+            f"lost the connection to the database {redact_url(self._url)}{because}, and with it the"
             f" lock {held} on {self.what}: stopped rather than go on without it",
             hint="another process may hold it now; nothing more was stored; run the command again",
         )
@@ -332,7 +325,7 @@ class PostgresDatabase:
             if self._held:
                 return self._lost_locks(reason)
             return DatabaseUnreachableError(
-                f"lost the connection to the database {redact(self._url)}: {reason}",
+                f"lost the connection to the database {redact_url(self._url)}: {reason}",
                 hint="nothing more was sent; run the command again once it is back",
             )
         if isinstance(
@@ -454,7 +447,7 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
         )
     except psycopg.ProgrammingError as error:  # libpq could not read the URL
         raise UsageError(
-            f"not a database URL: {redact(url)} ({_first_line(error, url)})",
+            f"not a database URL: {redact_url(url)} ({_first_line(error, url)})",
             hint="use postgresql://USER@HOST:PORT/DATABASE",
         ) from None
     except psycopg.OperationalError as error:
@@ -467,7 +460,7 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
 def _connect_error(error: Exception, url: str) -> AttsmsError:
     reason = _first_line(error, url)
     lowered = reason.lower()
-    shown = redact(url)
+    shown = redact_url(url)
     if (
         "password authentication failed" in lowered
         or "no password supplied" in lowered
@@ -532,7 +525,7 @@ def _keyring_password(url: str) -> str | None:
             # PYTHON_KEYRING_BACKEND read on every call, as attsms.auth.credentials does.
             backend = keyring.core.load_env() or keyring.get_keyring()
             if not isinstance(backend, fail.Keyring | null.Keyring):
-                found.append(backend.get_password(KEYRING_SERVICE, redact(url)))
+                found.append(backend.get_password(KEYRING_SERVICE, redact_url(url)))
         except Exception:
             return
 

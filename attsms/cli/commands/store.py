@@ -114,8 +114,9 @@ def copy(
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
     database. Run it again at will: nothing is copied twice."""
     from attsms.cli.commands.context import state
+    from attsms.core.redaction import redact_url
     from attsms.store import admin
-    from attsms.store.postgres import check_url, redact, refuse_password
+    from attsms.store.postgres import check_url, refuse_password
 
     out = state(ctx).output(quiet=quiet)
     check_url(to)
@@ -124,7 +125,7 @@ def copy(
     if out.format is Format.JSON:
         out.json(
             {
-                "to": redact(to),
+                "to": redact_url(to),
                 "batches": report.batches,
                 "batches_already_there": report.batches_skipped,
                 "jobs": report.jobs,
@@ -139,5 +140,5 @@ def copy(
         f"Copied {report.batches} batches ({report.batches_skipped} already there),"
         f" {report.jobs} keyed jobs, {report.messages} messages"
         f" ({report.messages_skipped} already there) and {report.opt_outs} opt-outs"
-        f" to {redact(to)}."
+        f" to {redact_url(to)}."
     )
