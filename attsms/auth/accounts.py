@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from attsms.api.client import AttClient, RetryPolicy
 from attsms.auth.config import (
     DEFAULT_BASE_URL,
     DEFAULT_SCOPE,
@@ -18,6 +19,7 @@ from attsms.auth.config import (
     check_base_url,
     load_config,
 )
+from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
 from attsms.auth.profiles import (
     SANDBOX_PROFILE,
     ActiveProfile,
@@ -35,8 +37,9 @@ from attsms.auth.session import (
     retries_from_env,
     timeout_from_env,
 )
+from attsms.auth.tokens import TokenCache, TokenManager, usable
 from attsms.core.errors import AttsmsError, AuthError, UsageError
-from attsms.core.redaction import SECRET_ENV, display_url, remember_secret
+from attsms.core.redaction import SECRET_ENV, display_url, redact_url, remember_secret
 
 if TYPE_CHECKING:
     from attsms.auth.credentials import CredentialStore, SecretLocation
@@ -86,9 +89,6 @@ def login(
     Nothing is saved when the token call fails (wrong credentials: AuthError, exit 3) or when the
     chosen store cannot keep the secret (checked before the token call).
     """
-    from attsms.auth.credentials import CredentialStore
-    from attsms.auth.tokens import TokenCache, TokenManager
-
     remember_secret(secret)  # before anything can fail with a message that quotes it
     name = profile_name(profile)
     config = load_config()
@@ -158,9 +158,6 @@ def logout(
     With `sandbox` only the sandbox's own cached token is forgotten: no profile, no secret, and
     no request to any service is touched.
     """
-    from attsms.auth.credentials import CredentialStore
-    from attsms.auth.tokens import TokenCache
-
     if sandbox:
         deleted = TokenCache(SANDBOX_PROFILE).clear()
         return LogoutResult(
@@ -206,8 +203,6 @@ def _revoke(
     log: Callable[[str], None] | None,
 ) -> bool:
     """Revoke the refresh token (which ends its grant), then the access token."""
-    from attsms.api.client import AttClient, RetryPolicy
-
     secret = None
     if env_setting(SECRET_ENV) and env_setting(ENV_CLIENT_ID) == cached.client_id:
         secret = env_setting(SECRET_ENV)
@@ -288,8 +283,6 @@ def _listen_token_status(
     """Where the profile's listen token lives (issue 18: a secret, shown by place only)."""
     import dataclasses
 
-    from attsms.auth.credentials import LISTEN_TOKEN_ENV, listen_token_store
-
     if use_env and env_setting(LISTEN_TOKEN_ENV):
         return dataclasses.replace(status, listen_token=f"environment ({LISTEN_TOKEN_ENV})")
     if kind == "keyring" and status.secret_source in ("unavailable", "env"):
@@ -357,14 +350,10 @@ def _status_of(
 def _store_of(url: str | None) -> str:
     """Where a profile's stores are: the run's (--database-url, ATTSMS_DATABASE_URL) for the
     profile in use, else the profile's own `database_url`, else local files."""
-    from attsms.core.redaction import redact_url
-
     return redact_url(url) if url else "local files"
 
 
 def _stored_secret(saved: Profile) -> tuple[str, str | None]:
-    from attsms.auth.credentials import CredentialStore
-
     store = CredentialStore(saved.name, saved.store_kind)
     try:
         found = store.lookup(use_env=False)
@@ -377,8 +366,6 @@ def _stored_secret(saved: Profile) -> tuple[str, str | None]:
 
 def _token_status(status: ProfileStatus) -> ProfileStatus:
     import dataclasses
-
-    from attsms.auth.tokens import TokenCache, usable
 
     cached = TokenCache(status.profile).load()
     if (

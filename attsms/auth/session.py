@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from attsms.api.client import AttClient, RetryPolicy
 from attsms.auth.config import (
     DEFAULT_BASE_URL,
     DEFAULT_PROFILE,
@@ -27,7 +28,9 @@ from attsms.auth.config import (
     Profile,
     check_base_url,
 )
+from attsms.auth.credentials import CredentialStore
 from attsms.auth.profiles import SANDBOX_PROFILE, ActiveProfile, env_setting
+from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import AuthError, UsageError
 from attsms.core.redaction import SECRET_ENV
 
@@ -124,8 +127,6 @@ class Session:
     def client(self) -> AttClient:
         """The API client, with a token source backed by this profile's token cache."""
         if self._client is None:
-            from attsms.auth.tokens import TokenCache, TokenManager
-
             transport = None if self.transport is None else self.transport()
             self._client = api_client(self.base_url, transport=transport, log=self.log)
             timeout, connect_timeout = client_timeouts()
@@ -174,8 +175,6 @@ def _secret_resolver(
 
     def stored() -> str:
         if not found:
-            from attsms.auth.credentials import CredentialStore
-
             secret = CredentialStore(name, kind).get()
             if secret is None:
                 raise AuthError(
@@ -199,8 +198,6 @@ def api_client(
     transport: httpx.BaseTransport | None = None,
 ) -> AttClient:
     """An API client with this run's ATTSMS_TIMEOUT and ATTSMS_MAX_RETRIES."""
-    from attsms.api.client import AttClient, RetryPolicy
-
     timeout, connect_timeout = client_timeouts()
     retries = retries_from_env()
     return AttClient(

@@ -37,9 +37,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.parsers import as_list, as_str, field
-from attsms.core.errors import AttsmsError
+from attsms.auth.credentials import LISTEN_TOKEN_ENV, KeyringUnavailable, listen_token_store
+from attsms.auth.profiles import env_setting
+from attsms.auth.session import ENV_REGISTRATION_ID
+from attsms.core.errors import AttsmsError, UsageError, listen_error
+from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
-from attsms.core.numbers import canonical
+from attsms.core.numbers import canonical, display
 
 if TYPE_CHECKING:
     from attsms.auth.profiles import ActiveProfile
@@ -64,8 +68,6 @@ class DeliveryReceipt:
     deliveries: tuple[DeliveryInfo, ...]
 
     def row(self) -> dict[str, Any]:
-        from attsms.core.numbers import display
-
         return {
             "type": "delivery",
             "message_id": self.message_id,
@@ -82,9 +84,6 @@ class InboundPush:
 
     def row(self) -> dict[str, Any]:
         """What `inbox pull --jsonl` prints for a message, plus "type"."""
-        from attsms.core.keywords import keyword_of
-        from attsms.core.numbers import display
-
         m = self.message
         return {
             "type": "inbound",
@@ -478,9 +477,6 @@ def listen_profile(active: ActiveProfile, *, sandbox_registration: str | None) -
     """Whose notifications `listen` stores: `active`, with its registration ID (this run's
     ATTSMS_REGISTRATION_ID, else the saved one; the sandbox's, which the command line passes,
     with --sandbox)."""
-    from attsms.auth.profiles import env_setting
-    from attsms.auth.session import ENV_REGISTRATION_ID
-
     if active.sandbox:
         # The sandbox's data is all local test data: its token goes to the 0600 file store.
         return ListenProfile(active.name, "file", sandbox_registration)
@@ -500,9 +496,6 @@ def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | No
     """The profile's listen token: ATTSMS_LISTEN_TOKEN, else its store; made and saved there
     when there is none and `create`. Raises AuthError/StoreError when the store cannot be used
     (no keyring: the error names `store = "file"` and the variable)."""
-    from attsms.auth.credentials import LISTEN_TOKEN_ENV, KeyringUnavailable, listen_token_store
-    from attsms.core.errors import UsageError
-
     store = listen_token_store(who.name, "file" if who.store_kind == "file" else "keyring")
     try:
         found = store.lookup()
@@ -539,8 +532,6 @@ def serve(
     import socket
 
     import uvicorn
-
-    from attsms.core.errors import listen_error
 
     try:
         family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from attsms.core.models import DeliveryInfo
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
+from attsms.store import open_history, open_inbox
 
 if TYPE_CHECKING:
     from attsms.store import StoreSettings
@@ -56,8 +57,6 @@ class StoreSink:
 
     def _deliveries(self, run: list[tuple[int, DeliveryReceipt]], results: list[bool]) -> None:
         if self._history is None:
-            from attsms.store import open_history
-
             self._history = open_history(self._stores)
         # Only what changes is written, so a receipt pushed twice is stored (and printed) once,
         # and a late retry of an older receipt never overwrites a final status.
@@ -102,8 +101,6 @@ class StoreSink:
 
     def _inbound(self, run: list[tuple[int, InboundPush]], results: list[bool]) -> None:
         if self._inbox is None:
-            from attsms.store import open_inbox
-
             self._inbox = open_inbox(self._stores, self.profile)
         registration = run[0][1].registration_id
         batch = self._inbox.add_batch(registration, [push.message for _, push in run])

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attsms import store
 from attsms.core.errors import UsageError
+from attsms.core.paths import data_dir
+from attsms.core.redaction import redact_url
+from attsms.store import _history_database, _inbox_database
+from attsms.store.history import HistoryStore, history_hostname_origin
+from attsms.store.inbox import InboxStore, store_path
+from attsms.store.postgres import connect, is_postgres_url
 
 if TYPE_CHECKING:
     from attsms.store import StoreSettings
@@ -56,17 +63,8 @@ def status(settings: StoreSettings) -> StoreStatus:
     """What the stores `settings` names hold; opens everything read-only."""
     import time
 
-    from attsms import store
-
     url = settings.database_url
-    if url is None:
-        from attsms.core.paths import data_dir
-
-        location = str(data_dir())
-    else:
-        from attsms.core.redaction import redact_url
-
-        location = redact_url(url)
+    location = str(data_dir()) if url is None else redact_url(url)
     history = store.read_history(settings)
     counts: dict[str, int] = {}
     schema = None
@@ -112,7 +110,6 @@ def inbox_profiles(settings: StoreSettings) -> list[str]:
     url = settings.database_url
     if url is None:
         return sorted(_local_inboxes())
-    from attsms.store.postgres import connect
 
     with connect(url, read_only=True) as connection:
         schemas = [
@@ -136,8 +133,6 @@ def inbox_profiles(settings: StoreSettings) -> list[str]:
 def _local_inboxes() -> dict[str, Path]:
     from urllib.parse import unquote
 
-    from attsms.store.inbox import store_path
-
     directory = store_path("x").parent
     if not directory.is_dir():
         return {}
@@ -149,11 +144,6 @@ def _local_inboxes() -> dict[str, Path]:
 
 def copy_to(url: str) -> CopyReport:
     """Copy this machine's local history, inboxes and opt-outs into the database at `url`."""
-    from attsms.store import _history_database, _inbox_database
-    from attsms.store.history import HistoryStore, history_hostname_origin
-    from attsms.store.inbox import InboxStore
-    from attsms.store.postgres import is_postgres_url
-
     if not is_postgres_url(url):
         raise UsageError(
             "store copy --to needs a postgresql:// URL",

@@ -46,6 +46,7 @@ from attsms.store.lease import JobLease as JobLease
 from attsms.store.lease import JobOwner as JobOwner
 from attsms.store.lease import JobTakenError as JobTakenError
 from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
+from attsms.store.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection, Database
@@ -147,8 +148,6 @@ class HistoryStore(JobClaims):
     @classmethod
     def open(cls, path: Path | None = None, *, read_only: bool = False) -> HistoryStore:
         """The history, created (and upgraded to this attsms's schema) unless `read_only`."""
-        from attsms.store.sqlite import SqliteDatabase
-
         database = SqliteDatabase.open(
             path or history_path(), what="the history", read_only=read_only
         )
@@ -162,8 +161,6 @@ class HistoryStore(JobClaims):
     @classmethod
     def open_existing(cls, *, read_only: bool = True) -> HistoryStore | None:
         """The history for reading, or None when none was written yet (nothing is created)."""
-        from attsms.store.sqlite import SqliteDatabase
-
         database = SqliteDatabase.open_existing(
             history_path(), what="the history", read_only=read_only
         )

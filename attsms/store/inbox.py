@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Literal
 from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
+from attsms.core.numbers import canonical
 from attsms.core.paths import data_dir
 from attsms.store.base import keyset_pages, prepared
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
+from attsms.store.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
@@ -125,8 +127,6 @@ class InboxStore:
     @classmethod
     def open(cls, profile: str, *, path: Path | None = None) -> InboxStore:
         """The store, created (0600 in a 0700 directory) if there is none yet, and upgraded."""
-        from attsms.store.sqlite import SqliteDatabase
-
         database = SqliteDatabase.open(path or store_path(profile), what="the inbox store")
         return cls.on(database)
 
@@ -136,8 +136,6 @@ class InboxStore:
     ) -> InboxStore | None:
         """The store, or None when nothing has created it yet (nothing is created here).
         `read_only` changes nothing on disk: it works on a read-only data directory."""
-        from attsms.store.sqlite import SqliteDatabase
-
         database = SqliteDatabase.open_existing(
             path or store_path(profile), what="the inbox store", read_only=read_only
         )
@@ -422,8 +420,6 @@ def _timestamp(received_at: str, fallback: float) -> float:
 
 
 def _canonical(address: str) -> str:
-    from attsms.core.numbers import canonical
-
     return canonical(address)
 
 
