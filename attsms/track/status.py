@@ -9,8 +9,11 @@ The core of `attsms status` and `attsms history`.
   not yet final. Batches whose outcome is unknown have no message ID and are never asked about;
   messages sent more than 72 hours ago are not asked either (the network has given up on them and
   the service has forgotten them).
-- `wait`: then poll (`delivery.wait_for_final`) until every recipient is final or time runs out,
-  writing each change to the history as it comes.
+- `wait`: then `wait.wait_and_record` until every recipient is final or time runs out, the loop
+  `send --wait` uses too, writing each change to the history as it comes.
+
+The service is asked through one `StatusPool` a run, opened with the session when something must
+be asked.
 
 Nothing here prints: callers get `Tracked` messages (and each change through `on_update`).
 """
@@ -28,15 +31,24 @@ from attsms.core.errors import (
     AttsmsError,
     ExitCode,
     StoreError,
-    TemporaryError,
     UsageError,
 )
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
+from attsms.store import open_history
+from attsms.store import read_history as open_read_only
 from attsms.store.history import Outcome
-from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, POLL_CONCURRENCY, WaitResult
+from attsms.store.inbox import parse_since as since_epoch
+from attsms.track.pool import POLL_CONCURRENCY, StatusPool
+from attsms.track.wait import (
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    WaitResult,
+    is_temporary,
+    record,
+    wait_and_record,
+)
 
 if TYPE_CHECKING:
-    from attsms.api.client import AttClient
     from attsms.auth.session import Session
     from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore, SentBatch
@@ -171,8 +183,6 @@ def summarize(outcome: Outcome, statuses: Sequence[str | None]) -> str:
 def parse_since(text: str, now: float | None = None) -> datetime:
     """`--since`: a date or time (ISO 8601; no zone means local time) or a duration back from now
     (`90m`, `2h`, `7d`, `1w`), as an aware UTC datetime. The same grammar as `inbox list`."""
-    from attsms.store.inbox import parse_since as since_epoch
-
     try:
         return datetime.fromtimestamp(since_epoch(text, now), tz=UTC)
     except UsageError:
@@ -230,8 +240,6 @@ class HistoryStream:
         if self._store is not None:
             yield from self._pages(self._store)
             return
-        from attsms.store import read_history as open_read_only
-
         store = open_read_only(self._stores)
         if store is not None:
             with store:
@@ -279,8 +287,8 @@ def track(
     if any(not message_id.strip() for message_id in message_ids):
         raise UsageError("a message ID is empty", hint="give the IDs `attsms send` printed")
     started = time.monotonic()
-    with _open_history(stores) as store, _Connection(open_session) as connection:
-        tracker = _Tracker(store, connection, profile, concurrency, now())
+    with _open_history(stores) as store, _Connection(open_session, concurrency) as connection:
+        tracker = _Tracker(store, connection, profile, now())
         if message_ids:
             report = tracker.by_id(list(dict.fromkeys(message_ids)))
         else:
@@ -321,8 +329,9 @@ class StatusStream:
         self._failures: list[AttsmsError] = []
 
     def __iter__(self) -> Iterator[Tracked]:
-        with _open_history(self._stores) as store, _Connection(self._open) as connection:
-            tracker = _Tracker(store, connection, self._profile, self._concurrency, self._now())
+        connection = _Connection(self._open, self._concurrency)
+        with _open_history(self._stores) as store, connection:
+            tracker = _Tracker(store, connection, self._profile, self._now())
             pages = HistoryStream(
                 self._stores, self._profile, limit=self._limit, since=self._since, store=store
             )
@@ -342,49 +351,40 @@ class StatusStream:
 def _open_history(stores: StoreSettings) -> HistoryStore:
     """The history to record statuses in; on a data directory that cannot be written, the
     history read-only: `status` still shows what it holds and what the service answers."""
-    from attsms.store import open_history, read_history
-
     try:
         return open_history(stores)
     except StoreError:
-        store = read_history(stores)
+        store = open_read_only(stores)
         if store is None:
             raise
         return store
 
 
 class _Connection:
-    """The session, opened the first time a status must be asked for; closed at the end."""
+    """The session and the pool that asks through it, opened the first time a status must be
+    asked for; closed at the end."""
 
-    def __init__(self, open_session: Callable[[], Session]) -> None:
+    def __init__(self, open_session: Callable[[], Session], concurrency: int) -> None:
         self._open = open_session
+        self._concurrency = concurrency
         self._session: Session | None = None
+        self._pool: StatusPool | None = None
 
     @property
-    def client(self) -> AttClient:
-        if self._session is None:
+    def pool(self) -> StatusPool:
+        if self._pool is None:
             self._session = self._open()
-        return self._session.client
+            self._pool = StatusPool(self._session.client, self._concurrency)
+        return self._pool
 
     def __enter__(self) -> _Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.close()
         if self._session is not None:
             self._session.close()
-
-
-class _Primed:
-    """A status client that answers each message's first question from answers already had, so
-    `wait_for_final` does not ask again what the first round just asked."""
-
-    def __init__(self, client: AttClient, first: dict[str, DeliveryStatus]) -> None:
-        self._client = client
-        self._first = dict(first)
-
-    def delivery_status(self, message_id: str) -> DeliveryStatus:
-        answer = self._first.pop(message_id, None)
-        return answer if answer is not None else self._client.delivery_status(message_id)
 
 
 class _Tracker:
@@ -393,15 +393,13 @@ class _Tracker:
         store: HistoryStore,
         connection: _Connection,
         profile: str,
-        concurrency: int,
         now: datetime,
     ) -> None:
         self._store = store
         self._connection = connection
         self._profile = profile
-        self._concurrency = max(1, concurrency)
         self._now = now
-        self._answers: dict[str, DeliveryStatus] = {}  # this run's answers, for `_Primed`
+        self._answers: dict[str, DeliveryStatus] = {}  # this run's answers: `wait` takes them
 
     # asked by ID ------------------------------------------------------------------------------
 
@@ -516,12 +514,10 @@ class _Tracker:
         on_update: OnUpdate | None,
         started: float,
     ) -> StatusReport:
-        from attsms.track.wait import wait_for_final
-
         messages = list(report.messages)
         where = {m.message_id: i for i, m in enumerate(messages) if m.waitable and m.message_id}
         # Temporary failures are waited out; anything else (credentials) still ends the command.
-        failures = tuple(f for f in report.failures if not _is_temporary(f))
+        failures = tuple(f for f in report.failures if not is_temporary(f))
         pending = list(where) if not failures else []
 
         def changed(current: DeliveryStatus, _previous: DeliveryStatus | None) -> None:
@@ -529,7 +525,6 @@ class _Tracker:
             old = messages[index]
             new = replace(old, deliveries=_deliveries(current), source="service", note=None)
             messages[index] = new
-            self._record(current.message_id, current.deliveries)
             before = {d.address: d.status for d in old.deliveries}
             moved = tuple(
                 d
@@ -542,14 +537,14 @@ class _Tracker:
         pending_ids: tuple[str, ...] = ()
         timed_out = False
         if pending:
-            primed = _Primed(self._connection.client, self._answers)
-            result = wait_for_final(
-                primed,
+            result = wait_and_record(
+                self._connection.pool,
+                self._store,
                 pending,
                 timeout=timeout,
                 interval=interval,
                 on_change=changed,
-                known=self._store.final_status,  # receipts `attsms listen` stored
+                answered=self._answers,  # the first round was just asked
             )
             pending_ids, timed_out = result.pending_ids, result.timed_out
         # What decides the exit code: every status the service gave, and final ones the history
@@ -572,37 +567,14 @@ class _Tracker:
         answer is written to the history at once."""
         if not message_ids:
             return {}
-        client = self._connection.client
+        asking = self._connection.pool.ask(message_ids)
         answers: dict[str, DeliveryStatus | AttsmsError] = {}
-        for message_id, answer in zip(message_ids, self._map(client, message_ids), strict=True):
+        for message_id, answer in zip(message_ids, asking, strict=True):
             answers[message_id] = answer
             if isinstance(answer, DeliveryStatus):
                 self._answers[message_id] = answer
-                self._record(message_id, answer.deliveries)
+                record(self._store, answer)
         return answers
-
-    def _record(self, message_id: str, deliveries: Sequence[DeliveryInfo]) -> None:
-        if not self._store.read_only:  # a read-only history shows the answers, keeps none
-            self._store.update_statuses(message_id, deliveries)
-
-    def _map(
-        self, client: AttClient, message_ids: list[str]
-    ) -> Iterator[DeliveryStatus | AttsmsError]:
-        def one(message_id: str) -> DeliveryStatus | AttsmsError:
-            try:
-                return client.delivery_status(message_id)
-            except AttsmsError as error:
-                return error
-
-        if len(message_ids) == 1 or self._concurrency == 1:
-            yield from map(one, message_ids)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(
-            min(self._concurrency, len(message_ids)), thread_name_prefix="status"
-        ) as pool:
-            yield from pool.map(one, message_ids)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -614,10 +586,6 @@ def _is_not_found(error: AttsmsError) -> bool:
     return isinstance(error, ApiError) and (
         error.status == 404 or (error.status == 400 and error.code in ("SVC0002", "SVC0003"))
     )
-
-
-def _is_temporary(error: AttsmsError) -> bool:
-    return isinstance(error, TemporaryError) or error.exit_code == ExitCode.TEMPFAIL
 
 
 def _deliveries(status: DeliveryStatus) -> tuple[Delivery, ...]:

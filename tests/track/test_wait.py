@@ -11,7 +11,8 @@ from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import ApiError, ExitCode, NetworkError, PartialFailure, TemporaryError
 from attsms.core.models import DeliveryInfo, DeliveryStatus
 from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from attsms.track.wait import WaitResult, changes, wait_for_final
+from attsms.store.history import HistoryStore
+from attsms.track.wait import WaitResult, changes, wait_and_record, wait_for_final
 from tests.helpers.support import SandboxHttp
 
 StartSandbox = Callable[..., SandboxHttp]
@@ -219,3 +220,57 @@ def test_changes_lists_only_what_moved() -> None:
     )
     assert changes(after, before) == [DeliveryInfo(DELIVERED, "DeliveredToTerminal")]
     assert changes(after, None) == list(after.deliveries)
+
+
+# --- wait_and_record: the loop of `send --wait` and `status --wait` ---------------------------
+
+
+@pytest.fixture
+def history() -> Iterator[HistoryStore]:
+    with HistoryStore.open() as store:
+        store.record_batch(profile="default", message="hi", addresses=[DELIVERED], message_id="m1")
+        yield store
+
+
+def test_each_new_status_is_recorded_before_the_caller_is_told(history: HistoryStore) -> None:
+    told: list[tuple[str | None, str]] = []
+
+    def on_change(current: DeliveryStatus, _previous: DeliveryStatus | None) -> None:
+        batch = history.get(current.message_id)
+        assert batch is not None
+        told.append((batch.recipients[0].status, current.deliveries[0].status))
+
+    client = Scripted("MessageWaiting", "MessageWaiting", "DeliveredToTerminal")
+    result = wait_and_record(
+        client, history, ["m1"], timeout=10, interval=0.01, on_change=on_change
+    )
+    assert told == [
+        ("MessageWaiting", "MessageWaiting"),
+        ("DeliveredToTerminal", "DeliveredToTerminal"),
+    ]
+    assert (client.asked, exit_of(result)) == (3, ExitCode.OK)
+
+
+def test_a_final_receipt_already_stored_is_not_asked_about(history: HistoryStore) -> None:
+    history.update_statuses("m1", [DeliveryInfo(DELIVERED, "DeliveredToTerminal")])
+    client = Scripted("MessageWaiting")
+    result = wait_and_record(client, history, ["m1"], timeout=10)
+    assert client.asked == 0
+    assert [d.status for d in result.deliveries] == ["DeliveredToTerminal"]
+
+
+def test_answers_already_had_stand_for_the_first_round(history: HistoryStore) -> None:
+    seen: list[str] = []
+    client = Scripted("DeliveredToTerminal")
+    waiting = DeliveryStatus("m1", (DeliveryInfo(DELIVERED, "MessageWaiting"),))
+    wait_and_record(
+        client,
+        history,
+        ["m1"],
+        timeout=10,
+        interval=0.01,
+        on_change=lambda current, _: seen.append(current.deliveries[0].status),
+        answered={"m1": waiting},
+    )
+    assert client.asked == 1  # the second round only
+    assert seen == ["MessageWaiting", "DeliveredToTerminal"]

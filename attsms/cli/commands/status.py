@@ -81,39 +81,43 @@ def _document(message: Tracked) -> dict[str, Any]:
     }
 
 
+MessageIds = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[MESSAGE_ID]...",
+        help="IDs printed by `attsms send`; none: the recent sends from the history.",
+    ),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1,
+        metavar="S",
+        callback=not_nan,
+        help="With --wait: first pause between polls, growing 1.5 times up to 15 s.  [default: 1]",
+    ),
+]
+ShowAll = Annotated[
+    bool, typer.Option("--all", help="Without IDs: every send in the history, not the last 20.")
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DATE",
+        help="Without IDs: sends at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+    ),
+]
+
+
 @formats(Format.JSON)
 def status(
     ctx: typer.Context,
-    message_ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[MESSAGE_ID]...",
-            help="IDs printed by `attsms send`; none: the recent sends from the history.",
-        ),
-    ] = None,
+    message_ids: MessageIds = None,
     wait: Wait = False,
     timeout: WaitTimeout = None,
-    interval: Annotated[
-        float | None,
-        typer.Option(
-            min=0.1,
-            metavar="S",
-            callback=not_nan,
-            help="With --wait: first pause between polls, growing 1.5 times up to 15 s."
-            "  [default: 1]",
-        ),
-    ] = None,
-    show_all: Annotated[
-        bool, typer.Option("--all", help="Without IDs: every send in the history, not the last 20.")
-    ] = False,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DATE",
-            help="Without IDs: sends at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d"
-            " back.",
-        ),
-    ] = None,
+    interval: Interval = None,
+    show_all: ShowAll = False,
+    since: Since = None,
 ) -> None:
     """Show the delivery status of sent messages, per recipient, and record it in the history.
 
@@ -137,22 +141,14 @@ def status(
     if message_ids and (show_all or since is not None):
         raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
     settings = app_state.settings
-    streaming = wait and not out.machine
-    columns = _columns(out)
-
-    def print_update(message: Tracked, deliveries: tuple[Delivery, ...]) -> None:
-        for row in _rows(message, deliveries, out):
-            out.record(row, columns)
-
+    stores, profile = settings.store, settings.profile.name
+    limit = None if show_all else DEFAULT_LIMIT
     after = None if since is None else parse_since(since)
+    columns = _columns(out)
     if not wait and not message_ids and out.format is not Format.TABLE:
         # Piped or --json: a page of the history at a time, asked about and printed as it comes.
         stream = StatusStream(
-            lambda: app_state.session(out),
-            stores=settings.store,
-            profile=settings.profile.name,
-            limit=None if show_all else DEFAULT_LIMIT,
-            since=after,
+            lambda: app_state.session(out), stores=stores, profile=profile, limit=limit, since=after
         )
         out.stream_records(
             stream,
@@ -161,30 +157,37 @@ def status(
             document=_document,
             page=100,
         )
-        report = stream.report()
-        _summarize(out, report, listed=True, since=since, shown=stream.count)
-        if (error := report.error()) is not None:
-            raise error
-        return
-    report = track(
-        lambda: app_state.session(out),
-        stores=settings.store,
-        profile=settings.profile.name,
-        message_ids=message_ids or (),
-        limit=None if show_all else DEFAULT_LIMIT,
-        since=after,
-        wait=wait,
-        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-        interval=DEFAULT_INTERVAL if interval is None else interval,
-        on_update=print_update if streaming else None,
-    )
-    if not streaming:
-        rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
-        out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
-    _summarize(out, report, listed=not message_ids, since=since, shown=len(report.messages))
-    error = report.error()
-    if error is not None:
+        report, shown = stream.report(), stream.count
+    else:
+        streaming = wait and not out.machine  # each change printed as it comes
+        report = track(
+            lambda: app_state.session(out),
+            stores=stores,
+            profile=profile,
+            message_ids=message_ids or (),
+            limit=limit,
+            since=after,
+            wait=wait,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            interval=DEFAULT_INTERVAL if interval is None else interval,
+            on_update=(lambda m, moved: _print_update(out, columns, m, moved))
+            if streaming
+            else None,
+        )
+        if not streaming:
+            rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
+            out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
+        shown = len(report.messages)
+    _summarize(out, report, listed=not message_ids, since=since, shown=shown)
+    if (error := report.error()) is not None:
         raise error
+
+
+def _print_update(
+    out: Output, columns: list[Column], message: Tracked, moved: tuple[Delivery, ...]
+) -> None:
+    for row in _rows(message, moved, out):
+        out.record(row, columns)
 
 
 def _summarize(
