@@ -201,40 +201,46 @@ def _parse(path: Path, document: dict[str, Any]) -> Config:
     raw_profiles = document.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise _wrong(path, "profiles", "a table of profiles ([profiles.NAME])")
-    profiles: dict[str, Profile] = {}
-    for name, table in raw_profiles.items():
-        key = f"profiles.{name}"
-        if not _PROFILE_NAME.match(name):
-            raise _wrong(path, key, "a profile name of letters, digits, '.', '_' and '-'")
-        if not isinstance(table, dict):
-            raise _wrong(path, key, "a table")
-        values: dict[str, str] = {}
-        for setting, value in table.items():
-            if setting not in _PROFILE_KEYS:
-                raise ConfigError(
-                    f"unknown setting {key}.{setting} in {path}",
-                    hint=f"known settings: {', '.join(_PROFILE_KEYS)}",
-                )
-            if setting in _NUMBER_KEYS and isinstance(value, int | float):
-                if isinstance(value, bool) or not value >= 0:
-                    raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
-                value = str(value)
-            if not isinstance(value, str):
-                raise _wrong(path, f"{key}.{setting}", "a string")
-            if setting in _NUMBER_KEYS and not _is_count(value):
-                raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
-            values[setting] = value
-        store = values.get("store")
-        if store is not None and store not in STORE_KINDS:
-            raise _wrong(path, f"{key}.store", '"keyring" or "file"')
-        base_url = values.get("base_url")
-        if base_url is not None:
-            try:
-                values["base_url"] = check_base_url(base_url)
-            except UsageError:
-                raise _wrong(path, f"{key}.base_url", "an http:// or https:// URL") from None
-        profiles[name] = Profile(name=name, **values)  # type: ignore[arg-type]
+    profiles = {name: _profile(path, name, table) for name, table in raw_profiles.items()}
     return Config(path, profiles, other)
+
+
+def _profile(path: Path, name: str, table: Any) -> Profile:
+    """One `[profiles.NAME]` table, each setting checked as the code that uses it checks it."""
+    key = f"profiles.{name}"
+    if not _PROFILE_NAME.match(name):
+        raise _wrong(path, key, "a profile name of letters, digits, '.', '_' and '-'")
+    if not isinstance(table, dict):
+        raise _wrong(path, key, "a table")
+    values = {setting: _setting(path, key, setting, value) for setting, value in table.items()}
+    store = values.get("store")
+    if store is not None and store not in STORE_KINDS:
+        raise _wrong(path, f"{key}.store", '"keyring" or "file"')
+    base_url = values.get("base_url")
+    if base_url is not None:
+        try:
+            values["base_url"] = check_base_url(base_url)
+        except UsageError:
+            raise _wrong(path, f"{key}.base_url", "an http:// or https:// URL") from None
+    return Profile(name=name, **values)  # type: ignore[arg-type]
+
+
+def _setting(path: Path, key: str, setting: str, value: Any) -> str:
+    """One setting's value as text (all are strings; a number is natural for some)."""
+    if setting not in _PROFILE_KEYS:
+        raise ConfigError(
+            f"unknown setting {key}.{setting} in {path}",
+            hint=f"known settings: {', '.join(_PROFILE_KEYS)}",
+        )
+    if setting in _NUMBER_KEYS and isinstance(value, int | float):
+        if isinstance(value, bool) or not value >= 0:
+            raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
+        value = str(value)
+    if not isinstance(value, str):
+        raise _wrong(path, f"{key}.{setting}", "a string")
+    if setting in _NUMBER_KEYS and not _is_count(value):
+        raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
+    return value
 
 
 def _is_count(text: str) -> bool:

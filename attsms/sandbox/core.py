@@ -420,6 +420,22 @@ class Sandbox:
 
     def _send(self, req: _Request) -> SandboxResponse:
         self._authorize(req)
+        addresses, message, notify = self._outbound(req)
+        valid = _checked_addresses(addresses)
+        if not message:
+            raise invalid_input("message")
+        if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            raise SandboxError(
+                400, "SVC0280", "Message too long. Allowed length is %1", str(MAX_MESSAGE_BYTES)
+            )
+        message_id = f"SMS{self._hex(8)}"
+        self._record_send(message_id, valid, message, notify, req.now)
+        url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
+        response = {"messageId": message_id, "resourceReference": {"resourceURL": url}}
+        return json_response(201, {"outboundSMSResponse": response})
+
+    def _outbound(self, req: _Request) -> tuple[list[str], str, bool]:
+        """The addresses, message and notifyDeliveryStatus of a send, each of the right type."""
         payload = self._json_body(req, "outboundSMSRequest")
         outbound = payload.get("outboundSMSRequest") if isinstance(payload, dict) else None
         if not isinstance(outbound, dict):
@@ -432,38 +448,20 @@ class Sandbox:
         message = outbound.get("message")
         if not isinstance(message, str) or not _utf8_ok(message):
             raise invalid_input("message")
-        if not isinstance(outbound.get("notifyDeliveryStatus", False), bool):
+        notify = outbound.get("notifyDeliveryStatus", False)
+        if not isinstance(notify, bool):
             raise invalid_input("notifyDeliveryStatus")
+        return addresses, message, notify
 
-        if len(addresses) > MAX_ADDRESSES:
-            raise SandboxError(
-                400, "POL0003", "Too many addresses specified in message part %1", "address"
-            )
-        canonical = [normalize(a) for a in addresses]
-        invalid = [a for a, c in zip(addresses, canonical, strict=True) if c is None]
-        if len(invalid) == len(addresses):  # also the empty list
-            raise SandboxError(
-                400, "SVC0004", "No valid addresses provided in message part %1", "address"
-            )
-        if invalid:
-            raise invalid_input(", ".join(invalid))
-        valid = [c for c in canonical if c is not None]
-        duplicated = sorted(a for a, n in Counter(valid).items() if n > 1)
-        if duplicated:
-            raise SandboxError(400, "POL0013", "Duplicated addresses: %1", ", ".join(duplicated))
-        if not message:
-            raise invalid_input("message")
-        if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
-            raise SandboxError(
-                400, "SVC0280", "Message too long. Allowed length is %1", str(MAX_MESSAGE_BYTES)
-            )
-
-        message_id = f"SMS{self._hex(8)}"
+    def _record_send(
+        self, message_id: str, valid: list[str], message: str, notify: bool, now: float
+    ) -> None:
+        """The message, each recipient's count and outbox entry, and its receipts to push."""
         self.state.messages[message_id] = {
-            "sent_at": req.now,
+            "sent_at": now,
             "addresses": valid,
             "message": message,
-            "notify": outbound.get("notifyDeliveryStatus", False),
+            "notify": notify,
             # Worked out once: `prune` asks it of every message every second.
             "final": all(final_outcome(a) in FINAL_STATUSES for a in valid),
         }
@@ -472,25 +470,17 @@ class Sandbox:
         for address in valid:
             delivered_to[address] = delivered_to.get(address, 0) + 1
             outbox.append(
-                {
-                    "messageId": message_id,
-                    "address": address,
-                    "message": message,
-                    "sent_at": req.now,
-                }
+                {"messageId": message_id, "address": address, "message": message, "sent_at": now}
             )
         if len(outbox) > MAX_OUTBOX:
             del outbox[: len(outbox) - MAX_OUTBOX]
-        if self.notifier is not None and outbound.get("notifyDeliveryStatus", False):
+        if self.notifier is not None and notify:
             for address in valid:
                 outcome = final_outcome(address)
                 if outcome != "MessageWaiting":  # 07xx never changes: nothing to tell
                     self.notifier.delivery(
                         message_id, address, outcome, delay=self.config.delivery_seconds
                     )
-        url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
-        response = {"messageId": message_id, "resourceReference": {"resourceURL": url}}
-        return json_response(201, {"outboundSMSResponse": response})
 
     def _delivery_status(self, msg: Mapping[str, Any], address: str, now: float) -> str:
         if now < msg["sent_at"] + self.config.delivery_seconds:
@@ -629,3 +619,25 @@ class Sandbox:
         if self.notifier is not None:
             self.notifier.reset()
         return json_response(200, {"reset": True})
+
+
+def _checked_addresses(addresses: list[str]) -> list[str]:
+    """The recipients in canonical form, refused as the service refuses them: too many (POL0003),
+    none valid (SVC0004), some invalid (SVC0002 naming them), one twice (POL0013)."""
+    if len(addresses) > MAX_ADDRESSES:
+        raise SandboxError(
+            400, "POL0003", "Too many addresses specified in message part %1", "address"
+        )
+    canonical = [normalize(a) for a in addresses]
+    invalid = [a for a, c in zip(addresses, canonical, strict=True) if c is None]
+    if len(invalid) == len(addresses):  # also the empty list
+        raise SandboxError(
+            400, "SVC0004", "No valid addresses provided in message part %1", "address"
+        )
+    if invalid:
+        raise invalid_input(", ".join(invalid))
+    valid = [c for c in canonical if c is not None]
+    duplicated = sorted(a for a, n in Counter(valid).items() if n > 1)
+    if duplicated:
+        raise SandboxError(400, "POL0013", "Duplicated addresses: %1", ", ".join(duplicated))
+    return valid
