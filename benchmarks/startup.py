@@ -6,7 +6,11 @@ of each to bare Python. Targets: --version <= 2x, --help <= 5x. Then one `attsms
 cached token against a sandbox, against a bare `httpx.post` script doing the same request
 (`bulk_send.single_send_ratio`). Target (issue 16): <= 1.3x.
 
-    python benchmarks/startup.py [--runs 30] [--single-runs 20]
+    python benchmarks/startup.py [--runs 30] [--single-runs 20] [--baseline PATH/bin/attsms]
+
+`--baseline` times another installation's `attsms` (say, the last release in a venv of its own)
+in the same interleaved loop and prints each command's ratio to it: a side-by-side comparison on
+a noisy machine. Time installed console scripts (`pip install .`, not `-e`), as users run them.
 
 Profile of one send before issue 16 (`python -X importtime`, cumulative ms, this 2-core box):
 httpx 86 (the bare script pays it too), attsms.cli.app 37 of which typer 33 (typer also loads rich),
@@ -53,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--single-runs", type=int, default=20, help="0: skip the single send")
+    parser.add_argument("--baseline", metavar="ATTSMS", help="another attsms to compare against")
     args = parser.parse_args()
     runs = args.runs
     attsms = _attsms()
@@ -62,6 +67,9 @@ def main() -> None:
         "attsms --help": [*attsms, "--help"],
         "attsms send --help": [*attsms, "send", "--help"],
     }
+    if args.baseline:
+        for flags in (["--version"], ["--help"], ["send", "--help"]):
+            commands["baseline " + " ".join(flags)] = [args.baseline, *flags]
     for argv in commands.values():  # warm the page cache and .pyc files
         _time(argv)
     samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -73,6 +81,12 @@ def main() -> None:
     for name, values in samples.items():
         median = statistics.median(values)
         print(f"{name:<22}{median * 1000:>10.1f}{median / base:>7.1f}x")
+    if args.baseline:
+        print("against the baseline, side by side:")
+        for name in ("--version", "--help", "send --help"):
+            ours = statistics.median(samples[f"attsms {name}"])
+            theirs = statistics.median(samples[f"baseline {name}"])
+            print(f"  attsms {name:<14}{ours / theirs:>7.2f}x the baseline")
     if args.single_runs > 0:
         sys.path.insert(0, str(Path(__file__).parent))
         from bulk_send import single_send_ratio
