@@ -82,6 +82,13 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 message`, `2 messages`, `3 batches`: a count in a summary line."""
+    if number == 1:
+        return f"{number} {noun}"
+    return f"{number} {noun}{'es' if noun.endswith(('ch', 'sh', 's', 'x')) else 's'}"
+
+
 def escape_unencodable(*streams: Any) -> None:
     """Make streams that cannot encode every character (an ASCII or Latin-1 locale on a cron
     host, `PYTHONIOENCODING=ascii`) write `\\u2019` for what they cannot encode, rather than

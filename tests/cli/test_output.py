@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attsms.cli.output import Column, Format, Output
+from attsms.cli.output import Column, Format, Output, counted
 from tests.helpers.support import Cli
 
 COLUMNS = [Column("id", "ID"), Column("to", "TO"), Column("status", "STATUS")]
@@ -206,3 +206,11 @@ def test_streamed_records_write_what_records_writes_whole(
         assert text == whole.buffer.getvalue(), fmt
         if fmt is Format.JSON:
             assert json.loads(text) == every
+
+
+@pytest.mark.parametrize(
+    ("number", "noun", "text"),
+    [(1, "message", "1 message"), (0, "message", "0 messages"), (2, "batch", "2 batches")],
+)
+def test_counted(number: int, noun: str, text: str) -> None:
+    assert counted(number, noun) == text

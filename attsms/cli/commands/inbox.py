@@ -11,7 +11,7 @@ import typer
 from attsms.cli.commands.context import complete_registration_id, state
 from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
-from attsms.cli.output import Column, Format, Output
+from attsms.cli.output import Column, Format, Output, counted
 from attsms.core.errors import AttsmsError
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ def _row(message: StoredMessage) -> dict[str, Any]:
         "text": message.text,
         "keyword": message.keyword,  # "stop", "start", "help" or null
     }
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @app.command(epilog=PULL_EPILOG)
@@ -189,13 +185,13 @@ def _finish(
         out.records(held, columns)
     notes = []
     if summary.opted_out:
-        notes.append(_plural(len(summary.opted_out), "opt-out"))
+        notes.append(counted(len(summary.opted_out), "opt-out"))
     if summary.opted_in:
-        notes.append(_plural(len(summary.opted_in), "opt-in"))
+        notes.append(counted(len(summary.opted_in), "opt-in"))
     if summary.duplicates:
         notes.append(f"{summary.duplicates} already stored")
     detail = f" ({', '.join(notes)})" if notes else ""
-    new = _plural(summary.new, "new message")
+    new = counted(summary.new, "new message")
     if failed:
         if summary.new or summary.duplicates:  # nothing fetched: the error line says it all
             out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
@@ -322,4 +318,4 @@ def export(ctx: typer.Context, export_format: ExportFormatOption = ExportFormat.
         count = out.csv(rows(), EXPORT_COLUMNS)
     else:
         count = out.stream_records(rows(), EXPORT_COLUMNS)
-    out.info(f"Exported {_plural(count, 'message')}.")
+    out.info(f"Exported {counted(count, 'message')}.")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attsms.cli.commands.options import Quiet, examples, formats
-from attsms.cli.output import Format
+from attsms.cli.output import Format, counted
 
 if TYPE_CHECKING:
     from attsms.store.admin import StoreStatus
@@ -53,8 +53,8 @@ def status(ctx: typer.Context) -> None:
         out.text("history:   none yet")
     else:
         out.text(
-            f"history:   schema {report.history_schema}, {_count(report.batches, 'batch')},"
-            f" {_count(report.recipients, 'recipient')}, {_count(report.jobs, 'keyed job')}"
+            f"history:   schema {report.history_schema}, {counted(report.batches, 'batch')},"
+            f" {counted(report.recipients, 'recipient')}, {counted(report.jobs, 'keyed job')}"
             f" ({report.live_jobs} running)"
         )
     if not report.inboxes:
@@ -62,13 +62,8 @@ def status(ctx: typer.Context) -> None:
     for inbox in report.inboxes:
         out.text(
             f"inbox:     profile {inbox.profile}: schema {inbox.schema},"
-            f" {_count(inbox.messages, 'message')}, {_count(inbox.opt_outs, 'opt-out')}"
+            f" {counted(inbox.messages, 'message')}, {counted(inbox.opt_outs, 'opt-out')}"
         )
-
-
-def _count(number: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith("ch") else "s")
-    return f"{number} {noun if number == 1 else plural}"
 
 
 def _document(report: StoreStatus) -> dict[str, Any]:
