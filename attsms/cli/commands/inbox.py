@@ -266,7 +266,7 @@ ExportFormatOption = Annotated[
 ]
 
 # Every field of a stored message, in this order in every format.
-EXPORT_COLUMNS = [
+EXPORT_COLUMNS = tuple(
     Column(key, key)
     for key in (
         "message_id",
@@ -278,7 +278,7 @@ EXPORT_COLUMNS = [
         "text",
         "keyword",
     )
-]
+)
 
 
 def _export_row(message: StoredMessage) -> dict[str, Any]:

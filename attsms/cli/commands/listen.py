@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -31,8 +32,6 @@ def listen(
     profile uses one) and are printed on stderr at start. SIGTERM or Ctrl-C: stop accepting,
     finish what is in flight, exit 0.
     """
-    import sys
-
     from attsms.receive.listen import ListenApp, Writer, listen_profile, listen_token, serve
     from attsms.receive.sink import StoreSink
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
 
 from attsms.cli.commands.context import state
 from attsms.cli.commands.options import Host, Port, examples, formats, not_nan
-from attsms.cli.output import Format
+from attsms.cli.output import Column, Format
 
 app = typer.Typer(
     help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages, reset it.",
@@ -115,8 +116,6 @@ def serve(
     inbound_callback: InboundCallback = None,
 ) -> None:
     """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
-    import dataclasses
-
     from attsms.cli.sandbox_admin import serve as serve_sandbox
     from attsms.sandbox import SandboxConfig
 
@@ -188,7 +187,6 @@ def outbox(
     Oldest first, kept until `attsms sandbox reset`. With --json: {"outbox": [{"messageId",
     "address", "message", "sentAt"}], "total": N}.
     """
-    from attsms.cli.output import Column
     from attsms.cli.sandbox_admin import read_outbox
 
     out = state(ctx).output()

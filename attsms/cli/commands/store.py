@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attsms.cli.commands.context import state
 from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.output import Format, counted
 
@@ -38,7 +39,6 @@ COPY_EPILOG = examples(
 def status(ctx: typer.Context) -> None:
     """Show the backend, where it is (a URL without its password), the schema versions and
     row counts. Reads only: works on a read-only data directory."""
-    from attsms.cli.commands.context import state
     from attsms.store import admin
 
     app_state = state(ctx)
@@ -108,7 +108,6 @@ def copy(
 ) -> None:
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
     database. Run it again at will: nothing is copied twice."""
-    from attsms.cli.commands.context import state
     from attsms.store import admin
     from attsms.store.postgres import check_url, redact, refuse_password
 
