@@ -178,10 +178,7 @@ OUTBOX_EPILOG = examples(
 
 @app.command(epilog=OUTBOX_EPILOG)
 @formats(Format.JSON)
-def outbox(
-    ctx: typer.Context,
-    url: SandboxUrl = None,
-) -> None:
+def outbox(ctx: typer.Context, url: SandboxUrl = None) -> None:
     """Show what the sandbox accepted: message ID, address and text, one line per recipient.
 
     Oldest first, kept until `attsms sandbox reset`. With --json: {"outbox": [{"messageId",
@@ -205,10 +202,7 @@ def outbox(
 
 @app.command(epilog=RESET_EPILOG)
 @formats(Format.JSON)
-def reset(
-    ctx: typer.Context,
-    url: SandboxUrl = None,
-) -> None:
+def reset(ctx: typer.Context, url: SandboxUrl = None) -> None:
     """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
 
     The way out when its state file is broken. Local history and inbox stores are kept.
