@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer._click.core import ParameterSource
+from typer.core import TyperGroup, TyperOption
 
 from attsms import __version__
-from attsms.cli.commands.completion import COMPLETE_VAR
+from attsms.cli.commands.completion import COMPLETE_VAR, enable_shell_completion
 
 # AppState and state() live in commands/context.py (re-exported here).
 from attsms.cli.commands.context import AppState, complete_profile, state
 from attsms.cli.commands.options import examples
+from attsms.cli.output import FORMAT_FLAGS
 
 if TYPE_CHECKING:
     from typer import _click as click
@@ -145,10 +147,6 @@ def _load(name: str) -> click.Command:
 def _accept_format_options(command: click.Command) -> None:
     """Give `command` (and its subcommands) the flags of the output formats it offers
     (`commands.options.formats`), each setting the run's one format."""
-    from typer.core import TyperOption
-
-    from attsms.cli.output import FORMAT_FLAGS
-
     for chosen in getattr(command.callback, "output_formats", ()):
         flag, help_text = FORMAT_FLAGS[chosen]
         command.params.append(
@@ -218,8 +216,6 @@ def checked_database_url(url: str) -> str:
 def _accept_global_options(command: click.Command) -> None:
     """Add the hidden global options to `command` and its subcommands, leaving out any name the
     command uses itself (login and logout have their own --profile)."""
-    from typer.core import TyperOption
-
     taken = {name for param in command.params for name in param.opts + param.secondary_opts}
 
     def free(*names: str) -> list[str]:
@@ -301,8 +297,6 @@ def main(
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    from typer._click.core import ParameterSource
-
     # Only a --profile typed here is worth the warning that --sandbox ignores it: an exported
     # ATTSMS_PROFILE is not something this command line asked for.
     typed = ctx.get_parameter_source("profile") is ParameterSource.COMMANDLINE
@@ -322,7 +316,5 @@ def build_command(args: Sequence[str] | None = None) -> click.Command:
     """
     del args
     if os.environ.get(COMPLETE_VAR):  # a shell asking what to complete: see commands/completion
-        from attsms.cli.commands.completion import enable_shell_completion
-
         enable_shell_completion()
     return typer.main.get_command(app)

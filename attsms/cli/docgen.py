@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attsms import __version__
+from attsms.auth import config, credentials, tokens
+from attsms.cli import sandbox_admin
+from attsms.cli.app import build_command
+from attsms.cli.commands.completion import completion_script
 from attsms.core.errors import ExitCode
+from attsms.store import inbox
 
 if TYPE_CHECKING:
     from typer import _click as click
@@ -123,10 +128,6 @@ Exit status 75 means try again later, which cron does anyway.
 
 def files() -> list[tuple[str, str]]:
     """(path, what it holds) for the files attsms keeps, asked of the code that keeps them."""
-    from attsms.auth import config, credentials, tokens
-    from attsms.cli import sandbox_admin
-    from attsms.store import inbox
-
     saved = {variable: os.environ.get(variable) for _, variable, _, _ in DIRECTORIES}
     # Each path function answers under its directory's Linux default, as the man page shows it.
     os.environ.update({variable: linux for _, variable, linux, _ in DIRECTORIES})
@@ -179,8 +180,6 @@ class Page:
 
 def pages() -> list[Page]:
     """Every command and group, the root first, depth first."""
-    from attsms.cli.app import build_command
-
     root = build_command()
     ctx = root.make_context("attsms", [], resilient_parsing=True, terminal_width=HELP_WIDTH)
     return list(_walk(Page(("attsms",), root, ctx)))
@@ -334,8 +333,6 @@ def zsh_function_file(script: str) -> str:
 
 def generated_files() -> dict[str, str]:
     """Every generated file, by path relative to the repository root."""
-    from attsms.cli.commands.completion import completion_script
-
     all_pages = pages()
     out = {f"man/{page.name}.1": man_page(page) for page in all_pages}
     out.update({f"completions/attsms.{shell}": completion_script(shell) + "\n" for shell in SHELLS})

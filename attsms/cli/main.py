@@ -1,7 +1,9 @@
 """Entry point: the fast paths and the one place that turns errors into exit codes.
 
 Nothing heavy is imported at module level: `attsms --version` answers before Typer, rich or httpx
-load, and `--help` loads Typer but not rich, httpx or keyring.
+load, and `--help` loads Typer but not rich, httpx or keyring. So every attsms module past
+`core.errors` (the command tree, the output layer, the signal handlers) is imported inside the
+function that needs it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from attsms import __version__
 from attsms.core.errors import AttsmsError, ExitCode, StdoutClosed, UsageError, one_line
+from attsms.core.redaction import scrub
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,8 +101,6 @@ def _unexpected(error: Exception, verbose: bool) -> int:
     """A bug: one line, or with --verbose the traceback too (called while `error` is handled)."""
     if verbose:
         import traceback
-
-        from attsms.core.redaction import scrub
 
         sys.stderr.write(scrub(traceback.format_exc()))
     first_line = (str(error).splitlines() or [""])[0]

@@ -2,7 +2,8 @@
 
 Data goes to stdout, messages to stderr. On a terminal results are a rich table; piped, they are
 plain tab-separated lines with no header (easy to `cut` and `awk`); `--json` prints one JSON
-document and `--jsonl` one JSON object a line. Colour only on a terminal, and never with `NO_COLOR`.
+document, `--jsonl` one JSON object a line, and CSV (`inbox export --format csv`) a header row and
+spreadsheet-safe cells. Colour only on a terminal, and never with `NO_COLOR`.
 Commands hand over rows and columns, never formatted text or JSON of their own.
 """
 
@@ -28,13 +29,14 @@ if TYPE_CHECKING:
 
 
 class Format(enum.StrEnum):
-    """What stdout carries. TABLE and PLAIN are chosen by whether stdout is a terminal; the
-    others by a flag (FORMAT_FLAGS)."""
+    """What stdout carries. TABLE and PLAIN are chosen by whether stdout is a terminal; JSON and
+    JSONL by a flag (FORMAT_FLAGS); CSV by `inbox export --format csv`."""
 
     TABLE = "table"  # a rich table, on a terminal
     PLAIN = "plain"  # tab-separated lines, piped
     JSON = "json"  # one document
     JSONL = "jsonl"  # one object a line, as results come
+    CSV = "csv"  # RFC 4180, a header row of column keys, for spreadsheets
 
 
 # The flag that asks for each chosen format, and its --help. A command offers some of them
@@ -78,6 +80,13 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 message`, `2 messages`, `3 batches`: a count in a summary line."""
+    if number == 1:
+        return f"{number} {noun}"
+    return f"{number} {noun}{'es' if noun.endswith(('ch', 'sh', 's', 'x')) else 's'}"
 
 
 def escape_unencodable(*streams: Any) -> None:
@@ -139,7 +148,7 @@ class Output:
     @property
     def machine(self) -> bool:
         """True when a program reads stdout: no progress bars, no chatter in the data."""
-        return self.format in (Format.JSON, Format.JSONL)
+        return self.format in (Format.JSON, Format.JSONL, Format.CSV)
 
     # data: stdout ----------------------------------------------------------------------------
 
@@ -151,12 +160,15 @@ class Output:
         document: Any = None,
         title: str | None = None,
     ) -> None:
-        """Print rows: a table, TSV lines, one JSON document (`document`, default the rows)."""
+        """Print rows: a table, TSV lines, one JSON document (`document`, default the rows),
+        JSON lines or CSV."""
         if self.format is Format.JSON:
             self.json(rows if document is None else document)
         elif self.format is Format.JSONL:
             for row in rows:
                 self.json_line(row)
+        elif self.format is Format.CSV:
+            self.csv(rows, columns)
         elif self.format is Format.PLAIN:
             for row in rows:
                 self.plain_row(row, columns)
@@ -170,7 +182,7 @@ class Output:
         elif self.format in (Format.PLAIN, Format.TABLE):
             self.plain_row(row, columns)
         else:
-            raise ValueError("a --json document cannot be streamed; use records()")
+            raise ValueError("a --json document or a CSV (header first) needs records()")
 
     def stream_records(
         self,
@@ -245,15 +257,16 @@ class Output:
         self._write(text if text.endswith("\n") else text + "\n")
 
     def csv(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[Column]) -> int:
-        """RFC 4180 CSV with a header of column keys, streamed; values kept whole (quoted, not
-        folded: a backup must round-trip). Returns the number of rows written."""
+        """The CSV format, streamed: RFC 4180 with a header of column keys, then each row as it
+        comes. Values are kept whole (quoted, not folded), but for cells a spreadsheet would run
+        as a formula (`_spreadsheet_safe`). Returns the number of rows written."""
         import csv
 
         writer = csv.writer(self.stdout)
         writer.writerow([c.key for c in columns])
         count = 0
         for row in rows:
-            writer.writerow(["" if row.get(c.key) is None else row.get(c.key) for c in columns])
+            writer.writerow([_csv_cell(row.get(c.key)) for c in columns])
             count += 1
         self.stdout.flush()
         return count
@@ -405,6 +418,27 @@ def _cell(value: Any) -> str:
 
 
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else _spreadsheet_safe(value)
+
+
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell: text a spreadsheet would run as a formula gets a leading `'`.
+
+    A phone number (`+` and digits only) is left whole: at worst a spreadsheet reads it as a
+    number, it calls nothing, and scripts reading the CSV get the number they expect.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    if value[0] == "+" and value[1:].isascii() and value[1:].isdigit():
+        return value
+    return "'" + value
 
 
 def _escape(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attsms.cli.output import Column, Format, Output
+from attsms.cli.output import Column, Format, Output, counted
 from tests.helpers.support import Cli
 
 COLUMNS = [Column("id", "ID"), Column("to", "TO"), Column("status", "STATUS")]
@@ -85,6 +86,49 @@ def test_jsonl_one_object_a_line() -> None:
     for row in ROWS:
         output.record(row, COLUMNS)
     assert [json.loads(line) for line in stdout.getvalue().splitlines()] == ROWS
+
+
+def test_csv_has_a_header_of_keys_and_keeps_values_whole() -> None:
+    stdout = io.StringIO(newline="")
+    written = Output(stdout=stdout, format=Format.CSV).csv(iter(ROWS), COLUMNS)
+    assert written == 2
+    assert stdout.getvalue().startswith("id,to,status\r\n")
+    assert list(csv.DictReader(io.StringIO(stdout.getvalue(), newline=""))) == ROWS
+
+
+def test_csv_records_are_what_the_streamed_csv_writes() -> None:
+    whole, streamed = io.StringIO(), io.StringIO()
+    Output(stdout=whole, format=Format.CSV).records(ROWS, COLUMNS)
+    Output(stdout=streamed, format=Format.CSV).csv(iter(ROWS), COLUMNS)
+    assert whole.getvalue() == streamed.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+SUM(1,2)", "'+SUM(1,2)"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("+12125550100", "+12125550100"),  # a phone number runs nothing: kept for scripts
+        ("+١٢", "'+١٢"),  # digits, but not ASCII ones
+        (" =1", " =1"),
+        (None, ""),
+        (-5, "-5"),  # a number is not text a spreadsheet would run
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_run_get_a_quote(value: object, cell: str) -> None:
+    stdout = io.StringIO()
+    Output(stdout=stdout, format=Format.CSV).records([{"v": value}], [Column("v", "V")])
+    assert next(iter(csv.DictReader(io.StringIO(stdout.getvalue(), newline=""))))["v"] == cell
+
+
+@pytest.mark.parametrize("fmt", [Format.JSON, Format.CSV])
+def test_a_document_or_csv_is_not_written_a_row_at_a_time(fmt: Format) -> None:
+    with pytest.raises(ValueError, match="records"):
+        Output(stdout=io.StringIO(), format=fmt).record(ROWS[0], COLUMNS)
 
 
 def test_messages_go_to_stderr_and_quiet_silences_info() -> None:
@@ -162,3 +206,11 @@ def test_streamed_records_write_what_records_writes_whole(
         assert text == whole.buffer.getvalue(), fmt
         if fmt is Format.JSON:
             assert json.loads(text) == every
+
+
+@pytest.mark.parametrize(
+    ("number", "noun", "text"),
+    [(1, "message", "1 message"), (0, "message", "0 messages"), (2, "batch", "2 batches")],
+)
+def test_counted(number: int, noun: str, text: str) -> None:
+    assert counted(number, noun) == text

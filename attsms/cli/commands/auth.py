@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import enum
+import sys
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attsms.cli.commands.context import state
 from attsms.cli.commands.options import examples, formats
-from attsms.cli.output import Format
+from attsms.cli.output import Column, Format
+from attsms.core.errors import AuthError, StoreError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,55 +59,58 @@ ProfileOption = Annotated[
 ]
 
 
+# The options of `login`.
+ClientId = Annotated[
+    str | None, typer.Option("--client-id", metavar="ID", help="The app's client id (API key).")
+]
+ClientSecretStdin = Annotated[
+    bool,
+    typer.Option(
+        "--client-secret-stdin",
+        help="Read the client secret from stdin. A secret is never taken from the arguments.",
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", metavar="URL", help="API base URL.  [default: https://api.att.com]"),
+]
+RegistrationId = Annotated[
+    str | None,
+    typer.Option(
+        "--registration-id", metavar="SHORTCODE", help="The app's short code, for the inbox."
+    ),
+]
+Scope = Annotated[
+    str | None, typer.Option("--scope", metavar="SCOPE", help="OAuth scope.  [default: SMS]")
+]
+SecretStore = Annotated[
+    Store,
+    typer.Option(
+        "--store",
+        help="Where the secret goes: the OS keyring, or a 0600 file (servers without one).",
+    ),
+]
+
+
 @formats(Format.JSON)
 def login(
     ctx: typer.Context,
     profile: ProfileOption = None,
-    client_id: Annotated[
-        str | None, typer.Option("--client-id", metavar="ID", help="The app's client id (API key).")
-    ] = None,
-    client_secret_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--client-secret-stdin",
-            help="Read the client secret from stdin. A secret is never taken from the arguments.",
-        ),
-    ] = False,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", metavar="URL", help="API base URL.  [default: https://api.att.com]"
-        ),
-    ] = None,
-    registration_id: Annotated[
-        str | None,
-        typer.Option(
-            "--registration-id", metavar="SHORTCODE", help="The app's short code, for the inbox."
-        ),
-    ] = None,
-    scope: Annotated[
-        str | None, typer.Option("--scope", metavar="SCOPE", help="OAuth scope.  [default: SMS]")
-    ] = None,
-    store: Annotated[
-        Store,
-        typer.Option(
-            "--store",
-            help="Where the secret goes: the OS keyring, or a 0600 file (servers without one).",
-        ),
-    ] = Store.keyring,
+    client_id: ClientId = None,
+    client_secret_stdin: ClientSecretStdin = False,
+    base_url: BaseUrl = None,
+    registration_id: RegistrationId = None,
+    scope: Scope = None,
+    store: SecretStore = Store.keyring,
 ) -> None:
     """Check a client id and secret by fetching a token, then save them for later commands.
 
     On a terminal it prompts (the secret is not echoed); in a script, pass the secret on stdin
     with --client-secret-stdin. Nothing is saved when the credentials are wrong (exit 3).
     """
-    import sys
-
     from attsms.auth.accounts import login as login_profile
     from attsms.auth.config import load_config
     from attsms.auth.profiles import profile_name
-    from attsms.cli.commands.context import state
-    from attsms.core.errors import UsageError
 
     app_state = state(ctx)
     out = app_state.output()
@@ -111,20 +118,8 @@ def login(
         raise UsageError("the sandbox needs no login", hint="run commands with --sandbox directly")
     name = profile_name(profile or app_state.profile)
     saved = load_config().profile(name)
-    interactive = sys.stdin.isatty()
-    client_id = client_id or (saved.client_id if saved else None)
-    if not client_id:
-        if not interactive:
-            raise UsageError("no client id", hint="pass --client-id")
-        client_id = str(typer.prompt("Client ID", err=True)).strip()
-    if client_secret_stdin:
-        secret = sys.stdin.read().strip()
-        if not secret:
-            raise UsageError("no secret on stdin", hint="pipe the client secret into the command")
-    elif interactive:
-        secret = str(typer.prompt("Client secret", hide_input=True, err=True)).strip()
-    else:
-        raise UsageError("no secret", hint="pass --client-secret-stdin")
+    client_id = _client_id(client_id or (saved.client_id if saved else None))
+    secret = _client_secret(from_stdin=client_secret_stdin)  # asked for after the client id
     status = login_profile(
         profile=name,
         client_id=client_id,
@@ -149,6 +144,28 @@ def login(
     )
 
 
+def _client_id(given: str | None) -> str:
+    """`given` (the flag's, else the profile's saved one), else asked for on a terminal."""
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise UsageError("no client id", hint="pass --client-id")
+    return str(typer.prompt("Client ID", err=True)).strip()
+
+
+def _client_secret(*, from_stdin: bool) -> str:
+    """The secret from stdin (--client-secret-stdin), else asked for, unechoed, on a terminal:
+    never from the arguments, which every user of the host can read (ps, /proc)."""
+    if from_stdin:
+        secret = sys.stdin.read().strip()
+        if not secret:
+            raise UsageError("no secret on stdin", hint="pipe the client secret into the command")
+        return secret
+    if not sys.stdin.isatty():
+        raise UsageError("no secret", hint="pass --client-secret-stdin")
+    return str(typer.prompt("Client secret", hide_input=True, err=True)).strip()
+
+
 @formats(Format.JSON)
 def logout(ctx: typer.Context, profile: ProfileOption = None) -> None:
     """Revoke the token at the service, and delete the stored secret and token cache.
@@ -157,8 +174,6 @@ def logout(ctx: typer.Context, profile: ProfileOption = None) -> None:
     base URL) stay in config.toml, so `attsms login` asks only for the secret next time.
     """
     from attsms.auth.accounts import logout as logout_profile
-    from attsms.cli.commands.context import state
-    from attsms.core.errors import StoreError
 
     app_state = state(ctx)
     out = app_state.output()
@@ -196,9 +211,6 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
     """
     from attsms.auth.accounts import auth_status
     from attsms.auth.credentials import NO_KEYRING_HINT
-    from attsms.cli.commands.context import state
-    from attsms.cli.output import Column
-    from attsms.core.errors import AuthError
 
     app_state = state(ctx)
     out = app_state.output()
@@ -260,9 +272,6 @@ def status(ctx: typer.Context, profile: ProfileOption = None) -> None:
 @formats(Format.JSON)
 def token(ctx: typer.Context) -> None:
     """Print a valid access token (fetched or refreshed as needed), for curl and other tools."""
-    import time
-
-    from attsms.cli.commands.context import state
 
     app_state = state(ctx)
     out = app_state.output()

@@ -1,4 +1,4 @@
-"""`attsms completion SHELL`: print a shell completion script; and completers fed by the config.
+"""`attsms completion SHELL`: print a shell completion script; and the hook that answers its TABs.
 
 The scripts are Typer's own, the ones `_ATTSMS_COMPLETE=source_bash attsms` prints: on each TAB the
 shell runs attsms with `_ATTSMS_COMPLETE=complete_bash` (or `_zsh`, `_fish`) and click answers from
@@ -12,12 +12,9 @@ from typing import Annotated
 
 import typer
 
-# The completers moved to context.py; inbox.py still imports this one from here.
-from attsms.cli.commands.context import complete_registration_id, state
+from attsms.cli.commands.context import state
 from attsms.cli.commands.options import examples, formats
 from attsms.cli.output import Format
-
-__all__ = ["complete_registration_id"]
 
 PROG_NAME = "attsms"
 COMPLETE_VAR = "_ATTSMS_COMPLETE"

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attsms.cli.commands.context import complete_registration_id
+from attsms.cli.commands.context import complete_registration_id, state
 from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
-from attsms.cli.output import Format
+from attsms.cli.output import Column, Format, Output, counted
+from attsms.core.errors import AttsmsError
 
 if TYPE_CHECKING:
-    from attsms.cli.output import Column, Output
     from attsms.receive.pull import PullSummary
     from attsms.store.inbox import StoredMessage
 
@@ -47,9 +48,7 @@ def _keyword_style(value: object) -> str | None:
 
 
 def _columns(out: Output) -> list[Column]:
-    from attsms.cli.output import Column
-
-    if out.format == "table":
+    if out.format is Format.TABLE:
         return [
             Column("received_at", "RECEIVED"),
             Column("from", "FROM"),
@@ -76,10 +75,6 @@ def _row(message: StoredMessage) -> dict[str, Any]:
         "text": message.text,
         "keyword": message.keyword,  # "stop", "start", "help" or null
     }
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @app.command(epilog=PULL_EPILOG)
@@ -119,8 +114,6 @@ def pull(
     between its answer arriving and the commit loses that one batch. STOP/START keywords
     (docs/opt-out-keywords.md) update the opt-out list in the same commit.
     """
-    from attsms.cli.commands.context import state
-    from attsms.core.errors import AttsmsError
     from attsms.receive.pull import (
         InboxPull,
         UnstoredMessagesError,
@@ -129,7 +122,7 @@ def pull(
 
     out = state(ctx).output(quiet=quiet)
     columns = _columns(out)
-    streaming = out.format in ("plain", "jsonl")
+    streaming = out.format in (Format.PLAIN, Format.JSONL)
     held: list[dict[str, Any]] = []  # a table or a --json document prints at the end
 
     def show(messages: tuple[StoredMessage, ...]) -> None:
@@ -176,7 +169,7 @@ def _finish(
 ) -> None:
     from attsms.core.numbers import display
 
-    if out.format == "json":
+    if out.format is Format.JSON:
         out.json(
             {
                 "registration_id": summary.registration_id,
@@ -188,17 +181,17 @@ def _finish(
                 "messages": held,
             }
         )
-    elif out.format == "table" and held:
+    elif out.format is Format.TABLE and held:
         out.records(held, columns)
     notes = []
     if summary.opted_out:
-        notes.append(_plural(len(summary.opted_out), "opt-out"))
+        notes.append(counted(len(summary.opted_out), "opt-out"))
     if summary.opted_in:
-        notes.append(_plural(len(summary.opted_in), "opt-in"))
+        notes.append(counted(len(summary.opted_in), "opt-in"))
     if summary.duplicates:
         notes.append(f"{summary.duplicates} already stored")
     detail = f" ({', '.join(notes)})" if notes else ""
-    new = _plural(summary.new, "new message")
+    new = counted(summary.new, "new message")
     if failed:
         if summary.new or summary.duplicates:  # nothing fetched: the error line says it all
             out.info(f"Stored {new}{detail} from {summary.registration_id} before the error.")
@@ -228,7 +221,6 @@ def list_messages(
     ] = 50,
 ) -> None:
     """List messages in the local store (no service call), oldest first."""
-    from attsms.cli.commands.context import state
     from attsms.core.numbers import normalize
     from attsms.store import existing_inbox
     from attsms.store.inbox import parse_since
@@ -262,36 +254,45 @@ def list_messages(
         out.info(f"Showing the newest {shown} of {total}; --limit 0 shows all.")
 
 
-# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_safe(value: object) -> object:
-    """`value` for a CSV cell: text a spreadsheet would run as a formula gets a leading `'`.
-
-    A phone number (`+` and digits only) is left whole: at worst a spreadsheet reads it as a
-    number, it calls nothing, and scripts reading the CSV get the number they expect.
-    """
-    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
-        return value
-    if value[0] == "+" and value[1:].isascii() and value[1:].isdigit():
-        return value
-    return "'" + value
-
-
 class ExportFormat(enum.StrEnum):
+    """The formats `inbox export --format` offers, each a `Format` of the one output layer."""
+
     jsonl = "jsonl"
     csv = "csv"
 
 
+ExportFormatOption = Annotated[
+    ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
+]
+
+# Every field of a stored message, in this order in every format.
+EXPORT_COLUMNS = tuple(
+    Column(key, key)
+    for key in (
+        "message_id",
+        "registration_id",
+        "received_at",
+        "stored_at",
+        "from",
+        "to",
+        "text",
+        "keyword",
+    )
+)
+
+
+def _export_row(message: StoredMessage) -> dict[str, Any]:
+    row = {
+        **_row(message),
+        "registration_id": message.registration_id,
+        "stored_at": message.stored_at,
+    }
+    return {column.key: row[column.key] for column in EXPORT_COLUMNS}
+
+
 @app.command(epilog=EXPORT_EPILOG)
 @formats(Format.JSON)
-def export(
-    ctx: typer.Context,
-    export_format: Annotated[
-        ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
-    ] = ExportFormat.jsonl,
-) -> None:
+def export(ctx: typer.Context, export_format: ExportFormatOption = ExportFormat.jsonl) -> None:
     """Write every stored message to stdout, oldest first: for backups and spreadsheets.
 
     `--json` prints one JSON document (an array) instead of lines. In CSV, a cell that starts
@@ -300,38 +301,21 @@ def export(
     a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
     JSON lines keep every text verbatim: use them for backups.
     """
-    from attsms.cli.commands.context import state
-    from attsms.cli.output import Column
     from attsms.store import existing_inbox
 
     app_state = state(ctx)
-    out = app_state.output()
+    # --json (one document) wins over --format.
+    out = Output(format=app_state.format or Format(export_format.value))
     settings = app_state.settings
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
-    keys = ("message_id", "registration_id", "received_at", "stored_at", "from", "to", "text")
-    columns = [Column(key, key) for key in (*keys, "keyword")]
 
-    def rows() -> Any:
-        if store is None:
-            return
-        with store:
-            for message in store.iter_messages():
-                yield {
-                    **_row(message),
-                    "registration_id": message.registration_id,
-                    "stored_at": message.stored_at,
-                }
+    def rows() -> Iterator[dict[str, Any]]:
+        if store is not None:
+            with store:
+                yield from map(_export_row, store.iter_messages())
 
-    if out.format is Format.JSON:  # the array written a page at a time
-        count = out.stream_records(
-            rows(), columns, row=lambda r: {c.key: r[c.key] for c in columns}
-        )
-    elif export_format is ExportFormat.csv:
-        safe = ({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows())
-        count = out.csv(safe, columns)
+    if out.format is Format.CSV:  # written as read, as stream_records writes the others
+        count = out.csv(rows(), EXPORT_COLUMNS)
     else:
-        count = 0
-        for row in rows():
-            out.json_line({c.key: row[c.key] for c in columns})
-            count += 1
-    out.info(f"Exported {_plural(count, 'message')}.")
+        count = out.stream_records(rows(), EXPORT_COLUMNS)
+    out.info(f"Exported {counted(count, 'message')}.")

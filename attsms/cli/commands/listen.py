@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import sys
+from typing import Any
 
 import typer
 
 from attsms.cli.commands.context import state
-from attsms.cli.commands.options import examples, formats
+from attsms.cli.commands.options import Host, Port, examples, formats
 from attsms.cli.output import Format
 
 EPILOG = examples(
@@ -20,8 +21,8 @@ EPILOG = examples(
 @formats(Format.JSONL)
 def listen(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
 ) -> None:
     """Serve the callback URLs the service pushes to, storing each notification before its 2xx.
 
@@ -31,8 +32,6 @@ def listen(
     profile uses one) and are printed on stderr at start. SIGTERM or Ctrl-C: stop accepting,
     finish what is in flight, exit 0.
     """
-    import sys
-
     from attsms.receive.listen import ListenApp, Writer, listen_profile, listen_token, serve
     from attsms.receive.sink import StoreSink
 

@@ -58,3 +58,8 @@ def lock_timeout(help: str) -> Any:  # typer.Option is typed Any
     """`--lock-timeout SECONDS`: how long to wait for another run that holds what this one needs
     (an inbox pull, a keyed send job), then exit 75."""
     return typer.Option("--lock-timeout", min=0.0, metavar="SECONDS", callback=not_nan, help=help)
+
+
+# Where a server (`listen`, `sandbox serve`) listens; each command gives its own default port.
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+Port = Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")]

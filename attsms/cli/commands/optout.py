@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attsms.cli.commands.context import state
 from attsms.cli.commands.options import Quiet, examples, formats
-from attsms.cli.output import Format
+from attsms.cli.output import Column, Format
 
 if TYPE_CHECKING:
-    from attsms.cli.settings import Settings
     from attsms.store.inbox import OptOut
 
 app = typer.Typer(
@@ -40,12 +40,6 @@ Numbers = Annotated[
 ]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    from attsms.cli.commands.context import state
-
-    return state(ctx).settings
-
-
 def _row(opt_out: OptOut) -> dict[str, Any]:
     from attsms.core.numbers import display
 
@@ -57,37 +51,32 @@ def _row(opt_out: OptOut) -> dict[str, Any]:
     }
 
 
-def _result_columns() -> list[Any]:
-    from attsms.cli.output import Column
-
-    return [Column("number", "NUMBER"), Column("result", "RESULT")]
+LIST_COLUMNS = (
+    Column("number", "NUMBER"),
+    Column("since", "SINCE"),
+    Column("source", "SOURCE"),
+    Column("message_id", "MESSAGE ID"),
+)
+# What add and remove did to each number.
+RESULT_COLUMNS = (Column("number", "NUMBER"), Column("result", "RESULT"))
 
 
 @app.command("list", epilog=LIST_EPILOG)
 @formats(Format.JSON, Format.JSONL)
 def list_opt_outs(ctx: typer.Context) -> None:
     """List opted-out numbers, oldest first."""
-    from attsms.cli.commands.context import state
-    from attsms.cli.output import Column
     from attsms.store import existing_inbox
 
-    out = state(ctx).output()
-    settings = _settings(ctx)
+    app_state = state(ctx)
+    out = app_state.output()
+    settings = app_state.settings
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     opt_outs = []
     if store is not None:
         with store:
             opt_outs = store.opt_outs()
     rows = [_row(o) for o in opt_outs]
-    out.records(
-        rows,
-        [
-            Column("number", "NUMBER"),
-            Column("since", "SINCE"),
-            Column("source", "SOURCE"),
-            Column("message_id", "MESSAGE ID"),
-        ],
-    )
+    out.records(rows, LIST_COLUMNS)
     if not rows:
         out.info("No number has opted out.")
 
@@ -96,12 +85,12 @@ def list_opt_outs(ctx: typer.Context) -> None:
 @formats(Format.JSON)
 def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     """Opt numbers out by hand: `send` refuses them from now on."""
-    from attsms.cli.commands.context import state
     from attsms.core.numbers import display, normalize_all
     from attsms.store import open_inbox
 
-    out = state(ctx).output(quiet=quiet)
-    settings = _settings(ctx)
+    app_state = state(ctx)
+    out = app_state.output(quiet=quiet)
+    settings = app_state.settings
     addresses = normalize_all(numbers, settings.profile.region)  # all valid, or nothing changes
     with open_inbox(settings.store, settings.profile.name) as store:
         added = [store.add_opt_out(address) for address in addresses]
@@ -109,7 +98,7 @@ def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
         {"number": display(a), "result": "opted out" if new else "already opted out"}
         for a, new in zip(addresses, added, strict=True)
     ]
-    out.records(rows, _result_columns())
+    out.records(rows, RESULT_COLUMNS)
     out.info(f"Opted out {sum(added)} of {len(addresses)} number(s).")
 
 
@@ -121,12 +110,12 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     A number that opted out by texting STOP should be removed only with its owner's consent
     (they may also text START themselves).
     """
-    from attsms.cli.commands.context import state
     from attsms.core.numbers import display, normalize_all
     from attsms.store import existing_inbox
 
-    out = state(ctx).output(quiet=quiet)
-    settings = _settings(ctx)
+    app_state = state(ctx)
+    out = app_state.output(quiet=quiet)
+    settings = app_state.settings
     addresses = normalize_all(numbers, settings.profile.region)
     store = existing_inbox(settings.store, settings.profile.name)
     removed = []
@@ -138,7 +127,7 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
         {"number": display(a), "result": "removed" if r else "was not opted out"}
         for a, r in zip(addresses, removed, strict=True)
     ]
-    out.records(rows, _result_columns())
+    out.records(rows, RESULT_COLUMNS)
     for address, opt_out in zip(addresses, removed, strict=True):
         if opt_out is not None and opt_out.source == "message":
             out.warn(

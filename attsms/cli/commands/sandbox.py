@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
 
 from attsms.cli.commands.context import state
-from attsms.cli.commands.options import examples, formats, not_nan
-from attsms.cli.output import Format
+from attsms.cli.commands.options import Host, Port, examples, formats, not_nan
+from attsms.cli.output import Column, Format
 
 app = typer.Typer(
     help="The built-in AT&T API emulator: serve it over HTTP, inject inbound messages, reset it.",
@@ -40,68 +41,81 @@ INJECT_EPILOG = examples(
 )
 
 
+# Which sandbox a command reads or resets.
+SandboxUrl = Annotated[
+    str | None,
+    typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
+]
+
+# The options of `sandbox serve`.
+AcceptedClientId = Annotated[
+    str | None,
+    typer.Option(metavar="ID", help="Client id to accept.  [default: sandbox-client-id]"),
+]
+AcceptedClientSecret = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SECRET",
+        envvar="ATTSMS_SANDBOX_CLIENT_SECRET",
+        help="Client secret to accept.  [default: sandbox-client-secret]",
+    ),
+]
+FailRate = Annotated[
+    float,
+    typer.Option(
+        min=0.0, max=1.0, callback=not_nan, help="Fraction of requests answered 503 SVC1000."
+    ),
+]
+RateLimit = Annotated[
+    int, typer.Option(min=0, metavar="N", help="Requests per second before 429; 0 is off.")
+]
+Seed = Annotated[int | None, typer.Option(help="Seed for --fail-rate, for repeatable runs.")]
+TokenLifetime = Annotated[
+    int, typer.Option(min=0, metavar="S", help="Access token lifetime; 0 never expires.")
+]
+DeliverySeconds = Annotated[
+    float,
+    typer.Option(min=0.0, metavar="S", callback=not_nan, help="Time from send to final status."),
+]
+BatchSize = Annotated[
+    int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")
+]
+DeliveryCallback = Annotated[
+    str | None,
+    typer.Option(
+        "--delivery-callback",
+        "--callback-url",
+        metavar="URL",
+        help="POST delivery status notifications of --notify sends here (loopback only).",
+    ),
+]
+InboundCallback = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="POST injected inbound messages here instead of queueing them (loopback only).",
+    ),
+]
+
+
 @app.command(epilog=SERVE_EPILOG)
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
-    client_id: Annotated[
-        str | None,
-        typer.Option(metavar="ID", help="Client id to accept.  [default: sandbox-client-id]"),
-    ] = None,
-    client_secret: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SECRET",
-            envvar="ATTSMS_SANDBOX_CLIENT_SECRET",
-            help="Client secret to accept.  [default: sandbox-client-secret]",
-        ),
-    ] = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8765,
+    client_id: AcceptedClientId = None,
+    client_secret: AcceptedClientSecret = None,
     latency_ms: Annotated[int, typer.Option(min=0, help="Delay added to every answer.")] = 0,
-    fail_rate: Annotated[
-        float,
-        typer.Option(
-            min=0.0, max=1.0, callback=not_nan, help="Fraction of requests answered 503 SVC1000."
-        ),
-    ] = 0.0,
-    rate_limit: Annotated[
-        int, typer.Option(min=0, metavar="N", help="Requests per second before 429; 0 is off.")
-    ] = 0,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed for --fail-rate, for repeatable runs.")
-    ] = None,
-    token_lifetime: Annotated[
-        int, typer.Option(min=0, metavar="S", help="Access token lifetime; 0 never expires.")
-    ] = 172_800,
-    delivery_seconds: Annotated[
-        float,
-        typer.Option(
-            min=0.0, metavar="S", callback=not_nan, help="Time from send to final status."
-        ),
-    ] = 2.0,
-    batch_size: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Inbound messages per inbox answer.")
-    ] = 100,
+    fail_rate: FailRate = 0.0,
+    rate_limit: RateLimit = 0,
+    seed: Seed = None,
+    token_lifetime: TokenLifetime = 172_800,
+    delivery_seconds: DeliverySeconds = 2.0,
+    batch_size: BatchSize = 100,
     log_requests: Annotated[bool, typer.Option(help="Log each request to stdout.")] = False,
-    delivery_callback: Annotated[
-        str | None,
-        typer.Option(
-            "--delivery-callback",
-            "--callback-url",
-            metavar="URL",
-            help="POST delivery status notifications of --notify sends here (loopback only).",
-        ),
-    ] = None,
-    inbound_callback: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="POST injected inbound messages here instead of queueing them (loopback only).",
-        ),
-    ] = None,
+    delivery_callback: DeliveryCallback = None,
+    inbound_callback: InboundCallback = None,
 ) -> None:
     """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
-    import dataclasses
-
     from attsms.cli.sandbox_admin import serve as serve_sandbox
     from attsms.sandbox import SandboxConfig
 
@@ -155,12 +169,6 @@ def inject(
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
 
 
-# Which sandbox a command reads or resets.
-SandboxUrl = Annotated[
-    str | None,
-    typer.Option(metavar="URL", help="A running `sandbox serve`; default: the in-process one."),
-]
-
 OUTBOX_EPILOG = examples(
     "attsms sandbox outbox",
     "attsms sandbox outbox --json | jq -r '.outbox[] | [.address, .message] | @tsv'",
@@ -170,16 +178,12 @@ OUTBOX_EPILOG = examples(
 
 @app.command(epilog=OUTBOX_EPILOG)
 @formats(Format.JSON)
-def outbox(
-    ctx: typer.Context,
-    url: SandboxUrl = None,
-) -> None:
+def outbox(ctx: typer.Context, url: SandboxUrl = None) -> None:
     """Show what the sandbox accepted: message ID, address and text, one line per recipient.
 
     Oldest first, kept until `attsms sandbox reset`. With --json: {"outbox": [{"messageId",
     "address", "message", "sentAt"}], "total": N}.
     """
-    from attsms.cli.output import Column
     from attsms.cli.sandbox_admin import read_outbox
 
     out = state(ctx).output()
@@ -198,10 +202,7 @@ def outbox(
 
 @app.command(epilog=RESET_EPILOG)
 @formats(Format.JSON)
-def reset(
-    ctx: typer.Context,
-    url: SandboxUrl = None,
-) -> None:
+def reset(ctx: typer.Context, url: SandboxUrl = None) -> None:
     """Forget everything the sandbox holds: tokens, messages, inboxes, faults and counters.
 
     The way out when its state file is broken. Local history and inbox stores are kept.

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attsms.cli.commands.context import state
 from attsms.cli.commands.options import Quiet, examples, formats
-from attsms.cli.output import Format
+from attsms.cli.output import Format, counted
 
 if TYPE_CHECKING:
     from attsms.store.admin import StoreStatus
@@ -38,7 +39,6 @@ COPY_EPILOG = examples(
 def status(ctx: typer.Context) -> None:
     """Show the backend, where it is (a URL without its password), the schema versions and
     row counts. Reads only: works on a read-only data directory."""
-    from attsms.cli.commands.context import state
     from attsms.store import admin
 
     app_state = state(ctx)
@@ -53,8 +53,8 @@ def status(ctx: typer.Context) -> None:
         out.text("history:   none yet")
     else:
         out.text(
-            f"history:   schema {report.history_schema}, {_count(report.batches, 'batch')},"
-            f" {_count(report.recipients, 'recipient')}, {_count(report.jobs, 'keyed job')}"
+            f"history:   schema {report.history_schema}, {counted(report.batches, 'batch')},"
+            f" {counted(report.recipients, 'recipient')}, {counted(report.jobs, 'keyed job')}"
             f" ({report.live_jobs} running)"
         )
     if not report.inboxes:
@@ -62,13 +62,8 @@ def status(ctx: typer.Context) -> None:
     for inbox in report.inboxes:
         out.text(
             f"inbox:     profile {inbox.profile}: schema {inbox.schema},"
-            f" {_count(inbox.messages, 'message')}, {_count(inbox.opt_outs, 'opt-out')}"
+            f" {counted(inbox.messages, 'message')}, {counted(inbox.opt_outs, 'opt-out')}"
         )
-
-
-def _count(number: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith("ch") else "s")
-    return f"{number} {noun if number == 1 else plural}"
 
 
 def _document(report: StoreStatus) -> dict[str, Any]:
@@ -113,7 +108,6 @@ def copy(
 ) -> None:
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
     database. Run it again at will: nothing is copied twice."""
-    from attsms.cli.commands.context import state
     from attsms.core.redaction import redact_url
     from attsms.store import admin
     from attsms.store.postgres import check_url, refuse_password
