@@ -304,11 +304,15 @@ class HistoryStore(JobClaims):
         now: float | None = None,
     ) -> int:
         """Delete batches older than `keep_days` or beyond the newest `keep_batches`, with their
-        recipients, and the keyed jobs left without a batch; returns the batches deleted.
+        recipients; returns the batches deleted.
 
-        Never a row of a job that a live run holds (an unexpired claim): that run reads its
-        batches to know what is left to send. A finished job's rows go like any other, and a
-        re-run with its key then starts afresh: a key protects re-runs as long as rows are kept.
+        Retention never forgets a promise. Never a row of a job that a live run holds (an
+        unexpired claim), nor of a keyed job that is not settled (a batch number without an
+        accepted or may-have-gone attempt: failed, deferred, or never begun): its re-run reads
+        them to send only the rest. A settled keyed job's rows go like any other, and its job is
+        retired (`jobs.retired_at`): its key, fingerprint and counts stay, and a re-run with that
+        key is refused (`acquire_job`), since nothing then tells who got the text. Keyed jobs
+        with no batch ever pruned and none left (nothing was sent) are forgotten.
         """
         if keep_days is None and keep_batches is None:
             return 0
@@ -323,18 +327,21 @@ class HistoryStore(JobClaims):
                 "id NOT IN (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT ?)"
             )
             params.append(max(0, keep_batches))
-        live = (
-            "EXISTS (SELECT 1 FROM jobs j WHERE j.profile = batches.profile"
-            " AND j.account = batches.account AND j.key = batches.dedupe_key"
-            " AND j.owner_run IS NOT NULL AND j.expires_at > ?)"
-        )
-        where = f"({' OR '.join(clauses)}) AND NOT {live}"
+        where = f"({' OR '.join(clauses)}) AND {_PRUNABLE}"
         with self._write() as db:
-            deleted = db.execute(f"DELETE FROM batches WHERE {where}", [*params, now]).rowcount  # noqa: S608
-            # Jobs no batch is left of, unless a live run holds them (one just acquired has
-            # no batch yet).
+            # First the jobs losing rows: retired in the same transaction as the rows go.
             db.execute(
-                "DELETE FROM jobs WHERE (owner_run IS NULL OR expires_at <= ?)"
+                "UPDATE jobs SET retired_at = ? WHERE retired_at IS NULL AND EXISTS"  # noqa: S608
+                f" (SELECT 1 FROM batches WHERE {where} AND batches.profile = jobs.profile"
+                " AND batches.account = jobs.account AND batches.dedupe_key = jobs.key)",
+                [now, *params, now],
+            )
+            deleted = db.execute(f"DELETE FROM batches WHERE {where}", [*params, now]).rowcount  # noqa: S608
+            # Jobs no batch is left of and none was pruned of (nothing was sent), unless a live
+            # run holds them (one just acquired has no batch yet).
+            db.execute(
+                "DELETE FROM jobs WHERE retired_at IS NULL"
+                " AND (owner_run IS NULL OR expires_at <= ?)"
                 " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.profile = jobs.profile"
                 " AND b.account = jobs.account AND b.dedupe_key = jobs.key)",
                 (now,),
@@ -515,6 +522,17 @@ class HistoryStore(JobClaims):
 # parameter (hence the S608 waivers).
 # Batches a page of `recent_pages` reads: 100 hold up to 5,000 recipients.
 PAGE_BATCHES = 100
+
+# A batch retention may delete (its one parameter: now): not keyed, or of a keyed job that no live
+# run holds and whose every batch number has an attempt that was accepted or may have gone.
+_PRUNABLE = (
+    "(dedupe_key IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.profile = batches.profile"
+    " AND j.account = batches.account AND j.key = batches.dedupe_key"
+    " AND NOT (j.owner_run IS NOT NULL AND j.expires_at > ?)"
+    " AND (SELECT COUNT(DISTINCT s.batch_number) FROM batches s WHERE s.profile = j.profile"
+    " AND s.account = j.account AND s.dedupe_key = j.key"
+    " AND s.outcome IN ('accepted', 'sending', 'unknown')) >= j.batch_count))"
+)
 
 _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"
