@@ -1,5 +1,6 @@
 """Delivery statuses only move forward, end to end: receipts pushed to a real `attsms listen`
-late, twice and out of order after the final one never move `history` or `status` back.
+late, twice and out of order after the final one, or a poll answer behind the history (the HTTP
+sandbox answering an older status), never move `history` or `status` back.
 
 Pushes are unordered and retried (docs/sandbox.md): a `DeliveredToNetwork` or `MessageWaiting`
 that arrives after `DeliveredToTerminal` is answered 2xx (the service must not retry it) and
@@ -23,7 +24,7 @@ from tests.cli.test_listen import (  # noqa: F401  (fixtures)
     stats,
     until,
 )
-from tests.helpers.support import Cli
+from tests.helpers.support import Cli, SandboxHttp
 
 
 def _shown(cli: Cli, *args: str) -> list[str]:
@@ -72,3 +73,30 @@ def test_a_late_receipt_after_the_final_one_never_moves_the_status_back(
     # listen printed the one receipt it stored, and only that one.
     rows = [json.loads(line) for line in lis.stdout.splitlines()]
     assert [r["deliveries"][0]["status"] for r in rows] == ["DeliveredToTerminal"]
+
+
+def test_a_poll_answer_behind_the_history_never_moves_it_back(
+    cli: Cli, sandbox_http: Callable[..., SandboxHttp], use_server: Callable[..., SandboxHttp]
+) -> None:
+    server = use_server(sandbox_http(delivery_seconds=0.1))
+    sent = cli("send", NUMBER, "-m", "hello", "--wait", "--timeout", "20", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    message_id = sent.json()["messages"][0]["message_id"]
+    assert _shown(cli, "history") == ["DeliveredToTerminal"]
+    # The service answers late and behind (a lagging replica): waiting, then only on the network.
+    for status in ("MessageWaiting", "DeliveredToNetwork"):
+        body = {
+            "deliveryInfoList": {
+                "deliveryInfo": [{"address": f"tel:{NUMBER}", "deliveryStatus": status}],
+                "resourceURL": f"{server.url}/sms/v3/messaging/outbox/{message_id}",
+            }
+        }
+        server.faults(
+            {"method": "GET", "path_prefix": "/sms/v3/messaging/outbox/", "status": 200,
+             "body": json.dumps(body)}
+        )  # fmt: skip
+        asked = server.stats()["attempts"]["status"]
+        assert _shown(cli, "status", message_id) == ["DeliveredToTerminal"], status
+        assert server.stats()["attempts"]["status"] == asked + 1  # it was asked, and answered
+        assert _shown(cli, "history") == ["DeliveredToTerminal"], status
+    assert _shown(cli, "status") == ["DeliveredToTerminal"]
