@@ -102,6 +102,10 @@ class JobClaims(ABC):
     def _write(self, *, serialize: bool = True) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction of the store (`HistoryStore._write`)."""
 
+    @abstractmethod
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        """A read of the store (`HistoryStore._read`)."""
+
     def acquire_job(
         self,
         *,
@@ -218,8 +222,9 @@ class JobClaims(ABC):
     ) -> bool:
         """What `acquire_job` would refuse, checked without claiming anything (a dry run): a
         `UsageError` for a key used for another job, or one whose record retention pruned.
-        True when the key is known (its batches say what is already sent), False when new."""
-        with self._write() as db:
+        True when the key is known (its batches say what is already sent), False when new. Reads
+        only; the history must be at this attsms's schema (opened for writing upgrades it)."""
+        with self._read() as db:
             row = db.execute(_JOB_SELECT, (profile, account, key)).fetchone()
             if row is None and account:
                 row = db.execute(_JOB_SELECT, (profile, "", key)).fetchone()
