@@ -2,7 +2,9 @@
 
 - A delivery receipt updates the recipient's status in the history (`update_statuses`), so
   `status`, `history` and `send --wait` see it without asking the service. Only a change is
-  written: a duplicate is not new, and a final status is never replaced by a non-final one.
+  written: a duplicate is not new, and statuses only move forward (`forward_status`, the store's
+  rule, applied again in the transaction that writes): a late `MessageWaiting` or
+  `DeliveredToNetwork` after `DeliveredToTerminal` is answered 2xx and stored as nothing.
 - An inbound message goes into the profile's inbox with exactly `inbox pull`'s handling
   (`add_batch`: deduplicated by message ID, STOP/START applied in order, one transaction).
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from attsms.core.models import DeliveryInfo
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
 from attsms.store import open_history, open_inbox
+from attsms.store.history import forward_status
 
 if TYPE_CHECKING:
     from attsms.store import StoreSettings
@@ -73,11 +76,10 @@ class StoreSink:
                 updates.append((index, receipt.message_id, changes))
         if not updates:
             return
-        many = getattr(self._history, "update_statuses_many", None)
-        if many is not None:  # one transaction for the lot (see the report to the lead)
-            changed = many([(message_id, changes) for _, message_id, changes in updates])
-        else:
-            changed = [self._history.update_statuses(m, c) for _, m, c in updates]
+        # One transaction for the lot; the store writes only what moves a status forward.
+        changed = self._history.update_statuses_many(
+            [(message_id, changes) for _, message_id, changes in updates]
+        )
         for (index, _, _), rows in zip(updates, changed, strict=True):
             results[index] = rows > 0
 
@@ -92,10 +94,8 @@ class StoreSink:
         changes = []
         for delivery in receipt.deliveries:
             current = known.get(delivery.address)
-            if current is None or current.status == delivery.status:
-                continue
-            if current.final and not delivery.final:
-                continue
+            if current is None or forward_status(current.status, delivery.status) == current.status:
+                continue  # nothing new, or it would move the recipient back
             changes.append(delivery)
         return changes
 

@@ -184,13 +184,16 @@ def _copy_history(source: Database, target: Database, origin: str, report: CopyR
         ):
             recipients.setdefault(row[0], []).append(row[1:])
         if version >= 2:
+            # A retired job (retention pruned its batches) stays retired in the copy: its key
+            # is refused there too, never sent afresh.
+            retired = "retired_at" if version >= 3 else "NULL"
             jobs = src.execute(
-                "SELECT profile, account, key, fingerprint, ordered, batch_count,"
-                " recipient_count, created_at FROM jobs"
+                "SELECT profile, account, key, fingerprint, ordered, batch_count,"  # noqa: S608
+                f" recipient_count, created_at, {retired} FROM jobs"
             ).fetchall()
         else:
             jobs = [
-                (p, "", k, f, 1, b, r, c)
+                (p, "", k, f, 1, b, r, c, None)
                 for p, k, f, b, r, c in src.execute(
                     "SELECT profile, key, fingerprint, batch_count, recipient_count, created_at"
                     " FROM dedupe_keys"
@@ -219,7 +222,8 @@ def _copy_history(source: Database, target: Database, origin: str, report: CopyR
     report.jobs += _insert_new(
         target,
         "INSERT OR IGNORE INTO jobs (profile, account, key, fingerprint, ordered,"
-        " batch_count, recipient_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " batch_count, recipient_count, created_at, retired_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         jobs,
     )
 

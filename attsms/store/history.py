@@ -16,8 +16,9 @@ A process killed between the two leaves `sending`, which a re-run reads as "may 
 that is what makes `send --dedupe-key` safe to re-run after a crash. Each re-send of a batch is a
 new row (an attempt); the best attempt per dedupe key and batch number decides what is left to send.
 
-Per recipient the store keeps the last delivery status seen (`update_statuses`), for `attsms status`
-and `attsms history`. The store is safe to share between threads: one connection behind a lock.
+Per recipient the store keeps the furthest delivery status seen (`update_statuses`, forward only:
+`forward_status`), for `attsms status` and `attsms history`. The store is safe to share between
+threads: one connection behind a lock.
 
 Its schema and upgrades are in `store/migrations.py`; the claims of keyed jobs (one live run per
 dedupe key) in `store/lease.py`, whose methods `HistoryStore` has.
@@ -67,6 +68,26 @@ SENDING, ACCEPTED, UNKNOWN, FAILED = Outcome
 
 # Which attempt of a batch counts: accepted beats "may have gone" beats failed.
 _RANK: dict[str, int] = {ACCEPTED: 3, SENDING: 2, UNKNOWN: 2, FAILED: 1}
+
+
+def forward_status(current: str | None, new: str | None) -> str | None:
+    """Delivery statuses only move forward: the status a recipient has once `new` is seen after
+    `current`. A final status is never replaced by a non-final one, nor `DeliveredToTerminal` by
+    another (`DeliveredToNetwork`); anything else is replaced by the later. The store applies it
+    to every status it writes (`update_statuses`, in SQL: `_FORWARD_UPDATE`)."""
+    return new if _rank(new) >= _rank(current) else current
+
+
+def _rank(status: str | None) -> int:
+    """How far a delivery has got: nothing known, on its way, final, on the handset."""
+    if status is None:
+        return -1
+    if status == _TERMINAL:
+        return 2
+    return 1 if status in FINAL_STATUSES else 0
+
+
+_TERMINAL = "DeliveredToTerminal"
 
 
 @dataclass(frozen=True)
@@ -277,22 +298,34 @@ class HistoryStore(JobClaims):
         return claim.batch_id
 
     def update_statuses(self, message_id: str, deliveries: Iterable[DeliveryInfo]) -> int:
-        """Store the delivery status of each recipient of `message_id`; returns rows changed.
+        """Store the delivery status of each recipient of `message_id`, forward only
+        (`forward_status`); returns the rows changed (a status seen again, or one that would move
+        a recipient back, changes none).
 
-        Addresses are compared in wire form (`attsms.api.client` returns the service's in that
-        form).
+        The one write of delivery statuses, whichever path brings them (a poll, `send --wait`,
+        `status`, a receipt pushed to `attsms listen`): the rule is applied in the transaction
+        that writes, so two writers racing cannot move a status back either. Addresses are
+        compared in wire form (`attsms.api.client` returns the service's in that form).
         """
+        return self.update_statuses_many([(message_id, deliveries)])[0]
+
+    def update_statuses_many(
+        self, updates: Sequence[tuple[str, Iterable[DeliveryInfo]]]
+    ) -> list[int]:
+        """`update_statuses` for several messages in one transaction (the receipts `attsms
+        listen` took in at once): the rows each update changed, in order."""
+        changed: list[int] = []
         now = time.time()
-        rows = [(d.status, now, message_id, d.address) for d in deliveries]
-        if not rows:
-            return 0
         with self._write(serialize=False) as db:
-            changed = db.executemany(
-                "UPDATE recipients SET status = ?, status_at = ?"
-                " WHERE batch_id IN (SELECT id FROM batches WHERE message_id = ?) AND address = ?",
-                rows,
-            )
-            return int(changed.rowcount)
+            for message_id, deliveries in updates:
+                rows = 0
+                for d in deliveries:
+                    rows += db.execute(
+                        _FORWARD_UPDATE,
+                        (d.status, now, message_id, d.address, d.status, _rank(d.status)),
+                    ).rowcount
+                changed.append(int(rows))
+        return changed
 
     # pruning ---------------------------------------------------------------------------------
 
@@ -304,11 +337,15 @@ class HistoryStore(JobClaims):
         now: float | None = None,
     ) -> int:
         """Delete batches older than `keep_days` or beyond the newest `keep_batches`, with their
-        recipients, and the keyed jobs left without a batch; returns the batches deleted.
+        recipients; returns the batches deleted.
 
-        Never a row of a job that a live run holds (an unexpired claim): that run reads its
-        batches to know what is left to send. A finished job's rows go like any other, and a
-        re-run with its key then starts afresh: a key protects re-runs as long as rows are kept.
+        Retention never forgets a promise. Never a row of a job that a live run holds (an
+        unexpired claim), nor of a keyed job that is not settled (a batch number without an
+        accepted or may-have-gone attempt: failed, deferred, or never begun): its re-run reads
+        them to send only the rest. A settled keyed job's rows go like any other, and its job is
+        retired (`jobs.retired_at`): its key, fingerprint and counts stay, and a re-run with that
+        key is refused (`acquire_job`), since nothing then tells who got the text. Keyed jobs
+        with no batch ever pruned and none left (nothing was sent) are forgotten.
         """
         if keep_days is None and keep_batches is None:
             return 0
@@ -323,18 +360,21 @@ class HistoryStore(JobClaims):
                 "id NOT IN (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT ?)"
             )
             params.append(max(0, keep_batches))
-        live = (
-            "EXISTS (SELECT 1 FROM jobs j WHERE j.profile = batches.profile"
-            " AND j.account = batches.account AND j.key = batches.dedupe_key"
-            " AND j.owner_run IS NOT NULL AND j.expires_at > ?)"
-        )
-        where = f"({' OR '.join(clauses)}) AND NOT {live}"
+        where = f"({' OR '.join(clauses)}) AND {_PRUNABLE}"
         with self._write() as db:
-            deleted = db.execute(f"DELETE FROM batches WHERE {where}", [*params, now]).rowcount  # noqa: S608
-            # Jobs no batch is left of, unless a live run holds them (one just acquired has
-            # no batch yet).
+            # First the jobs losing rows: retired in the same transaction as the rows go.
             db.execute(
-                "DELETE FROM jobs WHERE (owner_run IS NULL OR expires_at <= ?)"
+                "UPDATE jobs SET retired_at = ? WHERE retired_at IS NULL AND EXISTS"  # noqa: S608
+                f" (SELECT 1 FROM batches WHERE {where} AND batches.profile = jobs.profile"
+                " AND batches.account = jobs.account AND batches.dedupe_key = jobs.key)",
+                [now, *params, now],
+            )
+            deleted = db.execute(f"DELETE FROM batches WHERE {where}", [*params, now]).rowcount  # noqa: S608
+            # Jobs no batch is left of and none was pruned of (nothing was sent), unless a live
+            # run holds them (one just acquired has no batch yet).
+            db.execute(
+                "DELETE FROM jobs WHERE retired_at IS NULL"
+                " AND (owner_run IS NULL OR expires_at <= ?)"
                 " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.profile = jobs.profile"
                 " AND b.account = jobs.account AND b.dedupe_key = jobs.key)",
                 (now,),
@@ -515,6 +555,29 @@ class HistoryStore(JobClaims):
 # parameter (hence the S608 waivers).
 # Batches a page of `recent_pages` reads: 100 hold up to 5,000 recipients.
 PAGE_BATCHES = 100
+
+# `forward_status` as the store's one status write: the stored status's `_rank`, in SQL, must not
+# be above the new one's (its last parameter); the same status again is not a change.
+_STORED_RANK = (
+    f"CASE WHEN status = '{_TERMINAL}' THEN 2"
+    f" WHEN status IN ({', '.join(repr(s) for s in sorted(FINAL_STATUSES))}) THEN 1 ELSE 0 END"
+)
+_FORWARD_UPDATE = (
+    "UPDATE recipients SET status = ?, status_at = ?"  # noqa: S608
+    " WHERE batch_id IN (SELECT id FROM batches WHERE message_id = ?) AND address = ?"
+    f" AND (status IS NULL OR (status <> ? AND {_STORED_RANK} <= ?))"
+)
+
+# A batch retention may delete (its one parameter: now): not keyed, or of a keyed job that no live
+# run holds and whose every batch number has an attempt that was accepted or may have gone.
+_PRUNABLE = (
+    "(dedupe_key IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.profile = batches.profile"
+    " AND j.account = batches.account AND j.key = batches.dedupe_key"
+    " AND NOT (j.owner_run IS NOT NULL AND j.expires_at > ?)"
+    " AND (SELECT COUNT(DISTINCT s.batch_number) FROM batches s WHERE s.profile = j.profile"
+    " AND s.account = j.account AND s.dedupe_key = j.key"
+    " AND s.outcome IN ('accepted', 'sending', 'unknown')) >= j.batch_count))"
+)
 
 _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"

@@ -8,6 +8,10 @@ dead: at once for a process of this host that is gone, after LEASE_SECONDS witho
 a run on another host. `claim_batch` checks the claim in the transaction that writes a batch
 (`_check_owner`), so a run that lost its job sends nothing more of it.
 
+A job outlives its batches: when retention prunes a settled job's batches (`HistoryStore.prune`)
+it is retired (`retired_at`), and its key is refused from then on (`acquire_job`, `check_job`):
+without the batches nothing tells who got the text, and sending it afresh would text them twice.
+
 `JobClaims` is mixed into `HistoryStore`, whose transactions these run in.
 """
 
@@ -97,6 +101,10 @@ class JobClaims(ABC):
     @abstractmethod
     def _write(self, *, serialize: bool = True) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction of the store (`HistoryStore._write`)."""
+
+    @abstractmethod
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        """A read of the store (`HistoryStore._read`)."""
 
     def acquire_job(
         self,
@@ -190,14 +198,8 @@ class JobClaims(ABC):
                 ),
             )
             return JobClaim(new=True), None
-        stored, ordered, stored_count, created_at = row[0], bool(row[1]), row[2], row[3]
-        if stored not in (fingerprint, ordered_fingerprint if ordered else None):
-            when = _local(created_at).strftime("%Y-%m-%d %H:%M")
-            raise UsageError(
-                f"dedupe key {key!r} was used on {when} for a different message or recipient"
-                f" list ({stored_count} recipients)",
-                hint="a re-run must send the same text to the same numbers; use a new key",
-            )
+        _refuse_other_job(row, key, fingerprint, ordered_fingerprint)
+        stored, ordered = row[0], bool(row[1])
         holder = _owner(row[4:9])
         alive = row[9] is not None and row[9] > now and not (holder and holder.dead())
         if holder is not None and holder.run_id != owner.run_id and alive:
@@ -208,6 +210,28 @@ class JobClaims(ABC):
             (*_owner_values(owner), now + LEASE_SECONDS, *where),
         )
         return JobClaim(new=False, ordered=ordered and stored != fingerprint, previous=holder), None
+
+    def check_job(
+        self,
+        *,
+        profile: str,
+        account: str,
+        key: str,
+        fingerprint: str,
+        ordered_fingerprint: str | None = None,
+    ) -> bool:
+        """What `acquire_job` would refuse, checked without claiming anything (a dry run): a
+        `UsageError` for a key used for another job, or one whose record retention pruned.
+        True when the key is known (its batches say what is already sent), False when new. Reads
+        only; the history must be at this attsms's schema (opened for writing upgrades it)."""
+        with self._read() as db:
+            row = db.execute(_JOB_SELECT, (profile, account, key)).fetchone()
+            if row is None and account:
+                row = db.execute(_JOB_SELECT, (profile, "", key)).fetchone()
+        if row is None:
+            return False
+        _refuse_other_job(row, key, fingerprint, ordered_fingerprint)
+        return True
 
     def renew_job(self, profile: str, account: str, key: str, run_id: str) -> bool:
         """Keep `run_id`'s claim alive; False when it no longer holds it."""
@@ -286,9 +310,41 @@ class JobLease:
 
 _JOB_SELECT = (
     "SELECT fingerprint, ordered, recipient_count, created_at,"
-    " owner_run, owner_host, owner_pid, owner_start, owner_since, expires_at"
+    " owner_run, owner_host, owner_pid, owner_start, owner_since, expires_at, retired_at"
     " FROM jobs WHERE profile = ? AND account = ? AND key = ?"
 )
+
+
+def _refuse_other_job(
+    row: Sequence[Any], key: str, fingerprint: str, ordered_fingerprint: str | None
+) -> None:
+    """A `UsageError` (exit 2, nothing sent) when the job `row` (`_JOB_SELECT`) cannot be re-run
+    as the job `fingerprint`: the key was used for other text or numbers, or retention pruned
+    the job's batches, so nothing tells who got the text and sending it afresh could text
+    somebody twice."""
+    stored, ordered, stored_count, created_at, retired_at = (
+        row[0],
+        bool(row[1]),
+        row[2],
+        row[3],
+        row[10],
+    )
+    when = _local(created_at).strftime("%Y-%m-%d %H:%M")
+    if stored not in (fingerprint, ordered_fingerprint if ordered else None):
+        raise UsageError(
+            f"dedupe key {key!r} was used on {when} for a different message or recipient"
+            f" list ({stored_count} recipients)",
+            hint="a re-run must send the same text to the same numbers; use a new key",
+        )
+    if retired_at is not None:
+        pruned = _local(retired_at).strftime("%Y-%m-%d %H:%M")
+        raise UsageError(
+            f"dedupe key {key!r} was sent on {when} ({stored_count} recipients) and the history's"
+            f" retention pruned its record on {pruned}: a re-run cannot tell who got it, so"
+            " nothing was sent",
+            hint="to send it again, use a new key; to re-run keyed jobs later, keep more"
+            " history (ATTSMS_HISTORY_KEEP_DAYS / _BATCHES)",
+        )
 
 
 def _owner(row: Sequence[Any]) -> JobOwner | None:

@@ -6,7 +6,8 @@ transaction (`Database.migrate`); a store a newer attsms wrote is refused. Each 
 text from one version straight to the current one, so an old file is upgraded in one go:
 
 - the history: 0 (no file yet) or 1 (attsms 0.1: `dedupe_keys`) to 2 (`jobs`, and the account a
-  batch went to); PostgreSQL began at version 2.
+  batch went to); PostgreSQL began at version 2. 2 to 3: `jobs.retired_at` (a keyed job whose
+  batches retention pruned: its key is refused from then on).
 - the inbox store: 0 to 1, on both backends.
 
 A later version adds a step; it never edits the SQL here, which is what older versions created.
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
 # --- the history ---------------------------------------------------------------------------------
 
 # 1: batches, recipients, dedupe_keys. 2: the account a batch went to, and `jobs` (a dedupe key's
-# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys.
-HISTORY_VERSION = 2
+# fingerprint and the claim of the one live run that holds it), replacing dedupe_keys. 3: when
+# retention pruned a keyed job's batches (`jobs.retired_at`): a re-run can no longer tell who got
+# the text, so its key is refused rather than sent afresh.
+HISTORY_VERSION = 3
 
 # The columns both backends give a table alike, but for the types each spells its own way
 # (`_SQLITE_TYPES`, `_POSTGRES_TYPES`): one text, so the two cannot drift apart.
@@ -134,10 +137,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 
+# Version 2 to 3: the moment retention pruned a keyed job's batches (NULL: never). The job's row
+# (key, fingerprint, counts) outlives them, so that its key is refused, never sent afresh.
+_HISTORY_V2_TO_V3 = """
+ALTER TABLE jobs ADD COLUMN retired_at {real};
+"""
+_HISTORY_V2_TO_V3_SQLITE = _HISTORY_V2_TO_V3.format(**_SQLITE_TYPES)
+_HISTORY_V2_TO_V3_PG = _HISTORY_V2_TO_V3.format(**_POSTGRES_TYPES)
+
 # From each older version to HISTORY_VERSION, per backend, run in one transaction (`migrate`).
 HISTORY_MIGRATIONS: Migrations = {
-    "sqlite": {0: _HISTORY_V1 + _HISTORY_V1_TO_V2, 1: _HISTORY_V1_TO_V2},
-    "postgresql": {0: _HISTORY_PG},
+    "sqlite": {
+        0: _HISTORY_V1 + _HISTORY_V1_TO_V2 + _HISTORY_V2_TO_V3_SQLITE,
+        1: _HISTORY_V1_TO_V2 + _HISTORY_V2_TO_V3_SQLITE,
+        2: _HISTORY_V2_TO_V3_SQLITE,
+    },
+    "postgresql": {0: _HISTORY_PG + _HISTORY_V2_TO_V3_PG, 2: _HISTORY_V2_TO_V3_PG},
 }
 
 # --- the inbox store -----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from attsms.core.errors import (
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.store import open_history
 from attsms.store import read_history as open_read_only
-from attsms.store.history import Outcome
+from attsms.store.history import Outcome, forward_status
 from attsms.store.inbox import parse_since as since_epoch
 from attsms.track.pool import POLL_CONCURRENCY, StatusPool
 from attsms.track.wait import (
@@ -523,7 +523,8 @@ class _Tracker:
         def changed(current: DeliveryStatus, _previous: DeliveryStatus | None) -> None:
             index = where[current.message_id]
             old = messages[index]
-            new = replace(old, deliveries=_deliveries(current), source="service", note=None)
+            deliveries = _ahead(_deliveries(current), old.deliveries)
+            new = replace(old, deliveries=deliveries, source="service", note=None)
             messages[index] = new
             before = {d.address: d.status for d in old.deliveries}
             moved = tuple(
@@ -601,10 +602,21 @@ def _as_status(message: Tracked) -> DeliveryStatus | None:
     return DeliveryStatus(message.message_id, tuple(infos))
 
 
+def _ahead(deliveries: tuple[Delivery, ...], known: Sequence[Delivery]) -> tuple[Delivery, ...]:
+    """`deliveries` (the service's answer), none behind what is `known` of the same addresses
+    (the history, or an earlier answer): a poll answered by a service behind a pushed receipt
+    does not show a status moving back (`forward_status`, the store's rule)."""
+    seen = {d.address: d.status for d in known}
+    return tuple(
+        Delivery(d.address, forward_status(seen.get(d.address), d.status)) for d in deliveries
+    )
+
+
 def _from_answer(answer: DeliveryStatus, batch: SentBatch | None) -> Tracked:
+    known = [Delivery(r.address, r.status) for r in batch.recipients] if batch else []
     return Tracked(
         message_id=answer.message_id,
-        deliveries=_deliveries(answer),
+        deliveries=_ahead(_deliveries(answer), known),
         source="service",
         sent_at=batch.created_at if batch else None,
         message=batch.message if batch else None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from attsms import store as stores
-from attsms.core.errors import ExitCode, StoreError
+from attsms.core.errors import ExitCode, StoreError, UsageError
 from attsms.core.models import InboundMessage
 from attsms.store.history import DedupeSlot, HistoryStore, JobOwner, history_path
 from attsms.store.inbox import InboxStore, store_path
@@ -253,12 +253,115 @@ def test_prune_never_touches_a_job_a_live_run_holds(isolated_home: Path, backend
         history.release_job("p", "acct", "done-job", "run-2")
         assert history.prune(keep_days=30, keep_batches=0) == 1
         assert [b.message_id for b in history.recent(None)] == ["live"]
-        keys = {k for (k,) in history._db.execute("SELECT key FROM jobs")}
-        assert keys == {"live-job"}  # the finished job went with its batches
+        jobs = dict(history._db.execute("SELECT key, retired_at IS NOT NULL FROM jobs"))
+        # The finished job's batches went; the job stays, retired (its key is refused).
+        assert jobs == {"live-job": False, "done-job": True}
         # Once its run lets go, the live job's rows go too.
         history.release_job("p", "acct", "live-job", "run-1")
         assert history.prune(keep_days=30) == 1
         assert history.recent(None) == []
+
+
+def test_a_pruned_keyed_job_is_retired_and_its_key_refused(
+    isolated_home: Path, backend: str
+) -> None:
+    with stores.open_history(store_settings()) as history:
+        _acquire(history, "job", "run-1")
+        _sent(history, "keyed", 40, key="job")
+        history.release_job("p", "acct", "job", "run-1")
+        _sent(history, "new", 1)
+        assert history.prune(keep_batches=1) == 1
+        assert [b.message_id for b in history.recent(None)] == ["new"]
+        # The re-run, the dry run and a run with other text: all refused, nothing claimed.
+        for check in (
+            lambda: _acquire(history, "job", "run-2"),
+            lambda: history.check_job(profile="p", account="acct", key="job", fingerprint="FP"),
+        ):
+            with pytest.raises(UsageError, match="retention pruned its record") as refused:
+                check()
+            assert refused.value.exit_code == ExitCode.USAGE
+        with pytest.raises(UsageError, match="different message"):
+            history.check_job(profile="p", account="acct", key="job", fingerprint="other")
+        assert history.dedupe_attempts("p", "job", "acct") == {}
+        # Pruning again keeps the retired job (one small row per key), and a new key is new.
+        history.prune(keep_batches=0)
+        assert (
+            history.check_job(profile="p", account="acct", key="other", fingerprint="FP") is False
+        )
+        with pytest.raises(UsageError):
+            _acquire(history, "job", "run-3")
+
+
+def test_prune_keeps_every_row_of_an_unsettled_keyed_job(isolated_home: Path, backend: str) -> None:
+    with stores.open_history(store_settings()) as history:
+        history.acquire_job(
+            profile="p", account="acct", key="job", fingerprint="FP", batch_count=2,
+            recipient_count=4, owner=_owner("run-1"),
+        )  # fmt: skip
+        _sent(history, "first", 40, key="job")  # batch 0 accepted
+        failed = history.claim_batch(
+            profile="p", message="hi", addresses=[A], run_id="run-1",
+            dedupe=DedupeSlot("job", 1, 2, "acct"),
+        ).batch_id  # fmt: skip
+        assert failed is not None
+        history.finish_batch(failed, "failed", error="refused")  # type: ignore[arg-type]
+        history.release_job("p", "acct", "job", "run-1")
+        _sent(history, "new", 1)
+        # Batch 1 failed (surely not sent): the re-run must still see batch 0 went.
+        assert history.prune(keep_days=30, keep_batches=0) == 1
+        assert sorted(history.dedupe_attempts("p", "job", "acct")) == [0, 1]
+        assert history.check_job(profile="p", account="acct", key="job", fingerprint="FP")
+        # Once the rest is sent the job is settled, and retention may retire it.
+        _acquire(history, "job", "run-2")
+        resent = history.claim_batch(
+            profile="p", message="hi", addresses=[A], run_id="run-2",
+            dedupe=DedupeSlot("job", 1, 2, "acct"),
+        ).batch_id  # fmt: skip
+        assert resent is not None
+        history.finish_batch(resent, "accepted", message_id="second")  # type: ignore[arg-type]
+        history.release_job("p", "acct", "job", "run-2")
+        assert history.prune(keep_days=30, keep_batches=0) == 3
+        with pytest.raises(UsageError, match="retention pruned"):
+            _acquire(history, "job", "run-3")
+
+
+def test_a_version_2_history_is_upgraded_keeping_its_jobs(
+    isolated_home: Path, backend: str
+) -> None:
+    from attsms.store.migrations import (
+        _HISTORY_PG,
+        _HISTORY_V1,
+        _HISTORY_V1_TO_V2,
+    )
+
+    settings = store_settings()
+    if backend == "sqlite":
+        history_path().parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(history_path()) as db:
+            db.executescript(_HISTORY_V1 + _HISTORY_V1_TO_V2 + "PRAGMA user_version = 2;")
+            db.execute(
+                "INSERT INTO jobs (profile, account, key, fingerprint, batch_count,"
+                " recipient_count, created_at) VALUES ('p', 'acct', 'job', 'FP', 1, 2, 0)"
+            )
+    else:
+        import psycopg
+
+        assert settings.database_url is not None
+        with psycopg.connect(settings.database_url, autocommit=True) as connection:
+            connection.execute("CREATE SCHEMA attsms")
+            connection.execute("SET search_path TO attsms")
+            for statement in _HISTORY_PG.split(";"):
+                if statement.strip():
+                    connection.execute(statement.encode())
+            connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            connection.execute("INSERT INTO schema_version VALUES (2)")
+            connection.execute(
+                "INSERT INTO jobs (profile, account, key, fingerprint, batch_count,"
+                " recipient_count, created_at) VALUES ('p', 'acct', 'job', 'FP', 1, 2, 0)"
+            )
+    with stores.open_history(settings) as history:
+        assert history._db.version() == SCHEMA_VERSION == 3
+        assert history.check_job(profile="p", account="acct", key="job", fingerprint="FP")
 
 
 def test_retention_comes_from_the_environment_and_applies_on_the_next_write(

@@ -1,0 +1,99 @@
+"""Delivery statuses only move forward, on both backends: the one rule of the store's status
+write (`HistoryStore.update_statuses`), whichever path feeds it (a poll, `send --wait`, `status`,
+a receipt pushed to `attsms listen`). A final status is never replaced by a non-final one, nor
+`DeliveredToTerminal` by `DeliveredToNetwork`; a status seen again is not a change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from attsms import store as stores
+from attsms.core.models import DeliveryInfo, DeliveryStatus
+from attsms.store.history import HistoryStore, forward_status
+from attsms.track.wait import wait_and_record
+from tests.helpers.support import store_settings
+
+A, B = "tel:+12125550100", "tel:+12125550101"
+WAITING, TERMINAL, NETWORK, IMPOSSIBLE = (
+    "MessageWaiting",
+    "DeliveredToTerminal",
+    "DeliveredToNetwork",
+    "DeliveryImpossible",
+)
+
+
+@pytest.fixture
+def history(isolated_home: Path, backend: str) -> Iterator[HistoryStore]:
+    with stores.open_history(store_settings()) as store:
+        store.record_batch(profile="p", message="hi", addresses=[A, B], message_id="m1")
+        yield store
+
+
+def _statuses(history: HistoryStore) -> list[str | None]:
+    batch = history.get("m1")
+    assert batch is not None
+    return [r.status for r in batch.recipients]
+
+
+@pytest.mark.parametrize(
+    ("fed", "kept"),
+    [
+        ([WAITING, TERMINAL, WAITING], TERMINAL),  # a late non-final receipt
+        ([TERMINAL, NETWORK], TERMINAL),
+        ([NETWORK, WAITING], NETWORK),
+        ([IMPOSSIBLE, WAITING, "DeliveryUncertain"], IMPOSSIBLE),
+        ([NETWORK, TERMINAL], TERMINAL),  # forward is forward
+        ([WAITING, "DeliveryUncertain"], "DeliveryUncertain"),  # not final yet: the latest
+        ([TERMINAL, TERMINAL, NETWORK, WAITING, TERMINAL], TERMINAL),
+    ],
+)
+def test_statuses_fed_late_twice_and_out_of_order_only_move_forward(
+    history: HistoryStore, fed: list[str], kept: str
+) -> None:
+    for status in fed:
+        history.update_statuses("m1", [DeliveryInfo(A, status)])
+    assert _statuses(history) == [kept, None]
+    # The same through the many-at-once write (`attsms listen`'s), in one transaction.
+    history.update_statuses_many([("m1", [DeliveryInfo(B, s)]) for s in fed])
+    assert _statuses(history) == [kept, kept]
+    # And one receipt listing the address several times.
+    history.update_statuses("m1", [DeliveryInfo(A, s) for s in fed])
+    assert _statuses(history) == [kept, kept]
+    # The rule itself, as the store applies it.
+    last: str | None = None
+    for status in fed:
+        last = forward_status(last, status)
+    assert last == kept
+
+
+def test_only_a_change_counts_and_a_blocked_status_changes_nothing(history: HistoryStore) -> None:
+    assert history.update_statuses("m1", [DeliveryInfo(A, TERMINAL)]) == 1
+    at = history.get("m1").recipients[0].status_at  # type: ignore[union-attr]
+    assert history.update_statuses("m1", [DeliveryInfo(A, TERMINAL)]) == 0
+    assert history.update_statuses("m1", [DeliveryInfo(A, NETWORK)]) == 0
+    assert history.update_statuses("m1", [DeliveryInfo(A, WAITING)]) == 0
+    assert history.get("m1").recipients[0].status_at == at  # type: ignore[union-attr]
+    assert history.update_statuses_many(
+        [("m1", [DeliveryInfo(A, WAITING)]), ("m1", [DeliveryInfo(B, WAITING)])]
+    ) == [0, 1]
+
+
+class _Lagging:
+    """A status service that is behind a receipt `listen` stored: A waiting, B delivered."""
+
+    asked = 0
+
+    def delivery_status(self, message_id: str) -> DeliveryStatus:
+        self.asked += 1
+        return DeliveryStatus(message_id, (DeliveryInfo(A, WAITING), DeliveryInfo(B, TERMINAL)))
+
+
+def test_a_poll_behind_a_stored_receipt_does_not_move_it_back(history: HistoryStore) -> None:
+    history.update_statuses("m1", [DeliveryInfo(A, TERMINAL)])  # a receipt pushed to listen
+    client = _Lagging()
+    wait_and_record(client, history, ["m1"], timeout=5, interval=0.01)
+    assert client.asked >= 1
+    assert _statuses(history) == [TERMINAL, TERMINAL]
