@@ -11,8 +11,10 @@ notification is stored through a `NotificationSink` BEFORE its 2xx goes out, so 
 which retries a push until it gets a 2xx, never loses one; a duplicate is stored once and still
 answered 2xx. Bad input gets its status and is never stored: a wrong token 404 (the same answer
 as an unknown path, so a scanner learns nothing), a body over the cap 413, a wrong content type
-415, malformed JSON or an unknown shape 400, a body that stops arriving 408, a store that cannot
-be written 503 (the service tries again later). No answer ever holds a traceback.
+415, malformed JSON, an unknown shape, an address that is not a phone number or short code or
+a DateTime that is not an ISO 8601 time 400 (nothing of it stored, no opt-out), a body that
+stops arriving 408, a store that cannot be written 503 (the service tries again later). No
+answer ever holds a traceback.
 
 Storing runs in ONE writer thread that takes every notification waiting and stores them
 together (one transaction where the store allows): SQLite commits are the cost, so concurrent
@@ -34,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.parsers import as_list, as_str, field
@@ -43,7 +46,7 @@ from attsms.auth.session import ENV_REGISTRATION_ID
 from attsms.core.errors import AttsmsError, UsageError, listen_error
 from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
-from attsms.core.numbers import canonical, display
+from attsms.core.numbers import TEL_PREFIX, canonical, display
 
 if TYPE_CHECKING:
     from attsms.auth.profiles import ActiveProfile
@@ -55,6 +58,9 @@ JSON_TYPES = ("application/json", "text/json")
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_US_OR_SHORT = re.compile(r"tel:\+1[2-9][0-9]{2}[2-9][0-9]{6}|short:[0-9]{3,8}")
+_INTERNATIONAL = re.compile(r"(?:tel:)?\+([2-9][0-9]{6,14})")  # +1 numbers must be NANP
+_REGISTRATION = re.compile(r"\+?[0-9]{3,15}")
 
 
 # --- what is pushed --------------------------------------------------------------------------
@@ -118,7 +124,7 @@ def parse_delivery(body: Any) -> DeliveryReceipt:
         status = as_str(field(info, "deliveryStatus"))
         if not address or not status:
             raise ShapeError("a deliveryInfo without address or deliveryStatus")
-        deliveries.append(DeliveryInfo(address=canonical(address), status=status.strip()))
+        deliveries.append(DeliveryInfo(_address(address, "address"), status.strip()))
     if not deliveries:
         raise ShapeError("no deliveryInfo")
     return DeliveryReceipt(message_id.strip(), tuple(deliveries))
@@ -142,14 +148,45 @@ def parse_inbound(body: Any, default_registration: str | None = None) -> Inbound
     registration = destination.removeprefix("short:").removeprefix("tel:") or default_registration
     if not registration:
         raise ShapeError("no DestinationAddress")
+    if destination and not _REGISTRATION.fullmatch(registration):
+        raise ShapeError("DestinationAddress is not a short code or phone number")
     message = InboundMessage(
         message_id=message_id.strip(),
         message=as_str(field(item, "Message")) or "",
-        sender=canonical(sender),
+        sender=_address(sender, "SenderAddress"),
         destination=destination or registration,
-        received_at=as_str(field(item, "DateTime")) or "",
+        received_at=_moment(field(item, "DateTime")),
     )
     return InboundPush(registration, message)
+
+
+def _address(raw: str, name: str) -> str:
+    """`raw` in its wire form when it is a phone number (US, or E.164 elsewhere) or a short
+    code; else ShapeError: what is stored must be reachable by `optout remove`, `--from`…"""
+    text = raw.strip()
+    address = canonical(text)
+    if _US_OR_SHORT.fullmatch(address):
+        return address
+    if m := _INTERNATIONAL.fullmatch(text):
+        return f"{TEL_PREFIX}+{m.group(1)}"
+    raise ShapeError(f"{name} is not a phone number or short code")
+
+
+def _moment(value: Any) -> str:
+    """A DateTime as it was sent, when it is an ISO 8601 time; "" when there is none (the store
+    then dates the message by its arrival). ShapeError for anything else: a time that is not one
+    would sort anywhere and match every `--since`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    text = as_str(value) if isinstance(value, str) else None
+    try:
+        if text is None:
+            raise ValueError(value)
+        moment = datetime.fromisoformat(text.strip())
+        (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ShapeError("DateTime is not a time (ISO 8601)") from None
+    return text.strip()
 
 
 # --- where it goes ---------------------------------------------------------------------------
