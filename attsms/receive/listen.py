@@ -204,6 +204,10 @@ class NotificationSink(Protocol):
     def close(self) -> None: ...
 
 
+class OutputClosed(Exception):
+    """`on_stored` could not print the row: the reader of `--jsonl` went away."""
+
+
 class StoreUnavailable(Exception):
     """The sink failed: the request is answered 503, so the service pushes it again."""
 
@@ -317,7 +321,13 @@ class Counters:
 
 class ListenApp:
     """The ASGI app. `on_stored(row)` gets each new notification (for --jsonl), `log(line)` one
-    line per request (never the token: the path is shown with `***` in its place)."""
+    line per request (never the token: the path is shown with `***` in its place).
+
+    When the reader of the rows goes away (`output_open()` false before storing, or `on_stored`
+    raising OutputClosed after), the app sets `output_closed` and calls `stop_serving()`: from
+    then on nothing more is stored (503, so the service pushes it again to the next listener),
+    and what was stored is still answered 2xx, never 5xx (its retry would be a duplicate that no
+    handler sees)."""
 
     def __init__(
         self,
@@ -326,6 +336,7 @@ class ListenApp:
         *,
         default_registration: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
+        output_open: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         max_body: int = MAX_BODY_BYTES,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
@@ -334,10 +345,13 @@ class ListenApp:
         self._writer = writer
         self._default_registration = default_registration
         self._on_stored = on_stored
+        self._output_open = output_open
         self._log = log
         self._max_body = max_body
         self._body_timeout = body_timeout
         self.counters = Counters()
+        self.output_closed = False
+        self.stop_serving: Callable[[], None] = lambda: None  # set by serve()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -405,14 +419,31 @@ class ListenApp:
         except ShapeError as error:
             article = "an" if kind == "inbound" else "a"
             raise _Reject(400, f"not {article} {kind} notification: {error}") from None
+        if self._on_stored is not None and (
+            self.output_closed or (self._output_open is not None and not self._output_open())
+        ):
+            self._reader_gone()
+            raise _Reject(503, "stdout closed: not stored, stopping", [("Retry-After", "5")])
         new = await self._writer.submit(notification)
-        if new:
-            self.counters.stored += 1
-            if self._on_stored is not None:
-                self._on_stored(notification.row())
-        else:
+        if not new:
             self.counters.duplicates += 1
-        return 200, {"stored": new}, "stored" if new else "duplicate"
+            return 200, {"stored": False}, "duplicate"
+        self.counters.stored += 1
+        outcome = "stored"
+        if self._on_stored is not None:
+            try:
+                if self.output_closed:
+                    raise OutputClosed
+                self._on_stored(notification.row())
+            except OutputClosed:  # stored: answered 2xx all the same, never 5xx
+                self._reader_gone()
+                outcome = "stored, not printed: stdout closed"
+        return 200, {"stored": True}, outcome
+
+    def _reader_gone(self) -> None:
+        if not self.output_closed:
+            self.output_closed = True
+            self.stop_serving()
 
     def _route(self, path: str) -> str:
         parts = path.split("/")
@@ -564,8 +595,9 @@ def serve(
     *,
     announce: Callable[[str], None],
 ) -> None:
-    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT, then finish the requests
-    in flight, stop the writer and return (exit 0). `announce(url)` is called once listening."""
+    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT (or the app's reader went
+    away: `app.output_closed`), then finish the requests in flight, stop the writer and return.
+    `announce(url)` is called once listening."""
     import socket
 
     import uvicorn
@@ -619,6 +651,7 @@ def serve(
         h11_max_incomplete_event_size=16 * 1024,
     )
     server = Server(config)
+    app.stop_serving = lambda: setattr(server, "should_exit", True)
     writer.start()
     try:
         announce(f"http://{shown_host}:{bound_port}")

@@ -54,11 +54,19 @@ class Served:
 
 @pytest.fixture
 def served(caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
-    import uvicorn
-
     logs: list[str] = []
     writer = Writer(lambda: StoreSink("default", store_settings())).start()
     app = ListenApp(TOKEN, writer, log=logs.append, body_timeout=0.5, max_body=16_384)
+    with _serving(app, writer, logs, caplog) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _serving(
+    app: ListenApp, writer: Writer, logs: list[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[Served]:
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -416,3 +424,38 @@ def test_fuzz_any_body_is_stored_valid_or_refused_400_never_5xx(
     elif answer.json()["stored"]:
         assert mine is not None and _valid_stored(mine), (body, mine)
     assert all(re.fullmatch(r"tel:\+[1-9][0-9]{6,14}|short:[0-9]{3,8}", a) for a in opted), opted
+
+
+# --- a reader of the printed rows that goes away (issue 23 §4) --------------------------------
+
+
+def test_a_notification_stored_but_not_printed_is_answered_2xx_then_listen_stops(
+    cli: Cli, caplog: pytest.LogCaptureFixture
+) -> None:
+    from attsms.receive.listen import OutputClosed
+
+    logs: list[str] = []
+    printed: list[dict[str, Any]] = []
+
+    def on_stored(row: dict[str, Any]) -> None:
+        if printed:
+            raise OutputClosed  # the reader took one row, then left
+        printed.append(row)
+
+    writer = Writer(lambda: StoreSink("default", store_settings())).start()
+    app = ListenApp(TOKEN, writer, on_stored=on_stored, log=logs.append)
+    stops: list[bool] = []
+    app.stop_serving = lambda: stops.append(True)
+    with _serving(app, writer, logs, caplog) as served:
+        assert served.post("inbound", INBOUND).json() == {"stored": True}
+        second = served.post("inbound", {**INBOUND, "MessageId": "MSG2"})
+        # Stored before the print failed: a 2xx, never a 5xx whose retry no handler would see.
+        assert (second.status_code, second.json()) == (200, {"stored": True})
+        assert app.output_closed and stops == [True]
+        third = served.post("inbound", {**INBOUND, "MessageId": "MSG3"})
+        assert third.status_code == 503  # not stored: the service pushes it again later
+        assert third.headers["Retry-After"] == "5"
+    assert [row["message_id"] for row in printed] == ["MSG1"]
+    assert sorted(_stored(cli)) == ["MSG1", "MSG2"]
+    assert stops == [True]
+    assert any("stored, not printed: stdout closed" in line for line in logs)
