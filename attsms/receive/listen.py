@@ -40,7 +40,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.parsers import as_list, as_str, field
-from attsms.auth.credentials import LISTEN_TOKEN_ENV, KeyringUnavailable, listen_token_store
+from attsms.auth.credentials import (
+    LISTEN_TOKEN_ENV,
+    SERVICE,
+    CredentialStore,
+    KeyringUnavailable,
+    SecretLocation,
+    listen_token_store,
+)
 from attsms.auth.profiles import env_setting
 from attsms.auth.session import ENV_REGISTRATION_ID
 from attsms.core.errors import AttsmsError, UsageError, listen_error
@@ -558,6 +565,20 @@ class ListenToken:
     value: str
     where: str  # e.g. "environment (ATTSMS_LISTEN_TOKEN)", "keyring (…)", "file …"
     created: bool
+    reveal: str = ""  # how its owner sees it whole, e.g. "see it with `cat <file>`"
+
+    @property
+    def masked(self) -> str:
+        """What stderr shows when it is not a terminal (a log, journald): 4 characters."""
+        return self.value[:4] + "…"
+
+
+def _reveal(location: SecretLocation, store: CredentialStore) -> str:
+    if location.kind == "env":
+        return f"it is the value of {LISTEN_TOKEN_ENV}"
+    if location.kind == "file":
+        return f"see it with `cat {location.detail}`"
+    return f"see it with `keyring get {SERVICE} {store.key}`"
 
 
 def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | None:
@@ -579,12 +600,12 @@ def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | No
                 f"the listen token in {location.describe()} is not 16-256 URL-safe characters",
                 hint=f"set {LISTEN_TOKEN_ENV} to a longer one, or remove it to have one made",
             )
-        return ListenToken(value, location.describe(), created=False)
+        return ListenToken(value, location.describe(), False, _reveal(location, store))
     if not create:
         return None
     value = new_token()
     location = store.save(value)
-    return ListenToken(value, location.describe(), created=True)
+    return ListenToken(value, location.describe(), True, _reveal(location, store))
 
 
 def serve(

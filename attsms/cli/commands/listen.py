@@ -29,7 +29,8 @@ def listen(
     Delivery receipts update the history (so `status` needs no request); inbound messages go to
     the inbox with `inbox pull`'s STOP/START handling. The URLs hold a secret token (from
     ATTSMS_LISTEN_TOKEN, else made once and kept in the keyring, or the file store when the
-    profile uses one) and are printed on stderr at start. SIGTERM or Ctrl-C: stop accepting,
+    profile uses one) and are printed on stderr at start: the token whole on a terminal, else
+    masked (its first 4 characters), with where it is kept. SIGTERM or Ctrl-C: stop accepting,
     finish what is in flight, exit 0. With --jsonl, a reader that went away (`| head -1`) stops
     it the same way with exit 141; what it had not stored is answered 503, so the service pushes
     it again to the restarted listener.
@@ -76,12 +77,15 @@ def listen(
 
     def announce(url: str) -> None:
         # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
-        # and these URLs (to register with the service) are the one place it is shown.
+        # and these URLs (to register with the service) are the one place it is shown: whole on
+        # a terminal only. Elsewhere (journald, a log file) 4 characters, and where it is kept.
         made = "made and saved in" if token.created else "from"
+        shown = token.value if out.stderr_tty else token.masked
         sys.stderr.write(
             f"attsms: listening on {url} for profile {who.name} (token {made} {token.where})\n"
-            f"  delivery callback: {url}/notify/{token.value}/delivery\n"
-            f"  inbound callback:  {url}/notify/{token.value}/inbound\n"
+            f"  delivery callback: {url}/notify/{shown}/delivery\n"
+            f"  inbound callback:  {url}/notify/{shown}/inbound\n"
+            + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
         )
         sys.stderr.flush()
 
