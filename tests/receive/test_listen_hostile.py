@@ -407,7 +407,12 @@ def test_fuzz_any_body_is_stored_valid_or_refused_400_never_5xx(
     from attsms.store import open_inbox
 
     kind, body = case
-    answer = served.post(kind, body)
+    answer = httpx.post(  # json.dumps writes inf as Infinity, which Python's JSON reads back
+        f"{served.url}/notify/{TOKEN}/{kind}",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert answer.status_code in (200, 400), (body, answer.text)
     assert "Traceback" not in answer.text
     if kind != "inbound":
@@ -459,3 +464,31 @@ def test_a_notification_stored_but_not_printed_is_answered_2xx_then_listen_stops
     assert sorted(_stored(cli)) == ["MSG1", "MSG2"]
     assert stops == [True]
     assert any("stored, not printed: stdout closed" in line for line in logs)
+
+
+_VALID_ADDRESS = re.compile(r"tel:\+[1-9][0-9]{6,14}|short:[0-9]{3,8}")
+
+
+@settings(max_examples=500)
+@given(inbound_bodies() | _json)
+def test_a_parsed_inbound_message_has_a_valid_sender_and_time(body: Any) -> None:
+    from datetime import datetime
+
+    try:
+        push = parse_inbound(body, default_registration="12345")
+    except ShapeError:
+        return
+    assert _VALID_ADDRESS.fullmatch(push.message.sender), push
+    assert re.fullmatch(r"\+?[0-9]{3,15}", push.registration_id), push
+    if push.message.received_at:
+        datetime.fromisoformat(push.message.received_at)
+
+
+@settings(max_examples=500)
+@given(delivery_bodies() | _json)
+def test_a_parsed_receipt_has_valid_addresses(body: Any) -> None:
+    try:
+        receipt = parse_delivery(body)
+    except ShapeError:
+        return
+    assert all(_VALID_ADDRESS.fullmatch(d.address) for d in receipt.deliveries), receipt
