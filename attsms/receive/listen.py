@@ -11,8 +11,10 @@ notification is stored through a `NotificationSink` BEFORE its 2xx goes out, so 
 which retries a push until it gets a 2xx, never loses one; a duplicate is stored once and still
 answered 2xx. Bad input gets its status and is never stored: a wrong token 404 (the same answer
 as an unknown path, so a scanner learns nothing), a body over the cap 413, a wrong content type
-415, malformed JSON or an unknown shape 400, a body that stops arriving 408, a store that cannot
-be written 503 (the service tries again later). No answer ever holds a traceback.
+415, malformed JSON, an unknown shape, an address that is not a phone number or short code or
+a DateTime that is not an ISO 8601 time 400 (nothing of it stored, no opt-out), a body that
+stops arriving 408, a store that cannot be written 503 (the service tries again later). No
+answer ever holds a traceback.
 
 Storing runs in ONE writer thread that takes every notification waiting and stores them
 together (one transaction where the store allows): SQLite commits are the cost, so concurrent
@@ -34,16 +36,24 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.parsers import as_list, as_str, field
-from attsms.auth.credentials import LISTEN_TOKEN_ENV, KeyringUnavailable, listen_token_store
+from attsms.auth.credentials import (
+    LISTEN_TOKEN_ENV,
+    SERVICE,
+    CredentialStore,
+    KeyringUnavailable,
+    SecretLocation,
+    listen_token_store,
+)
 from attsms.auth.profiles import env_setting
 from attsms.auth.session import ENV_REGISTRATION_ID
 from attsms.core.errors import AttsmsError, UsageError, listen_error
 from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
-from attsms.core.numbers import canonical, display
+from attsms.core.numbers import TEL_PREFIX, canonical, display
 
 if TYPE_CHECKING:
     from attsms.auth.profiles import ActiveProfile
@@ -55,6 +65,9 @@ JSON_TYPES = ("application/json", "text/json")
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_US_OR_SHORT = re.compile(r"tel:\+1[2-9][0-9]{2}[2-9][0-9]{6}|short:[0-9]{3,8}")
+_INTERNATIONAL = re.compile(r"(?:tel:)?\+([2-9][0-9]{6,14})")  # +1 numbers must be NANP
+_REGISTRATION = re.compile(r"\+?[0-9]{3,15}")
 
 
 # --- what is pushed --------------------------------------------------------------------------
@@ -118,7 +131,7 @@ def parse_delivery(body: Any) -> DeliveryReceipt:
         status = as_str(field(info, "deliveryStatus"))
         if not address or not status:
             raise ShapeError("a deliveryInfo without address or deliveryStatus")
-        deliveries.append(DeliveryInfo(address=canonical(address), status=status.strip()))
+        deliveries.append(DeliveryInfo(_address(address, "address"), status.strip()))
     if not deliveries:
         raise ShapeError("no deliveryInfo")
     return DeliveryReceipt(message_id.strip(), tuple(deliveries))
@@ -142,14 +155,45 @@ def parse_inbound(body: Any, default_registration: str | None = None) -> Inbound
     registration = destination.removeprefix("short:").removeprefix("tel:") or default_registration
     if not registration:
         raise ShapeError("no DestinationAddress")
+    if destination and not _REGISTRATION.fullmatch(registration):
+        raise ShapeError("DestinationAddress is not a short code or phone number")
     message = InboundMessage(
         message_id=message_id.strip(),
         message=as_str(field(item, "Message")) or "",
-        sender=canonical(sender),
+        sender=_address(sender, "SenderAddress"),
         destination=destination or registration,
-        received_at=as_str(field(item, "DateTime")) or "",
+        received_at=_moment(field(item, "DateTime")),
     )
     return InboundPush(registration, message)
+
+
+def _address(raw: str, name: str) -> str:
+    """`raw` in its wire form when it is a phone number (US, or E.164 elsewhere) or a short
+    code; else ShapeError: what is stored must be reachable by `optout remove`, `--from`…"""
+    text = raw.strip()
+    address = canonical(text)
+    if _US_OR_SHORT.fullmatch(address):
+        return address
+    if m := _INTERNATIONAL.fullmatch(text):
+        return f"{TEL_PREFIX}+{m.group(1)}"
+    raise ShapeError(f"{name} is not a phone number or short code")
+
+
+def _moment(value: Any) -> str:
+    """A DateTime as it was sent, when it is an ISO 8601 time; "" when there is none (the store
+    then dates the message by its arrival). ShapeError for anything else: a time that is not one
+    would sort anywhere and match every `--since`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    text = as_str(value) if isinstance(value, str) else None
+    try:
+        if text is None:
+            raise ValueError(value)
+        moment = datetime.fromisoformat(text.strip())
+        (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ShapeError("DateTime is not a time (ISO 8601)") from None
+    return text.strip()
 
 
 # --- where it goes ---------------------------------------------------------------------------
@@ -165,6 +209,10 @@ class NotificationSink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class OutputClosed(Exception):
+    """`on_stored` could not print the row: the reader of `--jsonl` went away."""
 
 
 class StoreUnavailable(Exception):
@@ -280,7 +328,13 @@ class Counters:
 
 class ListenApp:
     """The ASGI app. `on_stored(row)` gets each new notification (for --jsonl), `log(line)` one
-    line per request (never the token: the path is shown with `***` in its place)."""
+    line per request (never the token: the path is shown with `***` in its place).
+
+    When the reader of the rows goes away (`output_open()` false before storing, or `on_stored`
+    raising OutputClosed after), the app sets `output_closed` and calls `stop_serving()`: from
+    then on nothing more is stored (503, so the service pushes it again to the next listener),
+    and what was stored is still answered 2xx, never 5xx (its retry would be a duplicate that no
+    handler sees)."""
 
     def __init__(
         self,
@@ -289,6 +343,7 @@ class ListenApp:
         *,
         default_registration: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
+        output_open: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         max_body: int = MAX_BODY_BYTES,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
@@ -297,10 +352,13 @@ class ListenApp:
         self._writer = writer
         self._default_registration = default_registration
         self._on_stored = on_stored
+        self._output_open = output_open
         self._log = log
         self._max_body = max_body
         self._body_timeout = body_timeout
         self.counters = Counters()
+        self.output_closed = False
+        self.stop_serving: Callable[[], None] = lambda: None  # set by serve()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -368,14 +426,31 @@ class ListenApp:
         except ShapeError as error:
             article = "an" if kind == "inbound" else "a"
             raise _Reject(400, f"not {article} {kind} notification: {error}") from None
+        if self._on_stored is not None and (
+            self.output_closed or (self._output_open is not None and not self._output_open())
+        ):
+            self._reader_gone()
+            raise _Reject(503, "stdout closed: not stored, stopping", [("Retry-After", "5")])
         new = await self._writer.submit(notification)
-        if new:
-            self.counters.stored += 1
-            if self._on_stored is not None:
-                self._on_stored(notification.row())
-        else:
+        if not new:
             self.counters.duplicates += 1
-        return 200, {"stored": new}, "stored" if new else "duplicate"
+            return 200, {"stored": False}, "duplicate"
+        self.counters.stored += 1
+        outcome = "stored"
+        if self._on_stored is not None:
+            try:
+                if self.output_closed:
+                    raise OutputClosed
+                self._on_stored(notification.row())
+            except OutputClosed:  # stored: answered 2xx all the same, never 5xx
+                self._reader_gone()
+                outcome = "stored, not printed: stdout closed"
+        return 200, {"stored": True}, outcome
+
+    def _reader_gone(self) -> None:
+        if not self.output_closed:
+            self.output_closed = True
+            self.stop_serving()
 
     def _route(self, path: str) -> str:
         parts = path.split("/")
@@ -490,6 +565,20 @@ class ListenToken:
     value: str
     where: str  # e.g. "environment (ATTSMS_LISTEN_TOKEN)", "keyring (…)", "file …"
     created: bool
+    reveal: str = ""  # how its owner sees it whole, e.g. "see it with `cat <file>`"
+
+    @property
+    def masked(self) -> str:
+        """What stderr shows when it is not a terminal (a log, journald): 4 characters."""
+        return self.value[:4] + "…"
+
+
+def _reveal(location: SecretLocation, store: CredentialStore) -> str:
+    if location.kind == "env":
+        return f"it is the value of {LISTEN_TOKEN_ENV}"
+    if location.kind == "file":
+        return f"see it with `cat {location.detail}`"
+    return f"see it with `keyring get {SERVICE} {store.key}`"
 
 
 def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | None:
@@ -511,12 +600,12 @@ def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | No
                 f"the listen token in {location.describe()} is not 16-256 URL-safe characters",
                 hint=f"set {LISTEN_TOKEN_ENV} to a longer one, or remove it to have one made",
             )
-        return ListenToken(value, location.describe(), created=False)
+        return ListenToken(value, location.describe(), False, _reveal(location, store))
     if not create:
         return None
     value = new_token()
     location = store.save(value)
-    return ListenToken(value, location.describe(), created=True)
+    return ListenToken(value, location.describe(), True, _reveal(location, store))
 
 
 def serve(
@@ -527,8 +616,9 @@ def serve(
     *,
     announce: Callable[[str], None],
 ) -> None:
-    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT, then finish the requests
-    in flight, stop the writer and return (exit 0). `announce(url)` is called once listening."""
+    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT (or the app's reader went
+    away: `app.output_closed`), then finish the requests in flight, stop the writer and return.
+    `announce(url)` is called once listening."""
     import socket
 
     import uvicorn
@@ -582,6 +672,7 @@ def serve(
         h11_max_incomplete_event_size=16 * 1024,
     )
     server = Server(config)
+    app.stop_serving = lambda: setattr(server, "should_exit", True)
     writer.start()
     try:
         announce(f"http://{shown_host}:{bound_port}")

@@ -84,7 +84,10 @@ class Listener:
                 raise AssertionError(f"listen exited {self.proc.returncode}: {err.read_text()}")
             assert time.monotonic() < deadline, "listen did not start"
             time.sleep(0.02)
-        self.base_url, self.token = m.group(1), m.group(2)
+        # The token is shown whole on a terminal only: here (a file) it is masked, so a test
+        # that set it knows it; one made by listen is read where it was kept.
+        self.base_url = m.group(1)
+        self.token = self.env.get("ATTSMS_LISTEN_TOKEN") or m.group(2)
         self.port = int(self.base_url.rsplit(":", 1)[1])  # a restart comes back on the same port
         return self
 
@@ -335,18 +338,21 @@ def test_a_made_token_is_kept_in_the_file_store_never_in_config_and_reused(
     first.kill(signal.SIGTERM)
     config_dir = Path(os.environ["ATTSMS_CONFIG_DIR"])
     token_file = config_dir / "secrets" / "default.listen-token"
-    assert token_file.read_text().strip() == first.token
+    token = token_file.read_text().strip()
+    assert first.token == token[:4] + "…"  # stderr is not a terminal: masked
+    assert token not in first.stderr
     assert token_file.stat().st_mode & 0o777 == 0o600
-    assert first.token not in (config_dir / "config.toml").read_text()
+    assert token not in (config_dir / "config.toml").read_text()
 
     second = Listener(tmp_path).start()
     second.kill(signal.SIGTERM)
-    assert second.token == first.token
+    assert token_file.read_text().strip() == token
     assert f"token from file {token_file}" in second.stderr
+    assert f"cat {token_file}" in second.stderr  # how to see it whole
 
     shown = cli("auth", "status", "--json")
     assert shown.json()[0]["listen_token"] == f"file {token_file}"
-    assert first.token not in shown.stdout + shown.stderr
+    assert token not in shown.stdout + shown.stderr
 
 
 def test_a_made_token_goes_to_the_keyring_when_the_profile_uses_it(
@@ -358,15 +364,55 @@ def test_a_made_token_goes_to_the_keyring_when_the_profile_uses_it(
     use_backend(monkeypatch, "FileKeyring", keyring_file)
     made = Listener(tmp_path).start()
     made.kill(signal.SIGTERM)
-    assert made.token in keyring_file.read_text()
+    token = json.loads(keyring_file.read_text())["attsms/default:listen-token"]
+    assert made.token == token[:4] + "…" and token not in made.stderr
     assert "token made and saved in keyring" in made.stderr
+    assert "keyring get attsms default:listen-token" in made.stderr  # how to see it whole
     shown = cli("auth", "status", "--json")
     assert shown.json()[0]["listen_token"].startswith("keyring (")
-    assert made.token not in shown.stdout + shown.stderr
+    assert token not in shown.stdout + shown.stderr
     monkeypatch.setenv("ATTSMS_LISTEN_TOKEN", TOKEN)
     shown = cli("auth", "status", "--json")
     assert shown.json()[0]["listen_token"] == "environment (ATTSMS_LISTEN_TOKEN)"
     assert TOKEN not in shown.stdout + shown.stderr
+
+
+def test_the_token_is_masked_on_stderr_that_is_not_a_terminal(
+    listener: Callable[..., Listener],
+) -> None:
+    lis = listener()  # stderr is a file, as under systemd (journald) or a log redirect
+    assert TOKEN not in lis.stderr
+    assert f"{lis.base_url}/notify/{TOKEN[:4]}…/delivery" in lis.stderr
+    assert f"{lis.base_url}/notify/{TOKEN[:4]}…/inbound" in lis.stderr
+    # It says where the token is kept, so its owner can see it there.
+    assert "it is the value of ATTSMS_LISTEN_TOKEN" in lis.stderr
+    # ... and the URLs work with the whole token all the same.
+    assert httpx.post(lis.inbound_url, json={}).status_code == 400
+
+
+def test_the_token_is_shown_whole_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    main, tty = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attsms", "listen", "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=tty,
+        env={**os.environ, "ATTSMS_LISTEN_TOKEN": TOKEN, "COLUMNS": "300"},
+    )
+    os.close(tty)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"inbound callback" not in seen or not seen.endswith(b"\n"):
+            assert proc.poll() is None and time.monotonic() < deadline, seen
+            seen += os.read(main, 4096)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        os.close(main)
+    text = seen.decode(errors="replace")
+    assert f"/notify/{TOKEN}/delivery" in text and f"/notify/{TOKEN}/inbound" in text
 
 
 def test_help_loads_no_server() -> None:

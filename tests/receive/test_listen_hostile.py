@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attsms.receive.listen import (
@@ -53,11 +54,19 @@ class Served:
 
 @pytest.fixture
 def served(caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
-    import uvicorn
-
     logs: list[str] = []
     writer = Writer(lambda: StoreSink("default", store_settings())).start()
     app = ListenApp(TOKEN, writer, log=logs.append, body_timeout=0.5, max_body=16_384)
+    with _serving(app, writer, logs, caplog) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _serving(
+    app: ListenApp, writer: Writer, logs: list[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[Served]:
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -288,3 +297,198 @@ def test_any_json_is_a_notification_or_a_shape_error(value: Any) -> None:
     for parse in (parse_delivery, parse_inbound):
         with contextlib.suppress(ShapeError):
             parse(value)
+
+
+# --- what is stored is valid (issue 23 §5) ---------------------------------------------------
+
+
+def _opt_outs(cli: Cli) -> list[str]:
+    listed = cli("optout", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    return [row["address"] for row in listed.json()]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "said"),
+    [
+        ("inbound", {**INBOUND, "SenderAddress": "garbage", "Message": "STOP"}, "SenderAddress"),
+        ("inbound", {**INBOUND, "SenderAddress": "tel:+1212", "Message": "STOP"}, "SenderAddress"),
+        ("inbound", {**INBOUND, "SenderAddress": "short:", "Message": "STOP"}, "SenderAddress"),
+        ("inbound", {**INBOUND, "DateTime": "garbage", "Message": "STOP"}, "DateTime"),
+        ("inbound", {**INBOUND, "DateTime": "2026-13-45T99:00:00Z"}, "DateTime"),
+        ("inbound", {**INBOUND, "DestinationAddress": "not a code"}, "DestinationAddress"),
+        ("delivery", _receipt(address="garbage"), "address"),
+        ("delivery", _receipt(address="tel:+1"), "address"),
+    ],
+)
+def test_a_notification_with_an_invalid_address_or_time_is_400_and_not_stored(
+    served: Served, cli: Cli, kind: str, body: dict[str, Any], said: str
+) -> None:
+    refused = served.post(kind, body)
+    assert refused.status_code == 400, refused.text
+    assert said in refused.json()["error"]
+    assert served.app.counters.stored == 0
+    assert _stored(cli) == []
+    assert _opt_outs(cli) == []  # the STOP of a `garbage` sender is no opt-out either
+
+
+def test_a_short_code_sender_and_a_message_without_a_time_are_still_taken(
+    served: Served, cli: Cli
+) -> None:
+    taken = served.post("inbound", {**INBOUND, "SenderAddress": "short:55555"})
+    assert taken.json() == {"stored": True}
+    undated = {k: v for k, v in INBOUND.items() if k != "DateTime"} | {"MessageId": "MSG2"}
+    assert served.post("inbound", undated).json() == {"stored": True}
+    assert sorted(_stored(cli)) == ["MSG1", "MSG2"]
+
+
+# --- the fuzzer: any body is stored valid (2xx) or refused 400, never 5xx ---------------------
+
+_hostile_text = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["garbage", "STOP", "", " ", "tel:", "short:", "+1", "tel:+1", "\x00", "∞"]),
+    st.integers().map(str),
+)
+_valid_sender = st.sampled_from(_TEL_FORMS).flatmap(
+    lambda f: _numbers.map(f.format)
+) | st.from_regex(r"short:[0-9]{3,8}", fullmatch=True)
+_valid_time = st.datetimes(timezones=st.just(__import__("datetime").UTC)).map(
+    lambda d: d.isoformat().replace("+00:00", "Z")
+)
+_any_value = st.one_of(_hostile_text, st.none(), st.integers(), st.booleans(), _json)
+
+
+@st.composite
+def inbound_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    body: dict[str, Any] = {"MessageId": f"FUZZ{draw(st.integers(0, 10**12))}"}
+    body["SenderAddress"] = draw(_valid_sender | _hostile_text | _any_value)
+    body["DateTime"] = draw(_valid_time | _hostile_text | _any_value)
+    body["Message"] = draw(st.sampled_from(["STOP", "START", "hello"]) | _hostile_text)
+    if draw(st.booleans()):
+        body["DestinationAddress"] = draw(st.just("12345") | _hostile_text)
+    return body
+
+
+@st.composite
+def delivery_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    address = draw(_valid_sender | _hostile_text | _any_value)
+    status = draw(st.sampled_from(["DeliveredToTerminal", "Waiting"]) | _hostile_text)
+    return _receipt(message_id=draw(_hostile_text), address=address, status=status)
+
+
+def _valid_stored(message: Any) -> bool:
+    from datetime import datetime
+
+    from attsms.core.numbers import canonical
+
+    if message.sender != canonical(message.sender) or not re.fullmatch(
+        r"tel:\+[1-9][0-9]{6,14}|short:[0-9]{3,8}", message.sender
+    ):
+        return False
+    if message.received_at:
+        datetime.fromisoformat(message.received_at)  # raises if it is not a time
+    return True
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.one_of(
+        inbound_bodies().map(lambda b: ("inbound", b)),
+        delivery_bodies().map(lambda b: ("delivery", b)),
+    )
+)
+def test_fuzz_any_body_is_stored_valid_or_refused_400_never_5xx(
+    served: Served, case: tuple[str, dict[str, Any]]
+) -> None:
+    from attsms.store import open_inbox
+
+    kind, body = case
+    answer = httpx.post(  # json.dumps writes inf as Infinity, which Python's JSON reads back
+        f"{served.url}/notify/{TOKEN}/{kind}",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code in (200, 400), (body, answer.text)
+    assert "Traceback" not in answer.text
+    if kind != "inbound":
+        return
+    inbox = open_inbox(store_settings(), "default")
+    try:
+        stored = {m.message_id: m for m in inbox.messages()}
+        opted = {o.address for o in inbox.opt_outs()}
+    finally:
+        inbox.close()
+    mine = stored.get(str(body["MessageId"]))
+    if answer.status_code == 400:
+        assert mine is None, body
+    elif answer.json()["stored"]:
+        assert mine is not None and _valid_stored(mine), (body, mine)
+    assert all(re.fullmatch(r"tel:\+[1-9][0-9]{6,14}|short:[0-9]{3,8}", a) for a in opted), opted
+
+
+# --- a reader of the printed rows that goes away (issue 23 §4) --------------------------------
+
+
+def test_a_notification_stored_but_not_printed_is_answered_2xx_then_listen_stops(
+    cli: Cli, caplog: pytest.LogCaptureFixture
+) -> None:
+    from attsms.receive.listen import OutputClosed
+
+    logs: list[str] = []
+    printed: list[dict[str, Any]] = []
+
+    def on_stored(row: dict[str, Any]) -> None:
+        if printed:
+            raise OutputClosed  # the reader took one row, then left
+        printed.append(row)
+
+    writer = Writer(lambda: StoreSink("default", store_settings())).start()
+    app = ListenApp(TOKEN, writer, on_stored=on_stored, log=logs.append)
+    stops: list[bool] = []
+    app.stop_serving = lambda: stops.append(True)
+    with _serving(app, writer, logs, caplog) as served:
+        assert served.post("inbound", INBOUND).json() == {"stored": True}
+        second = served.post("inbound", {**INBOUND, "MessageId": "MSG2"})
+        # Stored before the print failed: a 2xx, never a 5xx whose retry no handler would see.
+        assert (second.status_code, second.json()) == (200, {"stored": True})
+        assert app.output_closed and stops == [True]
+        third = served.post("inbound", {**INBOUND, "MessageId": "MSG3"})
+        assert third.status_code == 503  # not stored: the service pushes it again later
+        assert third.headers["Retry-After"] == "5"
+    assert [row["message_id"] for row in printed] == ["MSG1"]
+    assert sorted(_stored(cli)) == ["MSG1", "MSG2"]
+    assert stops == [True]
+    assert any("stored, not printed: stdout closed" in line for line in logs)
+
+
+_VALID_ADDRESS = re.compile(r"tel:\+[1-9][0-9]{6,14}|short:[0-9]{3,8}")
+
+
+@settings(max_examples=500)
+@given(inbound_bodies() | _json)
+def test_a_parsed_inbound_message_has_a_valid_sender_and_time(body: Any) -> None:
+    from datetime import datetime
+
+    try:
+        push = parse_inbound(body, default_registration="12345")
+    except ShapeError:
+        return
+    assert _VALID_ADDRESS.fullmatch(push.message.sender), push
+    assert re.fullmatch(r"\+?[0-9]{3,15}", push.registration_id), push
+    if push.message.received_at:
+        datetime.fromisoformat(push.message.received_at)
+
+
+@settings(max_examples=500)
+@given(delivery_bodies() | _json)
+def test_a_parsed_receipt_has_valid_addresses(body: Any) -> None:
+    try:
+        receipt = parse_delivery(body)
+    except ShapeError:
+        return
+    assert all(_VALID_ADDRESS.fullmatch(d.address) for d in receipt.deliveries), receipt

@@ -29,10 +29,21 @@ def listen(
     Delivery receipts update the history (so `status` needs no request); inbound messages go to
     the inbox with `inbox pull`'s STOP/START handling. The URLs hold a secret token (from
     ATTSMS_LISTEN_TOKEN, else made once and kept in the keyring, or the file store when the
-    profile uses one) and are printed on stderr at start. SIGTERM or Ctrl-C: stop accepting,
-    finish what is in flight, exit 0.
+    profile uses one) and are printed on stderr at start: the token whole on a terminal, else
+    masked (its first 4 characters), with where it is kept. SIGTERM or Ctrl-C: stop accepting,
+    finish what is in flight, exit 0. With --jsonl, a reader that went away (`| head -1`) stops
+    it the same way with exit 141; what it had not stored is answered 503, so the service pushes
+    it again to the restarted listener.
     """
-    from attsms.receive.listen import ListenApp, Writer, listen_profile, listen_token, serve
+    from attsms.core.errors import StdoutClosed
+    from attsms.receive.listen import (
+        ListenApp,
+        OutputClosed,
+        Writer,
+        listen_profile,
+        listen_token,
+        serve,
+    )
     from attsms.receive.sink import StoreSink
 
     app_state = state(ctx)
@@ -49,27 +60,53 @@ def listen(
     assert token is not None  # made when missing
 
     def stored(row: dict[str, Any]) -> None:
-        if jsonl:
+        try:
             out.json_line(row)
+        except StdoutClosed:
+            raise OutputClosed from None
 
     writer = Writer(lambda: StoreSink(who.name, settings.store))
     app = ListenApp(
         token.value,
         writer,
         default_registration=who.registration_id,
-        on_stored=stored,
+        on_stored=stored if jsonl else None,
+        output_open=(lambda: not _reader_gone(sys.stdout)) if jsonl else None,
         log=out.stderr_line,
     )
 
     def announce(url: str) -> None:
         # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
-        # and these URLs (to register with the service) are the one place it is shown.
+        # and these URLs (to register with the service) are the one place it is shown: whole on
+        # a terminal only. Elsewhere (journald, a log file) 4 characters, and where it is kept.
         made = "made and saved in" if token.created else "from"
+        shown = token.value if out.stderr_tty else token.masked
         sys.stderr.write(
             f"attsms: listening on {url} for profile {who.name} (token {made} {token.where})\n"
-            f"  delivery callback: {url}/notify/{token.value}/delivery\n"
-            f"  inbound callback:  {url}/notify/{token.value}/inbound\n"
+            f"  delivery callback: {url}/notify/{shown}/delivery\n"
+            f"  inbound callback:  {url}/notify/{shown}/inbound\n"
+            + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
         )
         sys.stderr.flush()
 
     serve(app, writer, host, port, announce=announce)
+    if app.output_closed:
+        out.warn(
+            "stdout was closed (the --jsonl reader went away): listen stopped after answering the"
+            " requests in flight; the service pushes again what was not stored (exit 141)"
+        )
+        raise StdoutClosed
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Whether the reader of `stream` (a pipe) went away: the kernel flags the writing end of a
+    pipe whose reading end is closed (POLLERR), before anything is written to it."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), 0)  # errors and hang-ups are reported whatever the mask
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO): it is open
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
