@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from attsms.cli.output import Output
+    from attsms.send.plan import DryRun, SendPlan
     from attsms.send.quiet_hours import QuietHours
-    from attsms.send.runner import BatchOutcome, DryRun, SendPlan, SendReport
+    from attsms.send.results import BatchOutcome, SendReport
     from attsms.track.wait import WaitResult
 
 EPILOG = examples(
@@ -164,6 +165,8 @@ def send(
     """
     from attsms.cli.commands.context import state
     from attsms.core.errors import AttsmsError, UsageError
+    from attsms.send import input as given_input
+    from attsms.send import plan as planning
     from attsms.send import runner as sending
     from attsms.store import opted_out as opted_out_of
     from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
@@ -196,17 +199,17 @@ def send(
             return
         plan = personal
     else:
-        given = sending.read_input(
+        given = given_input.read_input(
             to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
         )
-        plan = sending.plan_send(given.numbers, given.message, region=region)
+        plan = planning.plan_send(given.numbers, given.message, region=region)
         if dry_run:
-            _print_dry_run(out, sending.dry_run(plan, opted_out(plan.addresses)))
+            _print_dry_run(out, planning.dry_run(plan, opted_out(plan.addresses)))
             if window is not None:
                 out.info(_quiet_line(plan.addresses, window))
             return
     if window is not None:
-        plan = sending.by_zone(plan)
+        plan = planning.by_zone(plan)
     options = sending.SendOptions(
         notify=notify,
         dedupe_key=dedupe_key,
@@ -317,7 +320,8 @@ def _personal_plan(
     (which names the recipients `opted_out` finds: the send would skip them)."""
     from attsms.core.errors import UsageError
     from attsms.send import personal as templates
-    from attsms.send import runner as sending
+    from attsms.send import plan as planning
+    from attsms.send.input import STDIN, read_message
 
     if to_file is None:
         raise UsageError("--template needs --to-file: a CSV with a header row")
@@ -328,9 +332,9 @@ def _personal_plan(
     if message is None:
         if message_file is None:
             raise UsageError("--template needs the template", hint="give -m TEXT or --message-file")
-        if message_file == to_file == sending.STDIN:
+        if message_file == to_file == STDIN:
             raise UsageError("stdin cannot carry both the CSV and the template")
-        message = sending._read_source(message_file, sys.stdin, "message file").rstrip("\r\n")
+        message = read_message(message_file, sys.stdin)
     parsed = templates.parse_template(message)
     values = templates.parse_defaults(defaults)
     stdin = None
@@ -347,13 +351,13 @@ def _personal_plan(
                 (batch.text, batch.addresses)
                 for batch in templates.batches(parsed, values, source, facts, region=region)
             )
-            plan = sending.personal_plan(batches, facts.digest)
+            plan = planning.personal_plan(batches, facts.digest)
     if not dry_run:
         assert plan is not None
         return plan
     from attsms.core.numbers import display
 
-    skipped = opted_out(sending.AddressList(facts.codes))
+    skipped = opted_out(planning.AddressList(facts.codes))
     shown = tuple(display(a) for a in sorted(skipped))
     if out.format is Format.JSON:
         document: dict[str, Any] = {"dry_run": True, **facts.summary(), "opted_out": shown}
@@ -377,7 +381,7 @@ def _personal_plan(
 
 def _print_dry_run(out: Output, plan: DryRun) -> None:
     from attsms.cli.output import Column
-    from attsms.send.runner import describe_characters
+    from attsms.send.plan import describe_characters
 
     rows: list[dict[str, Any]] = [
         {"item": "recipients", "value": len(plan.recipients)},
@@ -423,9 +427,10 @@ def _print_dry_run_json(out: Output, plan: DryRun) -> None:
     out.raw("\n}\n")
 
 
-def _first_few(numbers: tuple[str, ...], shown: int = 5) -> str:
-    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
-    return f"{len(numbers)}: {', '.join(numbers[:shown])}{more}"
+def _first_few(numbers: tuple[str, ...]) -> str:
+    from attsms.core.text import first_few
+
+    return f"{len(numbers)}: {first_few(numbers)}"
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -517,7 +522,7 @@ class _RowStream:
                     self._closed = closed
 
     def _emit(self, outcome: BatchOutcome) -> None:
-        from attsms.send.runner import FAILED, OPTED_OUT
+        from attsms.send.results import FAILED, OPTED_OUT
 
         if not self.started:
             if outcome.result in (FAILED, OPTED_OUT) and len(self._held) < self._HOLD:
@@ -556,7 +561,7 @@ class _RowStream:
         """The batch's TSV lines. All but TO are the same for a batch's recipients (or for its
         skipped ones): each line is cut once, with TO (digits of a checked number) put in."""
         from attsms.core.numbers import display
-        from attsms.send.runner import OPTED_OUT
+        from attsms.send.results import OPTED_OUT
 
         out = self._out
         error = outcome.error.message if outcome.error is not None else None
