@@ -321,7 +321,9 @@ def _personal_plan(
     from attsms.core.errors import UsageError
     from attsms.send import personal as templates
     from attsms.send import plan as planning
+    from attsms.send.csv_source import CsvSource
     from attsms.send.input import STDIN, read_message
+    from attsms.send.template import parse_defaults, parse_template
 
     if to_file is None:
         raise UsageError("--template needs --to-file: a CSV with a header row")
@@ -335,15 +337,15 @@ def _personal_plan(
         if message_file == to_file == STDIN:
             raise UsageError("stdin cannot carry both the CSV and the template")
         message = read_message(message_file, sys.stdin)
-    parsed = templates.parse_template(message)
-    values = templates.parse_defaults(defaults)
+    parsed = parse_template(message)
+    values = parse_defaults(defaults)
     stdin = None
-    if to_file == templates.STDIN:
+    if to_file == STDIN:
         import io
 
         # A StringIO (tests, embedding) has no bytes under it.
         stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
-    with templates.CsvSource(to_file, stdin=stdin) as source:
+    with CsvSource(to_file, stdin=stdin) as source:
         facts = templates.scan(parsed, values, source, region=region)
         plan = None
         if not dry_run or window is not None:  # a dry run needs the plan only for quiet hours
