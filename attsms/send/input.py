@@ -26,6 +26,18 @@ _MAX_MB = {"message file": 1, "recipient file": 64}
 
 
 @dataclass(frozen=True)
+class SendRequest:
+    """A send as the user asked for it: numbers and file names as typed (`-`: stdin)."""
+
+    to: Sequence[str] = ()
+    to_file: str | None = None
+    message: str | None = None  # or the template, with `template`
+    message_file: str | None = None
+    template: bool = False  # personal texts: `message` is a {column} template over a CSV
+    defaults: Sequence[str] = ()  # with `template`: NAME=VALUE for a field whose cell is empty
+
+
+@dataclass(frozen=True)
 class SendInput:
     # As typed, from the arguments and then the file. The file's entries are read as this is
     # iterated, once (a million numbers are never held as strings): `plan_send` does that.

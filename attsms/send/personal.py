@@ -1,5 +1,5 @@
 """Personal texts (issue 17): a `{column}` template (`attsms.send.template`) rendered once per
-row of a CSV file (`attsms.send.csv_source`).
+row of a CSV file (`attsms.send.csv_source`), and a template send put together from them.
 
 The CSV is read as a stream, twice: `scan` checks every row and gathers the dry-run facts before
 anything is sent, and `batches` renders the rows again as the requests to send. Only the counts of
@@ -14,28 +14,81 @@ the batches to a temporary file as they are cut.
         for batch in batches(template, defaults, source, facts):
             ...                                         # batch.text to batch.addresses (<= 50)
 
+`read_template_send` does all of that for `attsms send --template`.
 `phonenumbers` is imported (by attsms.core.numbers) only when a number needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import IO
 
 from attsms.core.errors import UsageError
 from attsms.core.intset import IntSet
 from attsms.core.numbers import normalize, to_code
 from attsms.core.segments import UCS_2, analyze, check_message
 from attsms.send.csv_source import CsvSource, CsvTable, Row
-from attsms.send.plan import BATCH_SIZE
-from attsms.send.template import Template
+from attsms.send.input import STDIN, SendRequest, read_message
+from attsms.send.plan import BATCH_SIZE, SendPlan, personal_plan
+from attsms.send.template import Template, parse_defaults, parse_template
 
 # Rows an error message names before it says how many there are in all.
 MAX_NAMED_ROWS = 10
 # How many renderings a dry run shows.
 SAMPLES = 3
+
+
+# --- a template send -------------------------------------------------------------------------
+
+
+def read_template_send(
+    request: SendRequest, *, region: str, stdin: IO[str], planned: bool
+) -> tuple[Facts, SendPlan | None]:
+    """A `--template` send: the template read and parsed, and every row of its CSV checked
+    (`scan`: all bad rows named in one `UsageError`, exit 2, before anything is sent); with
+    `planned`, the CSV read again into the plan of its requests (`batches`)."""
+    template, defaults = _template_of(request, stdin)
+    assert request.to_file is not None  # _template_of refuses a send without one
+    with CsvSource(request.to_file, stdin=_csv_stdin(request.to_file, stdin)) as source:
+        facts = scan(template, defaults, source, region=region)
+        if not planned:
+            return facts, None
+        rendered = (
+            (batch.text, batch.addresses)
+            for batch in batches(template, defaults, source, facts, region=region)
+        )
+        return facts, personal_plan(rendered, facts.digest)
+
+
+def _template_of(request: SendRequest, stdin: IO[str]) -> tuple[Template, dict[str, str]]:
+    """The template (from -m, or a file or stdin) parsed, and the --default values."""
+    message, message_file = request.message, request.message_file
+    if request.to_file is None:
+        raise UsageError("--template needs --to-file: a CSV with a header row")
+    if request.to:
+        raise UsageError("--template takes its recipients from --to-file only, not arguments")
+    if message is not None and message_file is not None:
+        raise UsageError("give the template once: -m TEXT or --message-file FILE, not both")
+    if message is None:
+        if message_file is None:
+            raise UsageError("--template needs the template", hint="give -m TEXT or --message-file")
+        if message_file == request.to_file == STDIN:
+            raise UsageError("stdin cannot carry both the CSV and the template")
+        message = read_message(message_file, stdin)
+    return parse_template(message), parse_defaults(request.defaults)
+
+
+def _csv_stdin(to_file: str, stdin: IO[str]) -> IO[bytes] | None:
+    """The bytes of stdin when the CSV comes from it (`--to-file -`)."""
+    if to_file != STDIN:
+        return None
+    # A StringIO (tests, embedding) has no bytes under it.
+    buffer: IO[bytes] | None = getattr(stdin, "buffer", None)
+    return buffer or io.BytesIO(stdin.read().encode())
 
 
 # --- checking and rendering ------------------------------------------------------------------

@@ -4,6 +4,7 @@ summary, and the error it ends with: exit 4, 5 or 75, or the one error when noth
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -174,3 +175,20 @@ class SendReport:
             f" {first.message}",
             hint=retry,
         )
+
+
+class InBatchOrder:
+    """Hands each outcome on to `handle` in batch order: the pool ends batches in any order,
+    and one that ends early waits for those before it."""
+
+    def __init__(self, handle: Callable[[BatchOutcome], None]) -> None:
+        self._handle = handle
+        self._next = 0
+        self._waiting: dict[int, BatchOutcome] = {}  # ended before an earlier batch did
+
+    def __call__(self, outcome: BatchOutcome) -> None:
+        self._waiting[outcome.number] = outcome
+        while self._next in self._waiting:
+            outcome = self._waiting.pop(self._next)
+            self._next += 1
+            self._handle(outcome)
