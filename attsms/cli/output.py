@@ -201,29 +201,30 @@ class Output:
         must see every row to size its columns."""
         import itertools
 
-        if self.format is Format.TABLE:
-            raise ValueError("a table cannot be streamed; use records()")
         as_document = document or row
+        stream = self.record_stream(columns)
         source = iter(items)
         count = 0
-        if self.format is Format.JSON:
-            self._write("[")
         while chunk := list(itertools.islice(source, page)):
             if self.format is Format.JSON:
-                # The page as a whole array ("[\n  {…},\n  {…}\n]"), less its brackets: one
-                # encoder call a page, and exactly the items' text in the whole document.
-                text = self.json_part([as_document(item) for item in chunk], 0)
-                self._write(("," if count else "") + text[1:-2])
+                stream.write_documents([as_document(item) for item in chunk])
             else:
-                lines = (r for item in chunk for r in (rows(item) if rows else (row(item),)))
-                if self.format is Format.JSONL:
-                    self._write("".join(self.json_line_text(line) for line in lines))
-                else:
-                    self._write("".join(self.plain_line(line, columns) for line in lines))
+                stream.write(r for item in chunk for r in (rows(item) if rows else (row(item),)))
             count += len(chunk)
-        if self.format is Format.JSON:
-            self._write("\n]\n" if count else "]\n")
+        stream.close()
         return count
+
+    def record_stream(
+        self,
+        columns: Sequence[Column],
+        *,
+        field: str | None = None,
+        head: Mapping[str, Any] | None = None,
+    ) -> RecordStream:
+        """Records to write as they come, a batch at a time (`RecordStream`); a `--json`
+        document is begun now. With `field`, the records are that field of a `--json` object
+        whose other fields are `head` (before it) and what `close` is given (after it)."""
+        return RecordStream(self, columns, field=field, head=head or {})
 
     def json(self, value: Any) -> None:
         self._write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=self._ascii_json) + "\n")
@@ -342,6 +343,112 @@ class Output:
         return Progress(self, total, description, enabled=enabled)
 
 
+class RecordStream:
+    """Records written as they come, each batch in one write: TSV lines, JSON lines, or for
+    `--json` the elements of an array, alone or one field of an object, written so that the
+    whole reads exactly as `Output.json` of it would (a million rows are never held). Not for a
+    table, which must see every row to size its columns."""
+
+    def __init__(
+        self,
+        output: Output,
+        columns: Sequence[Column],
+        *,
+        field: str | None = None,
+        head: Mapping[str, Any],
+    ) -> None:
+        if output.format is Format.TABLE:
+            raise ValueError("a table cannot be streamed; use records()")
+        self._output = output
+        self._columns = columns
+        self._field = field
+        self._depth = 0 if field is None else 1  # of the array, in the document
+        self.count = 0  # records written
+        if output.format is Format.JSON:
+            opening = "["
+            if field is not None:
+                fields = (
+                    f"\n  {output.json_part(k, 0)}: {output.json_part(v, 1)},"
+                    for k, v in head.items()
+                )
+                opening = "{" + "".join(fields) + f"\n  {output.json_part(field, 0)}: ["
+            output.raw(opening)
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """A few rows as they come (a send's batch): TSV lines (of the stream's columns), JSON
+        lines, or the next `--json` elements, each encoded on its own (a page of thousands goes
+        faster through `write_documents`; a batch at a time, this holds less memory)."""
+        out = self._output
+        if out.format is Format.JSON:
+            pad = "\n" + "  " * (self._depth + 1)
+            parts = [
+                ("," if self.count or i else "") + pad + out.json_part(row, self._depth + 1)
+                for i, row in enumerate(rows)
+            ]
+            if parts:
+                out.raw("".join(parts))
+                self.count += len(parts)
+            return
+        if out.format is Format.JSONL:
+            lines = [out.json_line_text(row) for row in rows]
+        else:
+            lines = [out.plain_line(row, self._columns) for row in rows]
+        if lines:
+            out.raw("".join(lines))
+            self.count += len(lines)
+
+    def write_alike(
+        self,
+        row: Mapping[str, Any],
+        key: str,
+        values: Iterable[str],
+        columns: Sequence[Column] | None = None,
+    ) -> None:
+        """Rows that differ only in `key`, one for each of `values` (a batch's recipients):
+        as TSV (of `columns`, default the stream's), the line is cut once and each value put
+        in, not a million rows cut cell by cell."""
+        out = self._output
+        if out.format is not Format.PLAIN:
+            self.write({**row, key: value} for value in values)
+            return
+        columns = self._columns if columns is None else columns
+        parts = out.plain_line({**row, key: _MARK}, columns).split(_MARK)
+        if len(parts) != 2:  # the mark is in another cell too: no shortcut
+            lines = [out.plain_line({**row, key: value}, columns) for value in values]
+        else:
+            head, tail = parts
+            # A printable value is its own cell: only others go through `_cell`.
+            lines = [head + (v if v.isprintable() else _cell(v)) + tail for v in values]
+        if lines:
+            out.raw("".join(lines))
+            self.count += len(lines)
+
+    def write_documents(self, documents: Sequence[Any]) -> None:
+        """`--json`: a page of values written as the next elements of the array."""
+        if not documents:
+            return
+        out = self._output
+        # The values as a whole array at the array's depth ("[\n  …,\n  …\n]"), less its
+        # brackets: one encoder call, and exactly the elements' text in the whole document.
+        text = out.json_part(list(documents), self._depth)
+        out.raw(("," if self.count else "") + text[1 : -(2 + 2 * self._depth)])
+        self.count += len(documents)
+
+    def close(self, tail: Mapping[str, Any] | None = None) -> None:
+        """The end of a `--json` document: the array's, then the fields of `tail` (with a
+        `field` only), then the object's."""
+        out = self._output
+        if out.format is not Format.JSON:
+            return
+        if self._field is None:
+            out.raw("\n]\n" if self.count else "]\n")
+            return
+        fields = (
+            f",\n  {out.json_part(k, 0)}: {out.json_part(v, 1)}" for k, v in (tail or {}).items()
+        )
+        out.raw(("\n  ]" if self.count else "]") + "".join(fields) + "\n}\n")
+
+
 class Progress:
     def __init__(self, output: Output, total: int, description: str, *, enabled: bool) -> None:
         self._enabled = enabled
@@ -418,6 +525,7 @@ def _cell(value: Any) -> str:
 
 
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_MARK = "\ue000"  # private use: where `RecordStream.write_alike` puts each value in a line
 
 
 def _csv_cell(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Atomic, private file writes: a reader sees the old file or the new one, never half of either."""
+"""Files: atomic, private writes (a reader sees the old file or the new one, never half of
+either), and the user's input files opened with their failures told in one line."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from attsms.core.errors import AttsmsError
+from attsms.core.errors import AttsmsError, UsageError
 from attsms.core.paths import ensure_private_dir
 
 
@@ -62,3 +64,27 @@ def temp_file_errors(what: str) -> Iterator[None]:
             f"cannot write {what} to a temporary file in {where}: {error.strerror or error}",
             hint="free some space there, or set TMPDIR to a directory with room",
         ) from None
+
+
+def open_input(name: str, what: str) -> IO[bytes]:
+    """The user's file `name` (`what` it is, e.g. "message file") open for reading bytes. Each
+    way it cannot be opened is one line naming it (`UsageError`, exit 2): an empty name, not
+    found, a directory, or any other OSError in the system's words (permission denied, a loop of
+    links, a file where a directory should be)."""
+    if not name:  # Path("") is the current directory
+        raise UsageError(f"the {what} name is empty", hint="give a file, or - for stdin")
+    with input_file_errors(name, what):
+        return Path(name).open("rb")
+
+
+@contextlib.contextmanager
+def input_file_errors(name: str, what: str) -> Iterator[None]:
+    """OSError opening or reading the user's file `name` as one line (see `open_input`)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {name} is a directory", hint="give a text file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read the {what} {name}: {error.strerror or error}") from None

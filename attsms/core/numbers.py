@@ -17,12 +17,10 @@ import re
 from collections.abc import Iterable, Iterator
 
 from attsms.core.errors import UsageError
+from attsms.core.text import MAX_NAMED, first_few
 
 TEL_PREFIX = "tel:"
 SHORT_PREFIX = "short:"
-
-# How many bad entries one error message names before it says "and N more".
-_MAX_NAMED = 5
 
 # What may appear in a typed number: ASCII digits, whitespace (including the no-break spaces that
 # pasting from a web page brings), the usual separators and the Unicode dashes word processors
@@ -282,11 +280,11 @@ def normalize_each(raws: Iterable[str], region: str = "US") -> Iterator[str]:
             first = first or exc
             if isinstance(exc, UnreachableNumberError):
                 counts[1] += 1
-                if len(foreign) <= _MAX_NAMED:
+                if len(foreign) <= MAX_NAMED:
                     foreign.append(f"{_shown(exc.raw)} ({exc.country})")
             else:
                 counts[0] += 1
-                if len(garbage) <= _MAX_NAMED:
+                if len(garbage) <= MAX_NAMED:
                     garbage.append(_shown(raw))
             continue
         if first is None:
@@ -297,9 +295,9 @@ def normalize_each(raws: Iterable[str], region: str = "US") -> Iterator[str]:
         raise first
     parts = []
     if counts[0]:
-        parts.append("not phone numbers: " + _named(garbage, counts[0]))
+        parts.append("not phone numbers: " + first_few(garbage, counts[0]))
     if counts[1]:
-        parts.append("not US numbers: " + _named(foreign, counts[1]))
+        parts.append("not US numbers: " + first_few(foreign, counts[1]))
     raise UsageError("; ".join(parts), hint=_UNREACHABLE_HINT if counts[1] else None)
 
 
@@ -320,13 +318,6 @@ def to_code(address: str) -> int:
 def from_code(code: int) -> str:
     """The wire address `to_code` made `code` of."""
     return f"tel:+{code}" if code > 0 else f"short:{str(-code)[1:]}"
-
-
-def _named(shown: list[str], total: int | None = None) -> str:
-    """The first few of `shown` (of `total`, default all of it), then how many more."""
-    total = len(shown) if total is None else total
-    more = f" and {total - _MAX_NAMED} more" if total > _MAX_NAMED else ""
-    return ", ".join(shown[:_MAX_NAMED]) + more
 
 
 def display(address: str) -> str:

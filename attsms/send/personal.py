@@ -1,14 +1,10 @@
-"""Personal texts: a `{column}` template rendered once per row of a CSV file (issue 17).
-
-The template language is `{name}` and nothing else: `{{` and `}}` write literal braces, and
-attribute access, indexing, format specs, conversions and nested braces are refused. The parser is
-written out by hand; user text never reaches `str.format`, whose mini-language reaches into objects
-(`{0.__class__.__init__.__globals__}`).
+"""Personal texts (issue 17): a `{column}` template (`attsms.send.template`) rendered once per
+row of a CSV file (`attsms.send.csv_source`), and a template send put together from them.
 
 The CSV is read as a stream, twice: `scan` checks every row and gathers the dry-run facts before
 anything is sent, and `batches` renders the rows again as the requests to send. Only the counts of
 texts shared by several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes
-each) and the batches being filled stay in memory, never the rows; `sending.personal_plan` spills
+each) and the batches being filled stay in memory, never the rows; `plan.personal_plan` spills
 the batches to a temporary file as they are cut.
 
     template = parse_template("Hi {first_name}, your table at {time}")
@@ -18,391 +14,81 @@ the batches to a temporary file as they are cut.
         for batch in batches(template, defaults, source, facts):
             ...                                         # batch.text to batch.addresses (<= 50)
 
+`read_template_send` does all of that for `attsms send --template`.
 `phonenumbers` is imported (by attsms.core.numbers) only when a number needs it.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 import hashlib
 import io
-import os
-import re
-import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from attsms.core.errors import UsageError
-
-STDIN = "-"
+from attsms.core.intset import IntSet
+from attsms.core.numbers import normalize, to_code
+from attsms.core.segments import UCS_2, analyze, check_message
+from attsms.send.csv_source import CsvSource, CsvTable, Row
+from attsms.send.input import STDIN, SendRequest, read_message
+from attsms.send.plan import BATCH_SIZE, SendPlan, personal_plan
+from attsms.send.template import Template, parse_defaults, parse_template
 
 # Rows an error message names before it says how many there are in all.
 MAX_NAMED_ROWS = 10
-# Recipients of one request: the service takes 50 addresses at most.
-BATCH_SIZE = 50
 # How many renderings a dry run shows.
 SAMPLES = 3
-# A cell larger than this is refused (csv's own default limit too): no text can hold it (the
-# service takes 4096 bytes), and an unclosed quote that swallows the rest of a file shows up as
-# one huge cell.
-MAX_CELL_CHARS = 128 * 1024
-# A physical line is read at most this long, so a file with no newline is not read whole.
-MAX_LINE_CHARS = 4 * MAX_CELL_CHARS
-# What `--to-file -` may bring (spooled to a temporary file so it can be read twice).
-MAX_STDIN_BYTES = 1 << 30
-
-# Characters that would make `{...}` more than a plain name in str.format's language.
-_NOT_IN_NAME = {
-    ".": "attribute access is",
-    "[": "indexing is",
-    "]": "indexing is",
-    ":": "a format spec is",
-    "!": "a conversion is",
-    "{": "nested braces are",
-}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-# --- the template ----------------------------------------------------------------------------
+# --- a template send -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Field:
-    """A `{name}` in a template."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Template:
-    """A parsed template: literal text and fields, in order."""
-
-    source: str
-    parts: tuple[str | Field, ...]
-
-    @functools.cached_property  # asked for every row
-    def fields(self) -> tuple[str, ...]:
-        """The distinct field names, in order of first appearance."""
-        return tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Field)))
-
-    def render(self, values: Mapping[str, str]) -> str:
-        """The text for one row; KeyError if `values` lacks a field (see `values_for`)."""
-        return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
-
-
-def _where(source: str, index: int) -> str:
-    start = max(0, index - 10)
-    snippet = source[start : index + 11]
-    return f"at character {index + 1} ({snippet!r})"
-
-
-def parse_template(source: str) -> Template:
-    """Parse `source` once. Raises `UsageError` (exit 2) naming the problem and where it is."""
-    parts: list[str | Field] = []
-    literal: list[str] = []
-    i, n = 0, len(source)
-    while i < n:
-        ch = source[i]
-        if ch == "}":
-            if source.startswith("}}", i):
-                literal.append("}")
-                i += 2
-                continue
-            raise UsageError(
-                f"template: '}}' {_where(source, i)} closes nothing",
-                hint="write }} for a literal brace",
-            )
-        if ch != "{":
-            literal.append(ch)
-            i += 1
-            continue
-        if source.startswith("{{", i):
-            literal.append("{")
-            i += 2
-            continue
-        end = i + 1
-        while end < n and source[end] != "}":
-            kind = _NOT_IN_NAME.get(source[end])
-            if kind is not None:
-                raise UsageError(
-                    f"template: {kind} not allowed {_where(source, end)}",
-                    hint="only {column} is substituted; write {{ and }} for literal braces",
-                )
-            end += 1
-        if end == n:
-            raise UsageError(
-                f"template: '{{' {_where(source, i)} is never closed",
-                hint="write {{ for a literal brace",
-            )
-        name = source[i + 1 : end].strip()
-        if not name:
-            raise UsageError(
-                f"template: empty field {{}} {_where(source, i)}",
-                hint="name a CSV column, e.g. {first_name}; write {{}} for literal braces",
-            )
-        if _CONTROL.search(name):
-            raise UsageError(
-                f"template: a field name holds a control character {_where(source, i)}"
-            )
-        if literal:
-            parts.append("".join(literal))
-            literal = []
-        parts.append(Field(name))
-        i = end + 1
-    if literal:
-        parts.append("".join(literal))
-    return Template(source=source, parts=tuple(parts))
-
-
-def parse_defaults(entries: Iterable[str]) -> dict[str, str]:
-    """`--default NAME=VALUE` flags as a dict. The value may be empty (an explicit blank); the
-    name may not. Raises `UsageError` for an entry without `=` or a name given twice."""
-    defaults: dict[str, str] = {}
-    for entry in entries:
-        name, sep, value = entry.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UsageError(
-                f"--default takes NAME=VALUE, not {entry!r}", hint="e.g. --default first_name=there"
-            )
-        if name in defaults:
-            raise UsageError(f"--default {name} is given twice")
-        defaults[name] = value
-    return defaults
-
-
-# --- the CSV ---------------------------------------------------------------------------------
-
-
-class CsvSource:
-    """A CSV file that can be read more than once: a path, or `-` for stdin, which is copied to
-    an unnamed temporary file first (a pipe can be read only once)."""
-
-    def __init__(self, name: str, stdin: IO[bytes] | None = None) -> None:
-        self.name = name
-        self._spool: IO[bytes] | None = None
-        if name == STDIN:
-            if stdin is None:
-                raise UsageError("stdin is not available")
-            from attsms.core.fileutil import temp_file_errors
-
-            with temp_file_errors("the CSV from stdin"):
-                self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-            try:
-                self._copy(stdin, self._spool)
-            except BaseException:
-                self.close()
-                raise
-        elif not name:
-            raise UsageError("the recipient file name is empty", hint="give a file, or - for stdin")
-
-    @staticmethod
-    def _copy(stdin: IO[bytes], spool: IO[bytes]) -> None:
-        from attsms.core.fileutil import temp_file_errors
-
-        copied = 0
-        while chunk := stdin.read(1 << 20):
-            copied += len(chunk)
-            if copied > MAX_STDIN_BYTES:  # `yes | attsms send --to-file -` must not fill a disk
-                raise UsageError(
-                    f"stdin holds more than {MAX_STDIN_BYTES >> 20} MB of CSV",
-                    hint="give a file with --to-file FILE",
-                )
-            with temp_file_errors("the CSV from stdin"):  # the spool's errors, not stdin's
-                spool.write(chunk)
-        with temp_file_errors("the CSV from stdin"):
-            spool.flush()
-
-    def open(self) -> IO[bytes]:
-        """The file from its start, in binary; the caller closes it (not the spool)."""
-        if self._spool is not None:
-            # A handle of its own, closed by the reader; it shares the offset, read one at a time.
-            self._spool.seek(0)
-            return os.fdopen(os.dup(self._spool.fileno()), "rb")
-        try:
-            return Path(self.name).open("rb")
-        except FileNotFoundError:
-            raise UsageError(f"recipient file not found: {self.name}") from None
-        except IsADirectoryError:
-            raise UsageError(f"recipient file is a directory: {self.name}") from None
-        except PermissionError:
-            raise UsageError(
-                f"recipient file cannot be read (permission denied): {self.name}"
-            ) from None
-        except OSError as error:
-            raise UsageError(
-                f"recipient file cannot be read: {self.name} ({error.strerror})"
-            ) from None
-
-    def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
-
-    def __enter__(self) -> CsvSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-@dataclass(frozen=True)
-class Row:
-    """One data row: its line in the file (header = line 1), the raw phone cell, every cell by
-    column name."""
-
-    line: int
-    phone: str
-    cells: Mapping[str, str]
-
-
-class _Hashing(io.RawIOBase):
-    """Reads through to `file`, hashing every byte: the digest covers exactly what was parsed."""
-
-    def __init__(self, file: IO[bytes], digest: hashlib._Hash) -> None:
-        self._file = file
-        self._digest = digest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._file.read(len(buffer))
-        buffer[: len(data)] = data
-        self._digest.update(data)
-        return len(data)
-
-
-class CsvTable:
-    """The rows of one reading of a CSV with a header row; iterate once, then close.
-
-    The header is read at once: it must name a phone column (the names `--to-file` knows:
-    phone, mobile, number, to …) and no column twice. A UTF-8 BOM is dropped. Cells are plain
-    text: `=SUM(A1)` is the six characters, nothing is evaluated. Blank lines, lines starting
-    with `#` and rows with an empty phone cell are skipped (`skipped` counts the last).
-    """
-
-    def __init__(self, source: CsvSource) -> None:
-        # The rules `--to-file` uses, so a file works the same with and without --template.
-        from attsms.core.numbers import _header_column, _is_header
-
-        self.digest = hashlib.sha256()
-        self._file = source.open()
-        text = io.TextIOWrapper(
-            io.BufferedReader(_Hashing(self._file, self.digest)), encoding="utf-8-sig", newline=""
+def read_template_send(
+    request: SendRequest, *, region: str, stdin: IO[str], planned: bool
+) -> tuple[Facts, SendPlan | None]:
+    """A `--template` send: the template read and parsed, and every row of its CSV checked
+    (`scan`: all bad rows named in one `UsageError`, exit 2, before anything is sent); with
+    `planned`, the CSV read again into the plan of its requests (`batches`)."""
+    template, defaults = _template_of(request, stdin)
+    assert request.to_file is not None  # _template_of refuses a send without one
+    with CsvSource(request.to_file, stdin=_csv_stdin(request.to_file, stdin)) as source:
+        facts = scan(template, defaults, source, region=region)
+        if not planned:
+            return facts, None
+        rendered = (
+            (batch.text, batch.addresses)
+            for batch in batches(template, defaults, source, facts, region=region)
         )
-        self._lines = self._physical_lines(text)
-        self._reader = csv.reader(self._lines)
-        self.skipped = 0
-        try:
-            header = next(self._records(), None)
-        except BaseException:
-            self.close()
-            raise
-        if header is None:
-            self.close()
-            raise UsageError(f"the recipient file is empty: {source.name}")
-        _, cells = header
-        names = [cell.strip() for cell in cells]
-        if not _is_header(names):
-            self.close()
-            raise UsageError(
-                "a template needs a CSV header row naming its columns; the first row holds numbers",
-                hint="add a line such as phone,first_name,time at the top",
-            )
-        column = _header_column(names)
-        if column is None:
-            self.close()
-            raise UsageError(
-                f"no phone number column in CSV header: {','.join(names)[:80]!r}",
-                hint="name the column phone, mobile, number or to",
-            )
-        seen: set[str] = set()
-        for name in names:
-            if name and name in seen:
-                self.close()
-                raise UsageError(
-                    f"the CSV header names column {name!r} twice",
-                    hint="rename one: a {column} must name exactly one",
-                )
-            seen.add(name)
-        self.columns = tuple(names)
-        self.phone_column = names[column]
-        self._phone_index = column
+        return facts, personal_plan(rendered, facts.digest)
 
-    def _physical_lines(self, text: io.TextIOWrapper) -> Iterator[str]:
-        while True:
-            try:
-                line = text.readline(MAX_LINE_CHARS)
-            except UnicodeDecodeError:
-                raise UsageError(
-                    "the recipient file is not UTF-8 text", hint="save it as CSV UTF-8"
-                ) from None
-            if not line:
-                return
-            if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-                raise UsageError(
-                    f"the recipient file has a line longer than {MAX_LINE_CHARS:,} characters",
-                    hint="is it a CSV file?",
-                )
-            yield line
 
-    def _records(self) -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = self._reader.line_num + 1
-            try:
-                cells = next(self._reader, None)
-            except csv.Error as error:
-                if "field larger than field limit" in str(error):  # csv's own cap, the same size
-                    raise UsageError(
-                        f"line {start} of the recipient file has a cell larger than"
-                        f" {MAX_CELL_CHARS:,} characters",
-                        hint="check its quotes",
-                    ) from None
-                raise UsageError(
-                    f"the recipient file is not valid CSV at line {start} ({error})",
-                    hint="check its quotes",
-                ) from None
-            if cells is None:
-                return
-            if not cells or not "".join(cells).strip() or cells[0].lstrip().startswith("#"):
-                continue
-            for cell in cells:
-                if len(cell) > MAX_CELL_CHARS:
-                    raise UsageError(
-                        f"line {start} of the recipient file has a cell of {len(cell):,}"
-                        f" characters; the limit is {MAX_CELL_CHARS:,}",
-                        hint="check its quotes",
-                    )
-            yield start, cells
+def _template_of(request: SendRequest, stdin: IO[str]) -> tuple[Template, dict[str, str]]:
+    """The template (from -m, or a file or stdin) parsed, and the --default values."""
+    message, message_file = request.message, request.message_file
+    if request.to_file is None:
+        raise UsageError("--template needs --to-file: a CSV with a header row")
+    if request.to:
+        raise UsageError("--template takes its recipients from --to-file only, not arguments")
+    if message is not None and message_file is not None:
+        raise UsageError("give the template once: -m TEXT or --message-file FILE, not both")
+    if message is None:
+        if message_file is None:
+            raise UsageError("--template needs the template", hint="give -m TEXT or --message-file")
+        if message_file == request.to_file == STDIN:
+            raise UsageError("stdin cannot carry both the CSV and the template")
+        message = read_message(message_file, stdin)
+    return parse_template(message), parse_defaults(request.defaults)
 
-    def __iter__(self) -> Iterator[Row]:
-        width = len(self.columns)
-        for line, cells in self._records():
-            phone = cells[self._phone_index].strip() if self._phone_index < len(cells) else ""
-            if not phone:
-                self.skipped += 1
-                continue
-            padded = cells + [""] * (width - len(cells))
-            values = {name: padded[i] for i, name in enumerate(self.columns) if name}
-            yield Row(line=line, phone=phone, cells=values)
 
-    def hexdigest(self) -> str:
-        """SHA-256 of the bytes read so far (all of them once iteration has ended)."""
-        return self.digest.hexdigest()
-
-    def close(self) -> None:
-        self._file.close()
+def _csv_stdin(to_file: str, stdin: IO[str]) -> IO[bytes] | None:
+    """The bytes of stdin when the CSV comes from it (`--to-file -`)."""
+    if to_file != STDIN:
+        return None
+    # A StringIO (tests, embedding) has no bytes under it.
+    buffer: IO[bytes] | None = getattr(stdin, "buffer", None)
+    return buffer or io.BytesIO(stdin.read().encode())
 
 
 # --- checking and rendering ------------------------------------------------------------------
@@ -579,10 +265,6 @@ def _recipients(
 ) -> Iterator[Recipient | None]:
     """Each row's recipient, None for a row whose address came earlier. With `problems`, bad
     rows are recorded there and skipped; without, they raise (the file changed since `scan`)."""
-    from attsms.core.intset import IntSet
-    from attsms.core.numbers import normalize, to_code
-    from attsms.core.segments import check_message
-
     seen = IntSet()
     for row in table:
         try:
@@ -624,10 +306,6 @@ def scan(
     in one `UsageError` (exit 2), naming the first 10 of each kind and their count, so nothing
     is sent from a file with a mistake in it. Returns the dry-run facts and what `batches`
     needs."""
-    from attsms.core.intset import IntSet
-    from attsms.core.numbers import to_code
-    from attsms.core.segments import UCS_2, analyze
-
     table = CsvTable(source)
     try:
         check_columns(template, table.columns, defaults)

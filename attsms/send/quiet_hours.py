@@ -94,6 +94,16 @@ def parse_quiet_hours(text: str, *, source: str = "--quiet-hours") -> QuietHours
     return window
 
 
+def resolve_window(flag: str | None, saved: str | None) -> QuietHours | None:
+    """The window of a run: `--quiet-hours` (`flag`; `off`: none, whatever the profile says),
+    else the profile's setting quiet_hours (`saved`), else none."""
+    if flag is not None:
+        return None if flag.strip().lower() == "off" else parse_quiet_hours(flag)
+    if saved is None:
+        return None
+    return parse_quiet_hours(saved, source="profile setting quiet_hours")
+
+
 @functools.lru_cache(maxsize=65_536)
 def zones_for(address: str) -> tuple[str, ...]:
     """The IANA zones of a wire address (`tel:+1…`): () when it has none (see the module)."""

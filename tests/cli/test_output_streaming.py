@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from attsms.cli.output import to_jsonable
-from attsms.send.runner import dry_run, plan_send
+from attsms.send.plan import dry_run, plan_send
 from tests.helpers.support import Cli
 
 

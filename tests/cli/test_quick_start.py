@@ -92,12 +92,12 @@ def test_connection_refused_is_one_line(cli: Cli) -> None:
 def test_unexpected_error_is_one_line_unless_verbose(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import attsms.send.runner
+    import attsms.send.plan
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("something odd\nsecond line")
 
-    monkeypatch.setattr(attsms.send.runner, "plan_send", broken)
+    monkeypatch.setattr(attsms.send.plan, "plan_send", broken)
     result = cli("--sandbox", "send", "+12125550100", "-m", "hi")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attsms.core.intset import IntSet
-from attsms.send.runner import personal_plan
+from attsms.send.plan import personal_plan
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1).filter(bool)
 
@@ -69,7 +69,7 @@ def test_codes_sorted_in_runs_and_merged_are_sorted(codes: list[int]) -> None:
     # runs of 4 here, so that small lists take the merging path too.
     from array import array
 
-    import attsms.send.runner as sending
+    import attsms.send.plan as sending
 
     saved = sending._SORT_RUN
     sending._SORT_RUN = 4

@@ -59,7 +59,7 @@ def test_a_number_outside_the_us_still_says_where_it_is() -> None:
 
 @given(st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=200))
 def test_a_plan_keeps_each_recipient_once_in_first_seen_order(picks: list[int]) -> None:
-    from attsms.send.runner import plan_send
+    from attsms.send.plan import plan_send
 
     pool = [f"+1 212 555 {100 + i:04d}" for i in range(25)] + ["12345", "short:0123"] * 3
     raws = [pool[i % len(pool)] for i in picks]
@@ -70,7 +70,7 @@ def test_a_plan_keeps_each_recipient_once_in_first_seen_order(picks: list[int]) 
 
 
 def test_a_keyed_plan_sorts_as_the_strings_sort() -> None:
-    from attsms.send.runner import plan_send
+    from attsms.send.plan import plan_send
 
     raws = ["short:200", "12345", "short:0999", "+1 212 555 0101", "2125550100", "short:123"]
     planned = plan_send(raws, "hi")
@@ -97,7 +97,7 @@ def test_a_us_number_is_read_without_libphonenumber() -> None:
 
 def test_a_recipient_file_read_in_blocks_reads_as_the_whole_file(tmp_path: Path) -> None:
     from attsms.core.numbers import parse_recipient_lines
-    from attsms.send.runner import read_input
+    from attsms.send.input import read_input
 
     # Over several 64 KB blocks, with CRLF line ends, a BOM and a comment, so that block edges
     # fall inside lines and between \r and \n.

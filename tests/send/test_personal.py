@@ -12,17 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attsms.core.errors import ExitCode, UsageError
-from attsms.send.personal import (
-    BATCH_SIZE,
-    CsvSource,
-    Facts,
-    SourceChangedError,
-    Template,
-    batches,
-    parse_defaults,
-    parse_template,
-    scan,
-)
+from attsms.send.csv_source import CsvSource
+from attsms.send.personal import Facts, SourceChangedError, batches, scan
+from attsms.send.plan import BATCH_SIZE
+from attsms.send.template import Template, parse_defaults, parse_template
 from tests.helpers.support import SandboxHttp
 
 Write = Callable[..., Path]
@@ -276,9 +269,9 @@ def test_stdin_is_read_twice_through_a_spool() -> None:
 
 
 def test_endless_stdin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attsms.send.personal
+    import attsms.send.csv_source
 
-    monkeypatch.setattr(attsms.send.personal, "MAX_STDIN_BYTES", 3 << 20)
+    monkeypatch.setattr(attsms.send.csv_source, "MAX_STDIN_BYTES", 3 << 20)
     with pytest.raises(UsageError, match="more than 3 MB"):
         CsvSource("-", io.BytesIO(b"y\n" * (2 << 20)))
 

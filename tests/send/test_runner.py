@@ -20,17 +20,10 @@ from attsms.core.errors import (
     UsageError,
 )
 from attsms.core.models import SendResult
-from attsms.send.runner import (
-    ACCEPTED,
-    FAILED,
-    UNKNOWN,
-    SendOptions,
-    SendPlan,
-    describe_characters,
-    plan_send,
-    read_input,
-    send_batches,
-)
+from attsms.send.input import read_input
+from attsms.send.plan import SendPlan, describe_characters, plan_send
+from attsms.send.results import ACCEPTED, FAILED, UNKNOWN
+from attsms.send.runner import SendOptions, send_batches
 from attsms.store.history import HistoryStore
 
 

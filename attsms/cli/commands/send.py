@@ -1,4 +1,8 @@
-"""`attsms send`: text one number or ten thousand."""
+"""`attsms send`: text one number or ten thousand.
+
+The command turns its flags into a `SendRequest` and `SendOptions`, asks `attsms.send` for the
+plan (or its dry run) and sends it, and prints what came back; it reads no file itself.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ import typer
 
 from attsms.cli.commands.options import Quiet, Wait, WaitTimeout, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
-from attsms.cli.output import Format
+from attsms.cli.output import Column, Format
 from attsms.core.errors import StdoutClosed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-
-    from attsms.cli.output import Output
-    from attsms.send.quiet_hours import QuietHours
-    from attsms.send.runner import BatchOutcome, DryRun, SendPlan, SendReport
+    from attsms.auth.session import Session
+    from attsms.cli.commands.context import AppState
+    from attsms.cli.output import Output, RecordStream
+    from attsms.send.compose import Preview, TemplateDryRun
+    from attsms.send.plan import DryRun, SendPlan
+    from attsms.send.quiet_hours import Deferral, QuietHours
+    from attsms.send.results import BatchOutcome, RecipientResult, SendReport
+    from attsms.send.runner import SendOptions
+    from attsms.store import StoreSettings
     from attsms.track.wait import WaitResult
 
 EPILOG = examples(
@@ -35,114 +43,111 @@ EPILOG = examples(
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 20
 
-
-def _result_style(value: object) -> str | None:
-    styles = {
-        "accepted": "green",
-        "already-sent": "cyan",
-        "unknown": "yellow",
-        "deferred": "yellow",
-        "failed": "red",
-    }
-    return styles.get(str(value), "dim" if value == "opted-out" else None)
-
-
-def _status_style(value: object) -> str | None:
-    if value == "DeliveryImpossible":
-        return "red"
-    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
-        return "green"
-    return "yellow" if value else None
+To = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="TO...", help="Numbers as you would type them; short:NNNNN."),
+]
+Message = Annotated[
+    str | None, typer.Option("--message", "-m", metavar="TEXT", help="The text to send.")
+]
+MessageFile = Annotated[
+    str | None,
+    typer.Option(metavar="FILE", help="Read the text from FILE (UTF-8; - for stdin)."),
+]
+ToFile = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE",
+        help="Recipients, one a line (# comments) or CSV with a phone column; - for stdin.",
+    ),
+]
+Notify = Annotated[
+    bool, typer.Option("--notify", help="Ask the service for delivery notifications.")
+]
+DryRunFlag = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Show recipients, encoding and segments; send nothing (no login)."
+    ),
+]
+DedupeKey = Annotated[
+    str | None,
+    typer.Option(
+        metavar="KEY",
+        help="Name this job: a re-run with the same KEY sends only what did not go.",
+    ),
+]
+ResendUnknown = Annotated[
+    bool,
+    typer.Option(
+        "--resend-unknown",
+        help="With --dedupe-key: resend batches whose outcome was unknown.",
+    ),
+]
+Concurrency = Annotated[
+    int,
+    typer.Option(min=1, max=MAX_CONCURRENCY, metavar="N", help="Requests in flight at once."),
+]
+Rate = Annotated[
+    str | None,
+    typer.Option(metavar="N/s", help="Start at most N requests a second (or N/m a minute)."),
+]
+IgnoreOptOut = Annotated[
+    bool,
+    typer.Option("--ignore-opt-out", help="Send even to numbers that opted out (texted STOP)."),
+]
+LockTimeout = Annotated[
+    float,
+    lock_timeout_option(
+        "With --dedupe-key: wait this long for another live run of the job, then exit 75."
+    ),
+]
+TemplateFlag = Annotated[
+    bool,
+    typer.Option(
+        "--template",
+        help="Personal texts: the message is a template, {column} filled from each CSV row"
+        " of --to-file ({{ and }} write braces).",
+    ),
+]
+Defaults = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--default",
+        metavar="NAME=VALUE",
+        help="With --template: the value for {NAME} where its cell is empty (repeatable).",
+    ),
+]
+QuietHoursFlag = Annotated[
+    str | None,
+    typer.Option(
+        metavar="HH:MM-HH:MM",
+        help="Hold back recipients whose local time (from the area code) is inside this"
+        " window; off ignores the profile setting quiet_hours.",
+    ),
+]
 
 
 @formats(Format.JSON)
 def send(
     ctx: typer.Context,
-    to: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="TO...", help="Numbers as you would type them; short:NNNNN."),
-    ] = None,
-    message: Annotated[
-        str | None, typer.Option("--message", "-m", metavar="TEXT", help="The text to send.")
-    ] = None,
-    message_file: Annotated[
-        str | None,
-        typer.Option(metavar="FILE", help="Read the text from FILE (UTF-8; - for stdin)."),
-    ] = None,
-    to_file: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FILE",
-            help="Recipients, one a line (# comments) or CSV with a phone column; - for stdin.",
-        ),
-    ] = None,
-    notify: Annotated[
-        bool, typer.Option("--notify", help="Ask the service for delivery notifications.")
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run", help="Show recipients, encoding and segments; send nothing (no login)."
-        ),
-    ] = False,
+    to: To = None,
+    message: Message = None,
+    message_file: MessageFile = None,
+    to_file: ToFile = None,
+    notify: Notify = False,
+    dry_run: DryRunFlag = False,
     wait: Wait = False,
     timeout: WaitTimeout = None,
-    dedupe_key: Annotated[
-        str | None,
-        typer.Option(
-            metavar="KEY",
-            help="Name this job: a re-run with the same KEY sends only what did not go.",
-        ),
-    ] = None,
-    resend_unknown: Annotated[
-        bool,
-        typer.Option(
-            "--resend-unknown",
-            help="With --dedupe-key: resend batches whose outcome was unknown.",
-        ),
-    ] = False,
-    concurrency: Annotated[
-        int,
-        typer.Option(min=1, max=MAX_CONCURRENCY, metavar="N", help="Requests in flight at once."),
-    ] = DEFAULT_CONCURRENCY,
-    rate: Annotated[
-        str | None,
-        typer.Option(metavar="N/s", help="Start at most N requests a second (or N/m a minute)."),
-    ] = None,
-    ignore_opt_out: Annotated[
-        bool,
-        typer.Option("--ignore-opt-out", help="Send even to numbers that opted out (texted STOP)."),
-    ] = False,
-    lock_timeout: Annotated[
-        float,
-        lock_timeout_option(
-            "With --dedupe-key: wait this long for another live run of the job, then exit 75."
-        ),
-    ] = 0.0,
-    template: Annotated[
-        bool,
-        typer.Option(
-            "--template",
-            help="Personal texts: the message is a template, {column} filled from each CSV row"
-            " of --to-file ({{ and }} write braces).",
-        ),
-    ] = False,
-    default: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--default",
-            metavar="NAME=VALUE",
-            help="With --template: the value for {NAME} where its cell is empty (repeatable).",
-        ),
-    ] = None,
-    quiet_hours: Annotated[
-        str | None,
-        typer.Option(
-            metavar="HH:MM-HH:MM",
-            help="Hold back recipients whose local time (from the area code) is inside this"
-            " window; off ignores the profile setting quiet_hours.",
-        ),
-    ] = None,
+    dedupe_key: DedupeKey = None,
+    resend_unknown: ResendUnknown = False,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
+    rate: Rate = None,
+    ignore_opt_out: IgnoreOptOut = False,
+    lock_timeout: LockTimeout = 0.0,
+    template: TemplateFlag = False,
+    default: Defaults = None,
+    quiet_hours: QuietHoursFlag = None,
     quiet: Quiet = False,
 ) -> None:
     """Send an SMS to one or more numbers.
@@ -164,51 +169,31 @@ def send(
     """
     from attsms.api.throttle import parse_rate
     from attsms.cli.commands.context import state
-    from attsms.core.errors import AttsmsError, UsageError
-    from attsms.send import runner as sending
-    from attsms.store import opted_out as opted_out_of
-    from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
+    from attsms.send import compose, runner
+    from attsms.send.input import SendRequest
+    from attsms.send.quiet_hours import resolve_window
 
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
-    if timeout is not None and not wait:
-        raise UsageError("--timeout goes with --wait")
-    if resend_unknown and dedupe_key is None:
-        raise UsageError("--resend-unknown goes with --dedupe-key")
-    if lock_timeout and dedupe_key is None:
-        raise UsageError("--lock-timeout goes with --dedupe-key")
-    if default and not template:
-        raise UsageError("--default goes with --template")
+    _refuse_lone_flags(wait, timeout, dedupe_key, resend_unknown, lock_timeout, template, default)
     settings = app_state.settings
-    window = _quiet_window(quiet_hours, settings.quiet_hours)
+    window = resolve_window(quiet_hours, settings.quiet_hours)
+    request = SendRequest(to or (), to_file, message, message_file, template, default or ())
     region = settings.profile.region
-
-    def opted_out(addresses: Sequence[str]) -> set[str]:
-        if ignore_opt_out:
-            return set()
-        return opted_out_of(settings.store, settings.profile.name, addresses)
-
-    if template:
-        personal = _personal_plan(
-            out, to, to_file, message, message_file, default or [], region, dry_run, window,
-            opted_out,
-        )  # fmt: skip
-        if personal is None:  # the dry run was printed
-            return
-        plan = personal
-    else:
-        given = sending.read_input(
-            to or [], to_file=to_file, message=message, message_file=message_file, stdin=sys.stdin
+    if dry_run:
+        preview = compose.preview_request(
+            request,
+            region=region,
+            window=window,
+            stdin=sys.stdin,
+            stores=settings.store,
+            profile=settings.profile.name,
+            ignore_opt_out=ignore_opt_out,
         )
-        plan = sending.plan_send(given.numbers, given.message, region=region)
-        if dry_run:
-            _print_dry_run(out, sending.dry_run(plan, opted_out(plan.addresses)))
-            if window is not None:
-                out.info(_quiet_line(plan.addresses, window))
-            return
-    if window is not None:
-        plan = sending.by_zone(plan)
-    options = sending.SendOptions(
+        _print_preview(out, preview)
+        return
+    plan = compose.plan_request(request, region=region, window=window, stdin=sys.stdin)
+    options = runner.SendOptions(
         notify=notify,
         dedupe_key=dedupe_key,
         resend_unknown=resend_unknown,
@@ -218,6 +203,49 @@ def send(
         lock_timeout=lock_timeout,
         quiet_hours=window,
     )
+    _send_and_report(app_state, out, plan, options, wait=wait, timeout=timeout)
+
+
+def _refuse_lone_flags(
+    wait: bool,
+    timeout: float | None,
+    dedupe_key: str | None,
+    resend_unknown: bool,
+    lock_timeout: float,
+    template: bool,
+    defaults: list[str] | None,
+) -> None:
+    """Flags that mean something only with another one."""
+    from attsms.core.errors import UsageError
+
+    if timeout is not None and not wait:
+        raise UsageError("--timeout goes with --wait")
+    if resend_unknown and dedupe_key is None:
+        raise UsageError("--resend-unknown goes with --dedupe-key")
+    if lock_timeout and dedupe_key is None:
+        raise UsageError("--lock-timeout goes with --dedupe-key")
+    if defaults and not template:
+        raise UsageError("--default goes with --template")
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _send_and_report(
+    app_state: AppState,
+    out: Output,
+    plan: SendPlan,
+    options: SendOptions,
+    *,
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """Send `plan` (and with --wait, wait for its delivery), print its rows and summary, then
+    raise what the run ends with."""
+    from attsms.core.errors import AttsmsError
+    from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
+
+    stores = app_state.settings.store
     session = app_state.session(out)
     waited: WaitResult | None = None
     wait_failed: AttsmsError | None = None
@@ -225,29 +253,15 @@ def send(
     interrupted: KeyboardInterrupt | None = None
     # Piped or --json, the rows go out as batches end (a million are never held); the table on
     # a terminal, and rows with --wait's delivery statuses, are printed at the end.
-    stream = None if wait or out.format is Format.TABLE else _RowStream(out)
+    rows = None if wait or out.format is Format.TABLE else _SendRows(out)
     try:
-        with out.progress(len(plan.addresses), "Sending") as bar:
-
-            def on_batch(outcome: BatchOutcome) -> None:
-                bar.advance(len(outcome.addresses))
-                if stream is not None:
-                    stream.add(outcome)
-
-            report = sending.send_plan(
-                session,
-                plan,
-                options,
-                stores=settings.store,
-                on_batch=on_batch,
-                keep_rows=stream is None,
-            )
+        report = _send(out, session, plan, options, stores, rows)
         if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
                 waited = wait_for_delivery(
                     session,
                     report.message_ids,
-                    stores=settings.store,
+                    stores=stores,
                     timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
                     on_change=_change_printer(out),
                 )
@@ -257,203 +271,157 @@ def send(
                 interrupted = signal
     finally:
         session.close()
-    for warning in report.warnings:
-        out.warn(warning)
-    error = report.error()
-    printed = stream is not None and stream.started
-    if report.nothing_went and error is not None and report.interrupted is None and not printed:
-        raise error  # nothing went: the error says it all, no rows of "failed"
-    if stream is not None:
-        summary = report.summary()
-        stream.close(summary)
-        out.info(_summary_line(summary))
-    else:
-        _print_report(out, report, waited)
+    _print_outcome(out, report, rows, waited)
     if report.interrupted is not None:
         raise report.interrupted
     if interrupted is not None:
         raise interrupted
-    error = error or wait_failed or (waited.error() if waited is not None else None)
+    error = report.error() or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error
 
 
-def _quiet_window(flag: str | None, saved: str | None) -> QuietHours | None:
-    """--quiet-hours, else the profile's setting quiet_hours (`saved`); `--quiet-hours off`:
-    none."""
-    from attsms.send.quiet_hours import parse_quiet_hours
-
-    if flag is not None:
-        return None if flag.strip().lower() == "off" else parse_quiet_hours(flag)
-    if saved is None:
-        return None
-    return parse_quiet_hours(saved, source="profile setting quiet_hours")
-
-
-def _quiet_line(addresses: Iterable[str], window: QuietHours) -> str:
-    from attsms.send.quiet_hours import summarize, utc_now
-
-    held = summarize(addresses, window, utc_now())
-    if not held.count or held.earliest is None or held.latest is None:
-        return f"Quiet hours {window}: nobody would be held back now."
-    return (
-        f"Quiet hours {window}: {held.count} recipient(s) would be held back now, until"
-        f" {held.earliest:%Y-%m-%d %H:%M} UTC (all by {held.latest:%Y-%m-%d %H:%M} UTC)."
-    )
-
-
-def _personal_plan(
+def _send(
     out: Output,
-    to: list[str] | None,
-    to_file: str | None,
-    message: str | None,
-    message_file: str | None,
-    defaults: list[str],
-    region: str,
-    dry_run: bool,
-    window: QuietHours | None,
-    opted_out: Callable[[Sequence[str]], set[str]],
-) -> SendPlan | None:
-    """The plan of a --template send, every row checked first; None after printing a dry run
-    (which names the recipients `opted_out` finds: the send would skip them)."""
-    from attsms.core.errors import UsageError
-    from attsms.send import personal as templates
-    from attsms.send import runner as sending
+    session: Session,
+    plan: SendPlan,
+    options: SendOptions,
+    stores: StoreSettings,
+    rows: _SendRows | None,
+) -> SendReport:
+    """`send_plan` under a progress bar, each batch's rows handed to `rows` in batch order."""
+    from attsms.send.results import InBatchOrder
+    from attsms.send.runner import send_plan
 
-    if to_file is None:
-        raise UsageError("--template needs --to-file: a CSV with a header row")
-    if to:
-        raise UsageError("--template takes its recipients from --to-file only, not arguments")
-    if message is not None and message_file is not None:
-        raise UsageError("give the template once: -m TEXT or --message-file FILE, not both")
-    if message is None:
-        if message_file is None:
-            raise UsageError("--template needs the template", hint="give -m TEXT or --message-file")
-        if message_file == to_file == sending.STDIN:
-            raise UsageError("stdin cannot carry both the CSV and the template")
-        message = sending._read_source(message_file, sys.stdin, "message file").rstrip("\r\n")
-    parsed = templates.parse_template(message)
-    values = templates.parse_defaults(defaults)
-    stdin = None
-    if to_file == templates.STDIN:
-        import io
+    in_order = InBatchOrder(rows.add) if rows is not None else None
+    with out.progress(len(plan.addresses), "Sending") as bar:
 
-        # A StringIO (tests, embedding) has no bytes under it.
-        stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
-    with templates.CsvSource(to_file, stdin=stdin) as source:
-        facts = templates.scan(parsed, values, source, region=region)
-        plan = None
-        if not dry_run or window is not None:  # a dry run needs the plan only for quiet hours
-            batches = (
-                (batch.text, batch.addresses)
-                for batch in templates.batches(parsed, values, source, facts, region=region)
-            )
-            plan = sending.personal_plan(batches, facts.digest)
-    if not dry_run:
-        assert plan is not None
-        return plan
-    from attsms.core.numbers import display
+        def on_batch(outcome: BatchOutcome) -> None:
+            bar.advance(len(outcome.addresses))
+            if in_order is not None:
+                in_order(outcome)
 
-    skipped = opted_out(sending.AddressList(facts.codes))
-    shown = tuple(display(a) for a in sorted(skipped))
-    if out.format is Format.JSON:
-        document: dict[str, Any] = {"dry_run": True, **facts.summary(), "opted_out": shown}
-        if window is not None:
-            from attsms.send.quiet_hours import summarize, utc_now
+        return send_plan(
+            session, plan, options, stores=stores, on_batch=on_batch, keep_rows=rows is None
+        )
 
-            assert plan is not None
-            document["quiet_hours"] = summarize(plan.addresses, window, utc_now())
-        out.json(document)
+
+# --- the rows and the summary ----------------------------------------------------------------
+
+_COLUMNS = tuple(Column(key, key) for key in ("message_id", "to", "result"))
+_WITH_ERROR = (*_COLUMNS, Column("error", "error"))
+
+
+class _SendRows:
+    """A send's rows, written as its batches end (`RecordStream`): TSV lines, or the `--json`
+    document `{"messages": [...], "summary": {...}}` a piece at a time.
+
+    Rows of failed (or all opted-out) batches are held back until something goes, as long as
+    they are few: a run where nothing went ends with its error alone, as before streaming. A
+    reader that leaves (`| head`) does not stop the send (it is recorded); `close` says so.
+    """
+
+    _HOLD = 20  # batches
+
+    def __init__(self, out: Output) -> None:
+        self._out = out
+        self._stream: RecordStream | None = None
+        self._held: list[BatchOutcome] = []
+        self._closed: StdoutClosed | None = None
+        self.started = False
+
+    def add(self, outcome: BatchOutcome) -> None:
+        """The rows of the next batch (in batch order)."""
+        from attsms.send.results import FAILED, OPTED_OUT
+
+        if self._closed is not None:
+            return
+        try:
+            if not self.started:
+                if outcome.result in (FAILED, OPTED_OUT) and len(self._held) < self._HOLD:
+                    self._held.append(outcome)
+                    return
+                self._start()
+            self._write(outcome)
+        except StdoutClosed as closed:  # the reader left: the send goes on, recorded
+            self._closed = closed
+
+    def close(self, summary: dict[str, Any]) -> None:
+        """The rows still held, then the end of the document (JSON: `], "summary": {...}}`)."""
+        if self._closed is not None:
+            raise self._closed
+        if not self.started:
+            self._start()
+        assert self._stream is not None
+        self._stream.close({"summary": summary})
+
+    def _start(self) -> None:
+        self.started = True
+        self._stream = self._out.record_stream(_COLUMNS, field="messages")
+        held, self._held = self._held, []
+        for outcome in held:
+            self._write(outcome)
+
+    def _write(self, outcome: BatchOutcome) -> None:
+        from attsms.core.numbers import display
+        from attsms.send.results import OPTED_OUT
+
+        assert self._stream is not None
+        if self._out.format is not Format.PLAIN:
+            self._stream.write(_row(r) for r in outcome.rows())
+            return
+        # A batch's rows differ only in TO: each line is cut once (see `write_alike`).
+        error = outcome.error.message if outcome.error is not None else None
+        for addresses, message_id, result, why in (
+            (outcome.addresses, outcome.message_id, outcome.result, error),
+            (outcome.skipped, None, OPTED_OUT, None),
+        ):
+            if addresses:
+                row = {"message_id": message_id, "result": result, "error": why}
+                columns = _WITH_ERROR if why else _COLUMNS
+                self._stream.write_alike(row, "to", map(display, addresses), columns)
+
+
+def _row(r: RecipientResult) -> dict[str, Any]:
+    # Plain dicts: to_jsonable on 10,000 dataclasses is slow.
+    return {
+        "message_id": r.message_id,
+        "to": r.to,
+        "address": r.address,
+        "result": r.result,
+        "error": r.error,
+        "batch": r.batch,
+    }
+
+
+def _print_outcome(
+    out: Output, report: SendReport, rows: _SendRows | None, waited: WaitResult | None
+) -> None:
+    """The warnings, then the rows and the summary, unless nothing went (not interrupted) and
+    nothing was printed: then the error says it all, no rows of "failed"."""
+    for warning in report.warnings:
+        out.warn(warning)
+    error = report.error()
+    printed = rows is not None and rows.started
+    if report.nothing_went and error is not None and report.interrupted is None and not printed:
+        raise error
+    if rows is not None:
+        summary = report.summary()
+        rows.close(summary)
+        out.info(_summary_line(summary))
     else:
-        for line in facts.lines():
-            out.text(line)
-        if shown:
-            out.text(f"opted out (texted STOP), would be skipped: {_first_few(shown)}")
-        if window is not None:
-            assert plan is not None
-            out.info(_quiet_line(plan.addresses, window))
-    out.info("Dry run: nothing was sent.")
-    return None
-
-
-def _print_dry_run(out: Output, plan: DryRun) -> None:
-    from attsms.cli.output import Column
-    from attsms.send.runner import describe_characters
-
-    rows: list[dict[str, Any]] = [
-        {"item": "recipients", "value": len(plan.recipients)},
-        {"item": "requests", "value": plan.requests},
-        *(
-            [{"item": "opted out (skipped)", "value": _first_few(plan.opted_out)}]
-            if plan.opted_out
-            else []
-        ),
-        {"item": "encoding", "value": plan.encoding},
-        *(  # pure GSM-7 text: no row rather than an empty one (JSON keeps `non_gsm: []`)
-            [{"item": "non-GSM characters", "value": describe_characters(plan.non_gsm)}]
-            if plan.non_gsm
-            else []
-        ),
-        {"item": "length", "value": plan.units},
-        {"item": "segments per message", "value": plan.segments_per_message},
-        {"item": "total segments", "value": plan.total_segments},
-    ]
-    if out.format is Format.JSON:  # the only format listing every recipient: streamed
-        _print_dry_run_json(out, plan)
-    else:
-        out.records(rows, [Column("item", "DRY RUN", style="bold"), Column("value", "")])
-    out.info("Dry run: nothing was sent.")
-
-
-def _print_dry_run_json(out: Output, plan: DryRun) -> None:
-    """The `--json` document of a dry run, as `out.json` would write it, with the recipients
-    written a slice at a time: a million are never one list of strings."""
-    import dataclasses
-
-    fields = _fields(dataclasses.replace(plan, recipients=[]))
-    out.raw('{\n  "dry_run": true,\n  "recipients": [')
-    recipients = plan.recipients
-    step = 10_000
-    for start in range(0, len(recipients), step):
-        part = out.json_part(list(recipients[start : start + step]), 1)  # [\n    "…"\n  ]
-        out.raw(("," if start else "") + part[1:-4])
-    out.raw("\n  ]" if recipients else "]")
-    del fields["recipients"]
-    rest = (f",\n  {out.json_part(k, 0)}: {out.json_part(v, 1)}" for k, v in fields.items())
-    out.raw("".join(rest))
-    out.raw("\n}\n")
-
-
-def _first_few(numbers: tuple[str, ...], shown: int = 5) -> str:
-    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
-    return f"{len(numbers)}: {', '.join(numbers[:shown])}{more}"
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    from attsms.cli.output import to_jsonable
-
-    data: dict[str, Any] = to_jsonable(value)
-    return data
+        _print_report(out, report, waited)
 
 
 def _print_report(out: Output, report: SendReport, waited: WaitResult | None) -> None:
-    from attsms.cli.output import Column
-
     statuses: dict[tuple[str | None, str], str] = {}
     if waited is not None:
         statuses = {
             (s.message_id, d.address): d.status for s in waited.statuses for d in s.deliveries
         }
     rows = []
-    for r in report.recipients():  # plain dicts: to_jsonable on 10,000 dataclasses is slow
-        row: dict[str, Any] = {
-            "message_id": r.message_id,
-            "to": r.to,
-            "address": r.address,
-            "result": r.result,
-            "error": r.error,
-            "batch": r.batch,
-        }
+    for r in report.recipients():
+        row = _row(r)
         if waited is not None:
             row["status"] = statuses.get((r.message_id, r.address))
         rows.append(row)
@@ -479,129 +447,23 @@ def _print_report(out: Output, report: SendReport, waited: WaitResult | None) ->
     out.info(_summary_line(summary))
 
 
-_COLUMNS = ("message_id", "to", "result")
-_MARK = "\ue000"  # private use: passed as is by `_cell`, and never in a phone number
-
-
-class _RowStream:
-    """A send's rows written as its batches end, in batch order: TSV lines, JSON lines, or the
-    `--json` document written piece by piece so that it is one valid document at the end.
-
-    Rows of failed (or all opted-out) batches are held back until something goes, as long as
-    they are few: a run where nothing went ends with its error alone, as before streaming.
-    """
-
-    _HOLD = 20  # batches
-
-    def __init__(self, out: Output) -> None:
-        from attsms.cli.output import Column
-
-        self._out = out
-        self._columns = [Column(key, key) for key in _COLUMNS]
-        self._with_error = [*self._columns, Column("error", "error")]
-        self._next = 0
-        self._waiting: dict[int, BatchOutcome] = {}  # ended before an earlier batch did
-        self._held: list[BatchOutcome] = []
-        self._rows = 0
-        self._closed: StdoutClosed | None = None
-        self.started = False
-
-    def add(self, outcome: BatchOutcome) -> None:
-        self._waiting[outcome.number] = outcome
-        while self._next in self._waiting:
-            outcome = self._waiting.pop(self._next)
-            self._next += 1
-            if self._closed is None:
-                try:
-                    self._emit(outcome)
-                except StdoutClosed as closed:  # the reader left: the send goes on, recorded
-                    self._closed = closed
-
-    def _emit(self, outcome: BatchOutcome) -> None:
-        from attsms.send.runner import FAILED, OPTED_OUT
-
-        if not self.started:
-            if outcome.result in (FAILED, OPTED_OUT) and len(self._held) < self._HOLD:
-                self._held.append(outcome)
-                return
-            self.started = True
-            if self._out.format is Format.JSON:
-                self._out.raw('{\n  "messages": [')
-            held, self._held = self._held, []
-            for earlier in held:
-                self._write(earlier)
-        self._write(outcome)
-
-    def _write(self, outcome: BatchOutcome) -> None:
-        out = self._out
-        if out.format is Format.PLAIN:
-            text = self._plain(outcome)
-            if text:
-                out.raw(text)  # one write a batch: a flush a row would be a million syscalls
-                self._rows += len(outcome.addresses) + len(outcome.skipped)
-            return
-        rows = [_row(r) for r in outcome.rows()]
-        if not rows:
-            return
-        if out.format is Format.JSONL:
-            out.raw("".join(out.json_line_text(row) for row in rows))
-        else:  # what json.dumps(document, indent=2) would write, a batch at a time
-            parts = [
-                ("\n    " if self._rows == 0 and i == 0 else ",\n    ") + out.json_part(row, 2)
-                for i, row in enumerate(rows)
-            ]
-            out.raw("".join(parts))
-        self._rows += len(rows)
-
-    def _plain(self, outcome: BatchOutcome) -> str:
-        """The batch's TSV lines. All but TO are the same for a batch's recipients (or for its
-        skipped ones): each line is cut once, with TO (digits of a checked number) put in."""
-        from attsms.core.numbers import display
-        from attsms.send.runner import OPTED_OUT
-
-        out = self._out
-        error = outcome.error.message if outcome.error is not None else None
-        text = []
-        for addresses, message_id, result, why in (
-            (outcome.addresses, outcome.message_id, outcome.result, error),
-            (outcome.skipped, None, OPTED_OUT, None),
-        ):
-            if not addresses:
-                continue
-            columns = self._with_error if why else self._columns
-            row: dict[str, Any] = {"message_id": message_id, "result": result, "error": why}
-            parts = out.plain_line({**row, "to": _MARK}, columns).split(_MARK)
-            if len(parts) != 2:  # the mark came from the service too: no shortcut
-                text += [out.plain_line({**row, "to": display(a)}, columns) for a in addresses]
-                continue
-            head, tail = parts
-            text += [head + display(a) + tail for a in addresses]
-        return "".join(text)
-
-    def close(self, summary: dict[str, Any]) -> None:
-        """The rows still held, then the end of the document (JSON: `], "summary": {...}}`)."""
-        if self._closed is not None:
-            raise self._closed
-        if not self.started:
-            self.started = True
-            if self._out.format is Format.JSON:
-                self._out.raw('{\n  "messages": [')
-            for outcome in self._held:
-                self._write(outcome)
-        if self._out.format is Format.JSON:
-            end = "\n  ]" if self._rows else "]"
-            self._out.raw(f'{end},\n  "summary": {self._out.json_part(summary, 1)}\n}}\n')
-
-
-def _row(r: Any) -> dict[str, Any]:
-    return {
-        "message_id": r.message_id,
-        "to": r.to,
-        "address": r.address,
-        "result": r.result,
-        "error": r.error,
-        "batch": r.batch,
+def _result_style(value: object) -> str | None:
+    styles = {
+        "accepted": "green",
+        "already-sent": "cyan",
+        "unknown": "yellow",
+        "deferred": "yellow",
+        "failed": "red",
     }
+    return styles.get(str(value), "dim" if value == "opted-out" else None)
+
+
+def _status_style(value: object) -> str | None:
+    if value == "DeliveryImpossible":
+        return "red"
+    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
+        return "green"
+    return "yellow" if value else None
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
@@ -643,3 +505,98 @@ def _change_printer(out: Output) -> Any:
             out.info(f"{current.message_id}  {display(delivery.address)}  {delivery.status}")
 
     return show
+
+
+# --- a dry run -------------------------------------------------------------------------------
+
+
+def _print_preview(out: Output, preview: Preview) -> None:
+    from attsms.send.plan import DryRun
+
+    if isinstance(preview.dry_run, DryRun):
+        _print_dry_run(out, preview.dry_run)
+        if preview.window is not None:
+            out.info(_quiet_line(preview.window, preview.held))
+    else:
+        _print_template_dry_run(out, preview.dry_run, preview.window, preview.held)
+        out.info("Dry run: nothing was sent.")
+
+
+def _print_template_dry_run(
+    out: Output, plan: TemplateDryRun, window: QuietHours | None, held: Deferral | None
+) -> None:
+    from attsms.core.text import first_few
+
+    if out.format is Format.JSON:
+        document: dict[str, Any] = {
+            "dry_run": True,
+            **plan.facts.summary(),
+            "opted_out": plan.opted_out,
+        }
+        if window is not None:
+            document["quiet_hours"] = held
+        out.json(document)
+        return
+    for line in plan.facts.lines():
+        out.text(line)
+    if plan.opted_out:
+        shown = plan.opted_out
+        out.text(f"opted out (texted STOP), would be skipped: {len(shown)}: {first_few(shown)}")
+    if window is not None:
+        out.info(_quiet_line(window, held))
+
+
+def _print_dry_run(out: Output, plan: DryRun) -> None:
+    from attsms.core.text import first_few
+    from attsms.send.plan import describe_characters
+
+    skipped = plan.opted_out
+    rows: list[dict[str, Any]] = [
+        {"item": "recipients", "value": len(plan.recipients)},
+        {"item": "requests", "value": plan.requests},
+        *(
+            [{"item": "opted out (skipped)", "value": f"{len(skipped)}: {first_few(skipped)}"}]
+            if skipped
+            else []
+        ),
+        {"item": "encoding", "value": plan.encoding},
+        *(  # pure GSM-7 text: no row rather than an empty one (JSON keeps `non_gsm: []`)
+            [{"item": "non-GSM characters", "value": describe_characters(plan.non_gsm)}]
+            if plan.non_gsm
+            else []
+        ),
+        {"item": "length", "value": plan.units},
+        {"item": "segments per message", "value": plan.segments_per_message},
+        {"item": "total segments", "value": plan.total_segments},
+    ]
+    if out.format is Format.JSON:  # the only format listing every recipient: streamed
+        _print_dry_run_json(out, plan)
+    else:
+        out.records(rows, [Column("item", "DRY RUN", style="bold"), Column("value", "")])
+    out.info("Dry run: nothing was sent.")
+
+
+def _print_dry_run_json(out: Output, plan: DryRun) -> None:
+    """The `--json` document of a dry run, as `out.json` would write it, with the recipients
+    written a slice at a time: a million are never one list of strings."""
+    import dataclasses
+
+    from attsms.cli.output import to_jsonable
+
+    fields: dict[str, Any] = to_jsonable(dataclasses.replace(plan, recipients=[]))
+    del fields["recipients"]
+    stream = out.record_stream([], field="recipients", head={"dry_run": True})
+    recipients = plan.recipients
+    step = 10_000
+    for start in range(0, len(recipients), step):
+        stream.write_documents(list(recipients[start : start + step]))
+    stream.close(fields)
+
+
+def _quiet_line(window: QuietHours, held: Deferral | None) -> str:
+    if held is None or not held.count or held.earliest is None or held.latest is None:
+        return f"Quiet hours {window}: nobody would be held back now."
+    return (
+        f"Quiet hours {window}: {held.count} recipient(s) would be held back now, until"
+        f" {held.earliest:%Y-%m-%d %H:%M} UTC (all by {held.latest:%Y-%m-%d %H:%M} UTC)."
+    )
