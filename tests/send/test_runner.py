@@ -40,13 +40,18 @@ def plan(count: int, message: str = "hi") -> SendPlan:
 class FakeClient:
     """Records calls and how many overlap; `fail[n]` is raised by the n-th call."""
 
-    def __init__(self, delay: float = 0.0, fail: dict[int, Exception] | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail: dict[int, Exception] | None = None, fill: int = 0
+    ) -> None:
         self.delay = delay
         self.fail = fail or {}
+        # A call waits (up to 5 s) until `fill` calls are in flight at once: a pool that really
+        # runs that many reaches its peak however slowly its threads start on a loaded machine.
+        self.fill = fill
         self.calls: list[tuple[str, ...]] = []
         self.in_flight = 0
         self.peak = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def send(self, addresses: Sequence[str], message: str, *, notify: bool = False) -> SendResult:
         with self._lock:
@@ -54,6 +59,9 @@ class FakeClient:
             self.calls.append(tuple(addresses))
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+            self._lock.notify_all()
+            if self.fill:
+                self._lock.wait_for(lambda: self.peak >= self.fill, timeout=5)
         try:
             time.sleep(self.delay)
             if number in self.fail:
@@ -69,11 +77,11 @@ class FakeClient:
 
 @pytest.mark.parametrize("concurrency", [1, 3, 8])
 def test_concurrency_is_respected(store: HistoryStore, concurrency: int) -> None:
-    client = FakeClient(delay=0.03)
+    client = FakeClient(delay=0.03, fill=concurrency)
     report = send_batches(
         client, store, plan(500), profile="p", options=SendOptions(concurrency=concurrency)
     )
-    assert client.peak == concurrency  # ten batches: enough to fill every slot
+    assert client.peak == concurrency  # ten batches: enough to fill every slot, never more
     assert sorted(client.calls) == sorted(plan(500).batches)
     assert [o.result for o in report.outcomes] == [ACCEPTED] * 10
     assert [o.number for o in report.outcomes] == list(range(10))
