@@ -82,6 +82,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def delivery_style(value: object) -> str | None:
+    """The colour of a delivery status on a terminal: red impossible, green delivered, yellow
+    anything else known (the STATUS column of `send --wait` and `status`)."""
+    if value == "DeliveryImpossible":
+        return "red"
+    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
+        return "green"
+    return "yellow" if value else None
+
+
 def counted(number: int, noun: str) -> str:
     """`1 message`, `2 messages`, `3 batches`: a count in a summary line."""
     if number == 1:

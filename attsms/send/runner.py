@@ -452,12 +452,10 @@ def _run_pool(
     thread only records and prints (`done`), so a request never waits on that bookkeeping, and
     no future is kept per batch. Returns the Ctrl-C (SIGTERM, SIGHUP) that stopped it, if any:
     then nothing new starts, and the requests in flight finish and are recorded."""
-    import queue
-
     pending = iter(to_send)
     take = threading.Lock()
     halt = threading.Event()
-    results: queue.SimpleQueue[BatchOutcome | BaseException | None] = queue.SimpleQueue()
+    results = _Results()
 
     def worker() -> None:
         try:
@@ -475,35 +473,21 @@ def _run_pool(
     threads = [
         threading.Thread(target=worker, name=f"send-{i}", daemon=True) for i in range(workers)
     ]
-    running = 0
-    interrupted: KeyboardInterrupt | None = None
     try:
         for thread in threads:
             thread.start()
-            running += 1
-        while running:
-            item = results.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                done(item)
+            results.running += 1
+        results.collect(done, errors=True)
     except KeyboardInterrupt as signal:
         # Start nothing new; the requests in flight finish and are recorded. Sends waiting out a
         # rate limit stop waiting (the handler only reached this thread).
-        interrupted = signal
         halt.set()
         stop.set(UnknownOutcomeError("interrupted"))
         cancel = getattr(client, "cancel_waits", None)
         if cancel is not None:
             cancel()
-        while running:
-            item = results.get()
-            if item is None:
-                running -= 1
-            elif not isinstance(item, BaseException):
-                done(item)
+        results.collect(done, errors=False)
+        return signal
     except BaseException:
         halt.set()
         stop.set(UnknownOutcomeError("interrupted"))
@@ -511,7 +495,30 @@ def _run_pool(
             if thread.is_alive():
                 thread.join()
         raise
-    return interrupted
+    return None
+
+
+class _Results:
+    """What the pool's workers hand this thread: an outcome, an error, or None as one ends."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._queue: queue.SimpleQueue[BatchOutcome | BaseException | None] = queue.SimpleQueue()
+        self.running = 0  # workers started and not ended yet
+        self.put = self._queue.put
+
+    def collect(self, done: Callable[[BatchOutcome], None], *, errors: bool) -> None:
+        """`done` each outcome until every worker has ended. A worker's error is raised here
+        (`errors`), or, once the run is stopping anyway, passed over."""
+        while self.running:
+            item = self._queue.get()
+            if item is None:
+                self.running -= 1
+            elif not isinstance(item, BaseException):
+                done(item)
+            elif errors:
+                raise item
 
 
 def _run_id() -> str:

@@ -13,7 +13,7 @@ import typer
 
 from attsms.cli.commands.options import Quiet, Wait, WaitTimeout, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
-from attsms.cli.output import Column, Format
+from attsms.cli.output import Column, Format, delivery_style
 from attsms.core.errors import StdoutClosed
 
 if TYPE_CHECKING:
@@ -431,7 +431,7 @@ def _print_report(out: Output, report: SendReport, waited: WaitResult | None) ->
         Column("result", "RESULT", style_for=_result_style),
     ]
     if waited is not None:
-        columns.append(Column("status", "STATUS", style_for=_status_style))
+        columns.append(Column("status", "STATUS", style_for=delivery_style))
     if any(row["error"] for row in rows):
         columns.append(Column("error", "ERROR"))
     summary = report.summary()
@@ -456,14 +456,6 @@ def _result_style(value: object) -> str | None:
         "failed": "red",
     }
     return styles.get(str(value), "dim" if value == "opted-out" else None)
-
-
-def _status_style(value: object) -> str | None:
-    if value == "DeliveryImpossible":
-        return "red"
-    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
-        return "green"
-    return "yellow" if value else None
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attsms.cli.commands.options import Wait, WaitTimeout, examples, formats, not_nan
-from attsms.cli.output import Format
+from attsms.cli.output import Format, delivery_style
 
 if TYPE_CHECKING:
     from attsms.cli.output import Column, Output
@@ -20,14 +20,6 @@ EPILOG = examples(
 )
 
 
-def _status_style(value: object) -> str | None:
-    if value == "DeliveryImpossible":
-        return "red"
-    if value in ("DeliveredToTerminal", "DeliveredToNetwork"):
-        return "green"
-    return "yellow" if value else None
-
-
 def _columns(out: Output, rows: list[dict[str, Any]] | None = None) -> list[Column]:
     """Piped, always the same five fields; in a table, SENT and NOTE only when some row has one."""
     from attsms.cli.output import Column
@@ -35,7 +27,7 @@ def _columns(out: Output, rows: list[dict[str, Any]] | None = None) -> list[Colu
     columns = [
         Column("message_id", "MESSAGE ID"),
         Column("to", "TO"),
-        Column("status", "STATUS", style_for=_status_style),
+        Column("status", "STATUS", style_for=delivery_style),
         Column("sent_at", "SENT"),
         Column("note", "NOTE"),
     ]
