@@ -145,6 +145,23 @@ def test_export_json_is_one_document(cli: Cli) -> None:
     assert [r["message_id"] for r in document] == ["m1", "m2", "m3", "m4"]
 
 
+@pytest.mark.usefixtures("filled")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("inbox", "export", "--format", "csv", "--json"),
+        ("inbox", "export", "--json", "--format", "csv"),
+        ("inbox", "export", "--json", "--format", "jsonl"),
+    ],
+)
+def test_export_refuses_a_format_and_json_together(cli: Cli, argv: tuple[str, ...]) -> None:
+    result = cli(*argv)
+    assert result.exit_code == ExitCode.USAGE, result
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "--format" in result.stderr and "--json" in result.stderr
+
+
 def test_export_with_no_store_is_empty(cli: Cli) -> None:
     result = cli("inbox", "export", "--format", "csv")
     assert result.exit_code == 0
