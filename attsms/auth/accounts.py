@@ -22,6 +22,7 @@ from attsms.auth.config import (
 )
 from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
 from attsms.auth.profiles import (
+    ENV_CLIENT_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     env_setting,
@@ -30,7 +31,6 @@ from attsms.auth.profiles import (
 )
 from attsms.auth.session import (
     ENV_BASE_URL,
-    ENV_CLIENT_ID,
     ENV_REGISTRATION_ID,
     Session,
     api_client,

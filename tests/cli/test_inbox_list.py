@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +104,9 @@ def test_list_bad_input_is_exit_2(cli: Cli, args: list[str], needle: str) -> Non
 
 
 @pytest.mark.usefixtures("filled")
-def test_list_reads_the_active_profiles_store_only(cli: Cli) -> None:
+def test_list_reads_the_active_profiles_store_only(cli: Cli, isolated_home: Path) -> None:
+    (isolated_home / "config").mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config" / "config.toml").write_text('[profiles.work]\nclient_id = "w"\n')
     result = cli("--profile", "work", "inbox", "list", "--json")
     assert (result.exit_code, result.json()) == (0, [])
     assert cli("--sandbox", "inbox", "list", "--json").json() == []

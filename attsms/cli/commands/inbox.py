@@ -228,6 +228,7 @@ def list_messages(
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
+    settings.profile.check_exists()
     since_ts = None if since is None else parse_since(since)
     address = None if sender is None else normalize(sender, settings.profile.region)
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
@@ -316,6 +317,7 @@ def export(ctx: typer.Context, export_format: ExportFormatOption = None) -> None
         )
     out = Output(format=app_state.format or Format((export_format or ExportFormat.jsonl).value))
     settings = app_state.settings
+    settings.profile.check_exists()
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
 
     def rows() -> Iterator[dict[str, Any]]:

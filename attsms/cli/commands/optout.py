@@ -70,6 +70,7 @@ def list_opt_outs(ctx: typer.Context) -> None:
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
+    settings.profile.check_exists()
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     opt_outs = []
     if store is not None:
@@ -91,6 +92,7 @@ def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
+    settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)  # all valid, or nothing changes
     with open_inbox(settings.store, settings.profile.name) as store:
         added = [store.add_opt_out(address) for address in addresses]
@@ -116,6 +118,7 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
+    settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)
     store = existing_inbox(settings.store, settings.profile.name)
     removed = []

@@ -141,6 +141,7 @@ def status(
     if message_ids and (show_all or since is not None):
         raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
     settings = app_state.settings
+    settings.profile.check_exists()
     stores, profile = settings.store, settings.profile.name
     limit = None if show_all else DEFAULT_LIMIT
     after = None if since is None else parse_since(since)
