@@ -266,3 +266,33 @@ def test_list_and_export_read_a_page_at_a_time_and_print_what_one_read_would(
     assert "Exported 10 messages." in exported.stderr
     nothing = cli("inbox", "list", "--from", "+12125550199", "--json")
     assert nothing.stdout == "[]\n" and "No stored message matches." in nothing.stderr
+
+
+def test_list_is_oldest_first_by_the_messages_own_time_not_the_store_time(
+    cli: Cli, backend: str
+) -> None:
+    # Pushes and pulls arrive in any order: a message sent 5 h ago may be stored after one sent
+    # 1 h ago. "Oldest first" is the person's time; equal times by message id.
+    from attsms import store as stores
+    from tests.helpers.support import store_settings
+
+    with stores.open_inbox(store_settings(), "default") as store:
+        store.add_batch(
+            "12345",
+            [
+                InboundMessage("m-b", "one hour, b", ALICE, "12345", _ago(1)),
+                InboundMessage("m-a", "one hour, a", BOB, "12345", _ago(1)),
+                InboundMessage("m-now", "now", ALICE, "12345", _ago(0)),
+            ],
+        )
+        store.add_batch("12345", [InboundMessage("m-old", "five hours", BOB, "12345", _ago(5))])
+    order = ["m-old", "m-a", "m-b", "m-now"]
+    assert ids(cli) == order
+    assert ids(cli, "--limit", "0") == order
+    assert ids(cli, "--limit", "2") == order[-2:]  # the newest two, still oldest first
+    assert ids(cli, "--limit", "3") == order[-3:]
+    assert ids(cli, "--from", BOB) == ["m-old", "m-a"]
+    assert ids(cli, "--since", "3h") == order[1:]
+    # export is the backup: every message in the order it was stored.
+    exported = [json.loads(line)["message_id"] for line in cli("inbox", "export").lines]
+    assert exported == ["m-b", "m-a", "m-now", "m-old"]

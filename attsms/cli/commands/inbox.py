@@ -220,7 +220,11 @@ def list_messages(
         int, typer.Option(min=0, metavar="N", help="Show the newest N; 0 shows all.")
     ] = 50,
 ) -> None:
-    """List messages in the local store (no service call), oldest first."""
+    """List messages in the local store (no service call), oldest first.
+
+    Oldest by the time each was received (the service's DateTime), not when it was stored:
+    pushes and pulls may arrive out of order. Equal times go by message id.
+    """
     from attsms.core.numbers import normalize
     from attsms.store import existing_inbox
     from attsms.store.inbox import parse_since
@@ -236,7 +240,9 @@ def list_messages(
     shown = total = 0
     if store is not None:
         with store:
-            messages = store.iter_messages(since=since_ts, sender=address, newest=limit or None)
+            messages = store.iter_messages(
+                since=since_ts, sender=address, newest=limit or None, by_time=True
+            )
             if out.format is Format.TABLE:  # a table sizes its columns to every row
                 rows = [_row(m) for m in messages]
                 out.records(rows, columns)
@@ -299,7 +305,7 @@ def _export_row(message: StoredMessage) -> dict[str, Any]:
 @app.command(epilog=EXPORT_EPILOG)
 @formats(Format.JSON)
 def export(ctx: typer.Context, export_format: ExportFormatOption = None) -> None:
-    """Write every stored message to stdout, oldest first: for backups and spreadsheets.
+    """Write every stored message to stdout, in the order stored: for backups and spreadsheets.
 
     `--json` prints one JSON document (an array) instead of lines (not with --format: exit 2).
     In CSV, a cell that starts with =, +, -, @, a tab or a carriage return gets a single quote
