@@ -129,3 +129,12 @@ def test_a_profile_of_environment_credentials_needs_no_saved_table(
     assert cli("optout", "add", "2125550100").exit_code == 0
     assert numbers(cli) == ["+12125550100"]
     assert cli("-p", "default", "optout", "list").exit_code == 0  # the default is never "named"
+
+
+def test_help_says_send_skips_opted_out_numbers(cli: Cli) -> None:
+    # send does not refuse a run with an opted-out number in it: it skips that number (reported
+    # as opted-out) and sends to the rest. The help must say what happens.
+    group = " ".join(cli("optout", "--help").stdout.split())
+    add = " ".join(cli("optout", "add", "--help").stdout.split())
+    assert "skips them" in group and "refuse" not in group, group
+    assert "skips them" in add and "refuse" not in add, add
