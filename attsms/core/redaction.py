@@ -141,7 +141,7 @@ def redact_url(url: str) -> str:
     masked (in the user part, a password= parameter or keyword), the user and host kept, so a
     reader still knows which database it names. The password is remembered as a secret too, so
     an error that quotes it elsewhere is scrubbed."""
-    if "://" in url:
+    if re.match(r"(?i)[a-z][a-z0-9+.\-]*://", url.lstrip()):
         userinfo = re.search(r"://[^:/?#@]*:([^@/?#]*)@", url)
         if userinfo:
             remember_secret(userinfo.group(1))

@@ -67,6 +67,7 @@ def test_redact_url_masks_the_libpq_forms() -> None:
     assert redact_url("host=db password = 'a b\\' c' dbname=x") == "host=db password = *** dbname=x"
     assert redact_url("postgresql://u:pw@h/x?password=p2") == "postgresql://u:***@h/x?password=***"
     assert redact_url("postgresql://u@h/x") == "postgresql://u@h/x"
+    assert redact_url("host=db password=a://b@c?password=d") == "host=db password=***"
 
 
 # --- a secret the service echoes back, encoded --------------------------------------------------
