@@ -18,9 +18,11 @@ from attsms.auth.config import (
     SecretStoreKind,
     check_base_url,
     load_config,
+    refuse_clear_text,
 )
 from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
 from attsms.auth.profiles import (
+    ENV_CLIENT_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     env_setting,
@@ -29,7 +31,6 @@ from attsms.auth.profiles import (
 )
 from attsms.auth.session import (
     ENV_BASE_URL,
-    ENV_CLIENT_ID,
     ENV_REGISTRATION_ID,
     Session,
     api_client,
@@ -81,19 +82,21 @@ def login(
     scope: str | None = None,
     region: str | None = None,
     store: SecretStoreKind = "keyring",
+    insecure_http: bool = False,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> ProfileStatus:
     """Check the credentials by fetching a token, then save settings, secret and token.
 
     Nothing is saved when the token call fails (wrong credentials: AuthError, exit 3) or when the
-    chosen store cannot keep the secret (checked before the token call).
+    chosen store cannot keep the secret (checked before the token call). Nothing is sent to a
+    plain-HTTP base URL that is not loopback unless `insecure_http` (UsageError, exit 2).
     """
     remember_secret(secret)  # before anything can fail with a message that quotes it
     name = profile_name(profile)
     config = load_config()
     saved = config.profile(name) or Profile(name)
-    url = check_base_url(base_url or saved.base_url or DEFAULT_BASE_URL)
+    url = login_base_url(saved, base_url, insecure_http=insecure_http)
     scope = scope or saved.scope or DEFAULT_SCOPE
     if not client_id:
         raise AuthError("no client id", hint="pass --client-id")
@@ -345,6 +348,14 @@ def _status_of(
         store=_store_of(database_url or saved.database_url),
     )
     return _token_status(status)
+
+
+def login_base_url(saved: Profile | None, base_url: str | None, *, insecure_http: bool) -> str:
+    """The base URL `login` would send the secret to (the flag's, else the profile's saved one,
+    else AT&T's), refused when it is plain HTTP to another host without `insecure_http`."""
+    url = check_base_url(base_url or (saved.base_url if saved else None) or DEFAULT_BASE_URL)
+    refuse_clear_text(url, insecure_http=insecure_http)
+    return url
 
 
 def _store_of(url: str | None) -> str:

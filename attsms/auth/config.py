@@ -57,6 +57,34 @@ def check_profile_name(name: str) -> str:
     return name
 
 
+def is_loopback(host: str) -> bool:
+    """`host` (a URL's host, brackets and trailing dot allowed) is this machine: 127.0.0.0/8,
+    ::1 or `localhost`. Names are not resolved: only what cannot leave the host counts."""
+    import ipaddress
+
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_clear_text(url: str, *, insecure_http: bool) -> None:
+    """A usage error (exit 2) when `url` (checked) is plain http:// to a host that is not
+    loopback: the client secret would cross the network in clear. `--insecure-http` allows it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if insecure_http or parts.scheme != "http" or is_loopback(parts.hostname or ""):
+        return
+    raise UsageError(
+        f"refusing to send the client secret in clear to {parts.hostname} over plain http://",
+        hint="use an https:// base URL, or pass --insecure-http if the network is trusted",
+    )
+
+
 def check_base_url(url: str) -> str:
     """`url` without a trailing slash when it is an http(s) URL, else UsageError."""
     from urllib.parse import urlsplit

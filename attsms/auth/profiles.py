@@ -17,11 +17,12 @@ from attsms.auth.config import (
     check_profile_name,
     load_config,
 )
-from attsms.core.errors import UsageError
+from attsms.core.errors import AuthError, UsageError
 
 SANDBOX_PROFILE = "sandbox"
 
 ENV_PROFILE = "ATTSMS_PROFILE"
+ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
 ENV_REGION = "ATTSMS_REGION"
 
 
@@ -73,3 +74,15 @@ class ActiveProfile:
         saved = load_config().profile(name)
         named = bool(profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE
         return cls(name=name, saved=saved, region=resolve_region(saved), named=named)
+
+    def check_exists(self) -> None:
+        """AuthError (exit 3, as `send` says it) when this profile was asked for by name but is
+        neither saved in config.toml nor given by this run's ATTSMS_CLIENT_ID: a typo in
+        `--profile` must not read an empty list and exit 0. Local commands call it first."""
+        if self.named and self.saved is None and not env_setting(ENV_CLIENT_ID):
+            raise missing_profile(self.name)
+
+
+def missing_profile(name: str) -> AuthError:
+    """The one error for a profile named but never saved (`attsms -p nosuch …`)."""
+    return AuthError(f"no profile named {name!r}", hint=f"run `attsms login --profile {name}`")

@@ -29,7 +29,13 @@ from attsms.auth.config import (
     check_base_url,
 )
 from attsms.auth.credentials import CredentialStore
-from attsms.auth.profiles import SANDBOX_PROFILE, ActiveProfile, env_setting
+from attsms.auth.profiles import (
+    ENV_CLIENT_ID,
+    SANDBOX_PROFILE,
+    ActiveProfile,
+    env_setting,
+    missing_profile,
+)
 from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import AuthError, UsageError
 from attsms.core.redaction import SECRET_ENV
@@ -56,7 +62,6 @@ __all__ = [
 # The in-process sandbox answers on this made-up host; nothing leaves the process.
 SANDBOX_BASE_URL = "http://sandbox.attsms.invalid"
 
-ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
 ENV_BASE_URL = "ATTSMS_BASE_URL"
 ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
 
@@ -101,9 +106,7 @@ class Session:
         client_id = env_id or (saved.client_id if saved else None)
         if not client_id:
             if saved is None and active.named:
-                raise AuthError(
-                    f"no profile named {name!r}", hint=f"run `attsms login --profile {name}`"
-                )
+                raise missing_profile(name)
             raise AuthError(f"no credentials for profile {name!r}", hint=LOGIN_HINT)
         base_url = check_base_url(
             env_setting(ENV_BASE_URL) or (saved.base_url if saved else None) or DEFAULT_BASE_URL

@@ -68,13 +68,20 @@ def sandbox_state_path() -> Path:
 
 @contextmanager
 def _state_errors() -> Iterator[None]:
-    """A state file that is not sandbox state: exit 1 naming the reset (retrying cannot help)."""
+    """A state file that is not sandbox state: exit 1 naming the reset (retrying cannot help).
+    One that cannot be read or locked (a read-only data dir): exit 1 naming the file."""
     from attsms.sandbox.store import SandboxStateError
 
     try:
         yield
     except SandboxStateError as error:
         raise StoreError(f"the sandbox state {error}", hint=RESET_HINT) from None
+    except OSError as error:
+        where = error.filename or sandbox_state_path()
+        raise StoreError(
+            f"cannot use the sandbox state {where}: {error.strerror or error}",
+            hint="check that the data directory is writable, or set ATTSMS_DATA_DIR",
+        ) from None
 
 
 def check_state() -> None:

@@ -40,15 +40,45 @@ def remember_secret(value: str | None) -> None:
 
 
 def scrub(text: str) -> str:
-    """`text` with every known secret replaced by `***` and URLs without their user info."""
+    """`text` with every known secret replaced by `***` and URLs without their user info.
+
+    A secret is caught as it was given and as a service may echo it back encoded: URL-encoded
+    (`%2B`, `%2f`, every character or only some), form-encoded (`+` for a space), or with
+    JSON's `\\/` for a slash."""
     secrets = _secrets()
     if secrets:
-        for secret in sorted(secrets, key=len, reverse=True):  # a token holding another first
+        ordered = sorted(secrets, key=len, reverse=True)  # a token holding another first
+        for secret in ordered:
             if secret in text:
                 text = text.replace(secret, MASK)
+        if "%" in text or "+" in text or "\\/" in text:
+            for secret in ordered:
+                text = re.sub(_encoded(secret), MASK, text)
     if "@" in text:
         text = re.sub(_USERINFO, r"\1", text)
     return text
+
+
+def _encoded(secret: str) -> str:
+    """A pattern for `secret` in any mix of its plain, URL-encoded and form-encoded spellings
+    (`re` caches it compiled)."""
+    parts = []
+    for char in secret:
+        spellings = [re.escape(char), _percent(char)]
+        if char == " ":
+            spellings.append(r"\+")
+        elif char == "/":
+            spellings.append(r"\\/")
+        parts.append("(?:" + "|".join(spellings) + ")")
+    return "".join(parts)
+
+
+def _percent(char: str) -> str:
+    """`char`'s UTF-8 bytes as %XX, either case of hex digit."""
+    return "".join(
+        "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+        for byte in char.encode("utf-8", "surrogatepass")
+    )
 
 
 def display_url(url: str) -> str:
@@ -100,8 +130,32 @@ def redact_body(text: str) -> str:
     return re.sub(_SECRET_FORM, r"\1***", text)
 
 
+# libpq's keyword/value form (`host=db password='a b' dbname=x`): a value is single-quoted (with
+# backslash escapes) or runs to the next blank. In a URL's query, to the next & or #.
+_LIBPQ_PASSWORD = r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s'][^\s]*|(?=\s|$))"
+_QUERY_PASSWORD = r"(?i)([?&](?:ssl)?password=)([^&#]*)"
+
+
 def redact_url(url: str) -> str:
-    """`url` with its password masked (in the user part or a password= parameter), the user and
-    host kept, so a reader still knows which database it names."""
-    url = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
+    """`url` (a postgresql:// URL or a libpq `key=value` connection string) with its password
+    masked (in the user part, a password= parameter or keyword), the user and host kept, so a
+    reader still knows which database it names. The password is remembered as a secret too, so
+    an error that quotes it elsewhere is scrubbed."""
+    if re.match(r"(?i)[a-z][a-z0-9+.\-]*://", url.lstrip()):
+        userinfo = re.search(r"://[^:/?#@]*:([^@/?#]*)@", url)
+        if userinfo:
+            remember_secret(userinfo.group(1))
+        url = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
+        pattern = _QUERY_PASSWORD
+    else:
+        pattern = _LIBPQ_PASSWORD
+    for found in re.finditer(pattern, url):
+        value = found.group(2)
+        if value.startswith("'"):
+            value = re.sub(r"\\(.)", r"\1", value[1:].removesuffix("'"))
+        remember_secret(value)
+        if "%" in value:
+            from urllib.parse import unquote
+
+            remember_secret(unquote(value))
+    return re.sub(pattern, r"\1***", url)

@@ -9,7 +9,7 @@ and a run that still holds it locally finishes on the local files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,8 +142,10 @@ def _local_inboxes() -> dict[str, Path]:
     }
 
 
-def copy_to(url: str) -> CopyReport:
-    """Copy this machine's local history, inboxes and opt-outs into the database at `url`."""
+def copy_to(url: str, *, leave_out: Collection[str] = ()) -> CopyReport:
+    """Copy this machine's local history, inboxes and opt-outs into the database at `url`,
+    but nothing of the profiles in `leave_out` (the `--sandbox` one: pretend sends and replies
+    never belong in a shared database)."""
     if not is_postgres_url(url):
         raise UsageError(
             "store copy --to needs a postgresql:// URL",
@@ -154,8 +156,10 @@ def copy_to(url: str) -> CopyReport:
     if source is not None:
         with source, HistoryStore.on(_history_database(url)) as target:
             origin = history_hostname_origin(Path(source.path))
-            _copy_history(source._db, target._db, origin, report)
+            _copy_history(source._db, target._db, origin, report, leave_out)
     for profile, path in sorted(_local_inboxes().items()):
+        if profile in leave_out:
+            continue
         local = InboxStore.open_existing(profile, path=path, read_only=True)
         if local is None:
             continue
@@ -172,7 +176,9 @@ _BATCH_COLUMNS = (
 )
 
 
-def _copy_history(source: Database, target: Database, origin: str, report: CopyReport) -> None:
+def _copy_history(
+    source: Database, target: Database, origin: str, report: CopyReport, leave_out: Collection[str]
+) -> None:
     with source.read() as src:
         version = source.version()
         columns = _BATCH_COLUMNS if version >= 2 else _BATCH_COLUMNS.replace(", account", "")
@@ -199,6 +205,8 @@ def _copy_history(source: Database, target: Database, origin: str, report: CopyR
                     " FROM dedupe_keys"
                 )
             ]
+    batches = [row for row in batches if row[1] not in leave_out]  # row[1]: the profile
+    jobs = [row for row in jobs if row[0] not in leave_out]
     marks = ", ".join("?" * 14)
     # One transaction per chunk: a copy cut short goes on where it stopped when run again.
     for start in range(0, len(batches), 500):

@@ -271,7 +271,7 @@ class InboxStore:
     def messages(
         self, *, since: float | None = None, sender: str | None = None, limit: int | None = None
     ) -> list[StoredMessage]:
-        """Stored messages in arrival order; with `limit`, the newest `limit` of them."""
+        """Stored messages in the order they were stored; with `limit`, the newest `limit`."""
         return list(self.iter_messages(since=since, sender=sender, newest=limit))
 
     def count(self, *, since: float | None = None, sender: str | None = None) -> int:
@@ -287,31 +287,44 @@ class InboxStore:
         sender: str | None = None,
         newest: int | None = None,
         page: int | None = None,
+        by_time: bool = False,
     ) -> Iterator[StoredMessage]:
-        """Stored messages in arrival order, read `page` at a time (each page its own read, so
-        neither a million messages nor a long lock is ever held); with `newest`, only the newest
-        `newest` of them (those that come in meanwhile are not added)."""
+        """Stored messages in the order they were stored (`by_time`: oldest first by their own
+        time, the service's DateTime, equal times by message id: pushes and pulls arrive in any
+        order), read `page` at a time (each page its own read, so neither a million messages
+        nor a long lock is ever held); with `newest`, only the newest `newest` of them."""
         where, params = _filters(since, sender)
         page = page or PAGE_MESSAGES
-        after: int | None = None
+        keys = "received_ts, message_id" if by_time else "seq"
+        width = keys.count(",") + 1
+        after: tuple[object, ...] | None = None
         if newest is not None:
+            descending = keys.replace(",", " DESC,") + " DESC"
             with self._guard("read"):
-                first = self._db.execute(
-                    f"SELECT seq FROM messages{where} ORDER BY seq DESC LIMIT 1 OFFSET ?",  # noqa: S608
-                    [*params, max(0, min(newest, 2**63 - 1) - 1)],  # SQLite's largest integer
+                before = self._db.execute(  # the newest message older than those to show
+                    f"SELECT {keys} FROM messages{where} ORDER BY {descending}"  # noqa: S608
+                    " LIMIT 1 OFFSET ?",
+                    [*params, max(0, min(newest, 2**63 - 1))],  # SQLite's largest integer
                 ).fetchone()
-            if first is not None:
-                after = int(first[0]) - 1
+            if before is not None:
+                after = tuple(before)
 
-        def read(after: int | None, size: int) -> tuple[list[StoredMessage], int | None]:
+        def read(
+            after: tuple[object, ...] | None, size: int
+        ) -> tuple[list[StoredMessage], tuple[object, ...] | None]:
             clause, values = where, list(params)
             if after is not None:
-                clause += (" AND " if where else " WHERE ") + "seq > ?"
-                values.append(after)
-            sql = f"SELECT seq, {_MESSAGE_COLUMNS} FROM messages{clause} ORDER BY seq LIMIT ?"  # noqa: S608
+                marks = ", ".join("?" * width)
+                clause += (" AND " if where else " WHERE ") + f"({keys}) > ({marks})"
+                values.extend(after)
+            sql = (
+                f"SELECT {keys}, {_MESSAGE_COLUMNS} FROM messages{clause}"  # noqa: S608
+                f" ORDER BY {keys} LIMIT ?"
+            )
             with self._guard("read"):
                 rows = self._db.execute(sql, [*values, size]).fetchall()
-            return [_message(row[1:]) for row in rows], (int(rows[-1][0]) if rows else None)
+            last = tuple(rows[-1][:width]) if rows else None
+            return [_message(row[width:]) for row in rows], last
 
         for messages in keyset_pages(read, limit=newest, page=page, after=after):
             yield from messages

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +104,9 @@ def test_list_bad_input_is_exit_2(cli: Cli, args: list[str], needle: str) -> Non
 
 
 @pytest.mark.usefixtures("filled")
-def test_list_reads_the_active_profiles_store_only(cli: Cli) -> None:
+def test_list_reads_the_active_profiles_store_only(cli: Cli, isolated_home: Path) -> None:
+    (isolated_home / "config").mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config" / "config.toml").write_text('[profiles.work]\nclient_id = "w"\n')
     result = cli("--profile", "work", "inbox", "list", "--json")
     assert (result.exit_code, result.json()) == (0, [])
     assert cli("--sandbox", "inbox", "list", "--json").json() == []
@@ -143,6 +146,23 @@ def test_export_csv_round_trips_awkward_text(cli: Cli) -> None:
 def test_export_json_is_one_document(cli: Cli) -> None:
     document = cli("inbox", "export", "--json").json()
     assert [r["message_id"] for r in document] == ["m1", "m2", "m3", "m4"]
+
+
+@pytest.mark.usefixtures("filled")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("inbox", "export", "--format", "csv", "--json"),
+        ("inbox", "export", "--json", "--format", "csv"),
+        ("inbox", "export", "--json", "--format", "jsonl"),
+    ],
+)
+def test_export_refuses_a_format_and_json_together(cli: Cli, argv: tuple[str, ...]) -> None:
+    result = cli(*argv)
+    assert result.exit_code == ExitCode.USAGE, result
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "--format" in result.stderr and "--json" in result.stderr
 
 
 def test_export_with_no_store_is_empty(cli: Cli) -> None:
@@ -246,3 +266,33 @@ def test_list_and_export_read_a_page_at_a_time_and_print_what_one_read_would(
     assert "Exported 10 messages." in exported.stderr
     nothing = cli("inbox", "list", "--from", "+12125550199", "--json")
     assert nothing.stdout == "[]\n" and "No stored message matches." in nothing.stderr
+
+
+def test_list_is_oldest_first_by_the_messages_own_time_not_the_store_time(
+    cli: Cli, backend: str
+) -> None:
+    # Pushes and pulls arrive in any order: a message sent 5 h ago may be stored after one sent
+    # 1 h ago. "Oldest first" is the person's time; equal times by message id.
+    from attsms import store as stores
+    from tests.helpers.support import store_settings
+
+    with stores.open_inbox(store_settings(), "default") as store:
+        store.add_batch(
+            "12345",
+            [
+                InboundMessage("m-b", "one hour, b", ALICE, "12345", _ago(1)),
+                InboundMessage("m-a", "one hour, a", BOB, "12345", _ago(1)),
+                InboundMessage("m-now", "now", ALICE, "12345", _ago(0)),
+            ],
+        )
+        store.add_batch("12345", [InboundMessage("m-old", "five hours", BOB, "12345", _ago(5))])
+    order = ["m-old", "m-a", "m-b", "m-now"]
+    assert ids(cli) == order
+    assert ids(cli, "--limit", "0") == order
+    assert ids(cli, "--limit", "2") == order[-2:]  # the newest two, still oldest first
+    assert ids(cli, "--limit", "3") == order[-3:]
+    assert ids(cli, "--from", BOB) == ["m-old", "m-a"]
+    assert ids(cli, "--since", "3h") == order[1:]
+    # export is the backup: every message in the order it was stored.
+    exported = [json.loads(line)["message_id"] for line in cli("inbox", "export").lines]
+    assert exported == ["m-b", "m-a", "m-now", "m-old"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from attsms.core.errors import ExitCode
 from attsms.store import opted_out
 from attsms.store.inbox import store_path
@@ -64,7 +68,9 @@ def test_removing_someone_who_texted_stop_warns_about_consent(cli: Cli) -> None:
     assert "had texted STOP" in result.stderr and "consent" in result.stderr
 
 
-def test_each_profile_has_its_own_list(cli: Cli) -> None:
+def test_each_profile_has_its_own_list(cli: Cli, isolated_home: Path) -> None:
+    (isolated_home / "config").mkdir(parents=True, exist_ok=True)
+    (isolated_home / "config" / "config.toml").write_text('[profiles.work]\nclient_id = "w"\n')
     cli("--profile", "work", "optout", "add", "2125550100")
     assert numbers(cli, "--profile", "work") == ["+12125550100"]
     assert numbers(cli) == []
@@ -87,3 +93,48 @@ def test_send_skips_a_number_opted_out_by_hand(cli: Cli) -> None:
     assert refused.exit_code == ExitCode.USAGE
     sent = cli("--sandbox", "send", "+12125550100", "-m", "hi", "--ignore-opt-out")
     assert sent.exit_code == 0, sent.stderr
+
+
+def test_a_profile_named_that_does_not_exist_is_exit_3_as_for_send(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Named on the command line or in ATTSMS_PROFILE: a typo must not read (or start) an empty
+    # list and exit 0, as if nobody had opted out.
+    runs = [
+        cli("-p", "nosuch", "optout", "list"),
+        cli("-p", "nosuch", "optout", "add", "2125550100"),
+        cli("-p", "nosuch", "optout", "remove", "2125550100"),
+        cli("-p", "nosuch", "inbox", "list"),
+        cli("-p", "nosuch", "inbox", "export"),
+        cli("-p", "nosuch", "status"),
+    ]
+    monkeypatch.setenv("ATTSMS_PROFILE", "nosuch")
+    runs.append(cli("optout", "list", "--json"))
+    send = cli("send", "2125550100", "-m", "hi")
+    assert send.exit_code == ExitCode.AUTH, send
+    for run in runs:
+        assert run.exit_code == send.exit_code, run
+        assert run.stdout == ""
+        assert run.stderr.splitlines() == send.stderr.splitlines(), run.stderr
+        assert "no profile named 'nosuch'" in run.stderr
+    assert not store_path("nosuch").exists()  # nothing made for it
+
+
+def test_a_profile_of_environment_credentials_needs_no_saved_table(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI job with ATTSMS_PROFILE=ci and ATTSMS_CLIENT_ID/SECRET never logged in: its own lists.
+    monkeypatch.setenv("ATTSMS_PROFILE", "ci")
+    monkeypatch.setenv("ATTSMS_CLIENT_ID", "ci-client")
+    assert cli("optout", "add", "2125550100").exit_code == 0
+    assert numbers(cli) == ["+12125550100"]
+    assert cli("-p", "default", "optout", "list").exit_code == 0  # the default is never "named"
+
+
+def test_help_says_send_skips_opted_out_numbers(cli: Cli) -> None:
+    # send does not refuse a run with an opted-out number in it: it skips that number (reported
+    # as opted-out) and sends to the rest. The help must say what happens.
+    group = " ".join(cli("optout", "--help").stdout.split())
+    add = " ".join(cli("optout", "add", "--help").stdout.split())
+    assert "skips them" in group and "refuse" not in group, group
+    assert "skips them" in add and "refuse" not in add, add

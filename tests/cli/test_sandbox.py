@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from attsms.cli.sandbox_admin import read_stats, sandbox_state_path
 from tests.helpers.support import Cli, SandboxHttp
+from tests.promises.test_storage_faults import disk  # noqa: F401  (the fixture)
 
 NUMBER = "+12125550100"
 
@@ -135,3 +137,31 @@ def test_reset_of_a_running_server(
     result = cli("sandbox", "reset", "--url", server.url)
     assert result.exit_code == 0, result.stderr
     assert server.stats()["delivered_to"] == {}
+
+
+# --sandbox on a data dir it cannot write ------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["new", "existing"])
+def test_sandbox_status_on_a_read_only_data_dir_is_one_clear_line(
+    cli: Cli,
+    disk: Any,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+) -> None:
+    fs = disk()
+    data = fs.path / "data"
+    monkeypatch.setenv("ATTSMS_DATA_DIR", str(data))
+    if state == "existing":
+        assert cli("--sandbox", "send", NUMBER, "-m", "hi", "-q").exit_code == 0
+    fs.read_only()
+    try:
+        results = [cli("--sandbox", "status"), cli("--sandbox", "history")]
+    finally:
+        fs.writable()
+    for result in results:
+        assert "Traceback" not in result.stderr
+        if result.exit_code != 0:
+            line = _one_error_line(result.stderr)
+            assert str(data) in line, line
+            assert result.exit_code == 1, result

@@ -584,3 +584,17 @@ def test_recent_sends_piped_are_asked_about_and_printed_a_page_at_a_time(
     three = cli("status", "--json")
     assert [m["message_id"] for m in three.json()] == sent[:-4:-1]
     assert "Showing the newest 3 sends; --all shows all." in three.stderr
+
+
+def test_status_without_wait_exits_75_when_the_service_is_busy_and_its_help_says_so(
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any, no_retry_wait: None
+) -> None:
+    server = use_server(sandbox_http())
+    message_id = send(cli, "2125550100")
+    server.faults({"method": "GET", "path_prefix": OUTBOX, "status": 503, "count": 100})
+    busy = cli("status", message_id)
+    assert busy.exit_code == 75, busy
+    assert len(busy.stderr.splitlines()) == 1, busy.stderr
+    shown = " ".join(cli("status", "--help").stdout.split())
+    without_wait = shown.split("Without --wait:", 1)[1].split("Arguments:", 1)[0]
+    assert "75" in without_wait and "busy" in without_wait, shown

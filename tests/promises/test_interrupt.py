@@ -122,7 +122,7 @@ def test_ctrl_c_while_status_waits_exits_130_with_what_it_saw(
 
 
 def stored(cli: Cli) -> list[str]:
-    result = cli("inbox", "list", "--limit", "0", "--json")
+    result = cli("inbox", "export", "--json")  # in the order stored
     assert result.exit_code == 0, result.stderr
     return [m["text"] for m in result.json()]
 

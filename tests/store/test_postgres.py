@@ -193,6 +193,41 @@ def test_store_copy_moves_history_inbox_and_opt_outs_once(
     assert server.stats()["delivered_to"] == before
 
 
+def test_store_copy_leaves_the_sandbox_out(
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox_http: StartSandbox,
+    use_server: Callable[[SandboxHttp], SandboxHttp],
+    pg_url: str,
+    pg_cluster: pg.Cluster,
+) -> None:
+    # --sandbox's pretend sends, replies and opt-outs live in the same local files, under the
+    # profile "sandbox": they must never land in a team's shared database (issue 23 §9).
+    server = use_server(sandbox_http())
+    monkeypatch.delenv("ATTSMS_DATABASE_URL", raising=False)
+    assert cli("send", ALICE, "-m", "real").exit_code == 0
+    server.inject(ALICE, "a real reply")
+    assert cli("inbox", "pull", "12345", "-q").exit_code == 0
+    assert cli("--sandbox", "send", BOB, "-m", "pretend", "--dedupe-key", "demo").exit_code == 0
+    assert cli("--sandbox", "sandbox", "inject", "--from", BOB, "STOP").exit_code == 0
+    assert cli("--sandbox", "inbox", "pull", "-q").exit_code == 0
+    assert cli("--sandbox", "optout", "add", "+12125550177").exit_code == 0
+
+    bare = pg_url.replace(f":{pg_cluster.password}@", "@")
+    monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
+    copied = cli("store", "copy", "--to", bare, "--json")
+    assert copied.exit_code == 0, copied.stderr
+    report = copied.json()
+    assert (report["batches"], report["jobs"], report["messages"]) == (1, 0, 1), report
+    assert report["profiles"] == ["default"] and report["opt_outs"] == 0, report
+
+    monkeypatch.setenv("ATTSMS_DATABASE_URL", bare)
+    shared = cli("store", "status", "--json").json()
+    assert [i["profile"] for i in shared["inboxes"]] == ["default"], shared
+    assert shared["history"]["batches"] == 1, shared
+    assert [b["message"] for b in cli("history", "--json").json()] == ["real"]
+
+
 def test_start_up_and_help_never_load_the_driver(pg_url: str) -> None:
     # psycopg costs ~0.1 s to import: only a command that opens the shared store may pay it.
     probe = (

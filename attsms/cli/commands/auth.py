@@ -74,6 +74,14 @@ BaseUrl = Annotated[
     str | None,
     typer.Option("--base-url", metavar="URL", help="API base URL.  [default: https://api.att.com]"),
 ]
+InsecureHttp = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-http",
+        help="Allow a plain http:// base URL on another host (the secret crosses the network in"
+        " clear). Without it such a URL is refused (exit 2); loopback needs no flag.",
+    ),
+]
 RegistrationId = Annotated[
     str | None,
     typer.Option(
@@ -102,6 +110,7 @@ def login(
     registration_id: RegistrationId = None,
     scope: Scope = None,
     store: SecretStore = Store.keyring,
+    insecure_http: InsecureHttp = False,
 ) -> None:
     """Check a client id and secret by fetching a token, then save them for later commands.
 
@@ -109,6 +118,7 @@ def login(
     with --client-secret-stdin. Nothing is saved when the credentials are wrong (exit 3).
     """
     from attsms.auth.accounts import login as login_profile
+    from attsms.auth.accounts import login_base_url
     from attsms.auth.config import load_config
     from attsms.auth.profiles import profile_name
 
@@ -118,6 +128,7 @@ def login(
         raise UsageError("the sandbox needs no login", hint="run commands with --sandbox directly")
     name = profile_name(profile or app_state.profile)
     saved = load_config().profile(name)
+    login_base_url(saved, base_url, insecure_http=insecure_http)  # before asking for a secret
     client_id = _client_id(client_id or (saved.client_id if saved else None))
     secret = _client_secret(from_stdin=client_secret_stdin)  # asked for after the client id
     status = login_profile(
@@ -128,6 +139,7 @@ def login(
         registration_id=registration_id,
         scope=scope,
         store=store.value,
+        insecure_http=insecure_http,
         log=out.stderr_line if app_state.verbose else None,
         warn=out.warn,
     )

@@ -12,7 +12,7 @@ from attsms.cli.commands.context import complete_registration_id, state
 from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
 from attsms.cli.output import Column, Format, Output, counted
-from attsms.core.errors import AttsmsError
+from attsms.core.errors import AttsmsError, UsageError
 
 if TYPE_CHECKING:
     from attsms.receive.pull import PullSummary
@@ -220,7 +220,11 @@ def list_messages(
         int, typer.Option(min=0, metavar="N", help="Show the newest N; 0 shows all.")
     ] = 50,
 ) -> None:
-    """List messages in the local store (no service call), oldest first."""
+    """List messages in the local store (no service call), oldest first.
+
+    Oldest by the time each was received (the service's DateTime), not when it was stored:
+    pushes and pulls may arrive out of order. Equal times go by message id.
+    """
     from attsms.core.numbers import normalize
     from attsms.store import existing_inbox
     from attsms.store.inbox import parse_since
@@ -228,6 +232,7 @@ def list_messages(
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
+    settings.profile.check_exists()
     since_ts = None if since is None else parse_since(since)
     address = None if sender is None else normalize(sender, settings.profile.region)
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
@@ -235,7 +240,9 @@ def list_messages(
     shown = total = 0
     if store is not None:
         with store:
-            messages = store.iter_messages(since=since_ts, sender=address, newest=limit or None)
+            messages = store.iter_messages(
+                since=since_ts, sender=address, newest=limit or None, by_time=True
+            )
             if out.format is Format.TABLE:  # a table sizes its columns to every row
                 rows = [_row(m) for m in messages]
                 out.records(rows, columns)
@@ -262,7 +269,12 @@ class ExportFormat(enum.StrEnum):
 
 
 ExportFormatOption = Annotated[
-    ExportFormat, typer.Option("--format", help="JSON lines or CSV (with a header row).")
+    ExportFormat | None,
+    typer.Option(
+        "--format",
+        show_default=False,
+        help="JSON lines or CSV (with a header row); not with --json.  [default: jsonl]",
+    ),
 ]
 
 # Every field of a stored message, in this order in every format.
@@ -292,21 +304,26 @@ def _export_row(message: StoredMessage) -> dict[str, Any]:
 
 @app.command(epilog=EXPORT_EPILOG)
 @formats(Format.JSON)
-def export(ctx: typer.Context, export_format: ExportFormatOption = ExportFormat.jsonl) -> None:
-    """Write every stored message to stdout, oldest first: for backups and spreadsheets.
+def export(ctx: typer.Context, export_format: ExportFormatOption = None) -> None:
+    """Write every stored message to stdout, in the order stored: for backups and spreadsheets.
 
-    `--json` prints one JSON document (an array) instead of lines. In CSV, a cell that starts
-    with =, +, -, @, a tab or a carriage return gets a single quote (') in front, so that a
-    spreadsheet shows it as text instead of running it as a formula (OWASP "CSV injection");
+    `--json` prints one JSON document (an array) instead of lines (not with --format: exit 2).
+    In CSV, a cell that starts with =, +, -, @, a tab or a carriage return gets a single quote
+    (') in front, so that a spreadsheet shows it as text instead of running it as a formula
+    (OWASP "CSV injection");
     a phone number such as +12125550100 (+ and digits only) runs nothing and is kept as is.
     JSON lines keep every text verbatim: use them for backups.
     """
     from attsms.store import existing_inbox
 
     app_state = state(ctx)
-    # --json (one document) wins over --format.
-    out = Output(format=app_state.format or Format(export_format.value))
+    if app_state.format is not None and export_format is not None:
+        raise UsageError(
+            f"give one output format: --format {export_format.value} or --json, not both"
+        )
+    out = Output(format=app_state.format or Format((export_format or ExportFormat.jsonl).value))
     settings = app_state.settings
+    settings.profile.check_exists()
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
 
     def rows() -> Iterator[dict[str, Any]]:

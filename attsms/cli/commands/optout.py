@@ -1,4 +1,4 @@
-"""`attsms optout`: the numbers `send` refuses, kept from STOP replies or by hand."""
+"""`attsms optout`: the numbers `send` skips, kept from STOP replies or by hand."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from attsms.store.inbox import OptOut
 
 app = typer.Typer(
-    help="Numbers that opted out (texted STOP): `send` refuses them unless --ignore-opt-out.",
+    help="Numbers that opted out (texted STOP): `send` skips them (reported as opted-out) and"
+    " sends to the rest, unless --ignore-opt-out.",
     epilog=examples(
         "attsms optout list",
         "attsms optout add '(212) 555-0100'",
@@ -70,6 +71,7 @@ def list_opt_outs(ctx: typer.Context) -> None:
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
+    settings.profile.check_exists()
     store = existing_inbox(settings.store, settings.profile.name, read_only=True)
     opt_outs = []
     if store is not None:
@@ -84,13 +86,14 @@ def list_opt_outs(ctx: typer.Context) -> None:
 @app.command(epilog=ADD_EPILOG)
 @formats(Format.JSON)
 def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
-    """Opt numbers out by hand: `send` refuses them from now on."""
+    """Opt numbers out by hand: `send` skips them from now on (reported as opted-out)."""
     from attsms.core.numbers import display, normalize_all
     from attsms.store import open_inbox
 
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
+    settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)  # all valid, or nothing changes
     with open_inbox(settings.store, settings.profile.name) as store:
         added = [store.add_opt_out(address) for address in addresses]
@@ -116,6 +119,7 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
+    settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)
     store = existing_inbox(settings.store, settings.profile.name)
     removed = []

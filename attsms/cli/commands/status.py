@@ -119,7 +119,9 @@ def status(
 
     With --wait each change is printed as it comes (--json: one document at the end). Exit 0
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
-    --wait: 0, or 1 when the service does not know a MESSAGE_ID.
+    --wait: 0, or 1 when the service does not know a MESSAGE_ID. Either way: 3 for missing or
+    refused credentials, 75 when the service is busy, rate limits, cannot be reached or the
+    history is locked by another run (try again later).
     """
     from attsms.cli.commands.context import state
     from attsms.core.errors import UsageError
@@ -133,6 +135,7 @@ def status(
     if message_ids and (show_all or since is not None):
         raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
     settings = app_state.settings
+    settings.profile.check_exists()
     stores, profile = settings.store, settings.profile.name
     limit = None if show_all else DEFAULT_LIMIT
     after = None if since is None else parse_since(since)

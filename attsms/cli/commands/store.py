@@ -107,7 +107,9 @@ def copy(
     quiet: Quiet = False,
 ) -> None:
     """Copy this machine's local history, inboxes and opt-outs into a shared PostgreSQL
-    database. Run it again at will: nothing is copied twice."""
+    database. Run it again at will: nothing is copied twice. What `--sandbox` runs kept
+    (pretend sends, replies, opt-outs) stays out of it."""
+    from attsms.auth.profiles import SANDBOX_PROFILE
     from attsms.core.redaction import redact_url
     from attsms.store import admin
     from attsms.store.postgres import check_url, refuse_password
@@ -115,7 +117,7 @@ def copy(
     out = state(ctx).output(quiet=quiet)
     check_url(to)
     refuse_password(to, "the command line (--to)")
-    report = admin.copy_to(to)
+    report = admin.copy_to(to, leave_out=(SANDBOX_PROFILE,))
     if out.format is Format.JSON:
         out.json(
             {
