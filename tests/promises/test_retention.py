@@ -28,6 +28,17 @@ def _delivered(server: SandboxHttp) -> Counter[str]:
     return Counter(server.stats()["delivered_to"])
 
 
+def _keyed_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], tuple[str, ...]]:
+    """A 120-recipient job (3 batches) under the key K, with a history that keeps one batch."""
+    monkeypatch.setenv("ATTSMS_HISTORY_KEEP_BATCHES", "1")
+    to = tmp_path / "to.txt"
+    numbers = [f"+1212555{i:04d}" for i in range(120)]
+    to.write_text("\n".join(numbers) + "\n")
+    return numbers, ("send", "--to-file", str(to), "-m", "nightly", "--dedupe-key", "K", "--json")
+
+
 def test_a_pruned_keyed_job_is_refused_on_re_run_never_resent(
     cli: Cli,
     sandbox_http: StartSandbox,
@@ -36,11 +47,7 @@ def test_a_pruned_keyed_job_is_refused_on_re_run_never_resent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = use_server(sandbox_http())
-    monkeypatch.setenv("ATTSMS_HISTORY_KEEP_BATCHES", "1")
-    to = tmp_path / "to.txt"
-    numbers = [f"+1212555{i:04d}" for i in range(120)]  # 3 batches
-    to.write_text("\n".join(numbers) + "\n")
-    job = ("send", "--to-file", str(to), "-m", "nightly", "--dedupe-key", "K", "--json")
+    numbers, job = _keyed_job(tmp_path, monkeypatch)
 
     first = cli(*job)
     assert first.exit_code == 0, first.stderr
@@ -71,11 +78,7 @@ def test_an_unfinished_keyed_job_keeps_its_rows_and_its_re_run_sends_only_the_re
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = use_server(sandbox_http())
-    monkeypatch.setenv("ATTSMS_HISTORY_KEEP_BATCHES", "1")
-    to = tmp_path / "to.txt"
-    numbers = [f"+1212555{i:04d}" for i in range(120)]  # 3 batches
-    to.write_text("\n".join(numbers) + "\n")
-    job = ("send", "--to-file", str(to), "-m", "nightly", "--dedupe-key", "K", "--json")
+    numbers, job = _keyed_job(tmp_path, monkeypatch)
     # The first batch is refused (surely not sent): the job is not finished.
     server.faults({"path_prefix": "/sms/v3/messaging/outbox", "status": 400, "count": 1})
     first = cli(*job, "--concurrency", "1")
