@@ -76,7 +76,6 @@ class Session:
     base_url: str
     client_id: str
     secret: Callable[[], str]
-    sandbox: bool = False
     registration_id: str | None = None
     region: str = DEFAULT_REGION
     # "env", "keyring", "file" or "sandbox": where the secret is (or would be) read from.

@@ -37,7 +37,6 @@ def sandbox_session(
         base_url=SANDBOX_BASE_URL,
         client_id=DEMO_CLIENT_ID,
         secret=lambda: DEMO_CLIENT_SECRET,
-        sandbox=True,
         registration_id=DEMO_REGISTRATION_ID,
         region=region,
         secret_source="sandbox",
