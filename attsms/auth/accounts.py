@@ -22,7 +22,9 @@ from attsms.auth.config import (
 )
 from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
 from attsms.auth.profiles import (
+    ENV_BASE_URL,
     ENV_CLIENT_ID,
+    ENV_REGISTRATION_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     env_setting,
@@ -30,8 +32,6 @@ from attsms.auth.profiles import (
     resolve_region,
 )
 from attsms.auth.session import (
-    ENV_BASE_URL,
-    ENV_REGISTRATION_ID,
     Session,
     api_client,
     client_timeouts,

@@ -11,19 +11,24 @@ import os
 from dataclasses import dataclass
 
 from attsms.auth.config import (
+    DEFAULT_BASE_URL,
     DEFAULT_PROFILE,
     DEFAULT_REGION,
     Profile,
+    check_base_url,
     check_profile_name,
     load_config,
 )
 from attsms.core.errors import AuthError, UsageError
+from attsms.core.models import SenderIdentity
 
 SANDBOX_PROFILE = "sandbox"
 
 ENV_PROFILE = "ATTSMS_PROFILE"
 ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
 ENV_REGION = "ATTSMS_REGION"
+ENV_BASE_URL = "ATTSMS_BASE_URL"
+ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
 
 
 def env_setting(name: str) -> str | None:
@@ -81,6 +86,46 @@ class ActiveProfile:
         `--profile` must not read an empty list and exit 0. Local commands call it first."""
         if self.named and self.saved is None and not env_setting(ENV_CLIENT_ID):
             raise missing_profile(self.name)
+
+    # Each setting below: this run's ATTSMS_* variable, else the saved one. `Session.open` and
+    # `identity` read them here, so a send and the opt-out list it checks agree on who sends.
+
+    @property
+    def client_id(self) -> str | None:
+        return env_setting(ENV_CLIENT_ID) or (self.saved.client_id if self.saved else None)
+
+    @property
+    def base_url(self) -> str:
+        """Checked (UsageError for one that is not an http(s) URL); the default when unset."""
+        saved = self.saved.base_url if self.saved else None
+        return check_base_url(env_setting(ENV_BASE_URL) or saved or DEFAULT_BASE_URL)
+
+    @property
+    def registration_id(self) -> str | None:
+        saved = self.saved.registration_id if self.saved else None
+        return (env_setting(ENV_REGISTRATION_ID) or saved or "").strip() or None
+
+    def identity(self) -> SenderIdentity:
+        """Who this profile sends as, for consent. A profile with no client id yet (nothing can
+        be sent with it) records under its own name (`SenderIdentity.unbound`)."""
+        client_id = self.client_id
+        if not client_id:
+            return SenderIdentity.unbound(self.name, self.registration_id)
+        return SenderIdentity(account_of(client_id, self.base_url), self.registration_id, self.name)
+
+
+def account_of(client_id: str, base_url: str) -> str:
+    """The account a client id names at a service: `<client id>@<base URL>`, the URL's scheme
+    and host lower-cased and a default port dropped, so spellings of one service agree."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url.strip().rstrip("/"))
+    host = (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{client_id.strip()}@{parts.scheme.lower()}://{host}{port}{parts.path}"
 
 
 def missing_profile(name: str) -> AuthError:

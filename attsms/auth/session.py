@@ -26,18 +26,19 @@ from attsms.auth.config import (
     DEFAULT_REGION,
     DEFAULT_SCOPE,
     Profile,
-    check_base_url,
 )
 from attsms.auth.credentials import CredentialStore
 from attsms.auth.profiles import (
     ENV_CLIENT_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
+    account_of,
     env_setting,
     missing_profile,
 )
 from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import AuthError, UsageError
+from attsms.core.models import SenderIdentity
 from attsms.core.redaction import SECRET_ENV
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ __all__ = [
 # The in-process sandbox answers on this made-up host; nothing leaves the process.
 SANDBOX_BASE_URL = "http://sandbox.attsms.invalid"
 
-ENV_BASE_URL = "ATTSMS_BASE_URL"
-ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
 
 LOGIN_HINT = (
     "run `attsms login`, set ATTSMS_CLIENT_ID and ATTSMS_CLIENT_SECRET, or try `attsms --sandbox`"
@@ -101,29 +100,30 @@ class Session:
         """A session for `active`, a real profile: its client id, base URL and registration ID
         from this run's ATTSMS_* variables, else its saved settings; its secret found lazily."""
         name, saved = active.name, active.saved
-        env_id = env_setting(ENV_CLIENT_ID)
-        client_id = env_id or (saved.client_id if saved else None)
+        client_id = active.client_id
         if not client_id:
             if saved is None and active.named:
                 raise missing_profile(name)
             raise AuthError(f"no credentials for profile {name!r}", hint=LOGIN_HINT)
-        base_url = check_base_url(
-            env_setting(ENV_BASE_URL) or (saved.base_url if saved else None) or DEFAULT_BASE_URL
-        )
-        secret, source = _secret_resolver(name, saved, client_id, env_id)
+        secret, source = _secret_resolver(name, saved, client_id, env_setting(ENV_CLIENT_ID))
         return cls(
             profile=name,
-            base_url=base_url,
+            base_url=active.base_url,
             client_id=client_id,
             secret=secret,
-            registration_id=env_setting(ENV_REGISTRATION_ID)
-            or (saved.registration_id if saved else None),
+            registration_id=active.registration_id,
             region=active.region,
             secret_source=source,
             log=log,
             scope=(saved.scope if saved else None) or DEFAULT_SCOPE,
             warn=warn,
         )
+
+    @property
+    def identity(self) -> SenderIdentity:
+        """Who this session sends as: whose opt-outs its sends honour and its pulls record."""
+        short_code = (self.registration_id or "").strip() or None
+        return SenderIdentity(account_of(self.client_id, self.base_url), short_code, self.profile)
 
     @property
     def client(self) -> AttClient:

@@ -53,6 +53,13 @@ def in_process_transport() -> httpx.BaseTransport:
     return InProcessTransport(sandbox_state_path(), SandboxConfig())
 
 
+def sandbox_client_id() -> str:
+    """The client id of the sandbox's demo account (what `--sandbox` sends as)."""
+    from attsms.sandbox import DEMO_CLIENT_ID
+
+    return DEMO_CLIENT_ID
+
+
 def sandbox_registration_id() -> str:
     """The registration ID (short code) the sandbox answers for."""
     from attsms.sandbox import DEMO_REGISTRATION_ID

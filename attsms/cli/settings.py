@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from attsms.auth.profiles import ActiveProfile
 from attsms.core.errors import UsageError
+from attsms.core.models import SenderIdentity
 from attsms.store import ENV_DATABASE_URL, StoreSettings
 
 ENV_KEEP_DAYS = "ATTSMS_HISTORY_KEEP_DAYS"
@@ -32,6 +33,19 @@ class Settings:
     @property
     def sandbox(self) -> bool:
         return self.profile.sandbox
+
+    @property
+    def sender(self) -> SenderIdentity:
+        """Who this run sends as, for consent (`attsms.store.opted_out` and `optout`): the
+        sandbox's demo account with --sandbox, else the profile's client id and base URL."""
+        if not self.profile.sandbox:
+            return self.profile.identity()
+        from attsms.auth.profiles import account_of
+        from attsms.auth.session import SANDBOX_BASE_URL
+        from attsms.cli.sandbox_admin import sandbox_client_id, sandbox_registration_id
+
+        account = account_of(sandbox_client_id(), SANDBOX_BASE_URL)
+        return SenderIdentity(account, sandbox_registration_id(), self.profile.name)
 
     @property
     def quiet_hours(self) -> str | None:

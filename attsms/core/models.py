@@ -66,3 +66,33 @@ class InboxBatch:
     messages: tuple[InboundMessage, ...]
     pending: int  # totalNumberOfPendingMessages: still waiting at the service after this batch
     resource_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """Who a person texts: the account (client id at a base URL) and its short code. Consent
+    (STOP, START) belongs to this, not to a profile name: every profile, host and
+    environment-only run that sends as the account sees the same opt-outs.
+
+    `short_code` None: the run names no registration ID, so every short code of the account
+    counts (the safe side). `profile` is the profile this run uses: the per-profile opt-out list
+    of attsms 0.2 is folded into the account's on first use.
+    """
+
+    account: str  # "<client id>@<base URL>", see attsms.auth.profiles.account_of
+    short_code: str | None
+    profile: str
+
+    @classmethod
+    def unbound(cls, profile: str, short_code: str | None) -> SenderIdentity:
+        """A profile with no client id yet (not logged in): what it records is kept under its
+        own name, and honoured by its sends once it has one (`profile_account`)."""
+        return cls(cls.profile_account_of(profile), short_code, profile)
+
+    @property
+    def profile_account(self) -> str:
+        return self.profile_account_of(self.profile)
+
+    @staticmethod
+    def profile_account_of(profile: str) -> str:
+        return f"profile:{profile}"

@@ -48,8 +48,6 @@ from attsms.auth.credentials import (
     SecretLocation,
     listen_token_store,
 )
-from attsms.auth.profiles import env_setting
-from attsms.auth.session import ENV_REGISTRATION_ID
 from attsms.core.errors import AttsmsError, UsageError, listen_error
 from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
@@ -556,8 +554,9 @@ def listen_profile(active: ActiveProfile, *, sandbox_registration: str | None) -
         # The sandbox's data is all local test data: its token goes to the 0600 file store.
         return ListenProfile(active.name, "file", sandbox_registration)
     saved = active.saved
-    registration = env_setting(ENV_REGISTRATION_ID) or (saved.registration_id if saved else None)
-    return ListenProfile(active.name, saved.store_kind if saved else "keyring", registration)
+    return ListenProfile(
+        active.name, saved.store_kind if saved else "keyring", active.registration_id
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The order is what makes it safe, since the service forgets every message it returns:
 
-    fetch a batch -> commit its new messages and opt-out changes in one durable transaction
+    fetch a batch -> commit its opt-out changes, then its new messages (durable transactions)
                   -> only then hand the new ones to the caller to print -> fetch the next batch
 
 A crash at any point loses nothing that was committed. The one window is the batch in flight:
@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Protocol
 from attsms.core.errors import AttsmsError, LockTimeoutError, StoreError, UsageError
 from attsms.core.interrupts import hold_interrupt
 from attsms.core.models import InboundMessage, InboxBatch
-from attsms.store import StoreSettings, open_inbox
+from attsms.store import StoreSettings, open_consent, open_inbox
 from attsms.store.inbox import InboxStore, StoredBatch, StoredMessage
 
 if TYPE_CHECKING:
     from attsms.auth.session import Session
+    from attsms.core.models import SenderIdentity
+    from attsms.store.consent import ConsentStore
 
 
 class InboxSource(Protocol):
@@ -85,7 +87,7 @@ def resolve_registration_id(argument: str | None, session: Session) -> str:
 class InboxPull:
     """One drain of one registration's inbox into one profile's store.
 
-        with InboxPull(client, profile, registration_id, stores=stores) as pull:
+        with InboxPull(client, session.identity, registration_id, stores=stores) as pull:
             for batch in pull.batches(max_messages=None):
                 show(batch.new)        # already committed
         pull.summary
@@ -98,18 +100,20 @@ class InboxPull:
     def __init__(
         self,
         source: InboxSource,
-        profile: str,
+        sender: SenderIdentity,
         registration_id: str,
         *,
         stores: StoreSettings | None = None,
         lock_timeout: float = 0.0,
         store: InboxStore | None = None,
+        consent: ConsentStore | None = None,
     ) -> None:
         if store is None and stores is None:
             raise ValueError("InboxPull needs the store or the settings to open it")
         self._source = source
         self._stores = stores
-        self._profile = profile
+        self._sender = sender
+        self._consent = consent
         self._lock_timeout = lock_timeout
         self._store = store
         self._stack = contextlib.ExitStack()
@@ -121,7 +125,11 @@ class InboxPull:
         with contextlib.ExitStack() as stack:
             if self._store is None:
                 assert self._stores is not None  # checked in __init__
-                self._store = stack.enter_context(open_inbox(self._stores, self._profile))
+                self._store = stack.enter_context(open_inbox(self._stores, self._sender.profile))
+            if self._consent is None and self._stores is not None:
+                # Opened (created, the 0.2 list folded) before anything is fetched: a STOP that
+                # could not be recorded must not be taken from the service.
+                self._consent = stack.enter_context(open_consent(self._stores, self._sender))
             stack.enter_context(self._store.pull_lock(self.registration_id, self._lock_timeout))
             self._store.check_writable(self.registration_id)
             self._stack = stack.pop_all()
@@ -149,7 +157,12 @@ class InboxPull:
             with hold_interrupt() as interrupt:
                 batch = self._source.inbox(self.registration_id)
                 try:
-                    stored = store.add_batch(self.registration_id, batch.messages)
+                    stored = store.add_batch(
+                        self.registration_id,
+                        batch.messages,
+                        consent=self._consent,
+                        account=self._sender.account,
+                    )
                 except (StoreError, LockTimeoutError) as error:
                     if not batch.messages:
                         raise

@@ -6,7 +6,8 @@
   rule, applied again in the transaction that writes): a late `MessageWaiting` or
   `DeliveredToNetwork` after `DeliveredToTerminal` is answered 2xx and stored as nothing.
 - An inbound message goes into the profile's inbox with exactly `inbox pull`'s handling
-  (`add_batch`: deduplicated by message ID, STOP/START applied in order, one transaction).
+  (`add_batch`: deduplicated by message ID; STOP/START applied to the account's opt-outs in
+  the people's order, whatever order the pushes arrive in).
 
 Used from the listener's one writer thread; stores open on first use and stay open.
 """
@@ -18,24 +19,28 @@ from typing import TYPE_CHECKING
 
 from attsms.core.models import DeliveryInfo
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
-from attsms.store import open_history, open_inbox
+from attsms.store import open_consent, open_history, open_inbox
 from attsms.store.history import forward_status
 
 if TYPE_CHECKING:
+    from attsms.core.models import SenderIdentity
     from attsms.store import StoreSettings
+    from attsms.store.consent import ConsentStore
     from attsms.store.history import HistoryStore
     from attsms.store.inbox import InboxStore
 
 
 class StoreSink:
-    """Stores notifications for `profile` (its inbox; the shared history) in the stores
-    `stores` names."""
+    """Stores notifications for `sender` (its profile's inbox, its account's opt-outs, the
+    shared history) in the stores `stores` names."""
 
-    def __init__(self, profile: str, stores: StoreSettings) -> None:
-        self.profile = profile
+    def __init__(self, sender: SenderIdentity, stores: StoreSettings) -> None:
+        self.sender = sender
+        self.profile = sender.profile
         self._stores = stores
         self._history: HistoryStore | None = None
         self._inbox: InboxStore | None = None
+        self._consent: ConsentStore | None = None
 
     def store(self, notifications: Sequence[Notification]) -> list[bool]:
         results: list[bool] = [False] * len(notifications)
@@ -102,8 +107,15 @@ class StoreSink:
     def _inbound(self, run: list[tuple[int, InboundPush]], results: list[bool]) -> None:
         if self._inbox is None:
             self._inbox = open_inbox(self._stores, self.profile)
+        if self._consent is None:
+            self._consent = open_consent(self._stores, self.sender)
         registration = run[0][1].registration_id
-        batch = self._inbox.add_batch(registration, [push.message for _, push in run])
+        batch = self._inbox.add_batch(
+            registration,
+            [push.message for _, push in run],
+            consent=self._consent,
+            account=self.sender.account,
+        )
         new = {m.message_id for m in batch.new}
         for index, push in run:
             # A message ID twice in one run is new only the first time.
@@ -111,10 +123,10 @@ class StoreSink:
             new.discard(push.message.message_id)
 
     def close(self) -> None:
-        for store in (self._history, self._inbox):
+        for store in (self._history, self._inbox, self._consent):
             if store is not None:
                 store.close()
-        self._history = self._inbox = None
+        self._history = self._inbox = self._consent = None
 
 
 def _same_run(first: Notification, other: Notification) -> bool:

@@ -23,6 +23,7 @@ from attsms.send.plan import AddressList, DryRun, SendPlan, by_zone, dry_run
 from attsms.store import opted_out
 
 if TYPE_CHECKING:
+    from attsms.core.models import SenderIdentity
     from attsms.send.personal import Facts
     from attsms.send.quiet_hours import Deferral, QuietHours
     from attsms.store import StoreSettings
@@ -67,15 +68,15 @@ def preview_request(
     window: QuietHours | None,
     stdin: IO[str],
     stores: StoreSettings,
-    profile: str,
+    sender: SenderIdentity,
     ignore_opt_out: bool,
 ) -> Preview:
     """The dry run of `request`: checked as `plan_request` checks it, with the recipients of
-    `profile` that opted out (unless `ignore_opt_out`) and, with quiet hours, who they would
+    `sender` that opted out (unless `ignore_opt_out`) and, with quiet hours, who they would
     hold back now."""
 
     def skipped(addresses: Sequence[str]) -> set[str]:
-        return set() if ignore_opt_out else opted_out(stores, profile, addresses)
+        return set() if ignore_opt_out else opted_out(stores, sender, addresses)
 
     shown: DryRun | TemplateDryRun
     if request.template:  # the plan is read only for quiet hours: a dry run needs it for no more

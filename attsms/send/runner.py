@@ -102,7 +102,7 @@ def send_plan(
     options = options or SendOptions()
     skip: frozenset[str] = frozenset()
     if not options.ignore_opt_out:
-        skip = frozenset(opted_out(stores, session.profile, plan.addresses))
+        skip = frozenset(opted_out(stores, session.identity, plan.addresses))
         if len(skip) == len(plan.addresses):
             named = first_few([display(a) for a in plan.addresses if a in skip])
             raise UsageError(

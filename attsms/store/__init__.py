@@ -6,7 +6,9 @@
 
 - `attsms.store.history.HistoryStore`: the send journal, history and statuses, and the claims
   of keyed jobs (one live run per dedupe key).
-- `attsms.store.inbox.InboxStore`: pulled messages, the opt-out list and the pull lock.
+- `attsms.store.inbox.InboxStore`: one profile's pulled messages and the pull lock.
+- `attsms.store.consent.ConsentStore`: who opted out of which sender identity (account and
+  short code), shared by every profile: `opted_out`, `opt_outs`, `open_consent`.
 
 Both run their SQL on a `Database` (`attsms.store.base`): the SQLite backend (`store/sqlite.py`)
 opens every file the same way (0600, WAL, synchronous=FULL, busy timeout, rollback on a failed
@@ -18,12 +20,15 @@ Importing this package costs nothing: sqlite3 is imported when a store is opened
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from attsms.core.models import SenderIdentity
     from attsms.store.base import Database
+    from attsms.store.consent import Consent, ConsentStore
     from attsms.store.history import HistoryStore
     from attsms.store.inbox import InboxStore
 
@@ -101,15 +106,19 @@ def existing_inbox(
     return None if database is None else InboxStore.on(database)
 
 
+# --- consent ---------------------------------------------------------------------------------
+
 # Opt-outs are looked up this many recipients at a time: never a million strings at once.
 _OPT_OUT_LOOKUP = 10_000
 
 
-def opted_out(settings: StoreSettings, profile: str, addresses: Sequence[str]) -> set[str]:
-    """The addresses among `addresses` (wire form, as given) that opted out of `profile`'s
-    messages: texted STOP to its short code, or were opted out by hand. The one lookup every
-    caller uses (send, its dry run, a template send). Empty when there is no store yet; never
-    creates one; the store is opened once and asked a slice at a time.
+def opted_out(
+    settings: StoreSettings, identity: SenderIdentity, addresses: Sequence[str]
+) -> set[str]:
+    """The addresses among `addresses` (wire form, as given) that opted out of `identity`'s
+    messages: texted STOP to its short code (under any profile that sends as its account), or
+    were opted out by hand. The one lookup every caller uses (send, its dry run, a template
+    send). Empty when there is no store yet; never creates one; asked a slice at a time.
 
     Fails closed: a store that exists but cannot be read (or a database that cannot be reached)
     raises rather than answer "nobody", since texting someone who said STOP is a compliance
@@ -117,14 +126,102 @@ def opted_out(settings: StoreSettings, profile: str, addresses: Sequence[str]) -
     """
     if not addresses:
         return set()
-    store = existing_inbox(settings, profile, read_only=True)
-    if store is None:  # nothing ever pulled or opted out: no need to spell out a million
-        return set()
+    from attsms.core.numbers import canonical
+
+    consent, legacy = _consent_for_reading(settings, identity)
     found: set[str] = set()
-    with store:
+    with contextlib.ExitStack() as stack:
+        if consent is not None:
+            stack.enter_context(consent)
         for start in range(0, len(addresses), _OPT_OUT_LOOKUP):
-            found |= store.opted_out(addresses[start : start + _OPT_OUT_LOOKUP])
+            chunk = addresses[start : start + _OPT_OUT_LOOKUP]
+            if consent is not None:
+                found |= consent.opted_out(identity, chunk)
+            if legacy:  # a 0.2 list not folded yet (a read-only run): honoured all the same
+                found |= {a for a in chunk if canonical(a) in legacy}
     return found
+
+
+def opt_outs(settings: StoreSettings, identity: SenderIdentity) -> list[Consent]:
+    """The opt-outs a send as `identity` honours, oldest first; changes nothing."""
+    consent, legacy = _consent_for_reading(settings, identity)
+    rows: list[Consent] = []
+    if consent is not None:
+        with consent:
+            rows = consent.entries(identity)
+    known = {row.address for row in rows}
+    rows += [row for address, row in legacy.items() if address not in known]
+    return sorted(rows, key=lambda row: (row.since, row.address))
+
+
+def open_consent(settings: StoreSettings, identity: SenderIdentity) -> ConsentStore:
+    """The consent store for writing, created if need be, with `identity.profile`'s 0.2 list
+    folded into `identity`'s account (once, on first use)."""
+    from attsms.store.consent import ConsentStore
+
+    url = settings.database_url
+    store = ConsentStore.open() if url is None else ConsentStore.on(_consent_database(url))
+    try:
+        marker = _fold_marker(identity)
+        if not store.folded(marker):
+            store.fold(_legacy_rows(settings, identity).values(), marker)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def existing_consent(settings: StoreSettings, *, read_only: bool = False) -> ConsentStore | None:
+    """The consent store if one exists; nothing is created."""
+    from attsms.store.consent import ConsentStore
+
+    url = settings.database_url
+    if url is None:
+        return ConsentStore.open_existing(read_only=read_only)
+    database = _existing(_consent_database(url, read_only=read_only))
+    return None if database is None else ConsentStore.on(database)
+
+
+def _consent_for_reading(
+    settings: StoreSettings, identity: SenderIdentity
+) -> tuple[ConsentStore | None, dict[str, Consent]]:
+    """The consent store (None: there is none), and `identity.profile`'s 0.2 list when it has
+    not been folded in yet (keyed by address)."""
+    consent = existing_consent(settings, read_only=True)
+    try:
+        folded = consent is not None and consent.folded(_fold_marker(identity))
+        legacy = {} if folded else _legacy_rows(settings, identity)
+    except BaseException:
+        if consent is not None:
+            consent.close()
+        raise
+    return consent, legacy
+
+
+def _fold_marker(identity: SenderIdentity) -> str:
+    return f"folded:{identity.profile}"
+
+
+def _legacy_rows(settings: StoreSettings, identity: SenderIdentity) -> dict[str, Consent]:
+    """`identity.profile`'s opt-out list as attsms 0.2 kept it (in its inbox store), as consent
+    rows of `identity`'s account, keyed by address; {} when there is none."""
+    from attsms.store.consent import Consent, short_code_key, timestamp_of
+
+    inbox = existing_inbox(settings, identity.profile, read_only=True)
+    if inbox is None:
+        return {}
+    with inbox:
+        legacy = inbox.legacy_opt_outs()
+    rows = {}
+    for old in legacy:
+        code = short_code_key(old.registration_id or identity.short_code)
+        ts = timestamp_of(old.since)
+        source = "message" if old.source == "message" else "manual"
+        rows[old.address] = Consent(
+            identity.account, code, old.address, True, ts, old.message_id or "", old.since,
+            source, old.message_id,
+        )  # fmt: skip
+    return rows
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -146,6 +243,14 @@ def _inbox_database(url: str, profile: str, *, read_only: bool = False) -> Datab
         schema=inbox_schema(profile),
         what=f"the inbox store of profile {profile!r}",
         read_only=read_only,
+    )
+
+
+def _consent_database(url: str, *, read_only: bool = False) -> Database:
+    from attsms.store.postgres import CONSENT_SCHEMA, PostgresDatabase
+
+    return PostgresDatabase.open(
+        url, schema=CONSENT_SCHEMA, what="the opt-out list", read_only=read_only
     )
 
 

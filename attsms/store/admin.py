@@ -18,7 +18,8 @@ from attsms import store
 from attsms.core.errors import UsageError
 from attsms.core.paths import data_dir
 from attsms.core.redaction import redact_url
-from attsms.store import _history_database, _inbox_database
+from attsms.store import _consent_database, _history_database, _inbox_database
+from attsms.store.consent import ConsentStore
 from attsms.store.history import HistoryStore, history_hostname_origin
 from attsms.store.inbox import InboxStore, store_path
 from attsms.store.postgres import connect, is_postgres_url
@@ -33,7 +34,6 @@ class InboxCounts:
     profile: str
     schema: int
     messages: int
-    opt_outs: int
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class StoreStatus:
     jobs: int = 0
     live_jobs: int = 0
     inboxes: tuple[InboxCounts, ...] = ()
+    consent_schema: int | None = None  # None: nobody opted out yet
+    opt_outs: int = 0  # of every sender identity
 
 
 @dataclass
@@ -85,14 +87,12 @@ def status(settings: StoreSettings) -> StoreStatus:
         if inbox is None:
             continue
         with inbox:
-            inboxes.append(
-                InboxCounts(
-                    profile,
-                    inbox._database.version(),
-                    inbox.count(),
-                    len(inbox.opt_outs()),
-                )
-            )
+            inboxes.append(InboxCounts(profile, inbox._database.version(), inbox.count()))
+    consent_schema, opt_outs = None, 0
+    consent = store.existing_consent(settings, read_only=True)
+    if consent is not None:
+        with consent:
+            consent_schema, opt_outs = consent._database.version(), consent.count()
     return StoreStatus(
         backend=settings.backend,
         location=location,
@@ -102,6 +102,8 @@ def status(settings: StoreSettings) -> StoreStatus:
         jobs=counts.get("jobs", 0),
         live_jobs=counts.get("live", 0),
         inboxes=tuple(inboxes),
+        consent_schema=consent_schema,
+        opt_outs=opt_outs,
     )
 
 
@@ -142,10 +144,13 @@ def _local_inboxes() -> dict[str, Path]:
     }
 
 
-def copy_to(url: str, *, leave_out: Collection[str] = ()) -> CopyReport:
+def copy_to(
+    url: str, *, leave_out: Collection[str] = (), leave_out_accounts: Collection[str] = ()
+) -> CopyReport:
     """Copy this machine's local history, inboxes and opt-outs into the database at `url`,
-    but nothing of the profiles in `leave_out` (the `--sandbox` one: pretend sends and replies
-    never belong in a shared database)."""
+    but nothing of the profiles in `leave_out` or the accounts in `leave_out_accounts` (the
+    `--sandbox` ones: pretend sends and replies never belong in a shared database). Opt-outs
+    meet those already there in the people's order: the newer decision stays."""
     if not is_postgres_url(url):
         raise UsageError(
             "store copy --to needs a postgresql:// URL",
@@ -167,6 +172,12 @@ def copy_to(url: str, *, leave_out: Collection[str] = ()) -> CopyReport:
             shared.name_profile(profile)
             _copy_inbox(local._database, shared._database, report)
             report.profiles.append(profile)
+    local_consent = ConsentStore.open_existing(read_only=True)
+    if local_consent is not None:
+        with local_consent, ConsentStore.on(_consent_database(url)) as shared_consent:
+            rows = [r for r in local_consent.all_rows() if r.account not in leave_out_accounts]
+            marker = f"copied:{history_hostname_origin(Path(local_consent.path))}"
+            report.opt_outs += shared_consent.fold(rows, marker)
     return report
 
 

@@ -1,11 +1,15 @@
-"""The inbox store and opt-out list: one store per profile.
+"""The inbox store: one per profile.
 
 The service forgets an inbound message once it has returned it, so this store is the only copy.
 By default it lives at `<data dir>/inbox/<profile>.sqlite3` (0600, in a 0700 directory), in WAL
 mode with `synchronous=FULL`: a commit that returned is on disk; with ATTSMS_DATABASE_URL, in a
-schema of its own in the shared PostgreSQL database. Open it through `attsms.store`. The opt-out
-list is a table in the same database, so a STOP message and the opt-out it causes commit in one
-transaction: a crash can never keep the message and lose the opt-out.
+schema of its own in the shared PostgreSQL database. Open it through `attsms.store`.
+
+A batch's STOP and START messages are applied to the opt-outs of the sender identity they were
+texted to (`attsms.store.consent`, one store for every profile) in a transaction that commits
+before the messages': a crash between the two keeps the opt-out and, at worst, loses the batch
+that was in flight anyway (a pull), or has it pushed again (`listen` answers 2xx after both).
+The `opt_outs` table here is attsms 0.2's per-profile list, read once to fold it into consent.
 
 Messages are keyed by the service's message ID (`INSERT OR IGNORE`): a message seen before is
 neither stored nor reported twice. Database drivers and filelock are imported inside functions,
@@ -19,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.keywords import Keyword, keyword_of
@@ -31,11 +35,13 @@ from attsms.core.models import InboundMessage
 from attsms.core.numbers import canonical
 from attsms.core.paths import data_dir
 from attsms.store.base import keyset_pages, prepared
+from attsms.store.consent import KeywordEvent
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
 from attsms.store.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
     from attsms.store.base import Database
+    from attsms.store.consent import ConsentStore
 
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
@@ -89,11 +95,14 @@ class StoredBatch:
 
 
 @dataclass(frozen=True)
-class OptOut:
+class LegacyOptOut:
+    """A row of attsms 0.2's per-profile opt-out list."""
+
     address: str  # wire form
     since: str  # ISO 8601 UTC
-    source: Literal["message", "manual"]
+    source: str  # "message" or "manual"
     message_id: str | None  # the STOP message, when it came by message
+    registration_id: str | None  # the short code it was texted to, when the message is stored
 
 
 # --- paths -----------------------------------------------------------------------------------
@@ -173,9 +182,18 @@ class InboxStore:
                 (f"last_pull_started:{registration_id}", _now_iso()),
             )
 
-    def add_batch(self, registration_id: str, messages: Sequence[InboundMessage]) -> StoredBatch:
-        """Store the messages not seen before and apply their opt-out keywords, in ONE durable
-        transaction. Returns what changed; nothing changed if this raises."""
+    def add_batch(
+        self,
+        registration_id: str,
+        messages: Sequence[InboundMessage],
+        *,
+        consent: ConsentStore | None = None,
+        account: str = "",
+    ) -> StoredBatch:
+        """Store the messages not seen before, in ONE durable transaction, after applying their
+        STOP/START keywords to `account`'s opt-outs at `registration_id` in `consent` (in the
+        people's order; its own transaction, first, so an opt-out is never behind the message
+        that made it). Returns what changed; nothing of this batch is stored if this raises."""
         # Everything here runs while the batch exists only in this process (the service forgot
         # it as it answered, benchmarks/pull_window.py): a few statements for the whole batch,
         # not a few per message.
@@ -184,11 +202,23 @@ class InboxStore:
         records = [StoredMessage.from_inbound(m, registration_id, stored_at) for m in messages]
         opted_out: list[str] = []
         opted_in: list[str] = []
+        if consent is not None:
+            # Applied again for a message seen before: harmless, as consent keeps the newest.
+            events = [
+                KeywordEvent(
+                    r.sender, r.keyword == "stop", _timestamp(r.received_at, fallback_ts),
+                    r.message_id,
+                )
+                for r in records
+                if r.keyword in ("stop", "start")
+            ]  # fmt: skip
+            if events:
+                opted_out, opted_in = consent.apply(account, registration_id, events)
         with self._guard("write to"), self._transaction():
             seen = self._stored_ids([r.message_id for r in records])
             new: list[StoredMessage] = []
             for record in records:
-                if record.message_id not in seen:  # else seen before: its keyword took effect
+                if record.message_id not in seen:
                     seen.add(record.message_id)
                     new.append(record)
             self._db.executemany(
@@ -210,38 +240,12 @@ class InboxStore:
                     for r in new
                 ],
             )
-            for record in new:
-                # In service order, so STOP then START in one batch ends opted in.
-                if record.keyword == "stop" and self._add_opt_out(
-                    record.sender, "message", record.message_id, stored_at
-                ):
-                    opted_out.append(record.sender)
-                elif record.keyword == "start" and self._remove_opt_out(record.sender):
-                    opted_in.append(record.sender)
         return StoredBatch(
             new=tuple(new),
             duplicates=len(messages) - len(new),
             opted_out=tuple(opted_out),
             opted_in=tuple(opted_in),
         )
-
-    def add_opt_out(self, address: str) -> bool:
-        """Opt a wire address out by hand; False when it already was."""
-        with self._guard("write to"), self._transaction():
-            return self._add_opt_out(_canonical(address), "manual", None, _now_iso())
-
-    def remove_opt_out(self, address: str) -> OptOut | None:
-        """Remove an opt-out; returns what was removed, None when there was none."""
-        address = _canonical(address)
-        with self._guard("write to"), self._transaction():
-            row = self._db.execute(
-                "SELECT address, since, source, message_id FROM opt_outs WHERE address = ?",
-                (address,),
-            ).fetchone()
-            if row is None:
-                return None
-            self._remove_opt_out(address)
-        return _opt_out(row)
 
     def _stored_ids(self, message_ids: Sequence[str]) -> set[str]:
         """Those of `message_ids` already in the store."""
@@ -252,19 +256,6 @@ class InboxStore:
             sql = f"SELECT message_id FROM messages WHERE message_id IN ({marks})"  # noqa: S608
             found.update(message_id for (message_id,) in self._db.execute(sql, chunk))
         return found
-
-    def _add_opt_out(self, address: str, source: str, message_id: str | None, when: str) -> bool:
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id)"
-            " VALUES (?, ?, ?, ?)",
-            (address, when, source, message_id),
-        )
-        return bool(cursor.rowcount == 1)
-
-    def _remove_opt_out(self, address: str) -> bool:
-        return bool(
-            self._db.execute("DELETE FROM opt_outs WHERE address = ?", (address,)).rowcount == 1
-        )
 
     # reads --------------------------------------------------------------------------------------
 
@@ -329,28 +320,16 @@ class InboxStore:
         for messages in keyset_pages(read, limit=newest, page=page, after=after):
             yield from messages
 
-    def opt_outs(self) -> list[OptOut]:
+    def legacy_opt_outs(self) -> list[LegacyOptOut]:
+        """The opt-out list attsms 0.2 kept in each profile's inbox (read once, to fold it into
+        consent: `attsms.store.consent`), each with the short code its STOP was texted to."""
         with self._guard("read"):
             rows = self._db.execute(
-                "SELECT address, since, source, message_id FROM opt_outs ORDER BY since, address"
+                "SELECT o.address, o.since, o.source, o.message_id, m.registration_id"
+                " FROM opt_outs o LEFT JOIN messages m ON m.message_id = o.message_id"
+                " ORDER BY o.since, o.address"
             ).fetchall()
-        return [_opt_out(row) for row in rows]
-
-    def opted_out(self, addresses: Iterable[str]) -> set[str]:
-        """The addresses among `addresses` (as given) that are opted out."""
-        by_canonical: dict[str, list[str]] = {}
-        for address in addresses:
-            by_canonical.setdefault(_canonical(address), []).append(address)
-        keys = list(by_canonical)
-        found: set[str] = set()
-        with self._guard("read"):
-            for start in range(0, len(keys), _LOOKUP_CHUNK):
-                chunk = keys[start : start + _LOOKUP_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT address FROM opt_outs WHERE address IN ({marks})"  # noqa: S608
-                for (address,) in self._db.execute(sql, chunk):
-                    found.update(by_canonical[address])
-        return found
+        return [LegacyOptOut(*(None if v is None else str(v) for v in row)) for row in rows]  # type: ignore[arg-type]
 
     # locking and plumbing -----------------------------------------------------------------------
 
@@ -462,12 +441,3 @@ def _message(row: tuple[object, ...]) -> StoredMessage:
 
 
 _KEYWORDS: dict[object, Keyword] = {"stop": "stop", "start": "start", "help": "help"}
-
-
-def _opt_out(row: tuple[object, ...]) -> OptOut:
-    return OptOut(
-        address=str(row[0]),
-        since=str(row[1]),
-        source="message" if row[2] == "message" else "manual",
-        message_id=None if row[3] is None else str(row[3]),
-    )

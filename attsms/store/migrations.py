@@ -1,4 +1,4 @@
-"""The stores' schemas and their upgrades, per backend: the history's and the inbox store's.
+"""The stores' schemas and their upgrades, per backend: the history, the inbox store, consent.
 
 A store records its schema version (SQLite: `user_version`; PostgreSQL: a `schema_version`
 table). Opening it for writing runs the one step from the version it has to this attsms's in one
@@ -9,6 +9,7 @@ text from one version straight to the current one, so an old file is upgraded in
   batch went to); PostgreSQL began at version 2. 2 to 3: `jobs.retired_at` (a keyed job whose
   batches retention pruned: its key is refused from then on).
 - the inbox store: 0 to 1, on both backends.
+- consent (the opt-out lists of every sender identity): 0 to 1, on both backends.
 
 A later version adds a step; it never edits the SQL here, which is what older versions created.
 """
@@ -208,3 +209,32 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # From each older version to INBOX_VERSION, per backend, in one transaction (`migrate`).
 INBOX_MIGRATIONS: Migrations = {"sqlite": {0: _INBOX_SQLITE}, "postgresql": {0: _INBOX_PG}}
+
+# --- consent -------------------------------------------------------------------------------------
+
+# One list per sender identity, in one store for every profile (`<data dir>/consent.sqlite3`, or
+# the `attsms_consent` schema): an opt-out belongs to the account and short code a person texted.
+# A START is kept as a row too (opted_out 0), with the time of the message that made it, so a
+# STOP older than it that arrives late changes nothing. Rows are never pruned.
+CONSENT_VERSION = 1
+
+_CONSENT = """
+CREATE TABLE IF NOT EXISTS consent (
+    account    TEXT NOT NULL,            -- "<client id>@<base URL>"
+    short_code TEXT NOT NULL,            -- the short code texted, empty for every one
+    address    TEXT NOT NULL,            -- wire form, tel:+1NNNNNNNNNN
+    opted_out  INTEGER NOT NULL,         -- 1 STOP or by hand, 0 opted back in
+    event_ts   {real} NOT NULL,          -- the person's time (the message's DateTime), or ours
+    event_id   TEXT NOT NULL,            -- the message ID (breaks ties), empty by hand
+    since      TEXT NOT NULL,            -- event_ts as ISO 8601 UTC
+    source     TEXT NOT NULL,            -- message or manual
+    message_id TEXT,                     -- the keyword message, when by message
+    PRIMARY KEY (account, short_code, address)
+);
+CREATE INDEX IF NOT EXISTS consent_address ON consent (account, address);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+CONSENT_MIGRATIONS: Migrations = {
+    "sqlite": {0: _CONSENT.format(real="REAL")},
+    "postgresql": {0: _CONSENT.format(real="DOUBLE PRECISION")},
+}

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 SCHEMES = ("postgresql", "postgres")
 HISTORY_SCHEMA = "attsms"
+CONSENT_SCHEMA = "attsms_consent"
 CONNECT_TIMEOUT_SECONDS = 10
 # After a reconnect failed, transactions fail at once for this long: a server that does not answer
 # costs one connect timeout per pause, not one per transaction (a send's every batch).

@@ -272,8 +272,8 @@ def test_a_timeout_mid_drain_exits_75_with_the_first_batches_stored(
 
     commits: list[int] = []
 
-    def add_then_stall_the_service(self: InboxStore, *args: Any) -> Any:
-        result = add_batch(self, *args)
+    def add_then_stall_the_service(self: InboxStore, *args: Any, **kwargs: Any) -> Any:
+        result = add_batch(self, *args, **kwargs)
         commits.append(1)
         if len(commits) == 1:  # after the first commit, every try at the next batch times out
             server.faults({"path_prefix": INBOX_PATH, "delay_ms": 2000, "count": 4})
@@ -334,11 +334,11 @@ def test_a_batch_that_cannot_be_stored_is_printed_rather_than_lost(
     add_batch = InboxStore.add_batch
     calls: list[int] = []
 
-    def disk_full_on_the_second_batch(self: InboxStore, *args: Any) -> Any:
+    def disk_full_on_the_second_batch(self: InboxStore, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 2:
             raise StoreError("cannot write to the inbox store: database or disk is full")
-        return add_batch(self, *args)
+        return add_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(InboxStore, "add_batch", disk_full_on_the_second_batch)
     result = cli("inbox", "pull", "12345", "--jsonl")

@@ -8,8 +8,9 @@ import pytest
 
 from attsms.core.errors import ExitCode
 from attsms.store import opted_out
+from attsms.store.consent import consent_path
 from attsms.store.inbox import store_path
-from tests.helpers.support import Cli, store_settings
+from tests.helpers.support import Cli, profile_sender, store_settings
 
 
 def numbers(cli: Cli, *global_args: str) -> list[str]:
@@ -31,7 +32,7 @@ def test_add_takes_numbers_as_people_type_them(cli: Cli) -> None:
     assert again.stderr == "Opted out 0 of 1 number(s).\n"
     # what `send` asks, in wire form
     asked = ["tel:+12125550100", "tel:+12125550199"]
-    assert opted_out(store_settings(), "default", asked) == {"tel:+12125550100"}
+    assert opted_out(store_settings(), profile_sender(), asked) == {"tel:+12125550100"}
 
 
 def test_add_with_a_bad_number_changes_nothing(cli: Cli) -> None:
@@ -78,9 +79,11 @@ def test_each_profile_has_its_own_list(cli: Cli, isolated_home: Path) -> None:
 
 
 def test_list_and_remove_without_a_store_create_nothing(cli: Cli) -> None:
-    assert cli("optout", "list").stderr == "No number has opted out.\n"
+    listed = cli("optout", "list")
+    assert listed.stderr == "No number has opted out of profile default (no client id yet).\n"
     assert cli("optout", "remove", "2125550100").lines == ["+12125550100\twas not opted out"]
     assert not store_path("default").exists()
+    assert not consent_path().exists()
 
 
 def test_send_skips_a_number_opted_out_by_hand(cli: Cli) -> None:

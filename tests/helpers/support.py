@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from attsms.core.models import SenderIdentity
     from attsms.store import StoreSettings
 
 import pytest
@@ -147,3 +148,23 @@ def store_settings() -> StoreSettings:
     from attsms.cli.settings import resolve_settings
 
     return resolve_settings(sandbox=False, profile=None).store
+
+
+def sender(
+    profile: str = "default",
+    *,
+    account: str = "client-id@https://api.att.com",
+    short_code: str | None = "12345",
+) -> SenderIdentity:
+    """A sender identity for tests of consent: `profile` sending as `account` at `short_code`."""
+    from attsms.core.models import SenderIdentity
+
+    return SenderIdentity(account, short_code, profile)
+
+
+def profile_sender(profile: str | None = None) -> SenderIdentity:
+    """Who the command line sends as for `profile` (the default one: None) in this environment,
+    resolved as a command resolves it."""
+    from attsms.cli.settings import resolve_settings
+
+    return resolve_settings(sandbox=False, profile=profile).sender

@@ -31,7 +31,7 @@ from attsms.receive.listen import (
     parse_inbound,
 )
 from attsms.receive.sink import StoreSink
-from tests.helpers.support import Cli, store_settings
+from tests.helpers.support import Cli, profile_sender, store_settings
 
 TOKEN = "hostile-test-token-0123456789"
 INBOUND = {
@@ -55,7 +55,7 @@ class Served:
 @pytest.fixture
 def served(caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
     logs: list[str] = []
-    writer = Writer(lambda: StoreSink("default", store_settings())).start()
+    writer = Writer(lambda: StoreSink(profile_sender(), store_settings())).start()
     app = ListenApp(TOKEN, writer, log=logs.append, body_timeout=0.5, max_body=16_384)
     with _serving(app, writer, logs, caplog) as served:
         yield served
@@ -404,7 +404,7 @@ def _valid_stored(message: Any) -> bool:
 def test_fuzz_any_body_is_stored_valid_or_refused_400_never_5xx(
     served: Served, case: tuple[str, dict[str, Any]]
 ) -> None:
-    from attsms.store import open_inbox
+    from attsms.store import open_inbox, opt_outs
 
     kind, body = case
     answer = httpx.post(  # json.dumps writes inf as Infinity, which Python's JSON reads back
@@ -420,9 +420,9 @@ def test_fuzz_any_body_is_stored_valid_or_refused_400_never_5xx(
     inbox = open_inbox(store_settings(), "default")
     try:
         stored = {m.message_id: m for m in inbox.messages()}
-        opted = {o.address for o in inbox.opt_outs()}
     finally:
         inbox.close()
+    opted = {o.address for o in opt_outs(store_settings(), profile_sender())}
     mine = stored.get(str(body["MessageId"]))
     if answer.status_code == 400:
         assert mine is None, body
@@ -447,7 +447,7 @@ def test_a_notification_stored_but_not_printed_is_answered_2xx_then_listen_stops
             raise OutputClosed  # the reader took one row, then left
         printed.append(row)
 
-    writer = Writer(lambda: StoreSink("default", store_settings())).start()
+    writer = Writer(lambda: StoreSink(profile_sender(), store_settings())).start()
     app = ListenApp(TOKEN, writer, on_stored=on_stored, log=logs.append)
     stops: list[bool] = []
     app.stop_serving = lambda: stops.append(True)

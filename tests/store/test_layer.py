@@ -17,7 +17,7 @@ from attsms.store.history import DedupeSlot, HistoryStore, JobOwner, history_pat
 from attsms.store.inbox import InboxStore, store_path
 from attsms.store.migrations import HISTORY_VERSION as SCHEMA_VERSION
 from tests.helpers.legacy_files import HISTORY_V1_TABLES
-from tests.helpers.support import Cli, store_settings
+from tests.helpers.support import Cli, profile_sender, sender, store_settings
 
 A, B = "tel:+12125550100", "tel:+12125550101"
 
@@ -35,10 +35,12 @@ def test_history_and_inbox_are_opened_alike(isolated_home: Path) -> None:
     with (
         stores.open_history(store_settings()) as history,
         stores.open_inbox(store_settings(), "default") as inbox,
+        stores.open_consent(store_settings(), sender()) as consent,
     ):
         history.record_batch(profile="p", message="hi", addresses=[A], message_id="m1")
-        inbox.add_opt_out(A)
-        for path in (Path(history.path), Path(inbox.path)):
+        inbox.check_writable("12345")
+        consent.opt_out_by_hand(sender(), A)
+        for path in (Path(history.path), Path(inbox.path), Path(consent.path)):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         for database in (history._db, inbox._database):
@@ -57,8 +59,8 @@ def test_a_failed_commit_in_the_inbox_is_rolled_back_and_later_writes_work(
             db.execute("PRAGMA defer_foreign_keys = ON")
             db.execute("INSERT INTO child VALUES (7)")
         assert not inbox._database.in_transaction
-        assert inbox.add_opt_out(A)
-        assert inbox.opted_out([A]) == {A}
+        inbox.check_writable("12345")
+        assert inbox.count() == 0
 
 
 # --- read-only -----------------------------------------------------------------------------
@@ -67,7 +69,7 @@ def test_a_failed_commit_in_the_inbox_is_rolled_back_and_later_writes_work(
 def test_reads_create_nothing(isolated_home: Path, backend: str) -> None:
     assert stores.read_history(store_settings()) is None
     assert stores.existing_inbox(store_settings(), "default", read_only=True) is None
-    assert stores.opted_out(store_settings(), "default", [A]) == set()
+    assert stores.opted_out(store_settings(), sender(), [A]) == set()
     assert not (isolated_home / "data").exists()
 
 
@@ -91,7 +93,7 @@ def test_an_empty_file_reads_as_no_store(isolated_home: Path) -> None:
         path.touch()
     assert stores.read_history(store_settings()) is None
     assert stores.existing_inbox(store_settings(), "default", read_only=True) is None
-    assert stores.opted_out(store_settings(), "default", [A]) == set()
+    assert stores.opted_out(store_settings(), sender(), [A]) == set()
 
 
 # --- schema versions -------------------------------------------------------------------------
@@ -155,9 +157,20 @@ def test_todays_inbox_file_is_read_and_written(cli: Cli, isolated_home: Path) ->
     assert [m["text"] for m in listed.json()] == ["STOP"]
     opt_outs = cli("optout", "list", "--json")
     assert [o["number"] for o in opt_outs.json()] == ["+12125550100"]
-    with stores.open_inbox(store_settings(), "default") as inbox:
-        batch = inbox.add_batch("12345", [InboundMessage("MO2", "START", A, "12345", "now")])
+    # The 0.2 list is folded into the account's on first use, and a START then opts back in.
+    who = profile_sender()
+    with (
+        stores.open_inbox(store_settings(), "default") as inbox,
+        stores.open_consent(store_settings(), who) as consent,
+    ):
+        batch = inbox.add_batch(
+            "12345",
+            [InboundMessage("MO2", "START", A, "12345", "now")],
+            consent=consent,
+            account=who.account,
+        )
         assert batch.opted_in == (A,)
+    assert cli("optout", "list", "--json").json() == []
 
 
 @pytest.mark.parametrize("which", ["history", "inbox"])

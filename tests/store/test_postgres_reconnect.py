@@ -31,7 +31,7 @@ from attsms.core.models import InboundMessage, InboxBatch
 from attsms.store.postgres import HISTORY_SCHEMA, DatabaseUnreachableError, PostgresDatabase
 from tests.cli.test_listen import TOKEN, Listener
 from tests.helpers import pg
-from tests.helpers.support import Cli, SandboxHttp, store_settings
+from tests.helpers.support import Cli, SandboxHttp, sender, store_settings
 
 ALICE = "+12125550100"
 
@@ -347,7 +347,7 @@ def test_a_pull_whose_lock_connection_dropped_stops_and_hands_the_batch_back(
     with open_inbox(store_settings(), "default") as store:
         stored: list[str] = []
         with (
-            InboxPull(service, "default", "12345", store=store) as pull,
+            InboxPull(service, sender(), "12345", store=store) as pull,
             pytest.raises(UnstoredMessagesError) as caught,
         ):
             for batch in pull.batches():
@@ -359,7 +359,7 @@ def test_a_pull_whose_lock_connection_dropped_stops_and_hands_the_batch_back(
         assert "lock" in str(caught.value) and "\n" not in str(caught.value)
         # The next pull on this store reconnects and takes the lock afresh.
         later = _Service(shared, [InboxBatch(_messages(7, 7), pending=0)])
-        with InboxPull(later, "default", "12345", store=store) as pull:
+        with InboxPull(later, sender(), "12345", store=store) as pull:
             assert [m.message_id for b in pull.batches() for m in b.new] == ["MSG7"]
         assert [m.message_id for m in store.iter_messages()] == ["MSG1", "MSG2", "MSG3", "MSG7"]
 
@@ -451,7 +451,7 @@ def test_listen_keeps_storing_after_its_backend_was_terminated(
         for n in range(1, 6):
             answer = client.post(lis.inbound_url, json=_inbound(n))
             assert (answer.status_code, answer.json()) == (200, {"stored": True}), answer.text
-        assert terminate(shared) == 2  # the history's session and the inbox's
+        assert terminate(shared) == 3  # the history's session, the inbox's and the opt-outs'
         # Every one answered 2xx at once: no 503, no retry needed.
         for n in range(6, 11):
             answer = client.post(lis.inbound_url, json=_inbound(n))

@@ -139,7 +139,7 @@ def pull(
         client = session.client
         with InboxPull(
             client,
-            session.profile,
+            session.identity,
             registration,
             stores=app_state.settings.store,
             lock_timeout=lock_timeout,

@@ -65,7 +65,8 @@ def listen(
         except StdoutClosed:
             raise OutputClosed from None
 
-    writer = Writer(lambda: StoreSink(who.name, settings.store))
+    sender = settings.sender
+    writer = Writer(lambda: StoreSink(sender, settings.store))
     app = ListenApp(
         token.value,
         writer,
@@ -88,6 +89,12 @@ def listen(
             + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
         )
         sys.stderr.flush()
+        if sender.account == sender.profile_account:
+            out.warn(
+                f"profile {sender.profile!r} has no client id: the STOP replies it records bind"
+                " its own sends only, not other profiles of the account; run `attsms login` (or"
+                " set ATTSMS_CLIENT_ID) so they bind every profile that sends as the account"
+            )
 
     serve(app, writer, host, port, announce=announce)
     if app.output_closed:

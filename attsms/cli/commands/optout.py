@@ -11,7 +11,8 @@ from attsms.cli.commands.options import Quiet, examples, formats
 from attsms.cli.output import Column, Format
 
 if TYPE_CHECKING:
-    from attsms.store.inbox import OptOut
+    from attsms.core.models import SenderIdentity
+    from attsms.store.consent import Consent
 
 app = typer.Typer(
     help="Numbers that opted out (texted STOP): `send` skips them (reported as opted-out) and"
@@ -41,7 +42,7 @@ Numbers = Annotated[
 ]
 
 
-def _row(opt_out: OptOut) -> dict[str, Any]:
+def _row(opt_out: Consent) -> dict[str, Any]:
     from attsms.core.numbers import display
 
     return {
@@ -49,13 +50,24 @@ def _row(opt_out: OptOut) -> dict[str, Any]:
         "since": opt_out.since,
         "source": opt_out.source,  # "message" (a STOP reply) or "manual"
         "message_id": opt_out.message_id,
+        "account": opt_out.account,
+        "short_code": opt_out.short_code or None,  # None: every short code of the account
     }
+
+
+def _whose(sender: SenderIdentity) -> str:
+    """The sender identity a list belongs to, as `optout` names it."""
+    if sender.account == sender.profile_account:
+        return f"profile {sender.profile} (no client id yet)"
+    code = f"short code {sender.short_code}" if sender.short_code else "every short code"
+    return f"{sender.account}, {code}"
 
 
 LIST_COLUMNS = (
     Column("number", "NUMBER"),
     Column("since", "SINCE"),
     Column("source", "SOURCE"),
+    Column("short_code", "SHORT CODE"),
     Column("message_id", "MESSAGE ID"),
 )
 # What add and remove did to each number.
@@ -65,22 +77,22 @@ RESULT_COLUMNS = (Column("number", "NUMBER"), Column("result", "RESULT"))
 @app.command("list", epilog=LIST_EPILOG)
 @formats(Format.JSON, Format.JSONL)
 def list_opt_outs(ctx: typer.Context) -> None:
-    """List opted-out numbers, oldest first."""
-    from attsms.store import existing_inbox
+    """List the numbers that opted out of the account and short code this profile sends as
+    (whichever profile or host recorded it), oldest first."""
+    from attsms.store import opt_outs
 
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
     settings.profile.check_exists()
-    store = existing_inbox(settings.store, settings.profile.name, read_only=True)
-    opt_outs = []
-    if store is not None:
-        with store:
-            opt_outs = store.opt_outs()
-    rows = [_row(o) for o in opt_outs]
+    sender = settings.sender
+    rows = [_row(o) for o in opt_outs(settings.store, sender)]
+    out.info(
+        f"Opt-outs of {_whose(sender)}:"
+        if rows
+        else f"No number has opted out of {_whose(sender)}."
+    )
     out.records(rows, LIST_COLUMNS)
-    if not rows:
-        out.info("No number has opted out.")
 
 
 @app.command(epilog=ADD_EPILOG)
@@ -88,15 +100,15 @@ def list_opt_outs(ctx: typer.Context) -> None:
 def add(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     """Opt numbers out by hand: `send` skips them from now on (reported as opted-out)."""
     from attsms.core.numbers import display, normalize_all
-    from attsms.store import open_inbox
+    from attsms.store import open_consent
 
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
     settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)  # all valid, or nothing changes
-    with open_inbox(settings.store, settings.profile.name) as store:
-        added = [store.add_opt_out(address) for address in addresses]
+    with open_consent(settings.store, settings.sender) as store:
+        added = [store.opt_out_by_hand(settings.sender, address) for address in addresses]
     rows = [
         {"number": display(a), "result": "opted out" if new else "already opted out"}
         for a, new in zip(addresses, added, strict=True)
@@ -114,28 +126,27 @@ def remove(ctx: typer.Context, numbers: Numbers, quiet: Quiet = False) -> None:
     (they may also text START themselves).
     """
     from attsms.core.numbers import display, normalize_all
-    from attsms.store import existing_inbox
+    from attsms.store import open_consent, opted_out
 
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     settings = app_state.settings
     settings.profile.check_exists()
     addresses = normalize_all(numbers, settings.profile.region)
-    store = existing_inbox(settings.store, settings.profile.name)
-    removed = []
-    if store is not None:
-        with store:
-            removed = [store.remove_opt_out(address) for address in addresses]
-    removed += [None] * (len(addresses) - len(removed))
+    removed: list[list[Consent]] = [[] for _ in addresses]
+    if opted_out(settings.store, settings.sender, addresses):  # else: nothing to open or create
+        with open_consent(settings.store, settings.sender) as store:
+            removed = [store.opt_in_by_hand(settings.sender, address) for address in addresses]
     rows = [
         {"number": display(a), "result": "removed" if r else "was not opted out"}
         for a, r in zip(addresses, removed, strict=True)
     ]
     out.records(rows, RESULT_COLUMNS)
-    for address, opt_out in zip(addresses, removed, strict=True):
-        if opt_out is not None and opt_out.source == "message":
-            out.warn(
-                f"{display(address)} had texted STOP ({opt_out.since}); texting them again"
-                " needs their consent"
-            )
-    out.info(f"Removed {sum(r is not None for r in removed)} of {len(addresses)} number(s).")
+    for address, cleared in zip(addresses, removed, strict=True):
+        for opt_out in cleared:
+            if opt_out.source == "message":
+                out.warn(
+                    f"{display(address)} had texted STOP ({opt_out.since}); texting them again"
+                    " needs their consent"
+                )
+    out.info(f"Removed {sum(bool(r) for r in removed)} of {len(addresses)} number(s).")

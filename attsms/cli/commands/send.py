@@ -187,7 +187,7 @@ def send(
             window=window,
             stdin=sys.stdin,
             stores=settings.store,
-            profile=settings.profile.name,
+            sender=settings.sender,
             ignore_opt_out=ignore_opt_out,
         )
         _print_preview(out, preview)

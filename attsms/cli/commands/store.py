@@ -62,8 +62,12 @@ def status(ctx: typer.Context) -> None:
     for inbox in report.inboxes:
         out.text(
             f"inbox:     profile {inbox.profile}: schema {inbox.schema},"
-            f" {counted(inbox.messages, 'message')}, {counted(inbox.opt_outs, 'opt-out')}"
+            f" {counted(inbox.messages, 'message')}"
         )
+    if report.consent_schema is None:
+        out.text("opt-outs:  none yet")
+    else:
+        out.text(f"opt-outs:  schema {report.consent_schema}, {counted(report.opt_outs, 'number')}")
 
 
 def _document(report: StoreStatus) -> dict[str, Any]:
@@ -84,10 +88,12 @@ def _document(report: StoreStatus) -> dict[str, Any]:
                 "profile": i.profile,
                 "schema": i.schema,
                 "messages": i.messages,
-                "opt_outs": i.opt_outs,
             }
             for i in report.inboxes
         ],
+        "opt_outs": None
+        if report.consent_schema is None
+        else {"schema": report.consent_schema, "numbers": report.opt_outs},
     }
 
 
@@ -110,14 +116,19 @@ def copy(
     database. Run it again at will: nothing is copied twice. What `--sandbox` runs kept
     (pretend sends, replies, opt-outs) stays out of it."""
     from attsms.auth.profiles import SANDBOX_PROFILE
+    from attsms.cli.settings import resolve_settings
     from attsms.core.redaction import redact_url
     from attsms.store import admin
     from attsms.store.postgres import check_url, refuse_password
 
-    out = state(ctx).output(quiet=quiet)
+    app_state = state(ctx)
+    out = app_state.output(quiet=quiet)
     check_url(to)
     refuse_password(to, "the command line (--to)")
-    report = admin.copy_to(to, leave_out=(SANDBOX_PROFILE,))
+    sandbox = resolve_settings(sandbox=True, profile=None)
+    report = admin.copy_to(
+        to, leave_out=(SANDBOX_PROFILE,), leave_out_accounts=(sandbox.sender.account,)
+    )
     if out.format is Format.JSON:
         out.json(
             {
