@@ -555,7 +555,9 @@ class Sandbox:
         count = payload.get("count", 1)
         if type(count) is not int or not 1 <= count <= MAX_INJECT:
             raise invalid_input("count")
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.now))
+        when = payload.get("at", _date_time(req.now))
+        if not isinstance(when, str):  # the time the person texted; any text (tests send junk)
+            raise invalid_input("at")
         queue = self.state.inbox.setdefault(registration_id, [])
         push = self.notifier is not None and self.notifier.pushes_inbound()
         for n in range(1, count + 1):
@@ -641,3 +643,10 @@ def _checked_addresses(addresses: list[str]) -> list[str]:
     if duplicated:
         raise SandboxError(400, "POL0013", "Duplicated addresses: %1", ", ".join(duplicated))
     return valid
+
+
+def _date_time(now: float) -> str:
+    """`now` as the service's DateTime, to the millisecond: a STOP and a START injected in one
+    second keep their order, as a person's two texts would."""
+    millis = int(now * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millis:03d}Z"

@@ -97,10 +97,14 @@ class SandboxHttp:
     def stats(self) -> Any:
         return self.admin("GET", "/sandbox/stats")
 
-    def inject(self, sender: str, text: str, count: int = 1, to: str = "12345") -> Any:
-        return self.admin(
-            "POST", f"/sandbox/inbox/{to}", {"from": sender, "text": text, "count": count}
-        )
+    def inject(
+        self, sender: str, text: str, count: int = 1, to: str = "12345", at: str | None = None
+    ) -> Any:
+        """Messages from `sender` to short code `to`, texted `at` (ISO 8601; default now)."""
+        body: dict[str, Any] = {"from": sender, "text": text, "count": count}
+        if at is not None:
+            body["at"] = at
+        return self.admin("POST", f"/sandbox/inbox/{to}", body)
 
     def env(self) -> dict[str, str]:
         """Environment that points a child attsms process at this server."""

@@ -36,7 +36,7 @@ def test_injected_message_arrives_in_wire_shape_and_is_removed(sb: Harness) -> N
     assert message["message"] == "STOP"
     assert message["senderAddress"] == "tel:+15555550100"
     assert message["destinationAddress"] == "12345"
-    assert message["dateTime"] == "2027-01-15T08:00:00Z"  # the fake clock's start
+    assert message["dateTime"] == "2027-01-15T08:00:00.000Z"  # the fake clock's start
     assert listing["numberOfMessagesInThisBatch"] == 1
     assert listing["totalNumberOfPendingMessages"] == 0
     assert sb.inbox().json()["inboundSMSMessageList"]["inboundSMSMessage"] == []

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from attsms.cli.commands.context import state
 from attsms.cli.commands.options import Host, Port, examples, formats
 from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.cli.output import Output
+    from attsms.core.models import SenderIdentity
+    from attsms.receive.listen import ListenToken
 
 EPILOG = examples(
     "attsms listen --port 8080",
@@ -76,6 +82,21 @@ def listen(
         log=out.stderr_line,
     )
 
+    announce = _announcer(out, who.name, token, sender)
+    serve(app, writer, host, port, announce=announce)
+    if app.output_closed:
+        out.warn(
+            "stdout was closed (the --jsonl reader went away): listen stopped after answering the"
+            " requests in flight; the service pushes again what was not stored (exit 141)"
+        )
+        raise StdoutClosed
+
+
+def _announcer(
+    out: Output, profile: str, token: ListenToken, sender: SenderIdentity
+) -> Callable[[str], None]:
+    """What `serve` calls once the socket is bound: the callback URLs, on stderr."""
+
     def announce(url: str) -> None:
         # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
         # and these URLs (to register with the service) are the one place it is shown: whole on
@@ -83,7 +104,7 @@ def listen(
         made = "made and saved in" if token.created else "from"
         shown = token.value if out.stderr_tty else token.masked
         sys.stderr.write(
-            f"attsms: listening on {url} for profile {who.name} (token {made} {token.where})\n"
+            f"attsms: listening on {url} for profile {profile} (token {made} {token.where})\n"
             f"  delivery callback: {url}/notify/{shown}/delivery\n"
             f"  inbound callback:  {url}/notify/{shown}/inbound\n"
             + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
@@ -96,13 +117,7 @@ def listen(
                 " set ATTSMS_CLIENT_ID) so they bind every profile that sends as the account"
             )
 
-    serve(app, writer, host, port, announce=announce)
-    if app.output_closed:
-        out.warn(
-            "stdout was closed (the --jsonl reader went away): listen stopped after answering the"
-            " requests in flight; the service pushes again what was not stored (exit 141)"
-        )
-        raise StdoutClosed
+    return announce
 
 
 def _reader_gone(stream: Any) -> bool:

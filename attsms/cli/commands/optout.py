@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="Numbers that opted out (texted STOP): `send` skips them (reported as opted-out) and"
-    " sends to the rest, unless --ignore-opt-out.",
+    " sends to the rest, unless --ignore-opt-out. The list belongs to the account (client id"
+    " and base URL) and short code the person texted: every profile and host that sends as"
+    " them sees the same one.",
     epilog=examples(
         "attsms optout list",
         "attsms optout add '(212) 555-0100'",
