@@ -47,8 +47,10 @@ To = Annotated[
     list[str] | None,
     typer.Argument(metavar="TO...", help="Numbers as you would type them; short:NNNNN."),
 ]
+# A list, so that `-m x -m y` is refused (Click would keep the last one without a word).
 Message = Annotated[
-    str | None, typer.Option("--message", "-m", metavar="TEXT", help="The text to send.")
+    list[str] | None,
+    typer.Option("--message", "-m", metavar="TEXT", help="The text to send (once)."),
 ]
 MessageFile = Annotated[
     str | None,
@@ -176,9 +178,12 @@ def send(
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     _refuse_lone_flags(wait, timeout, dedupe_key, resend_unknown, lock_timeout, template, default)
+    text = _one_message(message)
     settings = app_state.settings
     window = resolve_window(quiet_hours, settings.quiet_hours)
-    request = SendRequest(to or (), to_file, message, message_file, template, default or ())
+    # Checked before a dry run too: it fails exactly as the send would.
+    per_second = parse_rate(rate) if rate is not None else None
+    request = SendRequest(to or (), to_file, text, message_file, template, default or ())
     region = settings.profile.region
     if dry_run:
         preview = compose.preview_request(
@@ -198,7 +203,7 @@ def send(
         dedupe_key=dedupe_key,
         resend_unknown=resend_unknown,
         concurrency=concurrency,
-        rate=parse_rate(rate) if rate is not None else None,
+        rate=per_second,
         ignore_opt_out=ignore_opt_out,
         lock_timeout=lock_timeout,
         quiet_hours=window,
@@ -220,12 +225,28 @@ def _refuse_lone_flags(
 
     if timeout is not None and not wait:
         raise UsageError("--timeout goes with --wait")
+    if dedupe_key is not None and not dedupe_key.strip():
+        # An unset variable in a cron line (`--dedupe-key "$JOB"`): no job to name.
+        raise UsageError(
+            "--dedupe-key is empty", hint="name the job, e.g. --dedupe-key nightly-$(date +%F)"
+        )
     if resend_unknown and dedupe_key is None:
         raise UsageError("--resend-unknown goes with --dedupe-key")
     if lock_timeout and dedupe_key is None:
         raise UsageError("--lock-timeout goes with --dedupe-key")
     if defaults and not template:
         raise UsageError("--default goes with --template")
+
+
+def _one_message(messages: list[str] | None) -> str | None:
+    """The one -m TEXT; given twice, which one was meant is not for attsms to guess."""
+    from attsms.core.errors import UsageError
+
+    if messages and len(messages) > 1:
+        raise UsageError(
+            f"-m/--message given {len(messages)} times", hint="give the text once: -m TEXT"
+        )
+    return messages[0] if messages else None
 
 
 # --- sending ---------------------------------------------------------------------------------
