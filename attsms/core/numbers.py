@@ -374,31 +374,18 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
     if first is None:
         return
     first = first.removeprefix("\ufeff")
-    if "," not in first:
-        entry = first.split("#", 1)[0].strip()
-        if entry and not (_is_header([entry]) and _header_column([entry]) is not None):
-            yield entry
-        for line in kept:
-            entry = line.split("#", 1)[0].strip()
-            if entry:
-                yield entry
-        return
-    rows = csv.reader(itertools.chain([first], kept))
+    delimiter = next((d for d in _SEPARATORS if d in first), None)
     try:
-        header = next(rows)
-        column = 0
-        if _is_header(header):
-            found = _header_column(header)
-            if found is None:
-                raise UsageError(
-                    f"no phone number column in CSV header: {_shown(first.strip())}",
-                    hint="name the column phone, mobile, number or to",
-                )
-            column = found
-        else:
-            cell = header[0].strip() if header else ""
-            if cell:
-                yield cell
+        if delimiter is None or not _is_header(_split_cells(first)):
+            if delimiter is None and _is_header([first]):
+                entry = first.split("#", 1)[0].strip()
+                if entry and _header_column([entry]) is None:
+                    yield entry  # not a number, and no header name: refused by name later
+                first = ""
+            yield from _header_less(itertools.chain([first], kept))
+            return
+        rows = csv.reader(itertools.chain([first], kept), delimiter=delimiter)
+        column = _number_column(next(rows), first)
         for row in rows:
             cell = row[column].strip() if column < len(row) else ""
             if cell:
@@ -407,6 +394,48 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
         raise UsageError(
             f"the recipient file is not valid CSV ({error})", hint="check its quotes"
         ) from None
+
+
+# What separates the cells of a line: a comma (CSV), a semicolon (CSV as Excel writes it where
+# the decimal mark is a comma), a tab (a spreadsheet's copy and paste).
+_SEPARATORS = (",", ";", "\t")
+_SEPARATOR = re.compile("[,;\t]")
+
+
+def _split_cells(line: str) -> list[str]:
+    return [cell.strip().strip('"').strip() for cell in _SEPARATOR.split(line)]
+
+
+def _header_less(lines: Iterable[str]) -> Iterator[str]:
+    """The recipients of lines with no header: every cell that holds a number (3 digits or
+    more, as `_is_header` tells) is one, so `2125550100, 2125550101` is two and nobody is left
+    out; other cells (names, notes) are not numbers and are passed over. A line with cells but
+    no number gives its first cell, to be refused by name as a number (a comment after `#` and
+    empty cells are not cells)."""
+    for line in lines:
+        cells = [c for c in _split_cells(line.split("#", 1)[0]) if c]
+        numbers = [c for c in cells if not _is_header([c])]
+        yield from numbers or cells[:1]
+
+
+def _number_column(header: list[str], line: str) -> int:
+    """The index of the number column of a CSV `header`: one cell must name it; two cells that
+    both do (`phone,phone`, `Phone,Mobile`) are refused, since attsms would text one column."""
+    found = _header_column(header)
+    if found is None:
+        raise UsageError(
+            f"no phone number column in CSV header: {_shown(line.strip())}",
+            hint="name the column phone, mobile, number or to",
+        )
+    names = [re.sub(r"[^a-z0-9]+", " ", cell.lower()).strip() for cell in header]
+    columns = [i for i, name in enumerate(names) if name in _HEADER_NAMES]
+    if len(columns) > 1:
+        shown = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in columns[:3])
+        raise UsageError(
+            f"the CSV header names more than one number column: {shown}",
+            hint="keep one number column a row (or rename the others): attsms texts one",
+        )
+    return found
 
 
 def _is_header(cells: list[str]) -> bool:
