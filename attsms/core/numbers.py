@@ -374,7 +374,7 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
     if first is None:
         return
     first = first.removeprefix("\ufeff")
-    delimiter = next((d for d in _SEPARATORS if d in first), None)
+    delimiter = next((d for d in _CELL_SEPARATORS if d in first), None)
     try:
         if delimiter is None or not _is_header(_split_cells(first)):
             if delimiter is None and _is_header([first]):
@@ -398,12 +398,12 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
 
 # What separates the cells of a line: a comma (CSV), a semicolon (CSV as Excel writes it where
 # the decimal mark is a comma), a tab (a spreadsheet's copy and paste).
-_SEPARATORS = (",", ";", "\t")
-_SEPARATOR = re.compile("[,;\t]")
+_CELL_SEPARATORS = (",", ";", "\t")
+_CELL_SEPARATOR = re.compile("[,;\t]")
 
 
 def _split_cells(line: str) -> list[str]:
-    return [cell.strip().strip('"').strip() for cell in _SEPARATOR.split(line)]
+    return [cell.strip().strip('"').strip() for cell in _CELL_SEPARATOR.split(line)]
 
 
 def _header_less(lines: Iterable[str]) -> Iterator[str]:
