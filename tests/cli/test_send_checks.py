@@ -153,6 +153,8 @@ def test_a_dry_run_refuses_a_key_used_for_another_job_as_the_send_does(
     server = use_server(sandbox_http())
     people = tmp_path / "people.csv"
     people.write_text("phone,name\n2125550100,Ana\n", encoding="utf-8")
+    first: tuple[str, ...]
+    other: tuple[str, ...]
     if template:
         first = ("send", "--to-file", str(people), "--template", "-m", "Hi {name}")
         other = ("send", "--to-file", str(people), "--template", "-m", "Bye {name}")
@@ -181,6 +183,22 @@ def test_a_keyed_dry_run_counts_what_went_and_what_is_left(
     assert "already sent\t70" in table and "to send\t50" in table
     assert cli(*args, "-q").exit_code == 0  # the send does what the dry run said
     assert _delivered(server) == dict.fromkeys((f"tel:{n}" for n in numbers), 1)
+
+
+def test_a_keyed_dry_run_of_personal_texts_counts_what_went(
+    cli: Cli, tmp_path: Path, sandbox_http: StartSandbox, use_server: UseServer
+) -> None:
+    server = use_server(sandbox_http())
+    people = tmp_path / "people.csv"
+    people.write_text("phone,name\n2125550100,Ana\n2125550101,Bo\n", encoding="utf-8")
+    args = ("send", "--to-file", str(people), "--template", "-m", "Hi {name}", "--dedupe-key", "k")
+    before = cli(*args, "--dry-run", "--json").json()
+    assert (before["already_sent"], before["to_send"]) == (0, 2)
+    assert cli(*args).exit_code == 0
+    after = cli(*args, "--dry-run")
+    assert "dedupe key 'k': 2 already sent, 0 to send" in after.stdout
+    assert cli(*args, "--dry-run", "--json").json()["already_sent"] == 2
+    assert server.stats()["send_requests"] == 2
 
 
 # --- §9: small ones --------------------------------------------------------------------------

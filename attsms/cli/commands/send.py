@@ -50,7 +50,7 @@ To = Annotated[
 # A list, so that `-m x -m y` is refused (Click would keep the last one without a word).
 Message = Annotated[
     list[str] | None,
-    typer.Option("--message", "-m", metavar="TEXT", help="The text to send (once)."),
+    typer.Option("--message", "-m", metavar="TEXT", help="The text to send."),
 ]
 MessageFile = Annotated[
     str | None,
@@ -60,7 +60,8 @@ ToFile = Annotated[
     str | None,
     typer.Option(
         metavar="FILE",
-        help="Recipients, one a line (# comments) or CSV with a phone column; - for stdin.",
+        help="Recipients: numbers a line (each is texted; # comments), or CSV with a phone"
+        " column; - for stdin.",
     ),
 ]
 Notify = Annotated[
