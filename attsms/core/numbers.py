@@ -351,17 +351,20 @@ def parse_recipient_lines(text: str) -> list[str]:
     """Recipients from a `--to-file`: raw strings for `normalize_all`, in file order.
 
     Two shapes are read:
-    - a plain list, one number per line; `#` also starts a comment at the end of a line (a number
-      never holds one);
-    - CSV, when the first line that is neither blank nor a comment holds a comma. That line is a
-      header when none of its cells holds 3 or more digits (every number and short code does;
-      "Address Line 2" does not). A header must have a column named like `phone`, `mobile`,
-      `number` or `to` (any case; "Phone Number", "mobile_no" count too) and that column is taken;
-      without a header the first column is taken. Empty cells are skipped (contact exports leave
-      the phone blank for some people).
+    - lines of numbers, no header. Cells are cut at commas, semicolons and tabs, and every cell
+      that holds 3 or more digits (every number and short code does) is a recipient, so
+      `2125550100, 2125550101` is two and `2125550100,Ada` one: nobody on a line is dropped. A
+      line with cells but no number gives its first cell, which is then refused as a number;
+      `#` also starts a comment at the end of a line (a number never holds one);
+    - CSV with a header, when the first line that is neither blank nor a comment holds a comma,
+      a semicolon or a tab (its delimiter) and none of its cells holds 3 or more digits ("Address
+      Line 2" does not). A header must have a column named like `phone`, `mobile`, `number` or
+      `to` (any case; "Phone Number", "mobile_no" count too), and only one column named by a
+      whole such name (`phone,phone` and `Phone,Mobile` are refused): that column is taken.
+      Empty cells are skipped (contact exports leave the phone blank for some people).
     A one-column file may start with such a header too (`phone` alone on the first line).
     Blank lines and lines starting with `#` are ignored in both shapes; a UTF-8 BOM is ignored.
-    Raises `UsageError` for a CSV header without a number column.
+    Raises `UsageError` for a CSV header without a number column, or with two.
     """
     return list(iter_recipient_lines(text.removeprefix("\ufeff").splitlines()))
 
