@@ -351,17 +351,20 @@ def parse_recipient_lines(text: str) -> list[str]:
     """Recipients from a `--to-file`: raw strings for `normalize_all`, in file order.
 
     Two shapes are read:
-    - a plain list, one number per line; `#` also starts a comment at the end of a line (a number
-      never holds one);
-    - CSV, when the first line that is neither blank nor a comment holds a comma. That line is a
-      header when none of its cells holds 3 or more digits (every number and short code does;
-      "Address Line 2" does not). A header must have a column named like `phone`, `mobile`,
-      `number` or `to` (any case; "Phone Number", "mobile_no" count too) and that column is taken;
-      without a header the first column is taken. Empty cells are skipped (contact exports leave
-      the phone blank for some people).
+    - lines of numbers, no header. Cells are cut at commas, semicolons and tabs, and every cell
+      that holds 3 or more digits (every number and short code does) is a recipient, so
+      `2125550100, 2125550101` is two and `2125550100,Ada` one: nobody on a line is dropped. A
+      line with cells but no number gives its first cell, which is then refused as a number;
+      `#` also starts a comment at the end of a line (a number never holds one);
+    - CSV with a header, when the first line that is neither blank nor a comment holds a comma,
+      a semicolon or a tab (its delimiter) and none of its cells holds 3 or more digits ("Address
+      Line 2" does not). A header must have a column named like `phone`, `mobile`, `number` or
+      `to` (any case; "Phone Number", "mobile_no" count too), and only one column named by a
+      whole such name (`phone,phone` and `Phone,Mobile` are refused): that column is taken.
+      Empty cells are skipped (contact exports leave the phone blank for some people).
     A one-column file may start with such a header too (`phone` alone on the first line).
     Blank lines and lines starting with `#` are ignored in both shapes; a UTF-8 BOM is ignored.
-    Raises `UsageError` for a CSV header without a number column.
+    Raises `UsageError` for a CSV header without a number column, or with two.
     """
     return list(iter_recipient_lines(text.removeprefix("\ufeff").splitlines()))
 
@@ -374,31 +377,18 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
     if first is None:
         return
     first = first.removeprefix("\ufeff")
-    if "," not in first:
-        entry = first.split("#", 1)[0].strip()
-        if entry and not (_is_header([entry]) and _header_column([entry]) is not None):
-            yield entry
-        for line in kept:
-            entry = line.split("#", 1)[0].strip()
-            if entry:
-                yield entry
-        return
-    rows = csv.reader(itertools.chain([first], kept))
+    delimiter = next((d for d in _CELL_SEPARATORS if d in first), None)
     try:
-        header = next(rows)
-        column = 0
-        if _is_header(header):
-            found = _header_column(header)
-            if found is None:
-                raise UsageError(
-                    f"no phone number column in CSV header: {_shown(first.strip())}",
-                    hint="name the column phone, mobile, number or to",
-                )
-            column = found
-        else:
-            cell = header[0].strip() if header else ""
-            if cell:
-                yield cell
+        if delimiter is None or not _is_header(_split_cells(first)):
+            if delimiter is None and _is_header([first]):
+                entry = first.split("#", 1)[0].strip()
+                if entry and _header_column([entry]) is None:
+                    yield entry  # not a number, and no header name: refused by name later
+                first = ""
+            yield from _header_less(itertools.chain([first], kept))
+            return
+        rows = csv.reader(itertools.chain([first], kept), delimiter=delimiter)
+        column = _number_column(next(rows), first)
         for row in rows:
             cell = row[column].strip() if column < len(row) else ""
             if cell:
@@ -407,6 +397,48 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
         raise UsageError(
             f"the recipient file is not valid CSV ({error})", hint="check its quotes"
         ) from None
+
+
+# What separates the cells of a line: a comma (CSV), a semicolon (CSV as Excel writes it where
+# the decimal mark is a comma), a tab (a spreadsheet's copy and paste).
+_CELL_SEPARATORS = (",", ";", "\t")
+_CELL_SEPARATOR = re.compile("[,;\t]")
+
+
+def _split_cells(line: str) -> list[str]:
+    return [cell.strip().strip('"').strip() for cell in _CELL_SEPARATOR.split(line)]
+
+
+def _header_less(lines: Iterable[str]) -> Iterator[str]:
+    """The recipients of lines with no header: every cell that holds a number (3 digits or
+    more, as `_is_header` tells) is one, so `2125550100, 2125550101` is two and nobody is left
+    out; other cells (names, notes) are not numbers and are passed over. A line with cells but
+    no number gives its first cell, to be refused by name as a number (a comment after `#` and
+    empty cells are not cells)."""
+    for line in lines:
+        cells = [c for c in _split_cells(line.split("#", 1)[0]) if c]
+        numbers = [c for c in cells if not _is_header([c])]
+        yield from numbers or cells[:1]
+
+
+def _number_column(header: list[str], line: str) -> int:
+    """The index of the number column of a CSV `header`: one cell must name it; two cells that
+    both do (`phone,phone`, `Phone,Mobile`) are refused, since attsms would text one column."""
+    found = _header_column(header)
+    if found is None:
+        raise UsageError(
+            f"no phone number column in CSV header: {_shown(line.strip())}",
+            hint="name the column phone, mobile, number or to",
+        )
+    names = [re.sub(r"[^a-z0-9]+", " ", cell.lower()).strip() for cell in header]
+    columns = [i for i, name in enumerate(names) if name in _HEADER_NAMES]
+    if len(columns) > 1:
+        shown = " and ".join(f"{header[i].strip()!r} (column {i + 1})" for i in columns[:3])
+        raise UsageError(
+            f"the CSV header names more than one number column: {shown}",
+            hint="keep one number column a row (or rename the others): attsms texts one",
+        )
+    return found
 
 
 def _is_header(cells: list[str]) -> bool:

@@ -11,7 +11,6 @@ path alone: a plain send, piped from a script, does not load it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -19,7 +18,8 @@ from attsms.core.numbers import display
 from attsms.send import plan as planning
 from attsms.send import quiet_hours
 from attsms.send.input import SendRequest, read_input
-from attsms.send.plan import AddressList, DryRun, SendPlan, by_zone, dry_run
+from attsms.send.plan import DryRun, SendPlan, by_zone, dry_run
+from attsms.send.runner import JobPreview, preview_job
 from attsms.store import opted_out
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class Preview:
     dry_run: DryRun | TemplateDryRun
     window: QuietHours | None
     held: Deferral | None  # with quiet hours: who they would hold back now, and until when
+    job: JobPreview | None = None  # with --dedupe-key: already sent, and still to send
 
 
 def plan_request(
@@ -61,6 +62,16 @@ def plan_request(
     return plan if window is None else by_zone(plan)
 
 
+@dataclass(frozen=True)
+class JobRef:
+    """The keyed job a dry run looks up: as the send would name it (`runner.job_account`)."""
+
+    profile: str
+    account: str
+    key: str
+    resend_unknown: bool = False
+
+
 def preview_request(
     request: SendRequest,
     *,
@@ -70,31 +81,40 @@ def preview_request(
     stores: StoreSettings,
     sender: SenderIdentity,
     ignore_opt_out: bool,
+    job: JobRef | None = None,
 ) -> Preview:
-    """The dry run of `request`: checked as `plan_request` checks it, with the recipients of
-    `sender` that opted out (unless `ignore_opt_out`) and, with quiet hours, who they would
-    hold back now."""
-
-    def skipped(addresses: Sequence[str]) -> set[str]:
-        return set() if ignore_opt_out else opted_out(stores, sender, addresses)
-
-    shown: DryRun | TemplateDryRun
-    if request.template:  # the plan is read only for quiet hours: a dry run needs it for no more
+    """The dry run of `request`: checked as `plan_request` checks it (personal texts are planned
+    as the send plans them, so a full TMPDIR fails here too), with the recipients `sender` must
+    skip (they opted out; unless `ignore_opt_out`), with quiet hours who they would hold back
+    now, and with `job` the checks of its dedupe key and what its earlier runs sent."""
+    if request.template:
         from attsms.send.personal import read_template_send
 
-        facts, plan = read_template_send(
-            request, region=region, stdin=stdin, planned=window is not None
-        )
-        names = tuple(display(a) for a in sorted(skipped(AddressList(facts.codes))))
-        shown = TemplateDryRun(facts, names)
+        facts, plan = read_template_send(request, region=region, stdin=stdin, planned=True)
+        assert plan is not None  # planned
     else:
         plan = _one_text_plan(request, region, stdin)
-        shown = dry_run(plan, skipped(plan.addresses))
+    skip = set() if ignore_opt_out else opted_out(stores, sender, plan.addresses)
+    shown: DryRun | TemplateDryRun
+    if request.template:
+        shown = TemplateDryRun(facts, tuple(display(a) for a in sorted(skip)))
+    else:
+        shown = dry_run(plan, skip)
     held = None
     if window is not None:
-        assert plan is not None  # read for quiet hours
         held = quiet_hours.summarize(plan.addresses, window, quiet_hours.utc_now())
-    return Preview(shown, window, held)
+    keyed = None
+    if job is not None:  # the plan the send would key: cut by time zone with quiet hours
+        keyed = preview_job(
+            stores,
+            plan if window is None else by_zone(plan),
+            profile=job.profile,
+            account=job.account,
+            key=job.key,
+            resend_unknown=job.resend_unknown,
+            skip=skip,
+        )
+    return Preview(shown, window, held, keyed)
 
 
 def _one_text_plan(request: SendRequest, region: str, stdin: IO[str]) -> SendPlan:

@@ -23,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import io
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from attsms.core.errors import UsageError
 from attsms.core.intset import IntSet
-from attsms.core.numbers import normalize, to_code
+from attsms.core.numbers import display, from_code, normalize, to_code
 from attsms.core.segments import UCS_2, analyze, check_message
 from attsms.send.csv_source import CsvSource, CsvTable, Row
 from attsms.send.input import STDIN, SendRequest, read_message
@@ -158,7 +158,7 @@ class Facts:
     """What `scan` learned: enough to check a job, show a dry run and plan its requests."""
 
     recipients: int  # distinct addresses, each with its text
-    duplicates: int  # rows whose address an earlier row had (the first row's text wins)
+    duplicates: int  # rows repeating an earlier row's address and text (sent once)
     skipped: int  # rows with an empty phone cell
     samples: tuple[Recipient, ...]
     segments_min: int
@@ -198,7 +198,8 @@ class Facts:
         out = [f"{self.recipients} personal texts in {self.requests} requests"]
         if self.duplicates or self.skipped:
             out.append(
-                f"{self.duplicates} rows repeat an earlier number (its first row is used);"
+                f"{self.duplicates} rows repeat an earlier row (same number, same text: sent"
+                " once);"
                 f" {self.skipped} rows have no number"
             )
         out.append(
@@ -262,9 +263,11 @@ def _recipients(
     table: CsvTable,
     region: str,
     problems: dict[str, _Problems] | None,
+    on_repeat: Callable[[Recipient], None] | None = None,
 ) -> Iterator[Recipient | None]:
-    """Each row's recipient, None for a row whose address came earlier. With `problems`, bad
-    rows are recorded there and skipped; without, they raise (the file changed since `scan`)."""
+    """Each row's recipient, None for a row whose address came earlier (told to `on_repeat`).
+    With `problems`, bad rows are recorded there and skipped; without, they raise (the file
+    changed since `scan`)."""
     seen = IntSet()
     for row in table:
         try:
@@ -289,9 +292,54 @@ def _recipients(
             problems["text"].add(f"line {row.line} ({error.message.removeprefix('message ')})")
             continue
         if not seen.add(to_code(address)):
+            if on_repeat is not None:
+                on_repeat(Recipient(line=row.line, address=address, text=text))
             yield None
             continue
         yield Recipient(line=row.line, address=address, text=text)
+
+
+class _Repeats:
+    """Rows whose number an earlier row had. With the same text they are one recipient (the
+    dry run counts them); with another text, which one the person should get is not for attsms
+    to choose: `refuse_other_texts` names them. Kept as int64s (24 bytes a repeat); the first
+    rows are found by reading the CSV again, only when there are repeats."""
+
+    def __init__(self) -> None:
+        self.codes: array[int] = array("q")
+        self.lines: array[int] = array("q")
+        self.keys: array[int] = array("q")
+
+    def add(self, recipient: Recipient) -> None:
+        self.codes.append(to_code(recipient.address))
+        self.lines.append(recipient.line)
+        self.keys.append(_text_key(recipient.text))
+
+    def refuse_other_texts(
+        self, template: Template, defaults: Mapping[str, str], source: CsvSource, region: str
+    ) -> None:
+        """A `UsageError` naming each number whose rows would give it different texts, with the
+        lines of its first row and of the other one."""
+        if not self.codes:
+            return
+        wanted = set(self.codes)
+        first: dict[int, tuple[int, int]] = {}  # code -> (line, text key) of its first row
+        table = CsvTable(source)
+        try:
+            for recipient in _recipients(template, defaults, table, region, None):
+                if recipient is not None and (code := to_code(recipient.address)) in wanted:
+                    first.setdefault(code, (recipient.line, _text_key(recipient.text)))
+        finally:
+            table.close()
+        problems = _Problems("the same number with different texts")
+        for code, line, key in zip(self.codes, self.lines, self.keys, strict=True):
+            first_line, first_key = first[code]
+            if key != first_key:
+                problems.add(f"{display(from_code(code))} (lines {first_line} and {line})")
+        if problems.count:
+            raise UsageError(
+                str(problems), hint="keep one row for each number, or make their texts the same"
+            )
 
 
 def scan(
@@ -323,7 +371,8 @@ def scan(
         recipients = duplicates = ucs2_count = total = 0
         seg_min, seg_max = 0, 0
         codes: array[int] = array("q")
-        for recipient in _recipients(template, defaults, table, region, problems):
+        repeats = _Repeats()
+        for recipient in _recipients(template, defaults, table, region, problems, repeats.add):
             if recipient is None:
                 duplicates += 1
                 continue
@@ -346,6 +395,7 @@ def scan(
         if bad:
             hint = "fill them in, or give --default NAME=VALUE" if problems["empty"].count else None
             raise UsageError("; ".join(bad), hint=hint)
+        repeats.refuse_other_texts(template, defaults, source, region)
         if not recipients:
             raise UsageError(f"no recipients in {source.name}")
         skipped = table.skipped

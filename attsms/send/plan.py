@@ -188,6 +188,8 @@ class SendPlan:
     groups: Sequence[tuple[str, ...]] | None = None
     texts: Sequence[str] | None = None
     identity: str | None = None
+    # Set by `by_zone`: the fingerprint of the same job not cut by time zone.
+    unzoned: str | None = None
 
     @property
     def batches(self) -> Sequence[tuple[str, ...]]:
@@ -231,6 +233,13 @@ class SendPlan:
         if self.identity is not None:
             return self.identity
         return self._digest(self.addresses)
+
+    @property
+    def zoned_twin(self) -> str:
+        """The fingerprint of this same job (text and recipients) cut the other way: by time
+        zone when this one is not (quiet hours), not when it is. Its batches differ, so a keyed
+        job stays the one or the other; this tells that difference by its name."""
+        return self.unzoned if self.unzoned is not None else _zoned(self.fingerprint)
 
     def _digest(self, addresses: Sequence[str]) -> str:
         import hashlib
@@ -309,8 +318,6 @@ def by_zone(plan: SendPlan) -> SendPlan:
     back whole batches: a held batch is simply not sent (no journal row), and a keyed re-run
     sends it once its window has ended. The cut depends on the numbers only, never on the
     clock, so every run finds the same batches; it is another job than the plan unsplit."""
-    import hashlib
-
     spilled = _Spilled()
     if plan.groups is not None:
         texts = plan.texts if plan.texts is not None else [plan.message] * len(plan.groups)
@@ -340,8 +347,20 @@ def by_zone(plan: SendPlan) -> SendPlan:
             if batch:
                 spilled.append(plan.message, batch)
     spilled.seal()
-    identity = hashlib.sha256(f"{plan.fingerprint}\nsplit by time zone".encode()).hexdigest()
-    return dataclasses.replace(plan, groups=spilled.groups, texts=spilled.texts, identity=identity)
+    return dataclasses.replace(
+        plan,
+        groups=spilled.groups,
+        texts=spilled.texts,
+        identity=_zoned(plan.fingerprint),
+        unzoned=plan.fingerprint,
+    )
+
+
+def _zoned(fingerprint: str) -> str:
+    """The identity of the job `fingerprint` names, cut by time zone (`by_zone`)."""
+    import hashlib
+
+    return hashlib.sha256(f"{fingerprint}\nsplit by time zone".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

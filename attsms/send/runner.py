@@ -50,7 +50,7 @@ from attsms.send.results import (
     BatchOutcome,
     SendReport,
 )
-from attsms.store import history, open_history, opted_out
+from attsms.store import history, open_history, opted_out, read_history
 from attsms.store.history import DedupeSlot, JobOwner, JobTakenError
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def send_plan(
             store,
             plan,
             profile=session.profile,
-            account=account_of(session.client_id, session.base_url),
+            account=job_account(session.client_id, session.base_url),
             options=options,
             skip=skip,
             on_batch=on_batch,
@@ -126,8 +126,11 @@ def send_plan(
         )
 
 
-def account_of(client_id: str, base_url: str) -> str:
-    """Names the service account a job is sent with (hashed: a base URL may hold a password)."""
+def job_account(client_id: str, base_url: str) -> str:
+    """Names the service account a keyed job is sent with, in the history (hashed: a base URL
+    may hold a password). Not consent's account (`attsms.auth.profiles.account_of`, which
+    normalizes the URL): the history has keyed jobs by this hash since 0.2, so a re-run after
+    an upgrade finds its job."""
     import hashlib
 
     return hashlib.sha256(f"{client_id}\n{base_url}".encode()).hexdigest()[:16]
@@ -189,6 +192,7 @@ def send_batches(
         key=key,
         fingerprint=plan.fingerprint,
         ordered_fingerprint=plan.ordered_fingerprint,
+        near_miss=quiet_hours_near_miss(plan, key),
         batch_count=len(plan.batches),
         recipient_count=len(plan.addresses),
         owner=JobOwner.current(run_id),
@@ -197,6 +201,73 @@ def send_batches(
     batches = plan.batches if claim.ordered else plan.job_batches
     with store.hold_job(profile, account, key, run_id) as lease:
         return run(batches, lease)
+
+
+def quiet_hours_near_miss(plan: SendPlan, key: str) -> tuple[str, UsageError]:
+    """The same job with quiet hours the other way (`SendPlan.zoned_twin`), and the error that
+    says so: a keyed job's batches are cut by time zone with quiet hours and not without, so it
+    cannot change between runs, but it is not "a different message or recipient list"."""
+    if plan.unzoned is not None:
+        was, now, fix = "without quiet hours", "has them", "--quiet-hours off"
+    else:
+        was, now, fix = "with quiet hours", "has none", "the same --quiet-hours"
+    error = UsageError(
+        f"dedupe key {key!r} was first run {was}, and this run {now} (quiet hours batch the"
+        " recipients by time zone: the two are different jobs)",
+        hint=f"run it again with {fix}, or use a new key",
+    )
+    return plan.zoned_twin, error
+
+
+@dataclass(frozen=True)
+class JobPreview:
+    """A keyed dry run: what the job's earlier runs settled, and what a run now would send."""
+
+    key: str
+    known: bool  # an earlier run used the key (for this same job)
+    already_sent: int  # recipients of batches accepted before
+    unknown: int  # recipients of batches that may have gone (resent only with --resend-unknown)
+    to_send: int  # recipients of the batches not sent yet (opted-out ones are skipped)
+
+
+def preview_job(
+    stores: StoreSettings,
+    plan: SendPlan,
+    *,
+    profile: str,
+    account: str,
+    key: str,
+    resend_unknown: bool,
+    skip: Collection[str] = frozenset(),
+) -> JobPreview:
+    """What `send_batches` would find of the job `key` (a dry run): the same check of the key
+    (`check_job`, the `UsageError`s `acquire_job` raises), and the same reading of its earlier
+    batches (`_settled`). Reads only; claims nothing."""
+    store = read_history(stores)
+    if store is None:  # no history yet: nothing was sent under any key
+        return JobPreview(key, False, 0, 0, len(plan.addresses) - len(skip))
+    with store:
+        known = store.check_job(
+            profile=profile,
+            account=account,
+            key=key,
+            fingerprint=plan.fingerprint,
+            ordered_fingerprint=plan.ordered_fingerprint,
+            near_miss=quiet_hours_near_miss(plan, key),
+        )
+        attempts = store.dedupe_attempts(profile, key, account, recipients=False) if known else {}
+        sent = unknown = to_send = 0
+        for number, batch in enumerate(plan.job_batches):
+            settled = _settled(
+                number, batch, attempts.get(number), resend_unknown, store.addresses_of
+            )
+            if settled is None:
+                to_send += sum(a not in skip for a in batch)
+            elif settled.result == ALREADY_SENT:
+                sent += len(settled.addresses)
+            else:
+                unknown += len(settled.addresses)
+    return JobPreview(key, known, sent, unknown, to_send)
 
 
 class _Stop:

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 # once LEASE_SECONDS pass without a renewal (a run on another host that died), or at once when
 # its owner is a process on this host that no longer exists.
 HEARTBEAT_SECONDS = 2.0
+# The fingerprint of the same job run another way (`SendPlan.zoned_twin`), and the error that
+# names that difference.
+NearMiss = tuple[str, UsageError]
 LEASE_SECONDS = 20.0
 
 
@@ -118,6 +121,7 @@ class JobClaims(ABC):
         owner: JobOwner,
         lock_timeout: float = 0.0,
         ordered_fingerprint: str | None = None,
+        near_miss: NearMiss | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> JobClaim:
         """Tie `key` to one job and claim it for `owner`, the one live run that may send it.
@@ -127,7 +131,8 @@ class JobClaims(ABC):
         `lock_timeout` seconds, then `LockTimeoutError` names its holder. A claim whose holder
         died (this host: its process is gone; any host: it stopped renewing) is taken over.
         `ordered_fingerprint` is the job's fingerprint as version 1 computed it, for a job that
-        an older attsms began.
+        an older attsms began. `near_miss`: a fingerprint of the same job run another way, and
+        the error that says how, raised instead of "a different message or recipient list".
         """
         deadline = time.monotonic() + max(0.0, lock_timeout)
         while True:
@@ -142,6 +147,7 @@ class JobClaims(ABC):
                     batch_count,
                     recipient_count,
                     owner,
+                    near_miss,
                 )
             if claim is not None:
                 return claim
@@ -165,6 +171,7 @@ class JobClaims(ABC):
         batch_count: int,
         recipient_count: int,
         owner: JobOwner,
+        near_miss: NearMiss | None = None,
     ) -> tuple[JobClaim | None, JobOwner | None]:
         now = time.time()
         where = (profile, account, key)
@@ -198,7 +205,7 @@ class JobClaims(ABC):
                 ),
             )
             return JobClaim(new=True), None
-        _refuse_other_job(row, key, fingerprint, ordered_fingerprint)
+        _refuse_other_job(row, key, fingerprint, ordered_fingerprint, near_miss)
         stored, ordered = row[0], bool(row[1])
         holder = _owner(row[4:9])
         alive = row[9] is not None and row[9] > now and not (holder and holder.dead())
@@ -219,6 +226,7 @@ class JobClaims(ABC):
         key: str,
         fingerprint: str,
         ordered_fingerprint: str | None = None,
+        near_miss: NearMiss | None = None,
     ) -> bool:
         """What `acquire_job` would refuse, checked without claiming anything (a dry run): a
         `UsageError` for a key used for another job, or one whose record retention pruned.
@@ -230,7 +238,7 @@ class JobClaims(ABC):
                 row = db.execute(_JOB_SELECT, (profile, "", key)).fetchone()
         if row is None:
             return False
-        _refuse_other_job(row, key, fingerprint, ordered_fingerprint)
+        _refuse_other_job(row, key, fingerprint, ordered_fingerprint, near_miss)
         return True
 
     def renew_job(self, profile: str, account: str, key: str, run_id: str) -> bool:
@@ -316,7 +324,11 @@ _JOB_SELECT = (
 
 
 def _refuse_other_job(
-    row: Sequence[Any], key: str, fingerprint: str, ordered_fingerprint: str | None
+    row: Sequence[Any],
+    key: str,
+    fingerprint: str,
+    ordered_fingerprint: str | None,
+    near_miss: NearMiss | None = None,
 ) -> None:
     """A `UsageError` (exit 2, nothing sent) when the job `row` (`_JOB_SELECT`) cannot be re-run
     as the job `fingerprint`: the key was used for other text or numbers, or retention pruned
@@ -330,6 +342,8 @@ def _refuse_other_job(
         row[10],
     )
     when = _local(created_at).strftime("%Y-%m-%d %H:%M")
+    if near_miss is not None and stored == near_miss[0]:
+        raise near_miss[1]
     if stored not in (fingerprint, ordered_fingerprint if ordered else None):
         raise UsageError(
             f"dedupe key {key!r} was used on {when} for a different message or recipient"

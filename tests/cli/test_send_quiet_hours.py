@@ -198,4 +198,8 @@ def test_adding_quiet_hours_to_a_keyed_job_is_another_job(
     clock("2026-12-03 17:00")
     again = cli("send", NEW_YORK, "-m", "Hi", "--dedupe-key", "j", "--quiet-hours", "21:00-08:00")
     assert again.exit_code == 2  # its batches are cut by zone: a re-run could not find them
-    assert again.stderr.startswith("attsms: error: dedupe key 'j' was used")
+    # Named by what differs, not as "a different message or recipient list".
+    assert again.stderr.startswith(
+        "attsms: error: dedupe key 'j' was first run without quiet hours, and this run has them"
+    )
+    assert "--quiet-hours off" in again.stderr

@@ -484,3 +484,28 @@ def test_send_refuses_numbers_it_cannot_reach_before_sending_anything(
         assert "'+442071234567' (GB)" in line and "'+1 416 555 0100' (CA)" in line
     stats = server.stats()
     assert (stats["send_requests"], stats["delivered_to"]) == (0, {})
+
+
+def test_recipient_lines_without_header_take_every_number_of_a_line() -> None:
+    text = '5555550100, 555-555-0101;"(555) 555-0102"\tAda\n5555550103,Bob,2 kids\n'
+    assert parse_recipient_lines(text) == [
+        "5555550100",
+        "555-555-0101",
+        "(555) 555-0102",
+        "5555550103",
+    ]
+
+
+def test_recipient_lines_a_line_with_no_number_is_kept_to_be_refused_by_name() -> None:
+    assert parse_recipient_lines("5555550100\nAda,Bob\n,,\n") == ["5555550100", "Ada"]
+
+
+@pytest.mark.parametrize("header", ["phone,phone", "Phone,Mobile", "to;Phone Number"])
+def test_recipient_lines_a_header_naming_two_number_columns_is_an_error(header: str) -> None:
+    with pytest.raises(UsageError, match="more than one number column"):
+        parse_recipient_lines(f"{header}\n5555550100,5555550101\n")
+
+
+def test_recipient_lines_csv_by_semicolon_or_tab() -> None:
+    assert parse_recipient_lines("name;phone\nAda;5555550100\n") == ["5555550100"]
+    assert parse_recipient_lines("name\tphone\nAda\t5555550100\n") == ["5555550100"]

@@ -408,6 +408,10 @@ def test_a_full_temporary_dir_stops_a_template_send_before_anything_is_sent(
         one_error_line(result, "the CSV from stdin", str(fs.path), "No space left")
     assert server.stats()["attempts"] == before
 
+    # A dry run spills the plan as the send does: it fails alike, not "all is well".
+    dry = cli("send", "--to-file", str(people), "--template", "-m", "Hi {name}", "--dry-run")
+    one_error_line(dry, "the plan of the send", str(fs.path), "No space left")
+
     fs.free()
     sent = cli("send", "--to-file", str(people), "--template", "-m", "Hi {name}", "-q")
     assert sent.exit_code == 0, sent.stderr

@@ -204,10 +204,16 @@ def test_formulas_are_just_text(write: Write) -> None:
 
 
 def test_blank_lines_comments_and_blank_phones_are_skipped(write: Write) -> None:
-    path = write("phone,name\n\n# a comment\n,nobody\n2125550100,Ana\n2125550100,Ana again\n")
+    path = write("phone,name\n\n# a comment\n,nobody\n2125550100,Ana\n(212) 555-0100,Ana\n")
     facts = _scan(path, "Hi {name}")
     assert (facts.recipients, facts.skipped, facts.duplicates) == (1, 1, 1)
-    assert _texts(path, "Hi {name}") == {"tel:+12125550100": "Hi Ana"}  # the first row wins
+    assert _texts(path, "Hi {name}") == {"tel:+12125550100": "Hi Ana"}  # the same text: once
+
+
+def test_one_number_with_two_texts_is_refused_naming_it_and_both_lines(write: Write) -> None:
+    path = write("phone,name\n2125550100,Ana\n2125550101,Bo\n2125550100,Ana again\n")
+    error = _refused(lambda: _scan(path, "Hi {name}"))
+    assert "the same number with different texts on 1 row: +12125550100 (lines 2 and 4)" in error
 
 
 def test_duplicate_headers_are_refused(write: Write) -> None:
@@ -359,7 +365,7 @@ def test_identical_texts_share_requests_of_at_most_50(write: Write) -> None:
 
 
 def test_dry_run_summary_and_lines(write: Write) -> None:
-    path = write("phone,name\n2125550100,Zoë\n2125550101,Bo\n2125550101,again\n,none\n")
+    path = write("phone,name\n2125550100,Zoë\n2125550101,Bo\n2125550101,Bo\n,none\n")
     facts = _scan(path, "Hi {name}")
     summary = facts.summary()
     assert summary["requests"] == 2 and summary["duplicates"] == 1

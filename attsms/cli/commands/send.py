@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     from attsms.auth.session import Session
     from attsms.cli.commands.context import AppState
     from attsms.cli.output import Output, RecordStream
-    from attsms.send.compose import Preview, TemplateDryRun
+    from attsms.send.compose import JobRef, Preview, TemplateDryRun
     from attsms.send.plan import DryRun, SendPlan
     from attsms.send.quiet_hours import Deferral, QuietHours
     from attsms.send.results import BatchOutcome, RecipientResult, SendReport
-    from attsms.send.runner import SendOptions
+    from attsms.send.runner import JobPreview, SendOptions
     from attsms.store import StoreSettings
     from attsms.track.wait import WaitResult
 
@@ -47,8 +47,10 @@ To = Annotated[
     list[str] | None,
     typer.Argument(metavar="TO...", help="Numbers as you would type them; short:NNNNN."),
 ]
+# A list, so that `-m x -m y` is refused (Click would keep the last one without a word).
 Message = Annotated[
-    str | None, typer.Option("--message", "-m", metavar="TEXT", help="The text to send.")
+    list[str] | None,
+    typer.Option("--message", "-m", metavar="TEXT", help="The text to send."),
 ]
 MessageFile = Annotated[
     str | None,
@@ -58,7 +60,8 @@ ToFile = Annotated[
     str | None,
     typer.Option(
         metavar="FILE",
-        help="Recipients, one a line (# comments) or CSV with a phone column; - for stdin.",
+        help="Recipients: numbers a line (each is texted; # comments), or CSV with a phone"
+        " column; - for stdin.",
     ),
 ]
 Notify = Annotated[
@@ -176,9 +179,12 @@ def send(
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     _refuse_lone_flags(wait, timeout, dedupe_key, resend_unknown, lock_timeout, template, default)
+    text = _one_message(message)
     settings = app_state.settings
     window = resolve_window(quiet_hours, settings.quiet_hours)
-    request = SendRequest(to or (), to_file, message, message_file, template, default or ())
+    # Checked before a dry run too: it fails exactly as the send would.
+    per_second = parse_rate(rate) if rate is not None else None
+    request = SendRequest(to or (), to_file, text, message_file, template, default or ())
     region = settings.profile.region
     if dry_run:
         preview = compose.preview_request(
@@ -189,6 +195,7 @@ def send(
             stores=settings.store,
             sender=settings.sender,
             ignore_opt_out=ignore_opt_out,
+            job=_job_ref(app_state, out, dedupe_key, resend_unknown),
         )
         _print_preview(out, preview)
         return
@@ -198,7 +205,7 @@ def send(
         dedupe_key=dedupe_key,
         resend_unknown=resend_unknown,
         concurrency=concurrency,
-        rate=parse_rate(rate) if rate is not None else None,
+        rate=per_second,
         ignore_opt_out=ignore_opt_out,
         lock_timeout=lock_timeout,
         quiet_hours=window,
@@ -220,12 +227,46 @@ def _refuse_lone_flags(
 
     if timeout is not None and not wait:
         raise UsageError("--timeout goes with --wait")
+    if dedupe_key is not None and not dedupe_key.strip():
+        # An unset variable in a cron line (`--dedupe-key "$JOB"`): no job to name.
+        raise UsageError(
+            "--dedupe-key is empty", hint="name the job, e.g. --dedupe-key nightly-$(date +%F)"
+        )
     if resend_unknown and dedupe_key is None:
         raise UsageError("--resend-unknown goes with --dedupe-key")
     if lock_timeout and dedupe_key is None:
         raise UsageError("--lock-timeout goes with --dedupe-key")
     if defaults and not template:
         raise UsageError("--default goes with --template")
+
+
+def _one_message(messages: list[str] | None) -> str | None:
+    """The one -m TEXT; given twice, which one was meant is not for attsms to guess."""
+    from attsms.core.errors import UsageError
+
+    if messages and len(messages) > 1:
+        raise UsageError(
+            f"-m/--message given {len(messages)} times", hint="give the text once: -m TEXT"
+        )
+    return messages[0] if messages else None
+
+
+def _job_ref(
+    app_state: AppState, out: Output, key: str | None, resend_unknown: bool
+) -> JobRef | None:
+    """The keyed job a dry run looks up, named as the send names it: the profile and account of
+    the session (its client id and base URL; no login, nothing sent)."""
+    if key is None:
+        return None
+    from attsms.send.compose import JobRef
+    from attsms.send.runner import job_account
+
+    session = app_state.session(out)
+    try:
+        account = job_account(session.client_id, session.base_url)
+        return JobRef(session.profile, account, key, resend_unknown)
+    finally:
+        session.close()
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -505,17 +546,39 @@ def _change_printer(out: Output) -> Any:
 def _print_preview(out: Output, preview: Preview) -> None:
     from attsms.send.plan import DryRun
 
+    job = _job_fields(preview.job)
     if isinstance(preview.dry_run, DryRun):
-        _print_dry_run(out, preview.dry_run)
+        _print_dry_run(out, preview.dry_run, job)
         if preview.window is not None:
             out.info(_quiet_line(preview.window, preview.held))
     else:
-        _print_template_dry_run(out, preview.dry_run, preview.window, preview.held)
+        _print_template_dry_run(out, preview.dry_run, preview.window, preview.held, job)
         out.info("Dry run: nothing was sent.")
 
 
+def _job_fields(job: JobPreview | None) -> dict[str, Any]:
+    """A keyed dry run's counts (`--json` fields; the rows of the table say the same)."""
+    if job is None:
+        return {}
+    fields = {"dedupe_key": job.key, "already_sent": job.already_sent, "to_send": job.to_send}
+    if job.unknown:
+        fields["unknown"] = job.unknown
+    return fields
+
+
+_JOB_LABELS = {
+    "already_sent": "already sent",
+    "unknown": "unknown (not resent)",
+    "to_send": "to send",
+}
+
+
 def _print_template_dry_run(
-    out: Output, plan: TemplateDryRun, window: QuietHours | None, held: Deferral | None
+    out: Output,
+    plan: TemplateDryRun,
+    window: QuietHours | None,
+    held: Deferral | None,
+    job: dict[str, Any],
 ) -> None:
     from attsms.core.text import first_few
 
@@ -524,6 +587,7 @@ def _print_template_dry_run(
             "dry_run": True,
             **plan.facts.summary(),
             "opted_out": plan.opted_out,
+            **job,
         }
         if window is not None:
             document["quiet_hours"] = held
@@ -531,6 +595,9 @@ def _print_template_dry_run(
         return
     for line in plan.facts.lines():
         out.text(line)
+    if job:
+        counts = ", ".join(f"{job[k]} {label}" for k, label in _JOB_LABELS.items() if k in job)
+        out.text(f"dedupe key {job['dedupe_key']!r}: {counts}")
     if plan.opted_out:
         shown = plan.opted_out
         out.text(f"opted out (texted STOP), would be skipped: {len(shown)}: {first_few(shown)}")
@@ -538,7 +605,7 @@ def _print_template_dry_run(
         out.info(_quiet_line(window, held))
 
 
-def _print_dry_run(out: Output, plan: DryRun) -> None:
+def _print_dry_run(out: Output, plan: DryRun, job: dict[str, Any]) -> None:
     from attsms.core.text import first_few
     from attsms.send.plan import describe_characters
 
@@ -546,6 +613,7 @@ def _print_dry_run(out: Output, plan: DryRun) -> None:
     rows: list[dict[str, Any]] = [
         {"item": "recipients", "value": len(plan.recipients)},
         {"item": "requests", "value": plan.requests},
+        *({"item": label, "value": job[k]} for k, label in _JOB_LABELS.items() if k in job),
         *(
             [{"item": "opted out (skipped)", "value": f"{len(skipped)}: {first_few(skipped)}"}]
             if skipped
@@ -562,13 +630,13 @@ def _print_dry_run(out: Output, plan: DryRun) -> None:
         {"item": "total segments", "value": plan.total_segments},
     ]
     if out.format is Format.JSON:  # the only format listing every recipient: streamed
-        _print_dry_run_json(out, plan)
+        _print_dry_run_json(out, plan, job)
     else:
         out.records(rows, [Column("item", "DRY RUN", style="bold"), Column("value", "")])
     out.info("Dry run: nothing was sent.")
 
 
-def _print_dry_run_json(out: Output, plan: DryRun) -> None:
+def _print_dry_run_json(out: Output, plan: DryRun, job: dict[str, Any]) -> None:
     """The `--json` document of a dry run, as `out.json` would write it, with the recipients
     written a slice at a time: a million are never one list of strings."""
     import dataclasses
@@ -577,6 +645,7 @@ def _print_dry_run_json(out: Output, plan: DryRun) -> None:
 
     fields: dict[str, Any] = to_jsonable(dataclasses.replace(plan, recipients=[]))
     del fields["recipients"]
+    fields.update(job)
     stream = out.record_stream([], field="recipients", head={"dry_run": True})
     recipients = plan.recipients
     step = 10_000
