@@ -51,6 +51,9 @@ class PullSummary:
     opted_out: list[str] = field(default_factory=list)  # wire addresses, in order
     opted_in: list[str] = field(default_factory=list)
     pending: int = 0  # still waiting at the service after the last batch
+    # Of the new, those whose sender is not a phone number or short code, or whose time is not
+    # a time: stored as they came (the service has forgotten them), with no keyword, no opt-out.
+    unreadable: int = 0
 
 
 class UnstoredMessagesError(StoreError):
@@ -158,6 +161,7 @@ class InboxPull:
             summary.fetched += len(batch.messages)
             summary.new += len(stored.new)
             summary.duplicates += stored.duplicates
+            summary.unreadable += sum(not message.readable for message in stored.new)
             summary.opted_out.extend(stored.opted_out)
             summary.opted_in.extend(stored.opted_in)
             summary.pending = batch.pending
