@@ -14,6 +14,10 @@ Ctrl-C, SIGTERM and SIGHUP wait until the batch asked for is stored (a second si
 Before the first call the store is opened and written once, so an unwritable store fails before
 anything is fetched. One pull at a time per profile and registration ID, under a cross-process
 lock.
+
+A pulled message whose sender is not a phone number or short code, or whose DateTime is not a
+time (`core.inbound`, the rule `listen` refuses by), is stored all the same (the service has
+forgotten it), with no keyword and dated when stored; `PullSummary.unreadable` counts them.
 """
 
 from __future__ import annotations

@@ -519,7 +519,8 @@ WHEN = "2026-12-01T00:00:00Z"
 def test_an_unreadable_sender_or_time_is_stored_as_it_came_without_an_opt_out(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
-    server = use_server(sandbox_http())
+    server = sandbox_http()
+    use_server(server)
     server.faults(
         _batch_answer(
             {"senderAddress": "garbage", "message": "STOP", "dateTime": WHEN},
@@ -565,7 +566,8 @@ def test_an_unreadable_sender_or_time_is_stored_as_it_came_without_an_opt_out(
 def test_the_unreadable_warning_shows_under_quiet_and_once_per_run(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
-    server = use_server(sandbox_http())
+    server = sandbox_http()
+    use_server(server)
     odd = {"senderAddress": "garbage", "message": "STOP", "dateTime": WHEN}
     server.faults(_batch_answer(odd, {**odd, "messageId": "ODD9"}))
     result = cli("inbox", "pull", "12345", "-q", "--jsonl")
@@ -584,7 +586,8 @@ def test_the_unreadable_warning_shows_under_quiet_and_once_per_run(
 def test_a_clean_pull_reports_no_unreadable_messages(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
-    server = use_server(sandbox_http())
+    server = sandbox_http()
+    use_server(server)
     server.inject(ALICE, "STOP")
     result = cli("inbox", "pull", "12345", "--json")
     assert result.exit_code == 0 and "warning" not in result.stderr
