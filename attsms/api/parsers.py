@@ -8,6 +8,7 @@ ValueError for an answer it cannot use; the client turns that into an `ApiError`
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attsms.core.errors import ApiError
+from attsms.core.inbound import sender_address, time_text
 from attsms.core.models import (
     DeliveryInfo,
     DeliveryStatus,
@@ -144,9 +146,9 @@ def parse_inbox(body: Any) -> InboxBatch:
             InboundMessage(
                 message_id=message_id,
                 message=as_str(field(item, "message")) or "",
-                sender=canonical(as_str(field(item, "senderAddress")) or ""),
+                sender=_sender(as_str(field(item, "senderAddress")) or ""),
                 destination=as_str(field(item, "destinationAddress")) or "",
-                received_at=as_str(field(item, "dateTime")) or "",
+                received_at=_received_at(field(item, "dateTime")),
             )
         )
     return InboxBatch(
@@ -154,6 +156,24 @@ def parse_inbox(body: Any) -> InboxBatch:
         pending=as_int(field(message_list, "totalNumberOfPendingMessages")),
         resource_url=as_str(field(message_list, "resourceURL")),
     )
+
+
+def _sender(raw: str) -> str:
+    """The sender's wire form when it is a phone number or short code (`core.inbound`'s rule,
+    the one `listen` applies); else what the service sent: a pull cannot refuse a message the
+    service has already forgotten. The store gives such a sender no keyword (no opt-out)."""
+    return sender_address(raw) or canonical(raw)
+
+
+def _received_at(value: Any) -> str:
+    """The dateTime as sent (trimmed) when it is an ISO 8601 time, "" when there is none; else
+    kept as text as it came (`core.inbound.readable` then says it is no time: the store dates
+    the message by its arrival)."""
+    text = time_text(value)
+    if text is not None:
+        return text
+    shown = as_str(value)
+    return shown if shown is not None else json.dumps(value, default=str)[:200]
 
 
 @dataclass(frozen=True)

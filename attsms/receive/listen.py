@@ -36,7 +36,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attsms.api.parsers import as_list, as_str, field
@@ -49,9 +48,10 @@ from attsms.auth.credentials import (
     listen_token_store,
 )
 from attsms.core.errors import AttsmsError, UsageError, listen_error
+from attsms.core.inbound import sender_address, time_text
 from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
-from attsms.core.numbers import TEL_PREFIX, canonical, display
+from attsms.core.numbers import display
 
 if TYPE_CHECKING:
     from attsms.auth.profiles import ActiveProfile
@@ -63,8 +63,6 @@ JSON_TYPES = ("application/json", "text/json")
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_US_OR_SHORT = re.compile(r"tel:\+1[2-9][0-9]{2}[2-9][0-9]{6}|short:[0-9]{3,8}")
-_INTERNATIONAL = re.compile(r"(?:tel:)?\+([2-9][0-9]{6,14})")  # +1 numbers must be NANP
 _REGISTRATION = re.compile(r"\+?[0-9]{3,15}")
 
 
@@ -166,32 +164,22 @@ def parse_inbound(body: Any, default_registration: str | None = None) -> Inbound
 
 
 def _address(raw: str, name: str) -> str:
-    """`raw` in its wire form when it is a phone number (US, or E.164 elsewhere) or a short
-    code; else ShapeError: what is stored must be reachable by `optout remove`, `--from`…"""
-    text = raw.strip()
-    address = canonical(text)
-    if _US_OR_SHORT.fullmatch(address):
-        return address
-    if m := _INTERNATIONAL.fullmatch(text):
-        return f"{TEL_PREFIX}+{m.group(1)}"
-    raise ShapeError(f"{name} is not a phone number or short code")
+    """`raw` in its wire form when it is a phone number or short code (`core.inbound`'s rule);
+    else ShapeError: what is stored must be reachable by `optout remove`, `--from`…"""
+    address = sender_address(raw)
+    if address is None:
+        raise ShapeError(f"{name} is not a phone number or short code")
+    return address
 
 
 def _moment(value: Any) -> str:
-    """A DateTime as it was sent, when it is an ISO 8601 time; "" when there is none (the store
-    then dates the message by its arrival). ShapeError for anything else: a time that is not one
-    would sort anywhere and match every `--since`."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return ""
-    text = as_str(value) if isinstance(value, str) else None
-    try:
-        if text is None:
-            raise ValueError(value)
-        moment = datetime.fromisoformat(text.strip())
-        (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    except (ValueError, OverflowError, OSError):
-        raise ShapeError("DateTime is not a time (ISO 8601)") from None
-    return text.strip()
+    """A DateTime as it was sent, when it is an ISO 8601 time (`core.inbound`'s rule); "" when
+    there is none (the store then dates the message by its arrival). ShapeError for anything
+    else: a time that is not one would sort anywhere and match every `--since`."""
+    text = time_text(value)
+    if text is None:
+        raise ShapeError("DateTime is not a time (ISO 8601)")
+    return text
 
 
 # --- where it goes ---------------------------------------------------------------------------

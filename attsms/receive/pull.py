@@ -14,6 +14,10 @@ Ctrl-C, SIGTERM and SIGHUP wait until the batch asked for is stored (a second si
 Before the first call the store is opened and written once, so an unwritable store fails before
 anything is fetched. One pull at a time per profile and registration ID, under a cross-process
 lock.
+
+A pulled message whose sender is not a phone number or short code, or whose DateTime is not a
+time (`core.inbound`, the rule `listen` refuses by), is stored all the same (the service has
+forgotten it), with no keyword and dated when stored; `PullSummary.unreadable` counts them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class PullSummary:
     opted_out: list[str] = field(default_factory=list)  # wire addresses, in order
     opted_in: list[str] = field(default_factory=list)
     pending: int = 0  # still waiting at the service after the last batch
+    # Of the new, those whose sender is not a phone number or short code, or whose time is not
+    # a time: stored as they came (the service has forgotten them), with no keyword, no opt-out.
+    unreadable: int = 0
 
 
 class UnstoredMessagesError(StoreError):
@@ -171,6 +178,7 @@ class InboxPull:
             summary.fetched += len(batch.messages)
             summary.new += len(stored.new)
             summary.duplicates += stored.duplicates
+            summary.unreadable += sum(not message.readable for message in stored.new)
             summary.opted_out.extend(stored.opted_out)
             summary.opted_in.extend(stored.opted_in)
             summary.pending = batch.pending

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attsms.core.errors import LockTimeoutError, StoreError, UsageError
+from attsms.core.inbound import is_sender, readable, timestamp
 from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.numbers import canonical
@@ -72,16 +73,25 @@ class StoredMessage:
     def from_inbound(
         cls, message: InboundMessage, registration_id: str, stored_at: str = ""
     ) -> StoredMessage:
+        """The record of `message`. A sender that is not a phone number or short code (kept as
+        it came: a pull cannot refuse it) gives no keyword: its STOP is no opt-out, since no
+        `optout remove` could ever reach that address."""
+        sender = _canonical(message.sender)
         return cls(
             message_id=message.message_id,
             registration_id=registration_id,
-            sender=_canonical(message.sender),
+            sender=sender,
             destination=message.destination,
             text=message.message,
             received_at=message.received_at,
             stored_at=stored_at,
-            keyword=keyword_of(message.message),
+            keyword=keyword_of(message.message) if is_sender(sender) else None,
         )
+
+    @property
+    def readable(self) -> bool:
+        """Whether the sender is a phone number or short code and the time (if any) a time."""
+        return readable(self.sender, self.received_at)
 
 
 @dataclass(frozen=True)
@@ -398,17 +408,10 @@ def _now_iso() -> str:
 
 
 def _timestamp(received_at: str, fallback: float) -> float:
-    """The service's dateTime as epoch seconds (UTC when it names no zone); else `fallback`."""
-    try:
-        moment = datetime.fromisoformat(received_at.strip())
-    except ValueError:
-        return fallback
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.timestamp()
-    except (OverflowError, OSError):
-        return fallback
+    """The service's dateTime as epoch seconds (UTC when it names no zone); `fallback` (the
+    time it is stored) when there is none or it is not a time: never a time it did not say."""
+    moment = timestamp(received_at)
+    return fallback if moment is None else moment
 
 
 def _canonical(address: str) -> str:

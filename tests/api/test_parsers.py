@@ -73,6 +73,27 @@ def test_inbox_single_message_as_object_not_list() -> None:
     assert [m.message_id for m in parse_inbox(body).messages] == ["m1"]
 
 
+@pytest.mark.parametrize(
+    ("sender", "when", "kept_sender", "kept_when"),
+    [
+        # Listen's rule (core.inbound): a valid sender in its wire form, a time trimmed.
+        ("+447700900123", " 2026-04-19T14:30:00Z ", "tel:+447700900123", "2026-04-19T14:30:00Z"),
+        ("12345", None, "short:12345", ""),
+        # Not a sender, not a time: kept as they came (the service has forgotten the message).
+        ("garbage", "garbage", "garbage", "garbage"),
+        ("tel:+1212", 1.5, "tel:+1212", "1.5"),
+        (None, True, "", "true"),
+        (None, ["x"], "", '["x"]'),
+    ],
+)
+def test_inbox_sender_and_time_by_listens_rule_or_as_they_came(
+    sender: str | None, when: Any, kept_sender: str, kept_when: str
+) -> None:
+    item = {"messageId": "m1", "message": "STOP", "senderAddress": sender, "dateTime": when}
+    [message] = parse_inbox({"inboundSMSMessageList": {"inboundSMSMessage": item}}).messages
+    assert (message.sender, message.received_at) == (kept_sender, kept_when)
+
+
 @given(style=styles)
 def test_delivery_status_any_case(style: str) -> None:
     body = {

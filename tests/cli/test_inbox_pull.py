@@ -495,3 +495,100 @@ def test_send_refuses_a_number_that_texted_stop_until_it_texts_start(
     assert cli("inbox", "pull", "12345", "-q").exit_code == 0
     assert cli("send", ALICE, "-m", "hello again").exit_code == 0
     assert server.stats()["attempts"]["send"] == 2
+
+
+# --- a sender or time that is not one (issue 23, receive side) --------------------------------
+
+
+def _batch_answer(*messages: dict[str, Any]) -> dict[str, Any]:
+    """A fault rule making the next inbox call answer these messages (the sandbox itself only
+    holds valid senders): the service hands out whatever it has."""
+    items = [
+        {"messageId": f"ODD{n}", "destinationAddress": "12345", **message}
+        for n, message in enumerate(messages, 1)
+    ]
+    body = {
+        "inboundSMSMessageList": {"inboundSMSMessage": items, "totalNumberOfPendingMessages": 0}
+    }
+    return {"path_prefix": INBOX_PATH, "status": 200, "body": json.dumps(body)}
+
+
+WHEN = "2026-12-01T00:00:00Z"
+
+
+def test_an_unreadable_sender_or_time_is_stored_as_it_came_without_an_opt_out(
+    cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
+) -> None:
+    server = sandbox_http()
+    use_server(server)
+    server.faults(
+        _batch_answer(
+            {"senderAddress": "garbage", "message": "STOP", "dateTime": WHEN},
+            {"senderAddress": "tel:+1212", "message": "STOP", "dateTime": WHEN},
+            {"senderAddress": "tel:+12125550100", "message": "STOP", "dateTime": WHEN},
+            {"senderAddress": "tel:+12125550199", "message": "hi", "dateTime": "garbage"},
+            {"senderAddress": "+447700900123", "message": "STOP", "dateTime": WHEN},
+            {"message": "START"},  # no sender at all: no opt-in of "" either
+        )
+    )
+    result = cli("inbox", "pull", "12345", "--json")
+    assert result.exit_code == 0, result.stderr
+    pulled = result.json()
+    assert pulled["unreadable"] == 4  # garbage, tel:+1212, the time, no sender
+    assert pulled["new"] == 6
+    # Only the valid senders' STOPs count; an international sender takes listen's wire form.
+    assert pulled["opted_out"] == ["+12125550100", "+447700900123"]
+    keywords = {m["message_id"]: m["keyword"] for m in pulled["messages"]}
+    assert keywords == {"ODD1": None, "ODD2": None, "ODD3": "stop", "ODD4": None,
+                        "ODD5": "stop", "ODD6": None}  # fmt: skip
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "attsms: warning: 4 messages with an unreadable sender or time were stored as they came"
+        " (no keyword, no opt-out; dated when stored); see attsms inbox list"
+    ]
+    assert "Traceback" not in result.stderr
+    optouts = cli("optout", "list", "--json").json()
+    assert sorted(o["number"] for o in optouts) == ["+12125550100", "+447700900123"]
+
+    everything = {m["message_id"]: m for m in stored(cli)}
+    assert sorted(everything) == [f"ODD{n}" for n in range(1, 7)]  # nothing pulled is lost
+    assert everything["ODD1"]["from"] == "garbage"  # as it came, for a person to read
+    assert everything["ODD4"]["received_at"] == "garbage"
+
+    # A time that is not one is dated by its arrival: in `--since 1h`, but no match for a
+    # --since after it (it would otherwise sort anywhere, or match every --since).
+    recent = cli("inbox", "list", "--since", "1h", "--json", "--limit", "0")
+    assert "ODD4" in {m["message_id"] for m in recent.json()}
+    later = cli("inbox", "list", "--since", "2099-01-01", "--json", "--limit", "0")
+    assert later.json() == []
+
+
+def test_the_unreadable_warning_shows_under_quiet_and_once_per_run(
+    cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
+) -> None:
+    server = sandbox_http()
+    use_server(server)
+    odd = {"senderAddress": "garbage", "message": "STOP", "dateTime": WHEN}
+    server.faults(_batch_answer(odd, {**odd, "messageId": "ODD9"}))
+    result = cli("inbox", "pull", "12345", "-q", "--jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 2
+    assert result.stderr == (
+        "attsms: warning: 2 messages with an unreadable sender or time were stored as they came"
+        " (no keyword, no opt-out; dated when stored); see attsms inbox list\n"
+    )
+    server.faults(_batch_answer(odd))  # handed out again: already stored, nothing to say
+    again = cli("inbox", "pull", "12345", "-q", "--json")
+    assert again.exit_code == 0 and again.stderr == ""
+    assert again.json()["unreadable"] == 0
+
+
+def test_a_clean_pull_reports_no_unreadable_messages(
+    cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
+) -> None:
+    server = sandbox_http()
+    use_server(server)
+    server.inject(ALICE, "STOP")
+    result = cli("inbox", "pull", "12345", "--json")
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    assert (result.json()["unreadable"], result.json()["opted_out"]) == (0, [ALICE])

@@ -178,11 +178,14 @@ def _finish(
                 "opted_out": [display(a) for a in summary.opted_out],
                 "opted_in": [display(a) for a in summary.opted_in],
                 "pending": summary.pending,
+                "unreadable": summary.unreadable,
                 "messages": held,
             }
         )
     elif out.format is Format.TABLE and held:
         out.records(held, columns)
+    if summary.unreadable:  # a warning, -q or not: a cron job's mail should show it
+        out.warn(_unreadable_note(summary.unreadable))
     notes = []
     if summary.opted_out:
         notes.append(counted(len(summary.opted_out), "opt-out"))
@@ -200,6 +203,12 @@ def _finish(
     if summary.pending > 0:
         waiting = f"; {summary.pending} more waiting at the service (run again)"
     out.info(f"Pulled {new}{detail} from {summary.registration_id}{waiting}.")
+
+
+def _unreadable_note(count: int) -> str:
+    what = counted(count, "message") + " with an unreadable sender or time"
+    was = "was stored as it came" if count == 1 else "were stored as they came"
+    return f"{what} {was} (no keyword, no opt-out; dated when stored); see attsms inbox list"
 
 
 @app.command("list", epilog=LIST_EPILOG)
