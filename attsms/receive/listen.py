@@ -640,6 +640,8 @@ def serve(
                 yield
                 return
             previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+            for sig in early:  # asked to stop while announcing: stop at once, gracefully
+                self.handle_exit(sig, None)
             try:
                 yield
             finally:
@@ -660,10 +662,21 @@ def serve(
     )
     server = Server(config)
     app.stop_serving = lambda: setattr(server, "should_exit", True)
+    # A SIGTERM between the announcement (a supervisor may act on it at once) and uvicorn taking
+    # the signals is kept and acted on, not lost: the listener would run on, deaf to it.
+    early: list[int] = []
+    on_main = threading.current_thread() is threading.main_thread()
+    before = (
+        {sig: signal.signal(sig, lambda s, _: early.append(s)) for sig in _SIGNALS}
+        if on_main
+        else {}
+    )
     writer.start()
     try:
         announce(f"http://{shown_host}:{bound_port}")
         server.run(sockets=[sock])
     finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         sock.close()
         writer.stop()  # after the last request was answered: everything answered is stored

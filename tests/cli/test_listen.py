@@ -415,6 +415,30 @@ def test_the_token_is_shown_whole_on_a_terminal(tmp_path: Path) -> None:
     assert f"/notify/{TOKEN}/delivery" in text and f"/notify/{TOKEN}/inbound" in text
 
 
+_STOP_WHILE_ANNOUNCING = """
+import os, signal
+from attsms.receive.listen import ListenApp, Writer, serve
+
+class Nothing:
+    def store(self, notifications): return [True] * len(notifications)
+    def close(self): pass
+
+writer = Writer(Nothing)
+serve(ListenApp("t" * 32, writer), writer, "127.0.0.1", 0,
+      announce=lambda url: os.kill(os.getpid(), signal.SIGTERM))
+print("stopped")
+"""
+
+
+def test_a_sigterm_while_announcing_stops_the_listener() -> None:
+    # A supervisor may stop the listener the moment it prints its URLs: before uvicorn has
+    # taken the signals. The signal is kept and acted on (exit 0), never lost.
+    done = subprocess.run(
+        [sys.executable, "-c", _STOP_WHILE_ANNOUNCING], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, "stopped\n"), done.stderr
+
+
 def test_help_loads_no_server() -> None:
     heavy = {"uvicorn", "h11", "asyncio", "httpx", "rich", "keyring", "sqlite3"}
     script = (
