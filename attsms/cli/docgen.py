@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHELLS = ("bash", "zsh", "fish")
 # docs/help.md shows --help as a terminal of 100 columns or more does (max_content_width=100).
 HELP_WIDTH = 98
+# attsms/cli/help.json: every --help as click renders it for a terminal of 100 columns or more
+# (98) and for one of 80 or a pipe (78), read by `cli.main` instead of loading Typer.
+CACHED_HELP_WIDTHS = (78, 98)
+HELP_CACHE = "attsms/cli/help.json"
 
 EXIT_STATUS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
@@ -178,10 +182,10 @@ class Page:
         return [sub for sub in found if sub is not None and not sub.hidden]
 
 
-def pages() -> list[Page]:
-    """Every command and group, the root first, depth first."""
+def pages(width: int = HELP_WIDTH) -> list[Page]:
+    """Every command and group, the root first, depth first, their help `width` wide."""
     root = build_command()
-    ctx = root.make_context("attsms", [], resilient_parsing=True, terminal_width=HELP_WIDTH)
+    ctx = root.make_context("attsms", [], resilient_parsing=True, terminal_width=width)
     return list(_walk(Page(("attsms",), root, ctx)))
 
 
@@ -338,7 +342,19 @@ def generated_files() -> dict[str, str]:
     out.update({f"completions/attsms.{shell}": completion_script(shell) + "\n" for shell in SHELLS})
     out["completions/_attsms"] = zsh_function_file(completion_script("zsh"))
     out["docs/help.md"] = help_markdown(all_pages)
+    out[HELP_CACHE] = help_cache()
     return out
+
+
+def help_cache() -> str:
+    """attsms/cli/help.json: {width: {"attsms send": what `attsms send --help` prints}}."""
+    import json
+
+    cache = {
+        str(width): {page.title: page.command.get_help(page.ctx) + "\n" for page in pages(width)}
+        for width in CACHED_HELP_WIDTHS
+    }
+    return json.dumps(cache, ensure_ascii=False, indent=0, sort_keys=True) + "\n"
 
 
 def stale_files(root: Path | None = None, expected: dict[str, str] | None = None) -> list[str]:

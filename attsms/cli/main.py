@@ -22,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"attsms {__version__}\n")
         return ExitCode.OK
+    if (text := cached_help(args)) is not None:
+        _write_escaped(text)
+        return ExitCode.OK
     _escape_unencodable_output()
     _skip_httpx_cli()
     verbose = "--verbose" in args or "-v" in args or bool(os.environ.get("ATTSMS_DEBUG"))
@@ -55,6 +58,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if restore_signals is not None:
             restore_signals()
+
+
+# `--help` rendered at build time (`python -m attsms.cli.docgen` writes it; CI checks it is
+# fresh, and tests that each page matches what Typer prints): the help of a command does not
+# change between runs, and loading Typer and the command tree to print it costs ~70 ms.
+_HELP_FLAGS = ("--help", "-h")
+_HELP_CACHE = "help.json"
+
+
+def cached_help(args: Sequence[str]) -> str | None:
+    """What `attsms [COMMAND ...] --help` prints, from the cache; None when the cache does not
+    hold it (another terminal width, an option before --help, a typo): Typer answers."""
+    if not args or args[-1] not in _HELP_FLAGS or any(a.startswith("-") for a in args[:-1]):
+        return None
+    import json
+
+    # os.path, not pathlib: importing pathlib costs more than this whole read.
+    path = os.path.join(os.path.dirname(__file__), _HELP_CACHE)  # noqa: PTH118, PTH120
+    try:
+        with open(path, encoding="utf-8") as file:  # noqa: PTH123
+            pages = json.load(file)
+    except (OSError, ValueError):
+        return None
+    text = pages.get(str(help_width()), {}).get(" ".join(["attsms", *args[:-1]]))
+    return text if isinstance(text, str) else None
+
+
+def help_width() -> int:
+    """The width click wraps help to (`max_content_width` 100), found as `shutil` finds the
+    terminal's size: COLUMNS, else the terminal of stdout, else 80 columns."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return max(min(columns, 100) - 2, 50)
+
+
+def _write_escaped(text: str) -> None:
+    """`text` on stdout, what its encoding cannot hold escaped (`\\u2019`), as every command."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    sys.stdout.flush()
 
 
 def _skip_httpx_cli() -> None:

@@ -40,6 +40,10 @@ def test_version_prints_version_and_loads_nothing_heavy() -> None:
 def test_help_loads_no_http_rich_or_keyring() -> None:
     for args in (["--help"], ["send", "--help"], ["status", "--help"]):
         loaded = _modules_after(*args)
+        assert "typer" not in loaded  # answered from the help cache
+        assert not set(HEAVY) & loaded, (args, set(HEAVY) & loaded)
+        # An option before --help is Typer's to read: it loads, still without the heavy ones.
+        loaded = _modules_after("--sandbox", *args)
         assert "typer" in loaded
         assert not set(HEAVY) & loaded, (args, set(HEAVY) & loaded)
 

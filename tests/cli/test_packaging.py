@@ -6,6 +6,7 @@ checkout others are testing in), with the venv's own build tools: no network.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -82,7 +83,7 @@ def test_wheel_carries_man_pages_and_completions_as_data(dist: Path) -> None:
     data = f"attsms-{__version__}.data/data"
     for directory, files in SHARE.items():
         assert {f"{data}/{directory}/{name}" for name in files} <= names
-    assert "attsms/py.typed" in names
+    assert {"attsms/py.typed", "attsms/cli/help.json"} <= names
     assert not [name for name in names if "__pycache__" in name or name.startswith("tests/")]
 
 
@@ -127,8 +128,28 @@ def test_installed_wheel_runs_from_its_own_copy(venv: Path) -> None:
         cwd=venv,
     )
     assert where.stdout.startswith(str(venv)), where.stdout + where.stderr
-    helped = subprocess.run([str(attsms), "send", "--help"], capture_output=True, text=True)
+    helped = subprocess.run(
+        [str(attsms), "send", "--help"], capture_output=True, text=True, env=_columns(80)
+    )
     assert helped.returncode == 0, helped.stderr
+    # Answered from the wheel's own help cache, without loading Typer.
+    assert (
+        helped.stdout
+        == json.loads((Path(where.stdout.strip()).parent / "cli" / "help.json").read_text())["78"][
+            "attsms send"
+        ]
+    )
+    quick = subprocess.run(
+        [str(venv / "bin" / "python"), "-X", "importtime", str(attsms), "--help"],
+        capture_output=True,
+        text=True,
+        env=_columns(80),
+    )
+    assert quick.returncode == 0 and " typer" not in quick.stderr, quick.stderr[-2000:]
+
+
+def _columns(columns: int) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": str(columns)}
 
 
 def test_installed_files_are_the_generated_ones(venv: Path) -> None:
