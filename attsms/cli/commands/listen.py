@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from attsms.cli.commands.context import state
-from attsms.cli.commands.options import Host, Port, examples, formats
+from attsms.cli.commands.options import (
+    Backoff,
+    ExecTimeout,
+    Host,
+    MaxAttempts,
+    Port,
+    examples,
+    exec_option,
+    formats,
+)
 from attsms.cli.output import Format
 
 EPILOG = examples(
     "attsms listen --port 8080",
     "attsms listen --host 0.0.0.0 --port 8080 --jsonl | my-handler",
     "ATTSMS_LISTEN_TOKEN=$(cat /run/secrets/listen-token) attsms listen -p prod",
+    "attsms listen --port 8080 --exec ./handle-reply",
 )
 
 
@@ -23,6 +33,13 @@ def listen(
     ctx: typer.Context,
     host: Host = "127.0.0.1",
     port: Port = 8080,
+    exec_command: Annotated[
+        str | None,
+        exec_option("Run CMD for each inbound message stored, as `inbox handle` runs it."),
+    ] = None,
+    exec_timeout: ExecTimeout = 60.0,
+    max_attempts: MaxAttempts = 5,
+    backoff: Backoff = 30.0,
 ) -> None:
     """Serve the callback URLs the service pushes to, storing each notification before its 2xx.
 
@@ -34,6 +51,12 @@ def listen(
     finish what is in flight, exit 0. With --jsonl, a reader that went away (`| head -1`) stops
     it the same way with exit 141; what it had not stored is answered 503, so the service pushes
     it again to the restarted listener.
+
+    With --exec CMD, a worker apart from the requests (a 2xx never waits for it) runs CMD for
+    each inbound message stored and not handled yet, with `inbox handle`'s rules and
+    bookkeeping, so a restarted listener resumes where it stopped; failures are retried after
+    --backoff while it runs. On SIGTERM the running CMD is let finish (up to its timeout) and
+    recorded before listen exits.
     """
     from attsms.core.errors import StdoutClosed
     from attsms.receive.listen import (
@@ -65,7 +88,21 @@ def listen(
         except StdoutClosed:
             raise OutputClosed from None
 
-    writer = Writer(lambda: StoreSink(who.name, settings.store))
+    worker = None
+    if exec_command is not None:
+        from attsms.receive.handler import HandlerWorker, handler_config
+        from attsms.store import open_inbox
+
+        config = handler_config(
+            exec_command,
+            timeout=exec_timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            stdout_to_stderr=jsonl,  # stdout holds the --jsonl lines
+        )
+        worker = HandlerWorker(lambda: open_inbox(settings.store, who.name), config, log=out.warn)
+    wake = None if worker is None else worker.wake
+    writer = Writer(lambda: StoreSink(who.name, settings.store, on_inbound=wake))
     app = ListenApp(
         token.value,
         writer,
@@ -89,7 +126,13 @@ def listen(
         )
         sys.stderr.flush()
 
-    serve(app, writer, host, port, announce=announce)
+    if worker is not None:
+        worker.start()
+    try:
+        serve(app, writer, host, port, announce=announce)
+    finally:
+        if worker is not None:
+            worker.stop()  # the running handler finishes and is recorded
     if app.output_closed:
         out.warn(
             "stdout was closed (the --jsonl reader went away): listen stopped after answering the"
