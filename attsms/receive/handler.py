@@ -405,25 +405,29 @@ class HandlerWorker:
     def _run(self) -> None:
         store: InboxStore | None = None
         while not self._stopping.is_set():
+            wait = self._poll
             try:
                 if store is None:
                     store = self._open()
                 handler = MessageHandler(store, self._config, log=self._log)
-                self.dead.extend(handler.run(self._stopping.is_set).dead)
+                summary = handler.run(self._stopping.is_set)
+                self.dead.extend(summary.dead)
+                if summary.failed:  # a retry is due after the first backoff, not the next poll
+                    wait = max(0.05, min(self._poll, self._config.backoff))
             except AttsmsError as error:  # a store that is down now and then: try again later
                 self._log(f"handler worker: {error}; trying again in {self._poll:g} s")
                 if store is not None:
                     with contextlib.suppress(Exception):
                         store.close()
                 store = None
-            self._wait()
+            self._wait(wait)
         if store is not None:
             with contextlib.suppress(Exception):
                 store.close()
 
-    def _wait(self) -> None:
+    def _wait(self, seconds: float) -> None:
         with contextlib.suppress(queue.Empty):
-            self._wakes.get(timeout=self._poll)
+            self._wakes.get(timeout=seconds)
         while True:  # a burst of wakes is one more run
             try:
                 self._wakes.get_nowait()
