@@ -30,9 +30,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal
 
 from attsms.core.errors import AttsmsError, UsageError, one_line
 from attsms.core.interrupts import hold_interrupt
@@ -47,9 +47,6 @@ DEFAULT_BACKOFF = 30.0
 
 # The longest last line of a handler's stderr kept as its error.
 _ERROR_CHARS = 300
-# How long to wait for a handler's stderr to close after it exited (a child it left behind may
-# hold it open).
-_DRAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -146,19 +143,18 @@ def run_handler(config: HandlerConfig, message: StoredMessage, attempt: int) -> 
         )
     except OSError as error:
         return Outcome(False, f"cannot run {config.argv[0]}: {error.strerror or error}")
-    tail = _StderrTail(proc.stderr)
+    tail = _StderrTail()
     try:
         _feed(proc, payload + b"\n")
-        try:
-            code = proc.wait(config.timeout)
-        except subprocess.TimeoutExpired:
+        code = tail.follow(proc, time.monotonic() + config.timeout)
+        if code is None:
             _kill(proc)
-            tail.join()
             return Outcome(False, _error(f"timed out after {config.timeout:g} s", tail.last))
     finally:
         if proc.poll() is None:  # interrupted: a handler never outlives its run
             _kill(proc)
-    tail.join()
+        if proc.stderr is not None:
+            proc.stderr.close()
     if code == 0:
         return Outcome(True)
     reason = f"exit {code}" if code > 0 else f"killed by {_signal_name(-code)}"
@@ -182,33 +178,54 @@ def _feed(proc: subprocess.Popen[bytes], payload: bytes) -> None:
         threading.Thread(target=write, name="attsms-handler-stdin", daemon=True).start()
 
 
-class _StderrTail(threading.Thread):
-    """Copies the handler's stderr to ours as it comes, keeping its last non-empty line."""
+class _StderrTail:
+    """Copies the handler's stderr to ours as it comes, keeping its last non-empty line; read in
+    the waiting thread itself (a thread per message costs more than the handler `true`)."""
 
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        super().__init__(name="attsms-handler-stderr", daemon=True)
-        self._stream = stream
+    def __init__(self) -> None:
         self.last = ""
-        self.start()
+        self._partial = b""
 
-    def run(self) -> None:
-        if self._stream is None:
-            return
+    def follow(self, proc: subprocess.Popen[bytes], deadline: float) -> int | None:
+        """Copy stderr until the handler exits; its exit code, or None at `deadline`."""
+        import selectors
+
+        assert proc.stderr is not None
+        fd = proc.stderr.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                if selector.select(min(left, 0.1)):
+                    chunk = os.read(fd, 65536)
+                    if chunk:
+                        self._copy(chunk)
+                        continue
+                    break  # EOF: it exited (or closed its stderr)
+                if proc.poll() is not None:
+                    break  # exited; a child it left behind may hold stderr open: stop reading
+        try:
+            return proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _copy(self, chunk: bytes) -> None:
         target = getattr(sys.stderr, "buffer", None)
         with contextlib.suppress(OSError, ValueError):
-            for line in self._stream:
-                text = line.decode("utf-8", "replace")
-                if text.strip():
-                    self.last = text.strip()[-4 * _ERROR_CHARS :]
-                with contextlib.suppress(OSError, ValueError):
-                    if target is not None:
-                        target.write(line)
-                        target.flush()
-                    else:
-                        sys.stderr.write(text)
-
-    def join(self, timeout: float | None = _DRAIN_SECONDS) -> None:
-        super().join(timeout)
+            if target is not None:
+                target.write(chunk)
+                target.flush()
+            else:
+                sys.stderr.write(chunk.decode("utf-8", "replace"))
+        text = (self._partial + chunk)[-8 * _ERROR_CHARS :]
+        lines = text.split(b"\n")
+        self._partial = lines[-1]
+        for line in reversed(lines):
+            if line.strip():
+                self.last = line.decode("utf-8", "replace").strip()
+                break
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -254,8 +271,17 @@ class MessageHandler:
         self._log = log
         self.owner = JobOwner.current(run_id or uuid.uuid4().hex)
         self.summary = HandleSummary()
+        self._renewal = _Renewal(
+            lambda message_id: store.renew_message(message_id, self.owner.run_id)
+        )
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> HandleSummary:
+        try:
+            return self._run(should_stop)
+        finally:
+            self._renewal.close()
+
+    def _run(self, should_stop: Callable[[], bool]) -> HandleSummary:
         tried: set[str] = set()  # failed or passed over in this run: a later run's, not ours
         while not should_stop():
             progress = False
@@ -299,7 +325,7 @@ class MessageHandler:
     def _attempt(self, message: StoredMessage, attempt: int) -> Outcome:
         run_id = self.owner.run_id
         try:
-            with _Renewal(lambda: self._store.renew_message(message.message_id, run_id)):
+            with self._renewal.holding(message.message_id):
                 return run_handler(self._config, message, attempt)
         except BaseException:  # a second signal: the handler was stopped, not finished
             with contextlib.suppress(AttsmsError):
@@ -343,28 +369,41 @@ class MessageHandler:
 
 
 class _Renewal:
-    """Renews a message's claim every HEARTBEAT_SECONDS while its handler runs."""
+    """Renews the claim of the message whose handler runs every HEARTBEAT_SECONDS, from one
+    thread for the whole run (started with the first handler that runs)."""
 
-    def __init__(self, renew: Callable[[], bool]) -> None:
+    def __init__(self, renew: Callable[[str], bool]) -> None:
         self._renew = renew
+        self._lock = threading.Lock()
+        self._current: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="attsms-handler-claim", daemon=True)
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> _Renewal:
-        self._thread.start()
-        return self
+    @contextlib.contextmanager
+    def holding(self, message_id: str) -> Iterator[None]:
+        with self._lock:
+            self._current = message_id
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="attsms-claims", daemon=True)
+            self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._current = None
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                if not self._renew():
-                    return
-            except AttsmsError:
-                continue  # a busy store now and then: the claim lasts LEASE_SECONDS
+            with self._lock:  # never renews a claim whose mark was written meanwhile
+                if self._current is None:
+                    continue
+                with contextlib.suppress(AttsmsError):  # a busy store now and then
+                    self._renew(self._current)
 
 
 class HandlerWorker:

@@ -212,7 +212,8 @@ class MessageHandling:
 
     def pending_rows(self, *, failed: bool = False, limit: int | None = None) -> list[Any]:
         """Rows of the messages waiting for a handler (`failed`: the dead letters), oldest first
-        by their own time (equal times in the order they were stored): the message's columns, then attempts, last error, next attempt, dead.
+        by their own time (equal times in the order they were stored): the message's columns,
+        then attempts, last error, next attempt, dead.
         Blocking readers page with `limit`."""
         if not self.handling_ready():
             return []
