@@ -143,34 +143,45 @@ def pull(
     With --exec CMD the messages are not printed: then CMD runs for each stored message not
     handled yet, as `attsms inbox handle` runs it (see its help; --json prints both summaries).
     """
-    from attsms.receive.pull import (
-        InboxPull,
-        UnstoredMessagesError,
-        resolve_registration_id,
-    )
-
     app_state = state(ctx)
     out = app_state.output(quiet=quiet)
     config = None
     if exec_command is not None:
         config = _handler_config(out, exec_command, exec_timeout, max_attempts, backoff)
-    columns = _columns(out)
-    streaming = out.format in (Format.PLAIN, Format.JSONL) and config is None
     held: list[dict[str, Any]] = []  # a table or a --json document prints at the end
+    summary = _pull(out, app_state, registration_id, max_messages, lock_timeout, held, config)
+    if config is not None:
+        _handle(out, app_state, config, pulled=(held, summary))
 
-    def show(messages: tuple[StoredMessage, ...]) -> None:
+
+def _pull(
+    out: Output,
+    app_state: AppState,
+    registration_id: str | None,
+    max_messages: int | None,
+    lock_timeout: float,
+    held: list[dict[str, Any]],
+    config: HandlerConfig | None,
+) -> PullSummary:
+    """Drain the inbox into the store, printing each batch once stored (unless a handler gets
+    them: `config`). What could not be stored is printed in any case: the only copy left."""
+    from attsms.receive.pull import InboxPull, UnstoredMessagesError, resolve_registration_id
+
+    columns = _columns(out)
+    streaming = out.format in (Format.PLAIN, Format.JSONL)
+
+    def show(messages: tuple[StoredMessage, ...], *, always: bool = False) -> None:
         for message in messages:
-            if streaming:
+            if streaming and (config is None or always):
                 out.record(_row(message), columns)
-            elif config is None or out.format is Format.JSON:
+            elif not streaming and (config is None or always or out.format is Format.JSON):
                 held.append(_row(message))
 
     session = app_state.session(out)
     try:
         registration = resolve_registration_id(registration_id, session)
-        client = session.client
         with InboxPull(
-            client,
+            session.client,
             session.profile,
             registration,
             stores=app_state.settings.store,
@@ -180,19 +191,16 @@ def pull(
                 for batch in inbox_pull.batches(max_messages=max_messages):
                     show(batch.new)
             except UnstoredMessagesError as error:
-                show(error.messages)  # the only copy left: print rather than lose them
+                show(error.messages, always=True)  # the only copy left: print, never lose
                 _finish(out, held, inbox_pull.summary, columns, failed=True)
                 raise
             except (AttsmsError, KeyboardInterrupt):
                 _finish(out, held, inbox_pull.summary, columns, failed=True)
                 raise
-        if config is None:
-            _finish(out, held, inbox_pull.summary, columns)
+        _finish(out, held, inbox_pull.summary, columns, handling=config is not None)
     finally:
         session.close()
-    if config is not None:
-        _finish(out, held, inbox_pull.summary, columns, handling=True)
-        _handle(out, app_state, config, pulled=(held, inbox_pull.summary))
+    return inbox_pull.summary
 
 
 def _finish(

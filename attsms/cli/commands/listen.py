@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +20,13 @@ from attsms.cli.commands.options import (
     formats,
 )
 from attsms.cli.output import Format
+
+if TYPE_CHECKING:
+    from attsms.cli.output import Output
+    from attsms.cli.settings import Settings
+    from attsms.receive.handler import HandlerWorker
+    from attsms.receive.listen import ListenToken
+    from attsms.store import StoreSettings
 
 EPILOG = examples(
     "attsms listen --port 8080",
@@ -52,16 +60,13 @@ def listen(
     it the same way with exit 141; what it had not stored is answered 503, so the service pushes
     it again to the restarted listener.
 
-    With --exec CMD, a worker apart from the requests (a 2xx never waits for it) runs CMD for
-    each inbound message stored and not handled yet, with `inbox handle`'s rules and
-    bookkeeping, so a restarted listener resumes where it stopped; failures are retried after
-    --backoff while it runs. On SIGTERM the running CMD is let finish (up to its timeout) and
-    recorded before listen exits.
+    --exec CMD: a worker apart from the requests (a 2xx never waits for it) runs CMD for each
+    stored inbound message as `inbox handle` does, so a restart resumes where it stopped; on
+    SIGTERM the running CMD finishes (up to its timeout) and is recorded before listen exits.
     """
     from attsms.core.errors import StdoutClosed
     from attsms.receive.listen import (
         ListenApp,
-        OutputClosed,
         Writer,
         listen_profile,
         listen_token,
@@ -73,59 +78,26 @@ def listen(
     out = app_state.output()
     jsonl = out.format is Format.JSONL
     settings = app_state.settings
-    sandbox_registration = None
-    if settings.sandbox:
-        from attsms.cli.sandbox_admin import sandbox_registration_id
-
-        sandbox_registration = sandbox_registration_id()
-    who = listen_profile(settings.profile, sandbox_registration=sandbox_registration)
+    who = listen_profile(settings.profile, sandbox_registration=_sandbox_registration(settings))
     token = listen_token(who)
     assert token is not None  # made when missing
 
-    def stored(row: dict[str, Any]) -> None:
-        try:
-            out.json_line(row)
-        except StdoutClosed:
-            raise OutputClosed from None
-
     worker = None
     if exec_command is not None:
-        from attsms.receive.handler import HandlerWorker, handler_config
-        from attsms.store import open_inbox
-
-        config = handler_config(
-            exec_command,
-            timeout=exec_timeout,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            stdout_to_stderr=jsonl,  # stdout holds the --jsonl lines
-        )
-        worker = HandlerWorker(lambda: open_inbox(settings.store, who.name), config, log=out.warn)
+        rules, store = (exec_timeout, max_attempts, backoff), settings.store
+        worker = _worker(exec_command, rules, store, who.name, out, jsonl=jsonl)
     wake = None if worker is None else worker.wake
     writer = Writer(lambda: StoreSink(who.name, settings.store, on_inbound=wake))
     app = ListenApp(
         token.value,
         writer,
         default_registration=who.registration_id,
-        on_stored=stored if jsonl else None,
+        on_stored=_printer(out) if jsonl else None,
         output_open=(lambda: not _reader_gone(sys.stdout)) if jsonl else None,
         log=out.stderr_line,
     )
 
-    def announce(url: str) -> None:
-        # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
-        # and these URLs (to register with the service) are the one place it is shown: whole on
-        # a terminal only. Elsewhere (journald, a log file) 4 characters, and where it is kept.
-        made = "made and saved in" if token.created else "from"
-        shown = token.value if out.stderr_tty else token.masked
-        sys.stderr.write(
-            f"attsms: listening on {url} for profile {who.name} (token {made} {token.where})\n"
-            f"  delivery callback: {url}/notify/{shown}/delivery\n"
-            f"  inbound callback:  {url}/notify/{shown}/inbound\n"
-            + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
-        )
-        sys.stderr.flush()
-
+    announce = _announcer(out, who.name, token)
     if worker is not None:
         worker.start()
     try:
@@ -153,3 +125,68 @@ def _reader_gone(stream: Any) -> bool:
     except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO): it is open
         return False
     return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
+def _worker(
+    command: str,
+    rules: tuple[float, int, float],
+    stores: StoreSettings,
+    profile: str,
+    out: Output,
+    *,
+    jsonl: bool,
+) -> HandlerWorker:
+    """`--exec`'s worker: the handler run apart from the requests, on its own store."""
+    from attsms.receive.handler import HandlerWorker, handler_config
+    from attsms.store import open_inbox
+
+    timeout, max_attempts, backoff = rules
+    config = handler_config(
+        command,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        stdout_to_stderr=jsonl,  # stdout holds the --jsonl lines
+    )
+    return HandlerWorker(lambda: open_inbox(stores, profile), config, log=out.warn)
+
+
+def _announcer(out: Output, profile: str, token: ListenToken) -> Callable[[str], None]:
+    def announce(url: str) -> None:
+        # Raw stderr on purpose: the token is a remembered secret, which out.info would mask,
+        # and these URLs (to register with the service) are the one place it is shown: whole on
+        # a terminal only. Elsewhere (journald, a log file) 4 characters, and where it is kept.
+        made = "made and saved in" if token.created else "from"
+        shown = token.value if out.stderr_tty else token.masked
+        sys.stderr.write(
+            f"attsms: listening on {url} for profile {profile} (token {made} {token.where})\n"
+            f"  delivery callback: {url}/notify/{shown}/delivery\n"
+            f"  inbound callback:  {url}/notify/{shown}/inbound\n"
+            + ("" if out.stderr_tty else f"  (token masked off a terminal: {token.reveal})\n")
+        )
+        sys.stderr.flush()
+
+    return announce
+
+
+def _sandbox_registration(settings: Settings) -> str | None:
+    """With --sandbox, the sandbox's registration ID (pushes may leave it out)."""
+    if not settings.sandbox:
+        return None
+    from attsms.cli.sandbox_admin import sandbox_registration_id
+
+    return sandbox_registration_id()
+
+
+def _printer(out: Output) -> Callable[[dict[str, Any]], None]:
+    """--jsonl: each stored notification a line; a reader gone stops the listener (141)."""
+    from attsms.core.errors import StdoutClosed
+    from attsms.receive.listen import OutputClosed
+
+    def stored(row: dict[str, Any]) -> None:
+        try:
+            out.json_line(row)
+        except StdoutClosed:
+            raise OutputClosed from None
+
+    return stored
