@@ -106,6 +106,19 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
+    (
+        (
+            "ATTSMS_MESSAGE_ID",
+            "ATTSMS_FROM",
+            "ATTSMS_TO",
+            "ATTSMS_TEXT",
+            "ATTSMS_RECEIVED_AT",
+            "ATTSMS_KEYWORD",
+            "ATTSMS_ATTEMPT",
+        ),
+        "Set by attsms, not read: what a --exec handler gets about its message (the keyword is"
+        " STOP, START, HELP or empty; the attempt counts from 1).",
+    ),
     (("NO_COLOR",), "No colours."),
 )
 

@@ -137,7 +137,7 @@ def test_store_status_names_the_backend_without_the_password(
     shown = cli("store", "status", "--json")
     document = shown.json()
     assert document["inboxes"] == [
-        {"profile": "default", "schema": 1, "messages": 0, "opt_outs": 2}
+        {"profile": "default", "schema": 2, "messages": 0, "opt_outs": 2}
     ]
     if backend == "postgresql":
         assert pg_cluster.password not in shown.stdout + shown.stderr
