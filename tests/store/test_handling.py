@@ -165,3 +165,21 @@ def test_a_version_1_store_is_upgraded_with_its_messages_counted_as_handled() ->
         assert waiting(store) == ["OLD1", "MSG0001"]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_store_copy_takes_what_handlers_did_along(
+    monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    from attsms.store import StoreSettings
+    from attsms.store.admin import copy_to
+
+    with open_inbox(StoreSettings(), "default") as local:  # this machine's SQLite inbox
+        local.add_batch("12345", [message(1), message(2, BOB), message(3, BOB, 5)])
+        local.claim_message("MSG0001", JobOwner.current("a"), max_attempts=5)
+        local.mark_handled("MSG0001")
+        local.claim_message("MSG0002", JobOwner.current("a"), max_attempts=1)
+        local.mark_failed("MSG0002", "a", "exit 1", max_attempts=1, backoff=0)
+    copy_to(pg_url)
+    with open_inbox(StoreSettings(database_url=pg_url), "default") as shared:
+        assert waiting(shared) == ["MSG0003"]  # the handled one is not handed over again
+        assert [m.message_id for m, _ in shared.handling_list(failed=True)] == ["MSG0002"]
