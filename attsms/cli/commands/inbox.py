@@ -546,9 +546,9 @@ def _list_handling(
     shown = entries[-limit:] if limit else entries
     rows = [_handling_row(message, handling) for message, handling in shown]
     out.records(rows, _handling_columns(out))
-    what = "dead letter" if failed else "message waiting for a handler"
+    what = "dead letter" if failed else "waiting message"
     if not rows:
-        out.info(f"No {what}s.")
+        out.info("No dead letters." if failed else "No messages waiting for a handler.")
     elif len(shown) < len(entries):
         out.info(
             f"Showing the newest {len(shown)} of {counted(len(entries), what)};"
