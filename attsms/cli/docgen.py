@@ -40,7 +40,11 @@ EXIT_STATUS: dict[ExitCode, str] = {
     ExitCode.ERROR: "error (the message says which)",
     ExitCode.USAGE: "bad usage or bad input: nothing was sent",
     ExitCode.AUTH: "credentials missing, wrong, or refused",
-    ExitCode.PARTIAL: "partial failure: some recipients or batches failed, the rest succeeded",
+    ExitCode.PARTIAL: (
+        "partial failure: some recipients or batches failed, the rest succeeded; for `--exec`"
+        " (`inbox pull`, `inbox handle`), a message became a dead letter in this run"
+        " (`inbox list --failed`)"
+    ),
     ExitCode.UNKNOWN_OUTCOME: (
         "unknown outcome: a send may or may not have reached the service; do not resend blindly"
     ),
