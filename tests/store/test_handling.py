@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,7 @@ from attsms.store import existing_inbox, open_inbox
 from attsms.store.handling import MAX_BACKOFF_SECONDS, backoff_delay
 from attsms.store.inbox import InboxStore, store_path
 from attsms.store.lease import JobOwner
-from attsms.store.migrations import _INBOX_SQLITE
+from attsms.store.migrations import _INBOX_PG, _INBOX_SQLITE
 from tests.helpers.support import store_settings
 
 ALICE, BOB = "tel:+12125550100", "tel:+12125550101"
@@ -137,34 +136,55 @@ def test_backoff_doubles_up_to_an_hour() -> None:
     assert backoff_delay(3, 0) == 0
 
 
-def _version_1_store(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
-        db.executescript(_INBOX_SQLITE + "PRAGMA user_version = 1;")
-        db.execute(
-            "INSERT INTO messages (message_id, registration_id, sender, destination, text,"
-            " received_at, received_ts, stored_at) VALUES ('OLD1', '12345', ?, '12345', 'old',"
-            " '2027-01-15T08:00:00Z', 1800000000, '2027-01-15T08:00:00Z')",
-            (ALICE,),
-        )
-    path.chmod(0o600)
+_OLD_MESSAGE = (
+    "INSERT INTO messages (message_id, registration_id, sender, destination, text, received_at,"
+    " received_ts, stored_at) VALUES ('OLD1', '12345', 'tel:+12125550100', '12345', 'old',"
+    " '2027-01-15T08:00:00Z', 1800000000, '2027-01-15T08:00:00Z')"
+)
 
 
-def test_a_version_1_store_is_upgraded_with_its_messages_counted_as_handled() -> None:
-    path = store_path("default")
-    _version_1_store(path)
+def _version_1_store(backend: str) -> None:
+    """An inbox as attsms wrote it before handlers (schema 1), with one message."""
+    settings = store_settings()
+    if backend == "sqlite":
+        path = store_path("default")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as db:
+            db.executescript(_INBOX_SQLITE + "PRAGMA user_version = 1;")
+            db.execute(_OLD_MESSAGE)
+        path.chmod(0o600)
+        return
+    import psycopg
+
+    from attsms.store.postgres import inbox_schema
+
+    assert settings.database_url is not None
+    schema = inbox_schema("default")
+    with psycopg.connect(settings.database_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}".encode())
+        connection.execute(f"SET search_path TO {schema}".encode())
+        for statement in _INBOX_PG.split(";"):
+            if statement.strip():
+                connection.execute(statement.encode())
+        connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO schema_version VALUES (1)")
+        connection.execute(_OLD_MESSAGE.encode())
+
+
+def test_a_version_1_store_is_upgraded_with_its_messages_counted_as_handled(backend: str) -> None:
+    _version_1_store(backend)
     read_only = existing_inbox(store_settings(), "default", read_only=True)
     assert read_only is not None
     with read_only:  # a read upgrades nothing, and shows nothing waiting
         assert read_only.handling_list() == [] and read_only.handling_list(failed=True) == []
+        assert not read_only.handling_ready()
     with open_inbox(store_settings(), "default") as store:
+        assert store.handling_ready()
         assert store.handling_list() == []  # printed to whatever read them then
         store.add_batch("12345", [message(1)])
         assert waiting(store) == ["MSG0001"]
         assert store.retry_messages(["OLD1"]) == ["OLD1"]  # put back on purpose
         assert waiting(store) == ["OLD1", "MSG0001"]
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_store_copy_takes_what_handlers_did_along(
