@@ -186,6 +186,28 @@ def test_sigterm_lets_the_running_handler_finish_and_records_it(
     assert len(waiting) == 2 and lines(work / "ok")[0] not in {m["message_id"] for m in waiting}
 
 
+def test_a_second_sigterm_stops_the_handler_and_marks_nothing_handled(
+    cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], SandboxHttp], tmp_path: Path
+) -> None:
+    server = use_server(sandbox_http())
+    server.inject(SENDERS[0], "slow")
+    script, work = handler(tmp_path)
+    assert cli("inbox", "pull", "12345").exit_code == 0
+    run = attsms("inbox", "handle", "--exec", script, env={"SLOW": "30"})
+    until(lambda: len(lines(work / "runs")) == 1)
+    run.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    run.send_signal(signal.SIGTERM)  # the user will not wait
+    code, _, err = finish(run, timeout=20)
+    assert code == ExitCode.TERMINATED, err
+    assert "Traceback" not in err and lines(work / "ok") == []
+    [waiting] = cli("inbox", "list", "--unhandled", "--json").json()
+    assert waiting["attempts"] == 1 and waiting["last_error"].startswith("interrupted")
+    # The handler was stopped with attsms, not left running: its log never gets the exit 0.
+    time.sleep(0.5)
+    assert lines(work / "ok") == []
+
+
 def test_listen_exec_handles_each_pushed_message_once_across_a_restart(
     cli: Cli,
     tmp_path: Path,

@@ -117,3 +117,13 @@ def test_the_last_attempt_leaves_a_dead_letter(store: InboxStore) -> None:
 def test_a_command_that_cannot_run_is_refused_before_anything(command: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         handler_config(command)
+
+
+def test_any_text_reaches_the_handler_whole_on_stdin(store: InboxStore, tmp_path: Path) -> None:
+    text = "two\nlines, a NUL \x00 and 😀 \u2028"
+    add(store, ("MSG1", text, ALICE, 1))
+    script = f'cat > {tmp_path}/in.json; printf %s "$ATTSMS_TEXT" > {tmp_path}/env.txt'
+    assert MessageHandler(store, config(script), log=print).run().handled == 1
+    assert json.loads((tmp_path / "in.json").read_text())["text"] == text
+    # A variable cannot hold a NUL: it is left out there, and only there.
+    assert (tmp_path / "env.txt").read_text() == text.replace("\x00", "")
