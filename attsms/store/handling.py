@@ -113,6 +113,7 @@ class MessageHandling:
                     f"UPDATE handling SET dead = 1, {_OWNER_NULL} WHERE message_id = ?",  # noqa: S608
                     (message_id,),
                 )
+                _advance(db, sender, received_ts, seq)
                 return Claim("dead", attempt=attempts)
             db.execute(
                 "UPDATE handling SET attempts = ?, owner_run = ?, owner_host = ?, owner_pid = ?,"
@@ -138,6 +139,7 @@ class MessageHandling:
                 " WHERE message_id = ? AND handled_at IS NULL",
                 (time.time(), message_id),
             )
+            _advance_to(db, message_id)
 
     def mark_failed(
         self, message_id: str, run_id: str, error: str, *, max_attempts: int, backoff: float
@@ -164,6 +166,8 @@ class MessageHandling:
                     run_id,
                 ),
             )
+            if dead:
+                _advance_to(db, message_id)
         return dead
 
     def release_message(self, message_id: str, run_id: str, error: str) -> None:
@@ -201,6 +205,12 @@ class MessageHandling:
             db.executemany(
                 "UPDATE handling SET attempts = 0, dead = 0, handled_at = NULL,"
                 " next_attempt_at = 0, last_error = NULL WHERE message_id = ?",
+                [(m,) for m in targets],
+            )
+            # A message put back may lie behind its sender's mark: read that sender afresh.
+            db.executemany(
+                "DELETE FROM handled_through WHERE sender IN"
+                " (SELECT sender FROM messages WHERE message_id = ?)",
                 [(m,) for m in targets],
             )
         return targets
@@ -245,14 +255,46 @@ def handling_state(row: Any) -> HandlingState:
 
 
 def _older_waiting(db: Any, sender: str, received_ts: float, seq: int) -> bool:
-    """Whether an older message of `sender` (by its own time, then arrival) still waits."""
+    """Whether an older message of `sender` (by its own time, then arrival) still waits. Only
+    those past the sender's mark in `handled_through` are read (everything before it was done):
+    a sender with a long history costs one index range, not a scan of it all."""
+    mark = db.execute(
+        "SELECT received_ts, seq FROM handled_through WHERE sender = ?", (sender,)
+    ).fetchone()
+    after = ""
+    values: list[object] = [sender]
+    if mark is not None:
+        after = " AND (o.received_ts, o.seq) > (?, ?)"
+        values.extend([float(mark[0]), int(mark[1])])
     row = db.execute(
         "SELECT 1 FROM messages o LEFT JOIN handling h ON h.message_id = o.message_id"  # noqa: S608
-        " WHERE o.sender = ? AND (o.received_ts < ? OR (o.received_ts = ? AND o.seq < ?))"
-        f" AND {_PENDING} LIMIT 1",
-        (sender, received_ts, received_ts, seq),
+        f" WHERE o.sender = ?{after} AND (o.received_ts, o.seq) < (?, ?) AND {_PENDING} LIMIT 1",
+        [*values, received_ts, seq],
     ).fetchone()
     return row is not None
+
+
+def _advance_to(db: Any, message_id: str) -> None:
+    row = db.execute(
+        "SELECT sender, received_ts, seq FROM messages WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    if row is not None:
+        _advance(db, str(row[0]), float(row[1]), int(row[2]))
+
+
+def _advance(db: Any, sender: str, received_ts: float, seq: int) -> None:
+    """Move `sender`'s mark up to this message, which is done: its claim found no older message
+    of the sender waiting. (One stored later with an older time lies behind the mark; it is
+    still listed, and so handled, first.)"""
+    db.execute(
+        "INSERT OR IGNORE INTO handled_through (sender, received_ts, seq) VALUES (?, ?, ?)",
+        (sender, received_ts, seq),
+    )
+    db.execute(
+        "UPDATE handled_through SET received_ts = ?, seq = ?"
+        " WHERE sender = ? AND (received_ts, seq) < (?, ?)",
+        (received_ts, seq, sender, received_ts, seq),
+    )
 
 
 def _owner(row: Any) -> JobOwner | None:

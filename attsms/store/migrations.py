@@ -214,7 +214,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # claimed; no row means never tried. `handled_at` set: done, never run again; `dead`: a dead
 # letter (`inbox list --failed`, `inbox retry`). The owner columns are the claim of the one run
 # handling it now, as `jobs` holds a keyed job's (store/lease.py): renewed while the handler
-# runs, taken over once its holder is known dead.
+# runs, taken over once its holder is known dead. `handled_through`: per sender, the newest
+# message before which all of its messages are done, so that checking a sender's order reads
+# only what came since.
 _HANDLING = """
 CREATE TABLE IF NOT EXISTS handling (
     message_id      TEXT PRIMARY KEY,
@@ -231,6 +233,11 @@ CREATE TABLE IF NOT EXISTS handling (
     expires_at      {real}
 );
 CREATE INDEX IF NOT EXISTS messages_sender_time ON messages (sender, received_ts, seq);
+CREATE TABLE IF NOT EXISTS handled_through (
+    sender      TEXT PRIMARY KEY,
+    received_ts {real} NOT NULL,
+    seq         {bigint} NOT NULL
+);
 INSERT OR IGNORE INTO handling (message_id, handled_at)
     SELECT message_id, received_ts FROM messages;
 """

@@ -203,3 +203,14 @@ def test_store_copy_takes_what_handlers_did_along(
     with open_inbox(StoreSettings(database_url=pg_url), "default") as shared:
         assert waiting(shared) == ["MSG0003"]  # the handled one is not handed over again
         assert [m.message_id for m, _ in shared.handling_list(failed=True)] == ["MSG0002"]
+
+
+def test_a_message_put_back_holds_its_senders_later_ones_back_again(store: InboxStore) -> None:
+    store.add_batch("12345", [message(1, second=1), message(2, second=2), message(3, second=3)])
+    owner = JobOwner.current("a")
+    for message_id in ("MSG0001", "MSG0002"):  # the sender's mark moves past both
+        assert store.claim_message(message_id, owner, max_attempts=5).status == "claimed"
+        store.mark_handled(message_id)
+    assert store.retry_messages(["MSG0001"]) == ["MSG0001"]
+    assert store.claim_message("MSG0003", owner, max_attempts=5).status == "blocked"
+    assert store.claim_message("MSG0001", owner, max_attempts=5).status == "claimed"
