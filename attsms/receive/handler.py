@@ -192,20 +192,24 @@ class _StderrTail:
 
         assert proc.stderr is not None
         fd = proc.stderr.fileno()
+        exited_at: float | None = None
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if now >= deadline:
                     return None
-                if selector.select(min(left, 0.1)):
+                if selector.select(min(deadline - now, 0.1)):
                     chunk = os.read(fd, 65536)
-                    if chunk:
-                        self._copy(chunk)
-                        continue
-                    break  # EOF: it exited (or closed its stderr)
+                    if not chunk:
+                        break  # EOF: it exited (or closed its stderr)
+                    self._copy(chunk)
                 if proc.poll() is not None:
-                    break  # exited; a child it left behind may hold stderr open: stop reading
+                    # Exited, but a child it left behind may hold stderr open (and keep writing):
+                    # copy what comes for a moment, then stop reading.
+                    exited_at = now if exited_at is None else exited_at
+                    if now - exited_at > 0.1:
+                        break
         try:
             return proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

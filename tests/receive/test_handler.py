@@ -127,3 +127,13 @@ def test_any_text_reaches_the_handler_whole_on_stdin(store: InboxStore, tmp_path
     assert json.loads((tmp_path / "in.json").read_text())["text"] == text
     # A variable cannot hold a NUL: it is left out there, and only there.
     assert (tmp_path / "env.txt").read_text() == text.replace("\x00", "")
+
+
+def test_a_child_left_writing_to_stderr_does_not_hold_the_handler_up(store: InboxStore) -> None:
+    import time
+
+    add(store, ("MSG1", "hi", ALICE, 1))
+    script = "(while true; do echo spam >&2; sleep 0.01; done) & exit 0"
+    started = time.monotonic()
+    summary = MessageHandler(store, config(script, timeout=10), log=print).run()
+    assert summary.handled == 1 and time.monotonic() - started < 5
