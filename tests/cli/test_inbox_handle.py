@@ -85,3 +85,13 @@ def test_a_dead_letter_exits_4_and_retry_puts_it_back(cli: Cli, stored: None) ->
     put_back = cli("--sandbox", "inbox", "retry", dead[0]["message_id"])
     assert (put_back.exit_code, put_back.stdout) == (0, dead[0]["message_id"] + "\n")
     assert len(cli("--sandbox", "inbox", "list", "--unhandled", "--json").json()) == 1
+
+
+def test_pull_exec_json_is_the_pull_document_with_the_handling_in_it(cli: Cli) -> None:
+    assert cli("--sandbox", "sandbox", "inject", "--from", ALICE, "STOP").exit_code == 0
+    result = cli("--sandbox", "inbox", "pull", "--exec", "true", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert (document["new"], document["opted_out"], document["pending"]) == (1, [ALICE], 0)
+    assert [m["keyword"] for m in document["messages"]] == ["stop"]
+    assert document["handling"] == {"handled": 1, "failed": 0, "dead_letters": [], "waiting": 0}

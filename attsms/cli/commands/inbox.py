@@ -203,6 +203,20 @@ def _pull(
     return inbox_pull.summary
 
 
+def _pull_json(summary: PullSummary, held: list[dict[str, Any]]) -> dict[str, Any]:
+    from attsms.core.numbers import display
+
+    return {
+        "registration_id": summary.registration_id,
+        "new": summary.new,
+        "already_stored": summary.duplicates,
+        "opted_out": [display(a) for a in summary.opted_out],
+        "opted_in": [display(a) for a in summary.opted_in],
+        "pending": summary.pending,
+        "messages": held,
+    }
+
+
 def _finish(
     out: Output,
     held: list[dict[str, Any]],
@@ -212,20 +226,9 @@ def _finish(
     failed: bool = False,
     handling: bool = False,
 ) -> None:
-    from attsms.core.numbers import display
 
     if out.format is Format.JSON and not handling:  # with --exec, after the handling
-        out.json(
-            {
-                "registration_id": summary.registration_id,
-                "new": summary.new,
-                "already_stored": summary.duplicates,
-                "opted_out": [display(a) for a in summary.opted_out],
-                "opted_in": [display(a) for a in summary.opted_in],
-                "pending": summary.pending,
-                "messages": held,
-            }
-        )
+        out.json(_pull_json(summary, held))
     elif out.format is Format.TABLE and held and not handling:
         out.records(held, columns)
     notes = []
@@ -441,14 +444,8 @@ def _handle(
             raise
     if out.format is Format.JSON:
         document: dict[str, Any] = _summary_json(summary)
-        if pulled is not None:
-            held, pull_summary = pulled
-            document = {
-                "registration_id": pull_summary.registration_id,
-                "new": pull_summary.new,
-                "messages": held,
-                "handling": document,
-            }
+        if pulled is not None:  # `inbox pull --exec`: the pull's document, and the handling
+            document = {**_pull_json(pulled[1], pulled[0]), "handling": document}
         out.json(document)
     out.info(_handled_line(summary))
     if summary.dead:
