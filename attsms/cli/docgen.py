@@ -44,7 +44,11 @@ EXIT_STATUS: dict[ExitCode, str] = {
     ExitCode.ERROR: "error (the message says which)",
     ExitCode.USAGE: "bad usage or bad input: nothing was sent",
     ExitCode.AUTH: "credentials missing, wrong, or refused",
-    ExitCode.PARTIAL: "partial failure: some recipients or batches failed, the rest succeeded",
+    ExitCode.PARTIAL: (
+        "partial failure: some recipients or batches failed, the rest succeeded; for `--exec`"
+        " (`inbox pull`, `inbox handle`), a message became a dead letter in this run"
+        " (`inbox list --failed`)"
+    ),
     ExitCode.UNKNOWN_OUTCOME: (
         "unknown outcome: a send may or may not have reached the service; do not resend blindly"
     ),
@@ -110,6 +114,19 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
+    (
+        (
+            "ATTSMS_MESSAGE_ID",
+            "ATTSMS_FROM",
+            "ATTSMS_TO",
+            "ATTSMS_TEXT",
+            "ATTSMS_RECEIVED_AT",
+            "ATTSMS_KEYWORD",
+            "ATTSMS_ATTEMPT",
+        ),
+        "Set by attsms, not read: what a --exec handler gets about its message (the keyword is"
+        " STOP, START, HELP or empty; the attempt counts from 1).",
+    ),
     (("NO_COLOR",), "No colours."),
 )
 

@@ -24,7 +24,8 @@ class ExitCode(IntEnum):
     ERROR = 1  # the command failed; the message says why
     USAGE = 2  # bad usage or bad input: nothing was sent
     AUTH = 3  # missing, wrong or unusable credentials
-    PARTIAL = 4  # some of the work succeeded, some failed (see the output per item)
+    PARTIAL = 4  # some of the work succeeded, some failed (see the output per item); --exec: a
+    # message became a dead letter
     UNKNOWN_OUTCOME = 5  # a request may or may not have reached the service
     TEMPFAIL = 75  # try again later: rate limited, service busy, store locked (EX_TEMPFAIL)
     HANGUP = 129  # SIGHUP (128 + 1): the terminal went away; handled as Ctrl-C

@@ -595,6 +595,23 @@ def listen_token(who: ListenProfile, *, create: bool = True) -> ListenToken | No
     return ListenToken(value, location.describe(), True, _reveal(location, store))
 
 
+@contextlib.contextmanager
+def _kept_signals() -> Iterator[list[int]]:
+    """SIGTERM and SIGINT that land before uvicorn takes the signals (a supervisor may stop the
+    listener the moment it announces its URLs): kept, for the server to act on, not lost (the
+    listener would run on, deaf to them)."""
+    early: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield early
+        return
+    before = {sig: signal.signal(sig, lambda s, _: early.append(s)) for sig in _SIGNALS}
+    try:
+        yield early
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def serve(
     app: ListenApp,
     writer: Writer,
@@ -662,21 +679,11 @@ def serve(
     )
     server = Server(config)
     app.stop_serving = lambda: setattr(server, "should_exit", True)
-    # A SIGTERM between the announcement (a supervisor may act on it at once) and uvicorn taking
-    # the signals is kept and acted on, not lost: the listener would run on, deaf to it.
-    early: list[int] = []
-    on_main = threading.current_thread() is threading.main_thread()
-    before = (
-        {sig: signal.signal(sig, lambda s, _: early.append(s)) for sig in _SIGNALS}
-        if on_main
-        else {}
-    )
-    writer.start()
-    try:
-        announce(f"http://{shown_host}:{bound_port}")
-        server.run(sockets=[sock])
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        sock.close()
-        writer.stop()  # after the last request was answered: everything answered is stored
+    with _kept_signals() as early:
+        writer.start()
+        try:
+            announce(f"http://{shown_host}:{bound_port}")
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+            writer.stop()  # after the last request was answered: everything answered is stored

@@ -14,7 +14,7 @@ Used from the listener's one writer thread; stores open on first use and stay op
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from attsms.core.models import DeliveryInfo
@@ -34,9 +34,16 @@ class StoreSink:
     """Stores notifications for `sender` (its profile's inbox, its account's opt-outs, the
     shared history) in the stores `stores` names."""
 
-    def __init__(self, sender: SenderIdentity, stores: StoreSettings) -> None:
+    def __init__(
+        self,
+        sender: SenderIdentity,
+        stores: StoreSettings,
+        *,
+        on_inbound: Callable[[], None] | None = None,
+    ) -> None:
         self.sender = sender
         self.profile = sender.profile
+        self._on_inbound = on_inbound  # told when new inbound messages were stored
         self._stores = stores
         self._history: HistoryStore | None = None
         self._inbox: InboxStore | None = None
@@ -121,6 +128,8 @@ class StoreSink:
             # A message ID twice in one run is new only the first time.
             results[index] = push.message.message_id in new
             new.discard(push.message.message_id)
+        if batch.new and self._on_inbound is not None:
+            self._on_inbound()  # `listen --exec`: its handler worker has work
 
     def close(self) -> None:
         for store in (self._history, self._inbox, self._consent):

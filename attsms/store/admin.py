@@ -271,6 +271,28 @@ def _copy_inbox(source: Database, target: Database, report: CopyReport) -> None:
         "INSERT OR IGNORE INTO opt_outs (address, since, source, message_id) VALUES (?, ?, ?, ?)",
         opt_outs,
     )
+    # What handlers did goes along, so a shared store never hands a message over again that a
+    # handler here already took (claims stay behind: they belong to this host's runs).
+    _insert_new(
+        target,
+        "INSERT OR IGNORE INTO handling (message_id, attempts, last_error, next_attempt_at,"
+        " handled_at, dead) VALUES (?, ?, ?, ?, ?, ?)",
+        _handling_rows(source, messages),
+    )
+
+
+def _handling_rows(source: Database, messages: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The source's handling rows; for a store from before handlers (schema 1) every message
+    counts as handled, as its upgrade in place would count it."""
+    if source.version() < 2:
+        return [(m[0], 0, None, 0, m[6], 0) for m in messages]
+    with source.read() as src:
+        return list(
+            src.execute(
+                "SELECT message_id, attempts, last_error, next_attempt_at, handled_at, dead"
+                " FROM handling"
+            ).fetchall()
+        )
 
 
 def _insert_new(target: Database, sql: str, rows: Iterable[Sequence[Any]]) -> int:

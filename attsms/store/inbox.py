@@ -33,10 +33,11 @@ from attsms.core.errors import LockTimeoutError, StoreError, UsageError
 from attsms.core.inbound import is_sender, readable, timestamp
 from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
-from attsms.core.numbers import canonical
+from attsms.core.numbers import canonical, display
 from attsms.core.paths import data_dir
 from attsms.store.base import keyset_pages, prepared
 from attsms.store.consent import KeywordEvent
+from attsms.store.handling import HandlingState, MessageHandling, handling_state
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
 from attsms.store.sqlite import SqliteDatabase
 
@@ -93,6 +94,17 @@ class StoredMessage:
         """Whether the sender is a phone number or short code and the time (if any) a time."""
         return readable(self.sender, self.received_at)
 
+    def record(self) -> dict[str, object]:
+        """The message as `inbox list --json` and a `--exec` handler's stdin show it."""
+        return {
+            "message_id": self.message_id,
+            "received_at": self.received_at,
+            "from": display(self.sender),
+            "to": display(self.destination),
+            "text": self.text,
+            "keyword": self.keyword,  # "stop", "start", "help" or null
+        }
+
 
 @dataclass(frozen=True)
 class StoredBatch:
@@ -134,8 +146,9 @@ def _file_part(name: str) -> str:
 # --- the store -------------------------------------------------------------------------------
 
 
-class InboxStore:
-    """One profile's inbox and opt-out list. Open with `open` or `open_existing`; close after."""
+class InboxStore(MessageHandling):
+    """One profile's inbox and opt-out list, and what `--exec` handlers did with each message
+    (`MessageHandling`, store/handling.py). Open with `open` or `open_existing`; close after."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -329,6 +342,14 @@ class InboxStore:
 
         for messages in keyset_pages(read, limit=newest, page=page, after=after):
             yield from messages
+
+    def handling_list(
+        self, *, failed: bool = False, limit: int | None = None
+    ) -> list[tuple[StoredMessage, HandlingState]]:
+        """The messages waiting for a handler (`failed`: the dead letters), oldest first by their
+        own time, each with its attempts and last error."""
+        rows = self.pending_rows(failed=failed, limit=limit)
+        return [(_message(row[:8]), handling_state(row)) for row in rows]
 
     def legacy_opt_outs(self) -> list[LegacyOptOut]:
         """The opt-out list attsms 0.2 kept in each profile's inbox (read once, to fold it into

@@ -8,7 +8,10 @@ text from one version straight to the current one, so an old file is upgraded in
 - the history: 0 (no file yet) or 1 (attsms 0.1: `dedupe_keys`) to 2 (`jobs`, and the account a
   batch went to); PostgreSQL began at version 2. 2 to 3: `jobs.retired_at` (a keyed job whose
   batches retention pruned: its key is refused from then on).
-- the inbox store: 0 to 1, on both backends.
+- the inbox store: 0 to 1, on both backends. 1 to 2: `handling` (what `--exec` handlers did
+  with each message: attempts, last error, backoff, dead letters, and the claim of the run
+  handling it); messages stored before it count as handled (they were printed to whatever read
+  them then), so an upgrade never hands a whole old inbox to a new handler.
 - consent (the opt-out lists of every sender identity): 0 to 1, on both backends.
 
 A later version adds a step; it never edits the SQL here, which is what older versions created.
@@ -158,7 +161,7 @@ HISTORY_MIGRATIONS: Migrations = {
 
 # --- the inbox store -----------------------------------------------------------------------------
 
-INBOX_VERSION = 1
+INBOX_VERSION = 2
 
 _INBOX_SQLITE = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -207,8 +210,51 @@ CREATE TABLE IF NOT EXISTS opt_outs (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Version 1 to 2: one row per message a handler (`--exec`) has seen, made when it is first
+# claimed; no row means never tried. `handled_at` set: done, never run again; `dead`: a dead
+# letter (`inbox list --failed`, `inbox retry`). The owner columns are the claim of the one run
+# handling it now, as `jobs` holds a keyed job's (store/lease.py): renewed while the handler
+# runs, taken over once its holder is known dead. `handled_through`: per sender, the newest
+# message before which all of its messages are done, so that checking a sender's order reads
+# only what came since.
+_HANDLING = """
+CREATE TABLE IF NOT EXISTS handling (
+    message_id      TEXT PRIMARY KEY,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_attempt_at {real} NOT NULL DEFAULT 0,
+    handled_at      {real},
+    dead            INTEGER NOT NULL DEFAULT 0,
+    owner_run       TEXT,
+    owner_host      TEXT,
+    owner_pid       {bigint},
+    owner_start     TEXT,
+    owner_since     {real},
+    expires_at      {real}
+);
+CREATE INDEX IF NOT EXISTS messages_sender_time ON messages (sender, received_ts, seq);
+CREATE TABLE IF NOT EXISTS handled_through (
+    sender      TEXT PRIMARY KEY,
+    received_ts {real} NOT NULL,
+    seq         {bigint} NOT NULL
+);
+INSERT OR IGNORE INTO handling (message_id, handled_at)
+    SELECT message_id, received_ts FROM messages;
+"""
+_INBOX_V1_TO_V2_SQLITE = _HANDLING.format(**_SQLITE_TYPES)
+_INBOX_V1_TO_V2_PG = _HANDLING.format(**_POSTGRES_TYPES).replace(
+    "INSERT OR IGNORE INTO handling (message_id, handled_at)\n    SELECT message_id, received_ts"
+    " FROM messages;",
+    "INSERT INTO handling (message_id, handled_at)\n    SELECT message_id, received_ts FROM"
+    " messages ON CONFLICT DO NOTHING;",
+)
+
 # From each older version to INBOX_VERSION, per backend, in one transaction (`migrate`).
-INBOX_MIGRATIONS: Migrations = {"sqlite": {0: _INBOX_SQLITE}, "postgresql": {0: _INBOX_PG}}
+INBOX_MIGRATIONS: Migrations = {
+    "sqlite": {0: _INBOX_SQLITE + _INBOX_V1_TO_V2_SQLITE, 1: _INBOX_V1_TO_V2_SQLITE},
+    "postgresql": {0: _INBOX_PG + _INBOX_V1_TO_V2_PG, 1: _INBOX_V1_TO_V2_PG},
+}
 
 # --- consent -------------------------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("inbox", "pull"): (["inbox", "pull", "--json"], 0, '"text": "hello"'),
     ("inbox", "list"): (["inbox", "list", "--json"], 0, "["),
     ("inbox", "export"): (["inbox", "export"], 0, ""),
+    ("inbox", "handle"): (["inbox", "handle", "--exec", "true", "--json"], 0, '"handled": 0'),
+    ("inbox", "retry"): (["inbox", "retry", "--all-failed", "--json"], 0, '"retried": []'),
     ("optout", "list"): (["optout", "list", "--json"], 0, "["),
     ("optout", "add"): (["optout", "add", "2125550199", "--json"], 0, "+12125550199"),
     ("optout", "remove"): (["optout", "remove", "2125550199", "--json"], 0, "+12125550199"),

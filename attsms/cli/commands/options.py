@@ -63,3 +63,37 @@ def lock_timeout(help: str) -> Any:  # typer.Option is typed Any
 # Where a server (`listen`, `sandbox serve`) listens; each command gives its own default port.
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")]
+
+
+# `--exec CMD` and its rules: `inbox pull`, `inbox handle`, `listen` (attsms.receive.handler).
+def exec_option(help: str) -> Any:  # typer.Option is typed Any
+    return typer.Option("--exec", metavar="CMD", help=help)
+
+
+ExecTimeout = Annotated[
+    float,
+    typer.Option(
+        min=0.001,
+        metavar="SECONDS",
+        callback=not_nan,
+        help="With --exec: a handler still running after this long is stopped; a failure.",
+    ),
+]
+MaxAttempts = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="With --exec: after N failed attempts a message is a dead letter (exit 4).",
+    ),
+]
+Backoff = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        metavar="SECONDS",
+        callback=not_nan,
+        help="With --exec: wait this long before retrying a failed message, doubled after each"
+        " failure (at most 1 h); it is retried on a later run.",
+    ),
+]
