@@ -18,7 +18,7 @@ from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, exchange
 
 
 class InProcessTransport(httpx.BaseTransport):
-    """Each request: file lock, load state, `Sandbox.process`, atomic save, unlock, then sleep.
+    """Each request: file lock, one SQLite transaction around `Sandbox.process`, unlock, sleep.
 
     Faults behave as they would on the wire: `drop_connection` raises httpx.RemoteProtocolError,
     and a delay longer than the request's read timeout sleeps that long and raises
@@ -56,7 +56,7 @@ class InProcessTransport(httpx.BaseTransport):
                 lock_timeout=self._lock_timeout,
             )
         except (Timeout, OSError) as exc:
-            # The state was not changed (saves are atomic), like a connection that never opened:
+            # The state was not changed (one transaction), like a connection that never opened:
             # an httpx error the client already handles, not a foreign exception.
             raise httpx.ConnectError(
                 f"sandbox state {self.state_path}: {exc}", request=request
