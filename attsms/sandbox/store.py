@@ -65,17 +65,57 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Created private: SQLite gives its -wal and -shm files the database file's mode.
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    # Used by one thread at a time: the caller holds the state's thread lock.
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         # WAL: a commit appends, nothing is rewritten. NORMAL: commits stay atomic; a power cut
         # may lose the last ones, which a sandbox may.
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _file_key(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StateConnection:
+    """One open connection to a state database, kept across requests (the transport's).
+
+    Closing a WAL database's last connection checkpoints and syncs it, the most expensive part
+    of a small request: kept open, a commit only appends to the WAL. Reopened when the database
+    file was changed by anything but a commit of this connection (a checkpoint by another
+    process, a reset, a file written over), so it never works on a stale view.
+    """
+
+    def __init__(self, path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._key: tuple[int, ...] | None = None
+
+    def open(self) -> sqlite3.Connection:
+        """The kept connection, or a new one; call with the state's locks held."""
+        if self._conn is not None and _file_key(self.path) == self._key:
+            return self._conn
+        self.close()
+        self._conn = _connect(self.path, self.timeout)
+        return self._conn
+
+    def committed(self) -> None:
+        self._key = _file_key(self.path)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn, self._key = None, None
 
 
 def _migrate(conn: sqlite3.Connection, legacy: Path) -> bool:
@@ -93,35 +133,50 @@ def _migrate(conn: sqlite3.Connection, legacy: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _transaction(path: Path, timeout: float) -> Iterator[sqlite3.Connection]:
-    """The database in one write transaction, committed if the body returns.
-
-    SandboxStateError if it (or the state.json to migrate) is not sandbox state; OSError if it
-    cannot be opened, written or (past `timeout`) locked.
-    """
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite's errors as the callers know them: locked or unopenable is an OSError (the
+    transport says httpx.ConnectError), not a database or not ours is a SandboxStateError."""
     try:
-        conn = _connect(path, timeout)
-    except sqlite3.OperationalError as exc:
-        raise OSError(f"{path}: {exc}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise SandboxStateError(path, str(exc)) from exc
-    try:
-        legacy = legacy_path(path)
-        migrated = prepare(conn) and legacy is not None and _migrate(conn, legacy)
-        yield conn
-        conn.execute("COMMIT")
-        if migrated and legacy is not None:
-            legacy.unlink(missing_ok=True)  # all of it is in the database now
+        yield
     except NotSandboxDatabase as exc:
         raise SandboxStateError(path, str(exc)) from exc
     except sqlite3.OperationalError as exc:
         raise OSError(f"{path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise SandboxStateError(path, str(exc)) from exc
-    finally:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.close()
+
+
+@contextlib.contextmanager
+def _transaction(
+    path: Path, timeout: float, keep: StateConnection | None = None
+) -> Iterator[sqlite3.Connection]:
+    """The database in one write transaction, committed if the body returns; on `keep`'s
+    connection if given (closed after a failure), else on one of its own.
+
+    SandboxStateError if it (or the state.json to migrate) is not sandbox state; OSError if it
+    cannot be opened, written or (past `timeout`) locked.
+    """
+    with _sqlite_errors(path):
+        conn = keep.open() if keep is not None else _connect(path, timeout)
+        committed = False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            legacy = legacy_path(path)
+            migrated = prepare(conn) and legacy is not None and _migrate(conn, legacy)
+            yield conn
+            conn.execute("COMMIT")
+            committed = True
+            if migrated and legacy is not None:
+                legacy.unlink(missing_ok=True)  # all of it is in the database now
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if keep is None:
+                conn.close()
+            elif committed:
+                keep.committed()
+            else:
+                keep.close()
 
 
 def _remove(path: Path) -> None:
@@ -166,33 +221,35 @@ def exchange(
     scheme: str = "http",
     clock: Callable[[], float] = time.time,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    keep: StateConnection | None = None,
 ) -> SandboxResponse:
     """One request against the file-backed sandbox. Does not sleep: see `SandboxResponse.delay`.
 
+    `keep`: a connection to reuse (the transport's), else one is opened and closed for this call.
     Raises filelock.Timeout if the state stays locked, OSError if it cannot be read or saved,
     SandboxStateError if the file is not sandbox state (until `POST /sandbox/reset`).
     """
+    request = (method, target, headers, body, scheme, clock)
     with locked(path, lock_timeout):
         try:
-            return _exchange(path, config, method, target, headers, body, scheme, clock)
+            return _exchange(path, config, request, keep)
         except SandboxStateError:
             if target.split("?")[0] != RESET_PATH:
                 raise
+            if keep is not None:
+                keep.close()
             _remove(path)  # reset is the way out of a broken file
-            return _exchange(path, config, method, target, headers, body, scheme, clock)
+            return _exchange(path, config, request, keep)
+
+
+_Request = tuple[str, str, Mapping[str, str], bytes, str, Callable[[], float]]
 
 
 def _exchange(
-    path: Path,
-    config: SandboxConfig,
-    method: str,
-    target: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    scheme: str,
-    clock: Callable[[], float],
+    path: Path, config: SandboxConfig, request: _Request, keep: StateConnection | None
 ) -> SandboxResponse:
-    with _transaction(path, LOCK_TIMEOUT_SECONDS) as conn:
+    method, target, headers, body, scheme, clock = request
+    with _transaction(path, LOCK_TIMEOUT_SECONDS, keep) as conn:
         state = SqlState(conn)
         resp = Sandbox(config, state, clock=clock).process(
             method, target, headers, body, scheme=scheme

@@ -14,7 +14,7 @@ import httpx  # noqa: TID253 - this module is imported lazily, only when the san
 from filelock import Timeout
 
 from attsms.sandbox.config import SandboxConfig
-from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, exchange
+from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, StateConnection, exchange
 
 
 class InProcessTransport(httpx.BaseTransport):
@@ -40,6 +40,11 @@ class InProcessTransport(httpx.BaseTransport):
         self._clock = clock
         self._sleep = sleep
         self._lock_timeout = lock_timeout
+        # Kept open between requests (a close checkpoints and syncs), closed with the client.
+        self._keep = StateConnection(state_path, lock_timeout)
+
+    def close(self) -> None:
+        self._keep.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -54,6 +59,7 @@ class InProcessTransport(httpx.BaseTransport):
                 scheme=request.url.scheme,
                 clock=self._clock,
                 lock_timeout=self._lock_timeout,
+                keep=self._keep,
             )
         except (Timeout, OSError) as exc:
             # The state was not changed (one transaction), like a connection that never opened:
