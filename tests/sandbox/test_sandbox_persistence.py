@@ -319,3 +319,22 @@ def test_a_state_locked_too_long_is_an_httpx_connect_error(tmp_path: Path) -> No
         with FileLock(path.with_suffix(".lock")), pytest.raises(httpx.ConnectError):
             client.get("/sandbox/stats")
         assert client.get("/sandbox/stats").status_code == 200
+
+
+def test_a_kept_connection_sees_the_file_replaced_and_other_writers(tmp_path: Path) -> None:
+    # The transport keeps its database open between requests; what others do between two of
+    # them (another process, `attsms sandbox reset`, a user deleting the file) is what it sees.
+    path = tmp_path / "state.db"
+    with inprocess_harness(path) as sb:
+        sb.send_ok(A)
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)  # gone: a fresh sandbox
+        assert sb.stats()["delivered_to"] == {}
+        assert sb.inject().json() == {"injected": 1, "pending": 1}
+        assert inject_inbound(path, "12345", "+15555550100", "more") == {
+            "injected": 1,
+            "pending": 2,
+        }
+        assert sb.inject().json() == {"injected": 1, "pending": 3}
+        reset(path)
+        assert sb.inject().json() == {"injected": 1, "pending": 1}
