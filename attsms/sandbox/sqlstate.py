@@ -35,7 +35,7 @@ CREATE INDEX messages_age ON messages (final, sent_at);
 CREATE TABLE outbox (seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL, address TEXT NOT NULL,
                      message TEXT NOT NULL, sent_at REAL NOT NULL);
 CREATE TABLE delivered (address TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE registrations (id TEXT PRIMARY KEY);
+CREATE TABLE registrations (id TEXT PRIMARY KEY, pending INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE inbox (seq INTEGER PRIMARY KEY, registration TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX inbox_queue ON inbox (registration, seq);
 """
@@ -205,15 +205,21 @@ class SqlState:
         ).fetchone()
         return row is not None
 
-    def _pending(self, registration_id: str) -> int:
-        row = self._conn.execute(
-            "SELECT count(*) FROM inbox WHERE registration = ?", (registration_id,)
+    def _pending(self, registration_id: str, change: int) -> int:
+        """The registration's pending count after `change` (kept, so no queue is counted)."""
+        conn = self._conn
+        conn.execute("INSERT OR IGNORE INTO registrations (id) VALUES (?)", (registration_id,))
+        conn.execute(
+            "UPDATE registrations SET pending = pending + ? WHERE id = ?",
+            (change, registration_id),
+        )
+        row = conn.execute(
+            "SELECT pending FROM registrations WHERE id = ?", (registration_id,)
         ).fetchone()
         return int(row[0])
 
     def take_inbox(self, registration_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:
         conn = self._conn
-        conn.execute("INSERT OR IGNORE INTO registrations VALUES (?)", (registration_id,))
         rows = conn.execute(
             "SELECT seq, message FROM inbox WHERE registration = ? ORDER BY seq LIMIT ?",
             (registration_id, limit),
@@ -223,16 +229,14 @@ class SqlState:
                 "DELETE FROM inbox WHERE registration = ? AND seq <= ?",
                 (registration_id, rows[-1][0]),
             )
-        return [json.loads(text) for _, text in rows], self._pending(registration_id)
+        return [json.loads(text) for _, text in rows], self._pending(registration_id, -len(rows))
 
     def add_inbox(self, registration_id: str, messages: list[dict[str, Any]]) -> int:
-        conn = self._conn
-        conn.execute("INSERT OR IGNORE INTO registrations VALUES (?)", (registration_id,))
-        conn.executemany(
+        self._conn.executemany(
             "INSERT INTO inbox (registration, message) VALUES (?, ?)",
             [(registration_id, json.dumps(m)) for m in messages],
         )
-        return self._pending(registration_id)
+        return self._pending(registration_id, len(messages))
 
     # --- forgetting ---------------------------------------------------------------------------
 

@@ -230,16 +230,21 @@ def exchange(
     SandboxStateError if the file is not sandbox state (until `POST /sandbox/reset`).
     """
     request = (method, target, headers, body, scheme, clock)
+    is_reset = target.split("?")[0] == RESET_PATH
     with locked(path, lock_timeout):
         try:
-            return _exchange(path, config, request, keep)
+            resp = _exchange(path, config, request, keep)
         except SandboxStateError:
-            if target.split("?")[0] != RESET_PATH:
+            if not is_reset:
                 raise
             if keep is not None:
                 keep.close()
             _remove(path)  # reset is the way out of a broken file
-            return _exchange(path, config, request, keep)
+            resp = _exchange(path, config, request, keep)
+        legacy = legacy_path(path)
+        if is_reset and legacy is not None:
+            legacy.unlink(missing_ok=True)  # an older attsms's, written since the migration
+    return resp
 
 
 _Request = tuple[str, str, Mapping[str, str], bytes, str, Callable[[], float]]

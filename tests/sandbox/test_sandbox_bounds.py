@@ -99,3 +99,20 @@ def test_the_in_process_sandbox_is_pruned_as_the_served_one(
             for table in ("messages", "outbox", "access_tokens", "refresh_tokens")
         }
     assert counts == {"messages": 0, "outbox": 120, "access_tokens": 3, "refresh_tokens": 3}
+
+
+def test_an_inbox_pull_costs_the_same_however_many_are_pending(
+    tmp_path: Path, counted: list[int]
+) -> None:
+    with inprocess_harness(tmp_path / "state.db") as sb:
+        assert sb.inject(count=300).status_code == 200
+        sb.inbox()  # the token fetched
+        STEPS[0] = 0
+        assert sb.inbox().json()["inboundSMSMessageList"]["totalNumberOfPendingMessages"] == 100
+        few = STEPS[0]
+        assert sb.inject(count=10_000).status_code == 200
+        STEPS[0] = 0
+        listing = sb.inbox().json()["inboundSMSMessageList"]
+        many = STEPS[0]
+    assert listing["totalNumberOfPendingMessages"] == 10_000
+    assert many <= few * 1.1 + 20, (few, many)

@@ -150,6 +150,10 @@ def test_a_broken_older_state_json_raises_until_reset(tmp_path: Path) -> None:
     assert not legacy.exists()
     check(path)
     assert read_stats(path)["send_requests"] == 0
+    legacy.write_text("{}")  # an older attsms run again: the database is the sandbox now
+    check(path)
+    reset(path)
+    assert not legacy.exists()
 
 
 def test_token_count_is_capped(tmp_path: Path) -> None:
