@@ -68,8 +68,9 @@ def sandbox_registration_id() -> str:
 
 
 def sandbox_state_path() -> Path:
-    """The in-process sandbox's state file (shared by every `--sandbox` run)."""
-    return data_dir() / "sandbox" / "state.json"
+    """The in-process sandbox's state database (shared by every `--sandbox` run). A state.json
+    beside it, from an older attsms, is moved into it on first use."""
+    return data_dir() / "sandbox" / "state.db"
 
 
 @contextmanager
@@ -96,13 +97,14 @@ def check_state() -> None:
     Run before a `--sandbox` command talks to the sandbox, so that it fails at once with the way
     out, before anything is sent or fetched.
     """
-    from attsms.sandbox.store import load_state, locked
+    from attsms.sandbox.store import check, legacy_path
 
     path = sandbox_state_path()
-    if not path.exists():
+    legacy = legacy_path(path)
+    if not path.exists() and (legacy is None or not legacy.exists()):
         return
-    with _state_errors(), locked(path):
-        load_state(path)
+    with _state_errors():
+        check(path)
 
 
 def reset(url: str | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Import-light on purpose: the heavy parts load only where used.
     attsms.sandbox.core       Sandbox.handle(method, target, headers, body) -> SandboxResponse
-    attsms.sandbox.store      the sandbox in a JSON state file; inject_inbound, read_stats, …
+    attsms.sandbox.store      the sandbox in an SQLite state file; inject_inbound, read_stats, …
     attsms.sandbox.transport  InProcessTransport, an httpx transport over the state file
     attsms.sandbox.server     SandboxServer (real HTTP) and run()
 """

@@ -51,7 +51,7 @@ from attsms.sandbox.responses import (
     not_found,
     unauthorized,
 )
-from attsms.sandbox.state import SandboxState
+from attsms.sandbox.state import ExpiryPair, PruneCutoffs, SandboxState, StateStore
 
 if TYPE_CHECKING:
     from attsms.sandbox.callbacks import Notifier
@@ -127,13 +127,13 @@ class Sandbox:
     def __init__(
         self,
         config: SandboxConfig | None = None,
-        state: SandboxState | None = None,
+        state: StateStore | None = None,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config if config is not None else SandboxConfig()
-        self.state = state if state is not None else SandboxState()
+        self.state: StateStore = state if state is not None else SandboxState()
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -208,15 +208,15 @@ class Sandbox:
         """Forget what can no longer be asked for: expired statuses and tokens."""
         now = self._clock() if now is None else now
         self._last_prune = now
-        st = self.state
-        for mid in [mid for mid, msg in st.messages.items() if self._gone(msg, now)]:
-            del st.messages[mid]
-        for tokens in (st.tokens, st.refresh_tokens):
-            for tok in [t for t, rec in tokens.items() if _expired(rec, now)]:
-                del tokens[tok]
-            # Oldest first: dicts (and their JSON) keep insertion order.
-            while len(tokens) > MAX_TOKENS:
-                del tokens[next(iter(tokens))]
+        cfg = self.config
+        self.state.prune(
+            PruneCutoffs(
+                now=now,
+                final_sent_before=now - cfg.delivery_seconds - cfg.status_retention_seconds,
+                waiting_sent_before=now - UNDELIVERED_RETENTION_SECONDS,
+                max_tokens=MAX_TOKENS,
+            )
+        )
 
     # --- dispatch -----------------------------------------------------------------------------
 
@@ -362,7 +362,7 @@ class Sandbox:
             old = form.get("refresh_token")
             if not old:
                 raise invalid_input("refresh_token")
-            record = self.state.refresh_tokens.pop(old, None)  # rotation: usable once
+            record = self.state.take_refresh_token(old)  # rotation: usable once
             if record is None or _expired(record, req.now):
                 raise unauthorized("refresh token")
             grant = record["grant"]
@@ -371,11 +371,8 @@ class Sandbox:
     def _issue(self, grant: str, now: float) -> SandboxResponse:
         cfg = self.config
         access, refresh = self._hex(16), self._hex(16)
-        self.state.tokens[access] = {"expires_at": _expiry(now, cfg.token_lifetime), "grant": grant}
-        self.state.refresh_tokens[refresh] = {
-            "expires_at": _expiry(now, cfg.refresh_lifetime),
-            "grant": grant,
-        }
+        expiries = ExpiryPair(_expiry(now, cfg.token_lifetime), _expiry(now, cfg.refresh_lifetime))
+        self.state.add_tokens(access, refresh, grant, expiries)
         payload = {
             "access_token": access,
             "token_type": "BEARER",
@@ -393,18 +390,13 @@ class Sandbox:
         if form.get("token_type_hint", "access_token") not in ("access_token", "refresh_token"):
             raise bad_value("token_type_hint")
         # The hint is only a hint (RFC 7009): look in both places. Unknown tokens are not an error.
-        self.state.tokens.pop(token, None)
-        refresh = self.state.refresh_tokens.pop(token, None)
-        if refresh is not None:
-            # Revoking a refresh token ends the whole grant, its access tokens included.
-            tokens = self.state.tokens
-            for tok in [t for t, rec in tokens.items() if rec["grant"] == refresh["grant"]]:
-                del tokens[tok]
+        # Revoking a refresh token ends the whole grant, its access tokens included.
+        self.state.revoke(token)
         return json_response(200, {})
 
     def _authorize(self, req: _Request) -> None:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
-        record = self.state.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        record = self.state.access_token(token.strip()) if scheme.lower() == "bearer" else None
         if record is None or _expired(record, req.now):
             raise unauthorized("access token")
 
@@ -457,7 +449,7 @@ class Sandbox:
         self, message_id: str, valid: list[str], message: str, notify: bool, now: float
     ) -> None:
         """The message, each recipient's count and outbox entry, and its receipts to push."""
-        self.state.messages[message_id] = {
+        record = {
             "sent_at": now,
             "addresses": valid,
             "message": message,
@@ -465,15 +457,8 @@ class Sandbox:
             # Worked out once: `prune` asks it of every message every second.
             "final": all(final_outcome(a) in FINAL_STATUSES for a in valid),
         }
-        delivered_to = self.state.stats["delivered_to"]
-        outbox = self.state.outbox
-        for address in valid:
-            delivered_to[address] = delivered_to.get(address, 0) + 1
-            outbox.append(
-                {"messageId": message_id, "address": address, "message": message, "sent_at": now}
-            )
-        if len(outbox) > MAX_OUTBOX:
-            del outbox[: len(outbox) - MAX_OUTBOX]
+        self.state.add_message(message_id, record)
+        self.state.add_recipients(message_id, valid, message, now, MAX_OUTBOX)
         if self.notifier is not None and notify:
             for address in valid:
                 outcome = final_outcome(address)
@@ -499,7 +484,7 @@ class Sandbox:
 
     def _status(self, req: _Request, message_id: str) -> SandboxResponse:
         self._authorize(req)
-        msg = self.state.messages.get(message_id)
+        msg = self.state.message(message_id)
         if msg is None or self._gone(msg, req.now):
             raise not_found(f"message {message_id}")
         info = [
@@ -510,22 +495,21 @@ class Sandbox:
         return json_response(200, {"deliveryInfoList": {"deliveryInfo": info, "resourceURL": url}})
 
     def _known_registration(self, registration_id: str) -> bool:
-        return (
-            registration_id in self.config.registration_ids or registration_id in self.state.inbox
+        return registration_id in self.config.registration_ids or self.state.has_inbox(
+            registration_id
         )
 
     def _inbox(self, req: _Request, registration_id: str) -> SandboxResponse:
         self._authorize(req)
         if not self._known_registration(registration_id):
             raise not_found(f"registration {registration_id}")
-        queue = self.state.inbox.setdefault(registration_id, [])
-        batch = queue[: self.config.inbox_batch_size]
-        del queue[: len(batch)]  # returned means gone, as on the real service
+        # Returned means gone, as on the real service.
+        batch, left = self.state.take_inbox(registration_id, self.config.inbox_batch_size)
         listing = {
             "inboundSMSMessage": batch,
             "numberOfMessagesInThisBatch": len(batch),
             "resourceURL": f"{req.base_url}/sms/v3/messaging/inbox/{registration_id}",
-            "totalNumberOfPendingMessages": len(queue),
+            "totalNumberOfPendingMessages": left,
         }
         return json_response(200, {"inboundSMSMessageList": listing})
 
@@ -558,8 +542,8 @@ class Sandbox:
         when = payload.get("at", _date_time(req.now))
         if not isinstance(when, str):  # the time the person texted; any text (tests send junk)
             raise invalid_input("at")
-        queue = self.state.inbox.setdefault(registration_id, [])
         push = self.notifier is not None and self.notifier.pushes_inbound()
+        queued = []
         for n in range(1, count + 1):
             message = {
                 "messageId": f"MSG{self._hex(8)}",
@@ -572,8 +556,10 @@ class Sandbox:
                 assert self.notifier is not None
                 self.notifier.inbound(message)  # pushed instead of queued for pull
             else:
-                queue.append(message)
-        answer = {"injected": count, "pending": len(queue)}
+                queued.append(message)
+        # Adding none still creates the registration, as injecting always did.
+        pending = self.state.add_inbox(registration_id, queued)
+        answer = {"injected": count, "pending": pending}
         if push:
             answer["pushed"] = count
         return json_response(200, answer)
@@ -586,7 +572,7 @@ class Sandbox:
                 "operations": stats["operations"],
                 "attempts": stats["attempts"],
                 "send_requests": stats["attempts"].get("send", 0),
-                "delivered_to": stats["delivered_to"],
+                "delivered_to": self.state.delivered_to(),
                 "callbacks": callback_stats(self.notifier),
             },
         )
@@ -599,7 +585,7 @@ class Sandbox:
                 "message": entry["message"],
                 "sentAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry["sent_at"])),
             }
-            for entry in self.state.outbox
+            for entry in self.state.outbox_entries()
         ]
         return json_response(200, {"outbox": entries, "total": len(entries)})
 
@@ -617,7 +603,7 @@ class Sandbox:
         return json_response(200, {"cleared": cleared})
 
     def _reset(self, req: _Request) -> SandboxResponse:
-        self.state = SandboxState()
+        self.state.clear()
         if self.notifier is not None:
             self.notifier.reset()
         return json_response(200, {"reset": True})

@@ -1,8 +1,12 @@
-"""The sandbox kept in a JSON file, so separate `attsms --sandbox` processes share one sandbox.
+"""The sandbox kept in an SQLite file, so separate `attsms --sandbox` processes share one sandbox.
 
-Each call takes a cross-process file lock, loads the state, runs the core, saves atomically and
-releases. The helpers at the end (`inject_inbound`, `read_stats`, …) run the sandbox-only
-endpoints this way, for the CLI to use without a server. No httpx here: see transport.py.
+Each call takes a cross-process file lock, opens the database, runs the core in one transaction
+(`BEGIN IMMEDIATE` … `COMMIT`: all of a request's changes or none) and releases. Only the rows a
+request needs are read and written (sqlstate.py), so a call costs the same after a million sends
+as after none. A state.json written by an older attsms beside the database (`state.json` for
+`state.db`) is moved into a new database on first use, then removed. The helpers at the end
+(`inject_inbound`, `read_stats`, …) run the sandbox-only endpoints this way, for the CLI to use
+without a server. No httpx here: see transport.py.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import sqlite3  # noqa: TID253 - this module is loaded only with the in-process sandbox
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,9 +25,11 @@ from filelock import FileLock, Timeout
 
 from attsms.sandbox.config import SandboxConfig
 from attsms.sandbox.core import Sandbox, SandboxError, SandboxResponse
+from attsms.sandbox.sqlstate import NotSandboxDatabase, SqlState, import_state, prepare
 from attsms.sandbox.state import SandboxState
 
 LOCK_TIMEOUT_SECONDS = 30.0
+RESET_PATH = "/sandbox/reset"
 
 # One in-process lock per state file: threads of one process queue here before the file lock,
 # so correctness does not hang on how the OS treats two flock()s from one process.
@@ -49,34 +55,144 @@ def _thread_lock(path: Path) -> threading.Lock:
         return _THREAD_LOCKS.setdefault(path.resolve(), threading.Lock())
 
 
-def load_state(path: Path) -> SandboxState:
-    """The state in `path`; a fresh one if the file does not exist."""
+def legacy_path(path: Path) -> Path | None:
+    """Where an older attsms kept this sandbox as JSON (state.json beside state.db), if apart."""
+    legacy = path.with_suffix(".json")
+    return None if legacy == path else legacy
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Created private: SQLite gives its -wal and -shm files the database file's mode.
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Used by one thread at a time: the caller holds the state's thread lock.
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
-        raw = path.read_bytes()
+        # WAL: a commit appends, nothing is rewritten. NORMAL: commits stay atomic; a power cut
+        # may lose the last ones, which a sandbox may.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _file_key(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = path.stat()
     except FileNotFoundError:
-        return SandboxState()
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StateConnection:
+    """One open connection to a state database, kept across requests (the transport's).
+
+    Closing a WAL database's last connection checkpoints and syncs it, the most expensive part
+    of a small request: kept open, a commit only appends to the WAL. Reopened when the database
+    file was changed by anything but a commit of this connection (a checkpoint by another
+    process, a reset, a file written over), so it never works on a stale view.
+    """
+
+    def __init__(self, path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._key: tuple[int, ...] | None = None
+
+    def open(self) -> sqlite3.Connection:
+        """The kept connection, or a new one; call with the state's locks held."""
+        if self._conn is not None and _file_key(self.path) == self._key:
+            return self._conn
+        self.close()
+        self._conn = _connect(self.path, self.timeout)
+        return self._conn
+
+    def committed(self) -> None:
+        self._key = _file_key(self.path)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn, self._key = None, None
+
+
+def _migrate(conn: sqlite3.Connection, legacy: Path) -> bool:
+    """Copy an older attsms's state.json into the new database; False if there is none."""
     try:
-        return SandboxState.from_json(json.loads(raw))
+        raw = legacy.read_bytes()
+    except FileNotFoundError:
+        return False
+    try:
+        state = SandboxState.from_json(json.loads(raw))
     except ValueError as exc:  # json's errors are ValueErrors too
+        raise SandboxStateError(legacy, str(exc)) from exc
+    import_state(conn, state)
+    return True
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite's errors as the callers know them: locked or unopenable is an OSError (the
+    transport says httpx.ConnectError), not a database or not ours is a SandboxStateError."""
+    try:
+        yield
+    except NotSandboxDatabase as exc:
+        raise SandboxStateError(path, str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        raise OSError(f"{path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
         raise SandboxStateError(path, str(exc)) from exc
 
 
-def save_state(path: Path, state: SandboxState) -> None:
-    """Write `state` to `path` atomically: a reader sees the old file or the new one, 0600."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = json.dumps(state.to_json(), separators=(",", ":")).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)  # mkstemp makes 0600 already; this guards odd platforms
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
+@contextlib.contextmanager
+def _transaction(
+    path: Path, timeout: float, keep: StateConnection | None = None
+) -> Iterator[sqlite3.Connection]:
+    """The database in one write transaction, committed if the body returns; on `keep`'s
+    connection if given (closed after a failure), else on one of its own.
+
+    SandboxStateError if it (or the state.json to migrate) is not sandbox state; OSError if it
+    cannot be opened, written or (past `timeout`) locked.
+    """
+    with _sqlite_errors(path):
+        conn = keep.open() if keep is not None else _connect(path, timeout)
+        committed = False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            legacy = legacy_path(path)
+            migrated = prepare(conn) and legacy is not None and _migrate(conn, legacy)
+            yield conn
+            conn.execute("COMMIT")
+            committed = True
+            if migrated and legacy is not None:
+                legacy.unlink(missing_ok=True)  # all of it is in the database now
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if keep is None:
+                conn.close()
+            elif committed:
+                keep.committed()
+            else:
+                keep.close()
+
+
+def _remove(path: Path) -> None:
+    """Delete a state that is not sandbox state (and a leftover state.json), for a reset."""
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        (path.parent / name).unlink(missing_ok=True)
+    legacy = legacy_path(path)
+    if legacy is not None:
+        legacy.unlink(missing_ok=True)
+
+
+def check(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+    """Raise SandboxStateError if the state at `path` is not sandbox state (OSError if it cannot
+    be used); an absent one is fine, a state.json from an older attsms is migrated."""
+    with locked(path, timeout), _transaction(path, timeout) as conn:
+        SqlState(conn)
 
 
 @contextlib.contextmanager
@@ -105,22 +221,45 @@ def exchange(
     scheme: str = "http",
     clock: Callable[[], float] = time.time,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    keep: StateConnection | None = None,
 ) -> SandboxResponse:
     """One request against the file-backed sandbox. Does not sleep: see `SandboxResponse.delay`.
 
+    `keep`: a connection to reuse (the transport's), else one is opened and closed for this call.
     Raises filelock.Timeout if the state stays locked, OSError if it cannot be read or saved,
     SandboxStateError if the file is not sandbox state (until `POST /sandbox/reset`).
     """
+    request = (method, target, headers, body, scheme, clock)
+    is_reset = target.split("?")[0] == RESET_PATH
     with locked(path, lock_timeout):
         try:
-            state = load_state(path)
+            resp = _exchange(path, config, request, keep)
         except SandboxStateError:
-            if target.split("?")[0] != "/sandbox/reset":
+            if not is_reset:
                 raise
-            state = SandboxState()  # reset is the way out of a broken file
-        sandbox = Sandbox(config, state, clock=clock)
-        resp = sandbox.process(method, target, headers, body, scheme=scheme)
-        save_state(path, sandbox.state)  # process() pruned first, so the file stays small
+            if keep is not None:
+                keep.close()
+            _remove(path)  # reset is the way out of a broken file
+            resp = _exchange(path, config, request, keep)
+        legacy = legacy_path(path)
+        if is_reset and legacy is not None:
+            legacy.unlink(missing_ok=True)  # an older attsms's, written since the migration
+    return resp
+
+
+_Request = tuple[str, str, Mapping[str, str], bytes, str, Callable[[], float]]
+
+
+def _exchange(
+    path: Path, config: SandboxConfig, request: _Request, keep: StateConnection | None
+) -> SandboxResponse:
+    method, target, headers, body, scheme, clock = request
+    with _transaction(path, LOCK_TIMEOUT_SECONDS, keep) as conn:
+        state = SqlState(conn)
+        resp = Sandbox(config, state, clock=clock).process(
+            method, target, headers, body, scheme=scheme
+        )
+        state.flush()
     return resp
 
 

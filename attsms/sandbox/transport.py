@@ -14,11 +14,11 @@ import httpx  # noqa: TID253 - this module is imported lazily, only when the san
 from filelock import Timeout
 
 from attsms.sandbox.config import SandboxConfig
-from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, exchange
+from attsms.sandbox.store import LOCK_TIMEOUT_SECONDS, StateConnection, exchange
 
 
 class InProcessTransport(httpx.BaseTransport):
-    """Each request: file lock, load state, `Sandbox.process`, atomic save, unlock, then sleep.
+    """Each request: file lock, one SQLite transaction around `Sandbox.process`, unlock, sleep.
 
     Faults behave as they would on the wire: `drop_connection` raises httpx.RemoteProtocolError,
     and a delay longer than the request's read timeout sleeps that long and raises
@@ -40,6 +40,11 @@ class InProcessTransport(httpx.BaseTransport):
         self._clock = clock
         self._sleep = sleep
         self._lock_timeout = lock_timeout
+        # Kept open between requests (a close checkpoints and syncs), closed with the client.
+        self._keep = StateConnection(state_path, lock_timeout)
+
+    def close(self) -> None:
+        self._keep.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -54,9 +59,10 @@ class InProcessTransport(httpx.BaseTransport):
                 scheme=request.url.scheme,
                 clock=self._clock,
                 lock_timeout=self._lock_timeout,
+                keep=self._keep,
             )
         except (Timeout, OSError) as exc:
-            # The state was not changed (saves are atomic), like a connection that never opened:
+            # The state was not changed (one transaction), like a connection that never opened:
             # an httpx error the client already handles, not a foreign exception.
             raise httpx.ConnectError(
                 f"sandbox state {self.state_path}: {exc}", request=request

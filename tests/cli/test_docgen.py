@@ -391,7 +391,7 @@ def test_files_section_follows_paths_and_leaves_the_environment_alone(
     listed = dict(docgen.files())
     assert dict(os.environ) == before
     assert "~/.config/attsms/config.toml" in listed
-    assert "~/.local/share/attsms/sandbox/state.json" in listed
+    assert "~/.local/share/attsms/sandbox/state.db" in listed
     functions = {"config": paths.config_dir, "cache": paths.cache_dir, "data": paths.data_dir}
     for kind, variable, linux, _ in docgen.DIRECTORIES:
         monkeypatch.setenv(variable, str(tmp_path / kind))

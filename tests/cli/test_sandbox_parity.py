@@ -62,7 +62,7 @@ def test_in_process_and_http_agree(
 
     from attsms.sandbox.store import inject_inbound
 
-    state = tmp_path / "state.json"
+    state = tmp_path / "state.db"
     transport = InProcessTransport(state, SandboxConfig())
     with AttClient("http://sandbox.local", transport=transport, retry=retry) as local_client:
         in_process = _scenario(

@@ -1,6 +1,6 @@
 """Helpers for tests that drive a sandbox: the sandbox's own tests and the client's.
 
-    with inprocess_harness(tmp_path / "state.json") as sb:   # or http_harness()
+    with inprocess_harness(tmp_path / "state.db") as sb:   # or http_harness()
         sb.send_ok("tel:+12125551234")
         sb.clock.advance(5)
 
@@ -25,6 +25,7 @@ from attsms.sandbox.config import (
     SandboxConfig,
 )
 from attsms.sandbox.core import Sandbox, SandboxResponse
+from attsms.sandbox.state import SandboxState
 
 if TYPE_CHECKING:
     import httpx
@@ -175,6 +176,13 @@ def http_harness(
         httpx.Client(base_url=server.url, timeout=timeout, verify=False) as client,  # noqa: S501
     ):
         yield Harness(client, clock, "http")
+
+
+def memory(sandbox: Sandbox) -> SandboxState:
+    """A bare core's state, in memory (the in-process sandbox's is in SQLite)."""
+    state = sandbox.state
+    assert isinstance(state, SandboxState)
+    return state
 
 
 def core_request(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> SandboxResponse:

@@ -20,7 +20,7 @@ holds the secret: asserted 0600). Every file there must be 0600, every directory
 (the CI way; /proc is not read there: the environment holds the secret by design), including a
 token endpoint that answers in camelCase (`accessToken`), which the verbose log printed in
 clear before. `test_sandbox_mode_files_are_private` checks the modes in `--sandbox` mode, whose
-`sandbox/state.json` holds the sandbox's own tokens by design (the emulated service's database,
+`sandbox/state.db` holds the sandbox's own tokens by design (the emulated service's database,
 not the client's) and is therefore only checked for its mode.
 """
 
@@ -340,7 +340,7 @@ def test_sandbox_mode_files_are_private(cli: Cli, isolated_home: Path) -> None:
         assert cli("--sandbox", "status").exit_code == 0
     finally:
         os.umask(old_umask)
-    state = isolated_home / "data" / "sandbox" / "state.json"
+    state = isolated_home / "data" / "sandbox" / "state.db"
     assert state.exists()  # holds the emulated service's tokens by design: mode only
     assert not private_mode_problems(isolated_home), private_mode_problems(isolated_home)
 

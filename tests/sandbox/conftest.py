@@ -29,7 +29,7 @@ def make_sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mak
             made += 1
             clock = FakeClock()
             if request.param == "inprocess":
-                path = tmp_path / f"sandbox-{made}" / "state.json"
+                path = tmp_path / f"sandbox-{made}" / "state.db"
                 return stack.enter_context(inprocess_harness(path, config, clock, timeout))
             return stack.enter_context(http_harness(config, clock, timeout))
 

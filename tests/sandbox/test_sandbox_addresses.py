@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.addresses import final_outcome, normalize, normalize_sender
 from attsms.sandbox.core import Sandbox
-from tests.helpers.sandbox_harness import core_send, core_token, error_of
+from tests.helpers.sandbox_harness import core_send, core_token, error_of, memory
 
 REFERENCE = re.compile(r"tel:(\+1|1)?[2-9][0-9]{2}[2-9][0-9]{6}|short:[0-9]{3,8}")
 
@@ -73,7 +73,7 @@ def test_every_tel_form_is_accepted_and_made_canonical(prefix: str, number: str)
     assert normalize(prefix + number) == f"tel:+1{number}"
     sandbox, token = fresh()
     assert core_send(sandbox, token, [prefix + number], "hi").status == 201
-    assert sandbox.state.stats["delivered_to"] == {f"tel:+1{number}": 1}
+    assert memory(sandbox).stats["delivered_to"] == {f"tel:+1{number}": 1}
 
 
 @given(prefix=tel_prefix, number=not_us_national)
@@ -92,9 +92,9 @@ def test_every_number_outside_the_us_is_refused(prefix: str, number: str) -> Non
     )
     resp = core_send(sandbox, token, ["tel:+12125551234", address, "short:12345"], "hi")
     assert error_of(resp)[1:] == ("SVC0002", "Invalid input value for message part %1", address)
-    assert sandbox.state.messages == {}
-    assert sandbox.state.outbox == []
-    assert sandbox.state.stats["delivered_to"] == {}
+    assert memory(sandbox).messages == {}
+    assert memory(sandbox).outbox == []
+    assert memory(sandbox).stats["delivered_to"] == {}
 
 
 @pytest.mark.parametrize("area", sorted(NOT_US))
@@ -135,7 +135,7 @@ def test_anything_that_is_not_an_address_is_refused(text: str) -> None:
     assert error_of(resp)[1] == "SVC0004"  # the only address, and invalid
     resp = core_send(sandbox, token, ["short:12345", text], "hi")
     assert error_of(resp)[1:] == ("SVC0002", "Invalid input value for message part %1", text)
-    assert sandbox.state.messages == {}
+    assert memory(sandbox).messages == {}
 
 
 near_misses = st.one_of(
@@ -169,7 +169,7 @@ def test_the_message_budget_is_4096_utf8_bytes(text: str) -> None:
     resp = core_send(sandbox, token, "short:12345", text)
     if len(text.encode("utf-8")) <= 4096:
         assert resp.status == 201
-        assert next(iter(sandbox.state.messages.values()))["message"] == text
+        assert next(iter(memory(sandbox).messages.values()))["message"] == text
     else:
         assert error_of(resp)[1:] == ("SVC0280", "Message too long. Allowed length is %1", "4096")
 

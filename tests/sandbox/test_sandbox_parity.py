@@ -85,7 +85,7 @@ def session(sb: Harness) -> list[tuple[str, int, dict[str, str], Any]]:
 def test_in_process_and_http_give_the_same_answers(
     tmp_path: Path, config: SandboxConfig, statuses: set[int]
 ) -> None:
-    with inprocess_harness(tmp_path / "state.json", config) as sb:
+    with inprocess_harness(tmp_path / "state.db", config) as sb:
         in_process = session(sb)
     with http_harness(config) as sb:
         over_http = session(sb)
