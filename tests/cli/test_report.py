@@ -45,9 +45,16 @@ def sent_job(cli: Cli, sandbox_http: Any, use_server: Any, isolated_home: Path) 
     server.faults({"path_prefix": OUTBOX, "status": 400, "count": 1})
     numbers = [*FAILED, *MIXED, OPTED_OUT]
     sent = cli(
-        "send", *numbers, "-m", "Rehearsal moved to 7 pm", "--dedupe-key", "job1",
-        "--concurrency", "1", "-q",
-    )  # fmt: skip
+        "send",
+        *numbers,
+        "-m",
+        "Rehearsal moved to 7 pm",
+        "--dedupe-key",
+        "job1",
+        "--concurrency",
+        "1",
+        "-q",
+    )
     assert sent.exit_code == 4, sent.stderr
     # Another send, outside the job, to the opted-out number: the compliance breach.
     breach = cli("send", OPTED_OUT, "-m", "Oops 😬", "--ignore-opt-out", "--json", "-q")
@@ -81,15 +88,26 @@ def expected_json() -> dict[str, Any]:
         return {"count": n, "share": round(n / 60, 4)}
 
     funnel = {
-        "recipients": 60, "skipped": 1, "failed": 50, "unknown": 0, "accepted": 9,
-        "DeliveredToTerminal": 3, "DeliveredToNetwork": 2, "DeliveryImpossible": 2,
-        "MessageWaiting": 2, "DeliveryUncertain": 0, "not-checked": 0,
-    }  # fmt: skip
+        "recipients": 60,
+        "skipped": 1,
+        "failed": 50,
+        "unknown": 0,
+        "accepted": 9,
+        "DeliveredToTerminal": 3,
+        "DeliveredToNetwork": 2,
+        "DeliveryImpossible": 2,
+        "MessageWaiting": 2,
+        "DeliveryUncertain": 0,
+        "not-checked": 0,
+    }
     return {
         "selection": {
-            "key": "job1", "message_ids": [], "since": None, "until": None,
+            "key": "job1",
+            "message_ids": [],
+            "since": None,
+            "until": None,
             "reply_window_hours": 72.0,
-        },  # fmt: skip
+        },
         "batches": 2,
         "first_sent": _iso(T0),
         "last_sent": _iso(T0 + 1),
@@ -110,13 +128,21 @@ def expected_json() -> dict[str, Any]:
             },
         ],
         "latency": {
-            "count": 7, "p50": 4.0, "p90": 40.0, "p99": 40.0, "max": 40.0, "upper_bound": True,
+            "count": 7,
+            "p50": 4.0,
+            "p90": 40.0,
+            "p99": 40.0,
+            "max": 40.0,
+            "upper_bound": True,
             "histogram": [
-                {"bin": "0s–1s", "count": 0}, {"bin": "1s–2s", "count": 1},
-                {"bin": "2s–5s", "count": 3}, {"bin": "5s–10s", "count": 1},
-                {"bin": "10s–30s", "count": 1}, {"bin": "30s–1m", "count": 1},
+                {"bin": "0s–1s", "count": 0},
+                {"bin": "1s–2s", "count": 1},
+                {"bin": "2s–5s", "count": 3},
+                {"bin": "5s–10s", "count": 1},
+                {"bin": "10s–30s", "count": 1},
+                {"bin": "30s–1m", "count": 1},
             ],
-        },  # fmt: skip
+        },
         "timeline": {
             "interval_seconds": 5,
             "bins": [
@@ -136,9 +162,11 @@ def expected_json() -> dict[str, Any]:
         },
         "compliance": {"sent_after_opt_out": 0, "listed": []},
         "cost": {
-            "encodings": {"GSM-7": 9}, "segments_per_text": {"1": 9},
-            "segments_billed": 9, "texts": 9,
-        },  # fmt: skip
+            "encodings": {"GSM-7": 9},
+            "segments_per_text": {"1": 9},
+            "segments_billed": 9,
+            "texts": 9,
+        },
     }
 
 
@@ -153,9 +181,11 @@ def test_a_text_sent_after_its_number_opted_out_is_listed(cli: Cli, sent_job: st
     assert doc["compliance"]["sent_after_opt_out"] == 1
     assert doc["compliance"]["listed"][0]["to"] == OPTED_OUT
     assert doc["cost"] == {
-        "encodings": {"UCS-2": 1}, "segments_per_text": {"1": 1},
-        "segments_billed": 1, "texts": 1,
-    }  # fmt: skip
+        "encodings": {"UCS-2": 1},
+        "segments_per_text": {"1": 1},
+        "segments_billed": 1,
+        "texts": 1,
+    }
 
 
 def figures(doc: dict[str, Any]) -> list[tuple[str, str, list[str]]]:

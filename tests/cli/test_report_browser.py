@@ -122,9 +122,9 @@ def _page_target(browser_url: str) -> str:
 
     port = re.search(r":(\d+)/", browser_url)
     assert port is not None
-    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/json/list") as answer:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/json/list") as answer:
         targets = json.load(answer)
-    return next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    return str(next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page"))
 
 
 _FIGURES = "Object.fromEntries([...document.querySelectorAll('[data-key]')]"

@@ -37,9 +37,7 @@ Until = Annotated[
 ]
 ReplyWindow = Annotated[
     float,
-    typer.Option(
-        min=0, metavar="HOURS", help="Replies count within this many hours of the send."
-    ),
+    typer.Option(min=0, metavar="HOURS", help="Replies count within this many hours of the send."),
 ]
 Refresh = Annotated[
     bool,
