@@ -206,9 +206,17 @@ def render_terminal(doc: dict[str, Any], console: Console) -> None:
 
     console.print(Text(_heading(doc), style="bold"))
     for section in sections(doc):
-        table = Table(title=section.title, title_justify="left", box=None, pad_edge=False)
-        for header in section.headers:
-            table.add_column(header, overflow="fold")
+        table = Table(
+            title=section.title,
+            title_justify="left",
+            title_style="bold",
+            box=None,
+            pad_edge=False,
+            show_header=any(section.headers),
+        )
+        for i, header in enumerate(section.headers):
+            figures = i and all(len(row) > i and row[i].key for row in section.rows)
+            table.add_column(header, overflow="fold", justify="right" if figures else "left")
         top = max(section.bars, default=0)
         if top:
             table.add_column("", no_wrap=True)
