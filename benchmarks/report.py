@@ -11,8 +11,9 @@ delivery statuses and times) is written straight into the store of a temporary d
     python benchmarks/report.py [--recipients 1000000]
 
 The aim (issue 26): a report on 1,000,000 recipients within 2x of the history's wall time, in
-flat memory. Measured on this 2-core box: see the commit that added this file, and README
-"Reports".
+flat memory. Measured on a busy 2-core box (1,000,000 recipients): history --json 58.1 s and
+33.7 MB; report --key --json 14.9 s (0.26x) and 28.7 MB; report --since 30d --json 12.0 s
+(0.21x) and 26.8 MB; report --key --html 11.2 s (0.19x) and 29.3 MB.
 """
 
 from __future__ import annotations
