@@ -260,3 +260,15 @@ def test_an_unknown_key_is_one_line_exit_2(cli: Cli) -> None:
 def test_json_figures_are_json_numbers(cli: Cli, sent_job: str) -> None:
     doc = cli("report", "--key", "job1", "--json").json()
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_time_window_counts_only_the_sends_inside_it(cli: Cli, sent_job: str) -> None:
+    # [T0, T0 + 1): the refused batch only; the mixed batch went at T0 + 1, the breach at T0 + 2.
+    result = cli("report", "--since", _iso(T0), "--until", _iso(T0 + 1), "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert (doc["batches"], doc["funnel"]["failed"]["count"]) == (1, 50)
+    assert doc["funnel"]["recipients"] == {"count": 50, "share": 1.0}
+    assert doc["latency"] is None and doc["cost"]["texts"] == 0
+    everything = cli("report", "--json").json()
+    assert everything["batches"] == 3 and everything["compliance"]["sent_after_opt_out"] == 1
