@@ -33,6 +33,11 @@ _HINTS = {
 }
 
 
+def hint_for(code: str | None) -> str | None:
+    """What to do about the service's error `code`: the hint its one-line error carries."""
+    return _HINTS.get(code or "")
+
+
 def body_kind(response: httpx.Response) -> str:
     """What an answer that is not the service's JSON holds, for an error message."""
     if not response.content.strip():

@@ -63,6 +63,7 @@ COMMANDS: Mapping[str, Entry] = {
     "send": Entry("send", "send", "EPILOG"),
     "status": Entry("status", "status", "EPILOG"),
     "history": Entry("history", "history", "EPILOG"),
+    "report": Entry("report", "report", "EPILOG"),
     "inbox": Entry("inbox", "app"),
     "optout": Entry("optout", "app"),
     "listen": Entry("listen", "listen", "EPILOG"),

@@ -130,6 +130,10 @@ class SentBatch:
         return self.outcome in (SENDING, UNKNOWN)
 
 
+# A batch (its `recipients` empty) and its recipients' rows: address, status, status_at (epoch).
+ReportRows = tuple["SentBatch", list[tuple[str, str | None, float | None]]]
+
+
 @dataclass(frozen=True)
 class DedupeSlot:
     """Where a batch sits under a dedupe key."""
@@ -482,6 +486,70 @@ class HistoryStore(JobClaims):
                 "SELECT address FROM recipients WHERE batch_id = ? ORDER BY position", (batch_id,)
             ).fetchall()
         return tuple(row[0] for row in rows)
+
+    def report_batch_ids(
+        self,
+        profile: str,
+        *,
+        key: str | None = None,
+        message_ids: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[int]:
+        """The ids of the batches `attsms report` counts, oldest first: the attempt that counts
+        of each batch of the job `key`, or the batches of `message_ids`, or all; then only
+        those sent in [since, until). Ids only: a million recipients' batches are 20,000 ints."""
+        sql = "SELECT id, batch_number, outcome FROM batches WHERE profile = ?"
+        params: list[Any] = [profile]
+        if key is not None:
+            sql += " AND dedupe_key = ?"
+            params.append(key)
+        if message_ids:
+            sql += f" AND message_id IN ({', '.join('?' * len(message_ids))})"
+            params.extend(message_ids)
+        for clause, moment in (("created_at >= ?", since), ("created_at < ?", until)):
+            if moment is not None:
+                sql += f" AND {clause}"
+                params.append(moment.timestamp())
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY id", params).fetchall()
+        if key is None:
+            return [int(row[0]) for row in rows]
+        best: dict[int, tuple[int, int]] = {}  # batch number: (rank, id); later attempts win ties
+        for batch_id, number, outcome in rows:
+            if number not in best or _RANK[outcome] >= best[number][0]:
+                best[number] = (_RANK[outcome], int(batch_id))
+        return sorted(batch_id for _, batch_id in best.values())
+
+    def job_recipient_count(self, profile: str, key: str) -> int | None:
+        """How many recipients the job `key` was given (opted-out and deferred ones included)."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT SUM(recipient_count) FROM jobs WHERE profile = ? AND key = ?",
+                (profile, key),
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def report_rows(self, batch_ids: Sequence[int], chunk: int = 200) -> Iterator[ReportRows]:
+        """Each batch of `batch_ids` (its `recipients` left empty) with its recipients' rows
+        (address, status, status_at epoch), `chunk` batches a read: memory stays flat."""
+        for start in range(0, len(batch_ids), chunk):
+            ids = list(batch_ids[start : start + chunk])
+            marks = ", ".join("?" * len(ids))
+            people: dict[int, list[tuple[str, str | None, float | None]]] = {i: [] for i in ids}
+            with self._read() as db:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM batches WHERE id IN ({marks}) ORDER BY id",  # noqa: S608
+                    ids,
+                ).fetchall()
+                for batch_id, address, status, status_at in db.execute(
+                    "SELECT batch_id, address, status, status_at FROM recipients"  # noqa: S608
+                    f" WHERE batch_id IN ({marks}) ORDER BY batch_id, position",
+                    ids,
+                ):
+                    people[batch_id].append((address, status, status_at))
+            for row in rows:
+                yield _batch(row, ()), people[row[0]]
 
     # plumbing --------------------------------------------------------------------------------
 

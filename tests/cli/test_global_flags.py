@@ -43,6 +43,7 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("send",): (["send", NUMBER, "-m", "hi", "--json"], 0, '"result": "accepted"'),
     ("status",): (["status", "{id}", "--json"], 0, '"message_id": "{id}"'),
     ("history",): (["history", "--json"], 0, '"message_id": "{id}"'),
+    ("report",): (["report", "--message-id", "{id}", "--json"], 0, '"batches": 1'),
     ("login",): (["login", "--client-id", "x", "--client-secret-stdin"], 2, "needs no login"),
     ("logout",): (["logout", "--json"], 0, '"profile": "sandbox"'),
     ("auth", "status"): (["auth", "status", "--json"], 0, '"secret_source": "sandbox"'),
