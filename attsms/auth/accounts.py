@@ -21,15 +21,14 @@ from attsms.auth.config import (
     refuse_clear_text,
 )
 from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
+from attsms.auth.keys import ENV_CLIENT_ID
 from attsms.auth.profiles import (
-    ENV_BASE_URL,
-    ENV_CLIENT_ID,
-    ENV_REGISTRATION_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     env_setting,
     profile_name,
     resolve_region,
+    resolve_setting,
 )
 from attsms.auth.session import (
     Session,
@@ -311,15 +310,14 @@ def _status_of(
     database_url: str | None = None,
 ) -> ProfileStatus:
 
+    def setting(key: str) -> str | None:  # the one resolution, as the run itself makes it
+        return resolve_setting(key, saved, use_env=use_env).value
+
     env_id = env_setting(ENV_CLIENT_ID) if use_env else None
-    client_id = env_id or saved.client_id
-    base_url = (
-        (env_setting(ENV_BASE_URL) if use_env else None) or saved.base_url or DEFAULT_BASE_URL
-    )
-    base_url = display_url(base_url)  # ATTSMS_BASE_URL may hold a password: never shown
-    registration_id = (
-        env_setting(ENV_REGISTRATION_ID) if use_env else None
-    ) or saved.registration_id
+    client_id = setting("client_id")
+    # ATTSMS_BASE_URL may hold a password: never shown
+    base_url = display_url(setting("base_url") or DEFAULT_BASE_URL)
+    registration_id = setting("registration_id")
     region = resolve_region(saved, use_env=use_env)
     source: str
     location: str | None
