@@ -147,10 +147,9 @@ def check_value(key: Key, value: str) -> str:
     assert key.check is not None
     try:
         return key.check(value)
-    except UsageError as error:
-        raise UsageError(
-            f"invalid {key.name}: {error.message}", hint=f"{key.name} takes {key.takes}"
-        ) from None
+    except UsageError as error:  # the message the command using it gives, naming the key
+        message = error.message if key.name in error.message else f"{key.name}: {error.message}"
+        raise UsageError(message, hint=error.hint or f"{key.name} takes {key.takes}") from None
 
 
 def saved_problems(profile: Profile) -> list[str]:
