@@ -298,15 +298,15 @@ class AttClient:
             raise ApiError(error.message, status=error.status, hint=INBOX_LOST_HINT) from None
 
     def server_time(self) -> datetime.datetime | None:
-        """The service's clock: the `Date` header of an answer to a harmless request (a GET of
-        the outbox with no message and no token, which changes nothing and sends nothing;
-        whatever its status), or None when the answer has no readable Date."""
+        """The service's clock: the `Date` header of an answer to a harmless request (the status
+        of no message, asked without a token: it reads nothing, changes nothing and sends
+        nothing; whatever its status), or None when the answer has no readable Date."""
         from email.utils import parsedate_to_datetime
 
         import httpx
 
         try:
-            response = self._http.get(OUTBOX_PATH)
+            response = self._http.get(f"{OUTBOX_PATH}/clock-check")
             response.close()
         except httpx.HTTPError as error:
             raise self._unreachable(error, "asking the service for its time") from None

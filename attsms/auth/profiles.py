@@ -117,13 +117,15 @@ class ActiveProfile:
         name = profile_name(profile)
         saved = load_config().profile(name)
         named = bool(profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE
-        chosen_by = "--profile" if profile else ENV_PROFILE if env_setting(ENV_PROFILE) else None
+        from_env = env_setting(ENV_PROFILE)  # the global --profile is also fed from it
+        chosen_by = "--profile" if profile and profile != from_env else None
+        chosen_by = chosen_by or (ENV_PROFILE if from_env else "the default")
         return cls(
             name=name,
             saved=saved,
             region=resolve_region(saved),
             named=named,
-            chosen_by=chosen_by or "the default",
+            chosen_by=chosen_by,
         )
 
     def setting(

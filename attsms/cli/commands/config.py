@@ -58,11 +58,13 @@ COLUMNS = [
 
 
 def _row(resolved: Resolved) -> dict[str, Any]:
-    from attsms.core.redaction import display_url
+    from attsms.core.redaction import display_url, redact_url
 
-    value = resolved.value
-    if value is not None and resolved.key in ("base_url", "database_url"):
-        value = display_url(value)  # a variable may hold a password: never shown
+    value = resolved.value  # a variable may hold a password: never shown
+    if value is not None and resolved.key == "base_url":
+        value = display_url(value)
+    elif value is not None and resolved.key == "database_url":
+        value = redact_url(value)
     return {
         "key": resolved.key,
         "value": value,
@@ -103,7 +105,8 @@ def get(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> No
     out.text(row["value"])
 
 
-@app.command("set")
+# A value may start with a dash (`history_keep_days -1` is refused by its check, not by click).
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: KeyArgument,
