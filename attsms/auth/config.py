@@ -273,9 +273,10 @@ def _setting(path: Path, key: str, setting: str, value: Any) -> str:
 
 
 def check_count(text: str, *, whole: bool = False) -> float | None:
-    """`text` as a retention count (history_keep_days, history_keep_batches, and their
-    ATTSMS_HISTORY_KEEP_* variables): a finite number of 0 or more, whole when `whole`; None
-    when it is not one. The one rule config.toml, the environment and `config set` apply."""
+    """`text` as a retention count (history_keep_days, history_keep_batches, and the variables
+    ATTSMS_HISTORY_KEEP_DAYS and ATTSMS_HISTORY_KEEP_BATCHES): a finite number of 0 or more,
+    whole when `whole`; None when it is not one. The one rule config.toml, the environment
+    and `config set` apply."""
     try:
         number = float(text)
     except ValueError:

@@ -5,9 +5,9 @@ Each check is the code that checks the value where it is used, not a copy: the b
 (`config.check_base_url`, as `login` and every request), the region (`core.numbers.check_region`,
 as numbers are read), quiet hours (`core.quiet_window.parse_quiet_hours`, as `send`), the
 database URL (`store.postgres.refuse_password` and `check_url`, as the store's opener), the
-retention (`config.check_count`, as config.toml and ATTSMS_HISTORY_KEEP_* are read). So a value
-`attsms config set` accepts is one the command using it accepts, and `attsms doctor` finds a
-hand-edited value the command would refuse.
+retention (`config.check_count`, as config.toml, ATTSMS_HISTORY_KEEP_DAYS and
+ATTSMS_HISTORY_KEEP_BATCHES are read). So a value `attsms config set` accepts is one the command
+using it accepts, and `attsms doctor` finds a hand-edited value the command would refuse.
 
 Secrets are never settings: the client secret and the listen token live in the keyring (or the
 file store); `config set client_secret` names `login`.

@@ -28,6 +28,18 @@ app = typer.Typer(
 )
 
 
+LIST_EPILOG = examples("attsms config list", "attsms config list --profile work --json")
+GET_EPILOG = examples("attsms config get region", "attsms config get database_url --json")
+SET_EPILOG = examples(
+    "attsms config set quiet_hours 21:00-08:00",
+    "attsms config set registration_id 12345 --profile work",
+)
+UNSET_EPILOG = examples(
+    "attsms config unset quiet_hours", "attsms config unset database_url --profile work"
+)
+PROFILES_EPILOG = examples("attsms config profiles", "attsms config profiles --json")
+
+
 def complete_key(incomplete: str) -> list[tuple[str, str]]:
     """The settings' names, each with what it takes as the hint."""
     from attsms.auth.keys import KEYS
@@ -73,7 +85,7 @@ def _row(resolved: Resolved) -> dict[str, Any]:
     }
 
 
-@app.command("list")
+@app.command("list", epilog=LIST_EPILOG)
 @formats(Format.JSON)
 def list_(ctx: typer.Context, profile: ProfileFlag = None) -> None:
     """Show every setting of the profile, its value and where it comes from: a flag, the
@@ -87,7 +99,7 @@ def list_(ctx: typer.Context, profile: ProfileFlag = None) -> None:
     out.records(rows, COLUMNS)
 
 
-@app.command("get")
+@app.command("get", epilog=GET_EPILOG)
 @formats(Format.JSON)
 def get(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> None:
     """Print one setting's value (exit 1 when it has none); --json adds where it comes from."""
@@ -106,7 +118,7 @@ def get(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> No
 
 
 # A value may start with a dash (`history_keep_days -1` is refused by its check, not by click).
-@app.command("set", context_settings={"ignore_unknown_options": True})
+@app.command("set", epilog=SET_EPILOG, context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: KeyArgument,
@@ -125,7 +137,7 @@ def set_(
     _warn_if_overridden(app_state, out, name, key)
 
 
-@app.command("unset")
+@app.command("unset", epilog=UNSET_EPILOG)
 def unset(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> None:
     """Remove a setting from the profile: its default (or the environment's) applies again."""
     from attsms.auth.keys import unset_value
@@ -139,7 +151,7 @@ def unset(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> 
         out.info(f"Profile {name} had no {key} saved.")
 
 
-@app.command("profiles")
+@app.command("profiles", epilog=PROFILES_EPILOG)
 @formats(Format.JSON)
 def profiles(ctx: typer.Context) -> None:
     """List every profile in config.toml and the one the environment makes (ATTSMS_CLIENT_ID),
