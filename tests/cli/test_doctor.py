@@ -3,6 +3,7 @@ stored), and each failure the issue lists fails with the right line and its fix.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,26 @@ def test_a_bad_saved_value_fails_the_config_line(cli: Cli) -> None:
 
 def test_doctor_refuses_the_sandbox(cli: Cli) -> None:
     assert cli("--sandbox", "doctor").exit_code == ExitCode.USAGE
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("color", "expected"),
+    [(True, "✗ token: refused; fix: log in"), (False, "FAIL  token: refused; fix: log in")],
+)
+def test_a_check_line_is_a_mark_on_a_colour_terminal_and_a_word_otherwise(
+    color: bool, expected: str
+) -> None:
+    from attsms.cli.output import Output
+
+    stream = _Terminal()
+    Output(stdout=stream, color=color).check_line("fail", "token", "refused", "log in")
+    import re
+
+    shown = stream.getvalue()
+    assert ("\x1b[" in shown) is color
+    assert re.sub(r"\x1b\[[0-9;]*m", "", shown).strip() == expected
