@@ -17,6 +17,7 @@ those messages may be lost. No answer is read past `MAX_ANSWER_BYTES`.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import random
@@ -295,6 +296,25 @@ class AttClient:
             return self._parse(response, what, parse_inbox)
         except ApiError as error:  # a 2xx we cannot read: the service already let go of it
             raise ApiError(error.message, status=error.status, hint=INBOX_LOST_HINT) from None
+
+    def server_time(self) -> datetime.datetime | None:
+        """The service's clock: the `Date` header of an answer to a harmless request (the status
+        of no message, asked without a token: it reads nothing, changes nothing and sends
+        nothing; whatever its status), or None when the answer has no readable Date."""
+        from email.utils import parsedate_to_datetime
+
+        import httpx
+
+        try:
+            response = self._http.get(f"{OUTBOX_PATH}/clock-check")
+            response.close()
+        except httpx.HTTPError as error:
+            raise self._unreachable(error, "asking the service for its time") from None
+        header = response.headers.get("date")
+        try:
+            return None if header is None else parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
 
     # plumbing ------------------------------------------------------------------------------
 

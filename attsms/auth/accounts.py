@@ -20,16 +20,20 @@ from attsms.auth.config import (
     load_config,
     refuse_clear_text,
 )
-from attsms.auth.credentials import LISTEN_TOKEN_ENV, CredentialStore, listen_token_store
+from attsms.auth.credentials import (
+    LISTEN_TOKEN_ENV,
+    CredentialStore,
+    listen_token_store,
+    secret_file,
+)
+from attsms.auth.keys import ENV_CLIENT_ID, KEYS
 from attsms.auth.profiles import (
-    ENV_BASE_URL,
-    ENV_CLIENT_ID,
-    ENV_REGISTRATION_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     env_setting,
     profile_name,
     resolve_region,
+    resolve_setting,
 )
 from attsms.auth.session import (
     Session,
@@ -311,15 +315,14 @@ def _status_of(
     database_url: str | None = None,
 ) -> ProfileStatus:
 
+    def setting(key: str) -> str | None:  # the one resolution, as the run itself makes it
+        return resolve_setting(key, saved, use_env=use_env).value
+
     env_id = env_setting(ENV_CLIENT_ID) if use_env else None
-    client_id = env_id or saved.client_id
-    base_url = (
-        (env_setting(ENV_BASE_URL) if use_env else None) or saved.base_url or DEFAULT_BASE_URL
-    )
-    base_url = display_url(base_url)  # ATTSMS_BASE_URL may hold a password: never shown
-    registration_id = (
-        env_setting(ENV_REGISTRATION_ID) if use_env else None
-    ) or saved.registration_id
+    client_id = setting("client_id")
+    # ATTSMS_BASE_URL may hold a password: never shown
+    base_url = display_url(setting("base_url") or DEFAULT_BASE_URL)
+    registration_id = setting("registration_id")
     region = resolve_region(saved, use_env=use_env)
     source: str
     location: str | None
@@ -392,3 +395,58 @@ def _token_status(status: ProfileStatus) -> ProfileStatus:
         token="valid" if usable(cached, now) else "expired",
         token_expires_in=None if expires_at is None else max(0, int(expires_at - now)),
     )
+
+
+@dataclass(frozen=True)
+class KnownProfile:
+    """A profile `attsms config profiles` lists: saved in config.toml, or made by this run's
+    ATTSMS_CLIENT_ID alone (which `auth status` cannot list, having nothing saved)."""
+
+    profile: str
+    active: bool
+    chosen_by: str | None  # why it is the one in use: --profile, ATTSMS_PROFILE, the default
+    source: str  # "config.toml", "environment", "config.toml + environment"
+    client_id: str | None
+    secret: str  # where a run would look for the secret (not read: `doctor` reads it)
+
+
+def known_profiles(active: ActiveProfile) -> list[KnownProfile]:
+    """Every saved profile, and the active one when only the environment makes it; the active
+    one first. Reads config.toml and the environment, never the keyring."""
+    config = load_config()
+    names = [active.name, *sorted(n for n in config.profiles if n != active.name)]
+    rows = []
+    for name in names:
+        saved = config.profile(name)
+        is_active = name == active.name
+        env_id = env_setting(ENV_CLIENT_ID) if is_active else None
+        if saved is None and not env_id:
+            continue  # the default profile, never saved and not given: nothing to list
+        source = "environment" if saved is None else "config.toml"
+        if (
+            saved is not None
+            and is_active
+            and any(resolve_setting(key, saved).origin == "environment" for key in KEYS)
+        ):
+            source = "config.toml + environment"
+        rows.append(
+            KnownProfile(
+                profile=name,
+                active=is_active,
+                chosen_by=active.chosen_by if is_active else None,
+                source=source,
+                client_id=resolve_setting("client_id", saved, use_env=is_active).value,
+                secret=_secret_place(name, saved, use_env=is_active),
+            )
+        )
+    return rows
+
+
+def _secret_place(name: str, saved: Profile | None, *, use_env: bool) -> str:
+    if use_env and env_setting(SECRET_ENV):
+        return f"environment ({SECRET_ENV})"
+    if saved is None:
+        return f"missing (set {SECRET_ENV})"
+    if saved.store_kind == "file":
+        return f"file {secret_file(name)}"
+    return f"keyring (service attsms, user {name})"

@@ -266,17 +266,24 @@ def _setting(path: Path, key: str, setting: str, value: Any) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise _wrong(path, f"{key}.{setting}", "a string")
-    if setting in _NUMBER_KEYS and not _is_count(value):
-        raise _wrong(path, f"{key}.{setting}", "a number of 0 or more")
+    whole = setting == "history_keep_batches"
+    if setting in _NUMBER_KEYS and check_count(value, whole=whole) is None:
+        raise _wrong(path, f"{key}.{setting}", f"a {'whole ' if whole else ''}number of 0 or more")
     return value
 
 
-def _is_count(text: str) -> bool:
+def check_count(text: str, *, whole: bool = False) -> float | None:
+    """`text` as a retention count (history_keep_days, history_keep_batches, and the variables
+    ATTSMS_HISTORY_KEEP_DAYS and ATTSMS_HISTORY_KEEP_BATCHES): a finite number of 0 or more,
+    whole when `whole`; None when it is not one. The one rule config.toml, the environment
+    and `config set` apply."""
     try:
         number = float(text)
     except ValueError:
-        return False
-    return number >= 0 and number != float("inf")
+        return None
+    if not 0 <= number < float("inf") or (whole and not number.is_integer()):
+        return None
+    return number
 
 
 def _wrong(path: Path, key: str, expected: str) -> ConfigError:

@@ -9,30 +9,67 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from attsms.auth.config import (
-    DEFAULT_BASE_URL,
     DEFAULT_PROFILE,
-    DEFAULT_REGION,
     Profile,
     check_base_url,
     check_profile_name,
+    config_path,
     load_config,
 )
+from attsms.auth.keys import ENV_CLIENT_ID, KEYS
 from attsms.core.errors import AuthError, UsageError
 from attsms.core.models import SenderIdentity
 
 SANDBOX_PROFILE = "sandbox"
 
 ENV_PROFILE = "ATTSMS_PROFILE"
-ENV_CLIENT_ID = "ATTSMS_CLIENT_ID"
-ENV_REGION = "ATTSMS_REGION"
-ENV_BASE_URL = "ATTSMS_BASE_URL"
-ENV_REGISTRATION_ID = "ATTSMS_REGISTRATION_ID"
+
+# Where a setting's value came from, in the order they win (as `git config --show-origin`).
+Origin = Literal["flag", "environment", "profile", "default", "unset"]
 
 
 def env_setting(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One setting of a run: its value and where it came from. `where` names the flag, the
+    variable or the config file's table; None for a default or nothing."""
+
+    key: str
+    value: str | None
+    origin: Origin
+    where: str | None = None
+
+
+def resolve_setting(
+    key: str,
+    saved: Profile | None,
+    *,
+    flag: str | None = None,
+    flag_name: str | None = None,
+    use_env: bool = True,
+) -> Resolved:
+    """THE resolution of a setting: the flag, then this run's ATTSMS_* variable (`use_env`),
+    then the profile's saved value, then the default. Every reader of a setting (the session,
+    the store, `auth status`, `config list`, `doctor`) asks here, so what `config list` says is
+    where a value came from is where the command took it from."""
+    spec = KEYS[key]
+    if flag:
+        return Resolved(key, flag, "flag", flag_name)
+    if use_env and spec.env is not None and (value := os.environ.get(spec.env, "").strip()):
+        return Resolved(key, value, "environment", spec.env)
+    kept: str | None = getattr(saved, key) if saved is not None else None
+    if kept:
+        assert saved is not None
+        return Resolved(key, kept, "profile", f"{config_path()} [profiles.{saved.name}]")
+    if spec.default is not None:
+        return Resolved(key, spec.default, "default")
+    return Resolved(key, None, "unset")
 
 
 def profile_name(profile: str | None) -> str:
@@ -52,8 +89,7 @@ def profile_name(profile: str | None) -> str:
 def resolve_region(saved: Profile | None, *, use_env: bool = True) -> str:
     """The region numbers without a country code are read in: ATTSMS_REGION (for this run), else
     the profile's saved region, else US. The one rule for every command, with or without a login."""
-    from_env = env_setting(ENV_REGION) if use_env else None
-    return from_env or (saved.region if saved else None) or DEFAULT_REGION
+    return resolve_setting("region", saved, use_env=use_env).value or ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +102,8 @@ class ActiveProfile:
     # Asked for by name (--profile or ATTSMS_PROFILE), not the default: a missing one is an error
     # worth naming ("no profile named 'work'") rather than "not logged in".
     named: bool = False
+    # Why this profile: "--profile", "ATTSMS_PROFILE", "--sandbox" or "the default".
+    chosen_by: str = "the default"
 
     @property
     def sandbox(self) -> bool:
@@ -74,11 +112,27 @@ class ActiveProfile:
     @classmethod
     def resolve(cls, *, sandbox: bool, profile: str | None) -> ActiveProfile:
         if sandbox:
-            return cls(name=SANDBOX_PROFILE, saved=None, region=resolve_region(None))
+            region = resolve_region(None)
+            return cls(name=SANDBOX_PROFILE, saved=None, region=region, chosen_by="--sandbox")
         name = profile_name(profile)
         saved = load_config().profile(name)
         named = bool(profile or env_setting(ENV_PROFILE)) and name != DEFAULT_PROFILE
-        return cls(name=name, saved=saved, region=resolve_region(saved), named=named)
+        from_env = env_setting(ENV_PROFILE)  # the global --profile is also fed from it
+        chosen_by = "--profile" if profile and profile != from_env else None
+        chosen_by = chosen_by or (ENV_PROFILE if from_env else "the default")
+        return cls(
+            name=name,
+            saved=saved,
+            region=resolve_region(saved),
+            named=named,
+            chosen_by=chosen_by,
+        )
+
+    def setting(
+        self, key: str, *, flag: str | None = None, flag_name: str | None = None
+    ) -> Resolved:
+        """`key` for this run, and where it came from (`resolve_setting`)."""
+        return resolve_setting(key, self.saved, flag=flag, flag_name=flag_name)
 
     def check_exists(self) -> None:
         """AuthError (exit 3, as `send` says it) when this profile was asked for by name but is
@@ -92,18 +146,16 @@ class ActiveProfile:
 
     @property
     def client_id(self) -> str | None:
-        return env_setting(ENV_CLIENT_ID) or (self.saved.client_id if self.saved else None)
+        return self.setting("client_id").value
 
     @property
     def base_url(self) -> str:
         """Checked (UsageError for one that is not an http(s) URL); the default when unset."""
-        saved = self.saved.base_url if self.saved else None
-        return check_base_url(env_setting(ENV_BASE_URL) or saved or DEFAULT_BASE_URL)
+        return check_base_url(self.setting("base_url").value or "")
 
     @property
     def registration_id(self) -> str | None:
-        saved = self.saved.registration_id if self.saved else None
-        return (env_setting(ENV_REGISTRATION_ID) or saved or "").strip() or None
+        return (self.setting("registration_id").value or "").strip() or None
 
     def identity(self) -> SenderIdentity:
         """Who this profile sends as, for consent. A profile with no client id yet (nothing can

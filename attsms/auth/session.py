@@ -28,8 +28,8 @@ from attsms.auth.config import (
     Profile,
 )
 from attsms.auth.credentials import CredentialStore
+from attsms.auth.keys import ENV_CLIENT_ID
 from attsms.auth.profiles import (
-    ENV_CLIENT_ID,
     SANDBOX_PROFILE,
     ActiveProfile,
     account_of,

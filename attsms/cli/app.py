@@ -70,6 +70,8 @@ COMMANDS: Mapping[str, Entry] = {
     "login": Entry("auth", "login", "LOGIN_EPILOG"),
     "logout": Entry("auth", "logout", "LOGOUT_EPILOG"),
     "auth": Entry("auth", "app"),
+    "config": Entry("config", "app"),
+    "doctor": Entry("doctor", "doctor", "EPILOG"),
     "store": Entry("store", "app"),
     "sandbox": Entry("sandbox", "app"),
     "completion": Entry("completion", "completion", "EPILOG"),

@@ -138,6 +138,13 @@ DIRECTORIES = (
 )
 
 CRON = """\
+First run attsms doctor --as-cron as the job's user: it checks the secret from a cron-like
+environment (no D-Bus session, no display, a minimal PATH), the directories, the token, the store
+and the clock, one line each with the fix, and exits 0 when the job will work.
+
+\b
+  attsms doctor --as-cron
+
 Pull replies every minute and append them, one JSON object a line, to a file. inbox pull takes
 its own lock, so an overlapping run never fetches or writes a message twice: no flock(1) needed.
 Exit status 75 means try again later, which cron does anyway.

@@ -267,6 +267,20 @@ class Output:
         """Bare data text (a token for `$(…)`, a generated script)."""
         self._write(text if text.endswith("\n") else text + "\n")
 
+    def check_line(self, status: str, name: str, detail: str, fix: str | None = None) -> None:
+        """One line of a checklist (`doctor`): ✓ / ✗ / ! / - in colour on a terminal; `ok`,
+        `FAIL`, `warn`, `skip` when piped or with NO_COLOR, so a log or grep reads it the same."""
+        text = f"{name}: {detail}" + (f"; fix: {fix}" if fix else "")
+        if self.stdout_tty and self.color:
+            marks = {"ok": ("✓", "green"), "fail": ("✗", "red"), "warn": ("!", "yellow")}
+            mark, style = marks.get(status, ("-", "dim"))
+            self.console.print(
+                f"[{style}]{mark}[/] {_escape(scrub(text))}", highlight=False, soft_wrap=True
+            )
+            return
+        word = {"ok": "ok", "fail": "FAIL", "warn": "warn"}.get(status, "skip")
+        self._write(f"{word:<5} {scrub(text)}\n")
+
     def csv(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[Column]) -> int:
         """The CSV format, streamed: RFC 4180 with a header of column keys, then each row as it
         comes. Values are kept whole (quoted, not folded), but for cells a spreadsheet would run

@@ -11,16 +11,14 @@ the profile's saved setting, then the default.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from attsms.auth.profiles import ActiveProfile
+from attsms.auth.profiles import ActiveProfile, Resolved
 from attsms.core.errors import UsageError
 from attsms.core.models import SenderIdentity
-from attsms.store import ENV_DATABASE_URL, StoreSettings
+from attsms.store import StoreSettings
 
-ENV_KEEP_DAYS = "ATTSMS_HISTORY_KEEP_DAYS"
-ENV_KEEP_BATCHES = "ATTSMS_HISTORY_KEEP_BATCHES"
+DATABASE_URL_FLAG = "--database-url"
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,15 @@ class Settings:
 
     profile: ActiveProfile
     store: StoreSettings
+    database_url_flag: str | None = None  # --database-url, as given
+
+    def setting(self, key: str) -> Resolved:
+        """`key` for this run and where it came from: the resolution the run itself made
+        (`store_settings`, `ActiveProfile`), for `config list` and `doctor`."""
+        if key == "database_url" and self.sandbox:
+            return Resolved(key, None, "default", "--sandbox keeps to local files")
+        flag = self.database_url_flag if key == "database_url" else None
+        return self.profile.setting(key, flag=flag, flag_name=DATABASE_URL_FLAG)
 
     @property
     def sandbox(self) -> bool:
@@ -60,7 +67,11 @@ def resolve_settings(
     """`--sandbox`, `--profile` and `--database-url` (already checked for a password), with the
     environment and config.toml, as one frozen `Settings`."""
     active = ActiveProfile.resolve(sandbox=sandbox, profile=profile)
-    return Settings(profile=active, store=store_settings(active, flag_url=database_url))
+    return Settings(
+        profile=active,
+        store=store_settings(active, flag_url=database_url),
+        database_url_flag=database_url,
+    )
 
 
 def store_settings(active: ActiveProfile, *, flag_url: str | None = None) -> StoreSettings:
@@ -69,6 +80,7 @@ def store_settings(active: ActiveProfile, *, flag_url: str | None = None) -> Sto
     The database: `--database-url`, else ATTSMS_DATABASE_URL, else the profile's `database_url`;
     none (local SQLite files) with --sandbox, whose pretend sends and replies must never land in a
     team's shared database. Retention: ATTSMS_HISTORY_KEEP_DAYS / _BATCHES, else the profile's.
+    Each asks `active.setting` (`auth.profiles.resolve_setting`), which `config list` shows.
     """
     saved = active.saved
     url: str | None = None
@@ -79,13 +91,9 @@ def store_settings(active: ActiveProfile, *, flag_url: str | None = None) -> Sto
             from attsms.store.postgres import refuse_password
 
             refuse_password(profile_url, str(config_path()))
-        url = flag_url or os.environ.get(ENV_DATABASE_URL, "").strip() or profile_url or None
-    days = _number(ENV_KEEP_DAYS, float)
-    batches = _number(ENV_KEEP_BATCHES, int)
-    if days is None and saved is not None and saved.history_keep_days:
-        days = float(saved.history_keep_days)
-    if batches is None and saved is not None and saved.history_keep_batches:
-        batches = int(float(saved.history_keep_batches))
+        url = active.setting("database_url", flag=flag_url, flag_name=DATABASE_URL_FLAG).value
+    days = _retention(active.setting("history_keep_days"), whole=False)
+    batches = _retention(active.setting("history_keep_batches"), whole=True)
     return StoreSettings(
         database_url=url,
         keep_days=days,
@@ -93,18 +101,19 @@ def store_settings(active: ActiveProfile, *, flag_url: str | None = None) -> Sto
     )
 
 
-def _number(variable: str, kind: type[float] | type[int]) -> float | None:
-    text = os.environ.get(variable, "").strip()
-    if not text:
+def _retention(resolved: Resolved, *, whole: bool) -> float | None:
+    """A retention setting as a number (None: keep all), by config.toml's own rule
+    (`check_count`); a variable that breaks it is a usage error naming it."""
+    from attsms.auth.config import check_count
+
+    text = resolved.value
+    if text is None:
         return None
-    try:
-        value = kind(text)
-    except ValueError:
-        value = -1
-    if value < 0 or value != value:  # negative or NaN
+    value = check_count(text, whole=whole)
+    if value is None:
+        what = "whole number of batches" if whole else "number of days"
         raise UsageError(
-            f"{variable} must be a number of {'days' if kind is float else 'batches'}"
-            f" (0 or more), not {text!r}",
-            hint=f"unset {variable} to keep the whole history",
+            f"{resolved.where or resolved.key} must be a {what} (0 or more), not {text!r}",
+            hint=f"unset {resolved.where or resolved.key} to keep the whole history",
         )
     return value

@@ -225,7 +225,7 @@ def _e164_by_libphonenumber(text: str, raw: str, region: str) -> str:
     import phonenumbers
 
     try:
-        number = phonenumbers.parse(text, _check_region(region))
+        number = phonenumbers.parse(text, check_region(region))
     except phonenumbers.NumberParseException:
         raise UsageError(f"not a phone number: {_shown(raw)}") from None
     reason = phonenumbers.is_possible_number_with_reason(number)
@@ -242,7 +242,7 @@ def _e164_by_libphonenumber(text: str, raw: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _check_region(region: str) -> str:
+def check_region(region: str) -> str:
     """The region code in the form phonenumbers wants; a wrong one is a config mistake, not a
     bad number, so it gets its own message."""
     import phonenumbers
@@ -268,7 +268,7 @@ def normalize_each(raws: Iterable[str], region: str = "US") -> Iterator[str]:
     then, once `raws` is exhausted, raises the one `UsageError` if any entry was bad. Holds only
     the first few bad entries, so a million-line file costs no memory here."""
     if region.upper() != "US":  # US needs no check, and no libphonenumber import for it
-        _check_region(region)  # once, rather than blamed on every number
+        check_region(region)  # once, rather than blamed on every number
     first: UsageError | None = None
     garbage: list[str] = []
     foreign: list[str] = []

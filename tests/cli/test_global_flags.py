@@ -65,6 +65,13 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     # --sandbox keeps to the local files, whatever database is configured.
     ("store", "status"): (["store", "status", "--json"], 0, '"backend": "sqlite"'),
     ("store", "copy"): (["store", "copy", "--to", "mysql://x/y"], 2, "not a PostgreSQL URL"),
+    ("config", "list"): (["config", "list", "--json"], 0, '"key": "region"'),
+    ("config", "get"): (["config", "get", "region"], 0, "US"),
+    # --sandbox saves nothing, and needs no doctor.
+    ("config", "set"): (["config", "set", "region", "CA"], 2, "--sandbox"),
+    ("config", "unset"): (["config", "unset", "region"], 2, "--sandbox"),
+    ("config", "profiles"): (["config", "profiles", "--json"], 0, "["),
+    ("doctor",): (["doctor"], 2, "--sandbox"),
 }
 
 
