@@ -1,11 +1,13 @@
 """Personal texts (issue 17): a `{column}` template (`attsms.send.template`) rendered once per
 row of a CSV file (`attsms.send.csv_source`), and a template send put together from them.
 
-The CSV is read as a stream, twice: `scan` checks every row and gathers the dry-run facts before
-anything is sent, and `batches` renders the rows again as the requests to send. Only the counts of
-texts shared by several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes
-each) and the batches being filled stay in memory, never the rows; `plan.personal_plan` spills
-the batches to a temporary file as they are cut.
+The CSV is read as a stream, once: `scan` checks every row and gathers the dry-run facts before
+anything is sent, and (`spill=True`, a send) writes each recipient's number and rendered text to
+an unnamed temporary file as it goes; `batches` cuts the requests from that file, never parsing or
+rendering a row again (a scan without it reads the CSV again). Only the counts of texts shared by
+several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes each) and the
+batches being filled stay in memory, never the rows; `plan.personal_plan` spills the batches to a
+temporary file as they are cut.
 
     template = parse_template("Hi {first_name}, your table at {time}")
     defaults = parse_defaults(["first_name=there"])
@@ -22,15 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from attsms.core.errors import UsageError
+from attsms.core.fileutil import temp_file_errors
 from attsms.core.intset import IntSet
 from attsms.core.numbers import display, from_code, normalize, to_code
-from attsms.core.segments import UCS_2, analyze, check_message
+from attsms.core.segments import UCS_2, SegmentInfo, analyze, check_message
 from attsms.send.csv_source import CsvSource, CsvTable, Row
 from attsms.send.input import STDIN, SendRequest, read_message
 from attsms.send.plan import BATCH_SIZE, SendPlan, personal_plan
@@ -50,11 +54,11 @@ def read_template_send(
 ) -> tuple[Facts, SendPlan | None]:
     """A `--template` send: the template read and parsed, and every row of its CSV checked
     (`scan`: all bad rows named in one `UsageError`, exit 2, before anything is sent); with
-    `planned`, the CSV read again into the plan of its requests (`batches`)."""
+    `planned`, the plan of its requests cut from what the check spilled (`batches`)."""
     template, defaults = _template_of(request, stdin)
     assert request.to_file is not None  # _template_of refuses a send without one
     with CsvSource(request.to_file, stdin=_csv_stdin(request.to_file, stdin)) as source:
-        facts = scan(template, defaults, source, region=region)
+        facts = scan(template, defaults, source, region=region, spill=planned)
         if not planned:
             return facts, None
         rendered = (
@@ -170,6 +174,8 @@ class Facts:
     digest: str  # SHA-256 over the template, the defaults and the CSV's bytes: the job identity
     shared: Mapping[int, int] = field(repr=False)  # text key -> recipients, for texts sent to > 1
     codes: array[int] = field(repr=False)  # the recipients (`numbers.to_code`), in file order
+    # With `scan(spill=True)`: every recipient as checked, for `batches` to read instead of the CSV.
+    spilled: _SpilledRecipients | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, object]:
         """The dry run as JSON-able data (`--dry-run --json`)."""
@@ -348,13 +354,15 @@ def scan(
     source: CsvSource,
     *,
     region: str = "US",
+    spill: bool = False,
 ) -> Facts:
     """Read the whole CSV once and check it: every row must have a usable number, a value for
     every field (a cell or a default) and a text the service takes. All bad rows are reported
     in one `UsageError` (exit 2), naming the first 10 of each kind and their count, so nothing
     is sent from a file with a mistake in it. Returns the dry-run facts and what `batches`
-    needs."""
+    needs: with `spill`, every recipient as checked (so the CSV need not be read again)."""
     table = CsvTable(source)
+    spilled = _SpilledRecipients() if spill else None
     try:
         check_columns(template, table.columns, defaults)
         problems = {
@@ -372,15 +380,17 @@ def scan(
         seg_min, seg_max = 0, 0
         codes: array[int] = array("q")
         repeats = _Repeats()
+        segments = _Segments()
         for recipient in _recipients(template, defaults, table, region, problems, repeats.add):
             if recipient is None:
                 duplicates += 1
                 continue
             recipients += 1
-            codes.append(to_code(recipient.address))
+            code = to_code(recipient.address)
+            codes.append(code)
             if len(samples) < SAMPLES:
                 samples.append(recipient)
-            info = analyze(recipient.text)
+            info = segments.of(recipient.text)
             total += info.segments
             seg_min = info.segments if recipients == 1 else min(seg_min, info.segments)
             seg_max = max(seg_max, info.segments)
@@ -391,6 +401,8 @@ def scan(
             key = _text_key(recipient.text)
             if not texts.add(key):
                 shared[key] = shared.get(key, 1) + 1
+            if spilled is not None:
+                spilled.append(code, recipient.line, key, recipient.text)
         bad = [str(p) for p in problems.values() if p.count]
         if bad:
             hint = "fill them in, or give --default NAME=VALUE" if problems["empty"].count else None
@@ -417,6 +429,7 @@ def scan(
         digest=_identity(template, defaults, csv_digest),
         shared=shared,
         codes=codes,
+        spilled=spilled.seal() if spilled is not None else None,
     )
 
 
@@ -445,13 +458,17 @@ def batches(
     region: str = "US",
     size: int = BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """The requests to send, in file order of their first recipient, reading the CSV again.
+    """The requests to send, in file order of their first recipient: from what `scan` spilled,
+    or (a scan without `spill`) reading the CSV again.
 
     A text only one recipient gets is a batch at once; a shared text waits until `size`
     recipients have it or its last one (counted by `scan`) is read. Memory holds those waiting
     batches and the addresses seen, not the file. If the file no longer matches `facts` (its
     digest, at the end), what it held is still yielded and then `SourceChangedError` is raised.
     """
+    if facts.spilled is not None:
+        yield from _grouped(facts.spilled.read(), facts.shared, size)
+        return
     table = CsvTable(source)
     try:
         # By the text itself: two texts that share a key (see `_text_key`) wait apart.
@@ -480,3 +497,90 @@ def batches(
             f"{source.name} changed while it was being sent",
             hint="run the command again: recipients already sent are in the journal",
         )
+
+
+def _grouped(
+    recipients: Iterator[tuple[int, Recipient]], shared: Mapping[int, int], size: int
+) -> Iterator[Batch]:
+    """`batches` of (text key, recipient) in file order: a text only one recipient gets is a
+    batch at once, a shared one waits for `size` recipients or its last (counted by `scan`)."""
+    waiting: dict[str, list[Recipient]] = {}  # by the text itself (see `_text_key`)
+    remaining = dict(shared)
+    for key, recipient in recipients:
+        if key not in remaining:
+            yield Batch(recipient.text, (recipient,))
+            continue
+        group = waiting.setdefault(recipient.text, [])
+        group.append(recipient)
+        remaining[key] -= 1
+        if len(group) == size or remaining[key] <= 0:
+            yield Batch(recipient.text, tuple(group))
+            del waiting[recipient.text]
+    for group in waiting.values():  # texts sharing a key
+        yield Batch(group[0].text, tuple(group))
+
+
+class _Segments:
+    """`analyze` of each text, remembered for the first texts seen (shared texts repeat: the
+    common template of a few values); a text sent to one person is analyzed once anyway."""
+
+    REMEMBERED = 1024
+
+    def __init__(self) -> None:
+        self._known: dict[str, SegmentInfo] = {}
+
+    def of(self, text: str) -> SegmentInfo:
+        info = self._known.get(text)
+        if info is None:
+            info = analyze(text)
+            if len(self._known) < self.REMEMBERED:
+                self._known[text] = info
+        return info
+
+
+class _SpilledRecipients:
+    """The recipients `scan` checked, in file order, in an unnamed temporary file (0600, already
+    unlinked): number, line, text key and text, read back once by `batches`."""
+
+    WHAT = "the checked rows of the CSV"
+    _HEAD = struct.Struct("<qqqI")  # code, line, text key, text length
+    BLOCK = 1 << 20  # read back a MB at a time: memory does not grow with the rows
+
+    def __init__(self) -> None:
+        import tempfile
+
+        with temp_file_errors(self.WHAT):
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the facts
+
+    def append(self, code: int, line: int, key: int, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        with temp_file_errors(self.WHAT):
+            self._file.write(self._HEAD.pack(code, line, key, len(data)) + data)
+
+    def seal(self) -> _SpilledRecipients:
+        """Everything on disk before the first read (a full disk says so here, before a send)."""
+        with temp_file_errors(self.WHAT):
+            self._file.flush()
+        return self
+
+    def read(self) -> Iterator[tuple[int, Recipient]]:
+        """(text key, recipient) of each, in file order, a block of the file at a time."""
+        head = self._HEAD
+        with temp_file_errors(self.WHAT):
+            self._file.seek(0)
+        rest = b""
+        while True:
+            with temp_file_errors(self.WHAT):
+                block = self._file.read(self.BLOCK)
+            if not block:
+                return
+            data, offset = rest + block, 0
+            while offset + head.size <= len(data):
+                code, line, key, size = head.unpack_from(data, offset)
+                start = offset + head.size
+                if start + size > len(data):
+                    break  # its text goes on in the next block
+                text = data[start : start + size].decode("utf-8", "surrogatepass")
+                offset = start + size
+                yield key, Recipient(line=line, address=from_code(code), text=text)
+            rest = data[offset:]
