@@ -12,6 +12,11 @@
 
     python benchmarks/bulk_send.py [--recipients 20000,200000] [--runs 1] [--concurrency 16]
                                    [--single-runs 20] [--bare] [--keyed]
+                                   [--compare OTHER/bin/attsms]
+
+`--compare` runs another attsms (the console script of an install of an earlier commit) beside
+this one, interleaved run by run against the same sandbox, and prints both side by side: the
+before-and-after figures of a change on a noisy machine.
 
 Everything runs in a temporary config/cache/data dir; nothing touches your own.
 
@@ -312,6 +317,44 @@ def single(attsms: list[str], env: dict[str, str], url: str, runs: int) -> tuple
     return statistics.median(times["attsms"]), statistics.median(times["bare"])
 
 
+def compare(
+    before: list[str], after: list[str], recipients: str, runs: int, concurrency: int
+) -> None:
+    """`bulk` by two attsms installs, interleaved (before, after, before, ...) against one
+    sandbox, each with its own data dir: wall / floor and peak RSS of every run, side by side."""
+    with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
+        work = Path(tmp)
+        env = bench_env(work)
+        with running_sandbox(after, env) as url:
+            envs = {}
+            for name in ("before", "after"):
+                envs[name] = bench_env(work / name) | credentials(url)
+            pairs = (("before", before), ("after", after))
+            for name, argv in pairs:  # warm: tokens, history files, .pyc files
+                _run(
+                    [*argv, "send", "+12125550199", "-m", "warm-up"], envs[name], subprocess.DEVNULL
+                )
+            for count in [int(n) for n in recipients.split(",") if n]:
+                (work / "recipients.txt").write_text("\n".join(_numbers(count)) + "\n")
+                floor = -(-count // 50) / concurrency * LATENCY_MS / 1000
+                seen: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+                for _ in range(runs):
+                    for name, argv in pairs:
+                        wall, rss = bulk(argv, envs[name], url, work, count, concurrency)
+                        seen[name].append((wall / floor, rss))
+                print(
+                    f"bulk send of {count:,} at {LATENCY_MS} ms, floor {floor:.2f} s,"
+                    f" {runs} runs each, interleaved:"
+                )
+                for name, _ in pairs:
+                    ratios = sorted(r for r, _ in seen[name])
+                    print(
+                        f"  {name:>6}: median {statistics.median(ratios):.2f}x the floor"
+                        f" (runs {', '.join(f'{r:.2f}' for r, _ in seen[name])}),"
+                        f" peak RSS {max(m for _, m in seen[name]):.1f} MB"
+                    )
+
+
 def _verdict(value: float, target: float) -> str:
     return "ok" if value <= target else "MISSED"
 
@@ -330,8 +373,14 @@ def main() -> None:
     parser.add_argument(
         "--keyed", action="store_true", help="also the largest N as a keyed job, run twice"
     )
+    parser.add_argument(
+        "--compare", metavar="ATTSMS", help="another attsms executable, run interleaved"
+    )
     args = parser.parse_args()
     attsms = _attsms()
+    if args.compare:
+        compare([args.compare], attsms, args.recipients, args.runs, args.concurrency)
+        return
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         work = Path(tmp)
         env = bench_env(work)

@@ -376,8 +376,7 @@ def scan(
         shared: dict[int, int] = {}
         samples: list[Recipient] = []
         ucs2: list[Ucs2Row] = []
-        recipients = duplicates = ucs2_count = total = 0
-        seg_min, seg_max = 0, 0
+        recipients = duplicates = ucs2_count = 0
         codes: array[int] = array("q")
         repeats = _Repeats()
         segments = _Segments()
@@ -390,10 +389,7 @@ def scan(
             codes.append(code)
             if len(samples) < SAMPLES:
                 samples.append(recipient)
-            info = segments.of(recipient.text)
-            total += info.segments
-            seg_min = info.segments if recipients == 1 else min(seg_min, info.segments)
-            seg_max = max(seg_max, info.segments)
+            info = segments.count(recipient.text)
             if info.encoding == UCS_2:
                 ucs2_count += 1
                 if len(ucs2) < MAX_NAMED_ROWS:
@@ -420,9 +416,9 @@ def scan(
         duplicates=duplicates,
         skipped=skipped,
         samples=tuple(samples),
-        segments_min=seg_min,
-        segments_max=seg_max,
-        segments_total=total,
+        segments_min=segments.min,
+        segments_max=segments.max,
+        segments_total=segments.total,
         ucs2_rows=tuple(ucs2),
         ucs2_count=ucs2_count,
         requests=alone + sum(-(-n // BATCH_SIZE) for n in shared.values()),
@@ -521,20 +517,25 @@ def _grouped(
 
 
 class _Segments:
-    """`analyze` of each text, remembered for the first texts seen (shared texts repeat: the
-    common template of a few values); a text sent to one person is analyzed once anyway."""
+    """The segments of each text counted (min, max, total), and `analyze` of the first texts
+    seen remembered: shared texts repeat (a template of a few values), and a text sent to one
+    person is analyzed once anyway."""
 
     REMEMBERED = 1024
 
     def __init__(self) -> None:
         self._known: dict[str, SegmentInfo] = {}
+        self.min = self.max = self.total = 0
 
-    def of(self, text: str) -> SegmentInfo:
+    def count(self, text: str) -> SegmentInfo:
         info = self._known.get(text)
         if info is None:
             info = analyze(text)
             if len(self._known) < self.REMEMBERED:
                 self._known[text] = info
+        self.min = min(self.min, info.segments) if self.total else info.segments
+        self.max = max(self.max, info.segments)
+        self.total += info.segments
         return info
 
 
@@ -542,7 +543,7 @@ class _SpilledRecipients:
     """The recipients `scan` checked, in file order, in an unnamed temporary file (0600, already
     unlinked): number, line, text key and text, read back once by `batches`."""
 
-    WHAT = "the checked rows of the CSV"
+    WHAT = "the plan of the send"  # its first part: what a full TMPDIR error names
     _HEAD = struct.Struct("<qqqI")  # code, line, text key, text length
     BLOCK = 1 << 20  # read back a MB at a time: memory does not grow with the rows
 
