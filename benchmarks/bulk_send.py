@@ -166,7 +166,12 @@ def _token(url: str, env: dict[str, str]) -> str:
 
 
 def _run(
-    argv: list[str], env: dict[str, str], stdout: Any, *, poll_rss: bool = False
+    argv: list[str],
+    env: dict[str, str],
+    stdout: Any,
+    *,
+    poll_rss: bool = False,
+    cpu: list[float] | None = None,
 ) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB of this one child, and exit status.
 
@@ -186,6 +191,8 @@ def _run(
             hwm_kb = max(hwm_kb, _vm_hwm_kb(status_file))
         time.sleep(0.01)
     wall = time.perf_counter() - started
+    if cpu is not None:  # user + system seconds: what a busy machine's other load leaves alone
+        cpu.append(usage.ru_utime + usage.ru_stime)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         assert proc.stderr is not None
@@ -260,7 +267,13 @@ def single_send_ratio(attsms: list[str], runs: int) -> tuple[float, float]:
 
 
 def bulk(
-    attsms: list[str], env: dict[str, str], url: str, work: Path, count: int, concurrency: int
+    attsms: list[str],
+    env: dict[str, str],
+    url: str,
+    work: Path,
+    count: int,
+    concurrency: int,
+    cpu: list[float] | None = None,
 ) -> tuple[float, float]:
     to_file = work / "recipients.txt"
     out_file = work / "out.tsv"
@@ -268,7 +281,7 @@ def bulk(
     argv = [*attsms, "send", "--to-file", str(to_file), "-m", "Bulk benchmark"]
     argv += ["--concurrency", str(concurrency)]
     with out_file.open("wb") as out:
-        wall, rss, _ = _run(argv, env, out, poll_rss=True)
+        wall, rss, _ = _run(argv, env, out, poll_rss=True, cpu=cpu)
     after = _stats(url)
     requests = after["send_requests"] - before["send_requests"]
     delivered = {
@@ -321,7 +334,8 @@ def compare(
     before: list[str], after: list[str], recipients: str, runs: int, concurrency: int
 ) -> None:
     """`bulk` by two attsms installs, interleaved (before, after, before, ...) against one
-    sandbox, each with its own data dir: wall / floor and peak RSS of every run, side by side."""
+    sandbox, each with its own data dir: wall / floor and peak RSS of every run, side by side,
+    and between them the bare httpx script (`BARE_BULK`): the floor this machine allows now."""
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         work = Path(tmp)
         env = bench_env(work)
@@ -337,21 +351,29 @@ def compare(
             for count in [int(n) for n in recipients.split(",") if n]:
                 (work / "recipients.txt").write_text("\n".join(_numbers(count)) + "\n")
                 floor = -(-count // 50) / concurrency * LATENCY_MS / 1000
-                seen: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+                seen: dict[str, list[tuple[float, float]]] = {"before": [], "after": [], "bare": []}
+                cpu: dict[str, list[float]] = {name: [] for name in seen}
+                bare_env = {**env, "BENCH_URL": url, "BENCH_TOKEN": _token(url, envs["after"])}
+                bare = [sys.executable, "-c", BARE_BULK, str(count), str(concurrency)]
                 for _ in range(runs):
                     for name, argv in pairs:
-                        wall, rss = bulk(argv, envs[name], url, work, count, concurrency)
+                        wall, rss = bulk(argv, envs[name], url, work, count, concurrency, cpu[name])
                         seen[name].append((wall / floor, rss))
+                    wall, rss, _ = _run(
+                        bare, bare_env, subprocess.DEVNULL, poll_rss=True, cpu=cpu["bare"]
+                    )
+                    seen["bare"].append((wall / floor, rss))
                 print(
                     f"bulk send of {count:,} at {LATENCY_MS} ms, floor {floor:.2f} s,"
                     f" {runs} runs each, interleaved:"
                 )
-                for name, _ in pairs:
+                for name in seen:
                     ratios = sorted(r for r, _ in seen[name])
                     print(
                         f"  {name:>6}: median {statistics.median(ratios):.2f}x the floor"
                         f" (runs {', '.join(f'{r:.2f}' for r, _ in seen[name])}),"
-                        f" peak RSS {max(m for _, m in seen[name]):.1f} MB"
+                        f" peak RSS {max(m for _, m in seen[name]):.1f} MB,"
+                        f" CPU median {statistics.median(cpu[name]):.2f} s"
                     )
 
 

@@ -104,12 +104,15 @@ def compare(before: list[str], after: list[str], work: Path, runs: int) -> None:
     _write_shared_csv(people, rows, texts)
     floor = rows // 50 / concurrency * LATENCY_MS / 1000
     seen: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
     for run in range(runs):
         for name, attsms in (("before", before), ("after", after)):
             env = bench_env(work / f"{name}-{run}")
             with running_sandbox(after, env) as url:
                 argv = [*attsms, "send", "--to-file", str(people), "--template", "-m", TEMPLATE]
-                wall, rss, _ = _run(argv, env | credentials(url), subprocess.DEVNULL, poll_rss=True)
+                wall, rss, _ = _run(
+                    argv, env | credentials(url), subprocess.DEVNULL, poll_rss=True, cpu=cpu[name]
+                )
                 sent = httpx.get(url + "/sandbox/stats", timeout=30).json()["send_requests"]
             if sent != rows // 50:
                 sys.exit(f"{name}: {sent} send requests, want {rows // 50}")
@@ -123,7 +126,8 @@ def compare(before: list[str], after: list[str], work: Path, runs: int) -> None:
         print(
             f"  {name:>6}: median {statistics.median(ratios):.2f}x the floor"
             f" (runs {', '.join(f'{r:.2f}' for r in ratios)}),"
-            f" peak RSS {max(m for _, m in results):.1f} MB"
+            f" peak RSS {max(m for _, m in results):.1f} MB,"
+            f" CPU median {statistics.median(cpu[name]):.2f} s"
         )
 
 

@@ -62,7 +62,7 @@ def read_template_send(
         if not planned:
             return facts, None
         rendered = (
-            (batch.text, batch.addresses)
+            (batch.text, batch.codes)
             for batch in batches(template, defaults, source, facts, region=region)
         )
         return facts, personal_plan(rendered, facts.digest)
@@ -148,6 +148,7 @@ class Recipient:
     line: int  # of the CSV
     address: str  # wire form, tel:+1… or short:…
     text: str
+    code: int = field(default=0, repr=False, compare=False)  # `numbers.to_code(address)`
 
 
 @dataclass(frozen=True)
@@ -297,12 +298,13 @@ def _recipients(
                 raise
             problems["text"].add(f"line {row.line} ({error.message.removeprefix('message ')})")
             continue
-        if not seen.add(to_code(address)):
+        code = to_code(address)
+        if not seen.add(code):
             if on_repeat is not None:
-                on_repeat(Recipient(line=row.line, address=address, text=text))
+                on_repeat(Recipient(row.line, address, text, code))
             yield None
             continue
-        yield Recipient(line=row.line, address=address, text=text)
+        yield Recipient(row.line, address, text, code)
 
 
 class _Repeats:
@@ -385,16 +387,15 @@ def scan(
                 duplicates += 1
                 continue
             recipients += 1
-            code = to_code(recipient.address)
+            code = recipient.code
             codes.append(code)
             if len(samples) < SAMPLES:
                 samples.append(recipient)
-            info = segments.count(recipient.text)
+            info, key = segments.count(recipient.text)
             if info.encoding == UCS_2:
                 ucs2_count += 1
                 if len(ucs2) < MAX_NAMED_ROWS:
                     ucs2.append(Ucs2Row(recipient.line, recipient.address, info.non_gsm))
-            key = _text_key(recipient.text)
             if not texts.add(key):
                 shared[key] = shared.get(key, 1) + 1
             if spilled is not None:
@@ -439,6 +440,11 @@ class Batch:
     @property
     def addresses(self) -> list[str]:
         return [r.address for r in self.recipients]
+
+    @property
+    def codes(self) -> array[int]:
+        """The addresses as `numbers.to_code` has them."""
+        return array("q", [r.code or to_code(r.address) for r in self.recipients])
 
 
 class SourceChangedError(UsageError):
@@ -517,26 +523,28 @@ def _grouped(
 
 
 class _Segments:
-    """The segments of each text counted (min, max, total), and `analyze` of the first texts
-    seen remembered: shared texts repeat (a template of a few values), and a text sent to one
-    person is analyzed once anyway."""
+    """The segments of each text counted (min, max, total); `analyze` and `_text_key` of the
+    first texts seen remembered: shared texts repeat (a template of a few values), and a text
+    sent to one person is analyzed once anyway."""
 
     REMEMBERED = 1024
 
     def __init__(self) -> None:
-        self._known: dict[str, SegmentInfo] = {}
+        self._known: dict[str, tuple[SegmentInfo, int]] = {}
         self.min = self.max = self.total = 0
 
-    def count(self, text: str) -> SegmentInfo:
-        info = self._known.get(text)
-        if info is None:
-            info = analyze(text)
+    def count(self, text: str) -> tuple[SegmentInfo, int]:
+        """The text's segments (counted) and its key."""
+        known = self._known.get(text)
+        if known is None:
+            known = analyze(text), _text_key(text)
             if len(self._known) < self.REMEMBERED:
-                self._known[text] = info
+                self._known[text] = known
+        info = known[0]
         self.min = min(self.min, info.segments) if self.total else info.segments
         self.max = max(self.max, info.segments)
         self.total += info.segments
-        return info
+        return known
 
 
 class _SpilledRecipients:
@@ -552,14 +560,23 @@ class _SpilledRecipients:
 
         with temp_file_errors(self.WHAT):
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the facts
+        self._buffer = bytearray()  # written a block at a time
 
     def append(self, code: int, line: int, key: int, text: str) -> None:
         data = text.encode("utf-8", "surrogatepass")
+        self._buffer += self._HEAD.pack(code, line, key, len(data))
+        self._buffer += data
+        if len(self._buffer) >= self.BLOCK:
+            self._write()
+
+    def _write(self) -> None:
         with temp_file_errors(self.WHAT):
-            self._file.write(self._HEAD.pack(code, line, key, len(data)) + data)
+            self._file.write(self._buffer)
+        self._buffer.clear()
 
     def seal(self) -> _SpilledRecipients:
         """Everything on disk before the first read (a full disk says so here, before a send)."""
+        self._write()
         with temp_file_errors(self.WHAT):
             self._file.flush()
         return self
@@ -583,5 +600,5 @@ class _SpilledRecipients:
                     break  # its text goes on in the next block
                 text = data[start : start + size].decode("utf-8", "surrogatepass")
                 offset = start + size
-                yield key, Recipient(line=line, address=from_code(code), text=text)
+                yield key, Recipient(line, from_code(code), text, code)
             rest = data[offset:]
