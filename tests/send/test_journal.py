@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from attsms import store as stores
 from attsms.core.errors import StoreError
 from attsms.core.models import SendResult
 from attsms.send import results
@@ -25,6 +26,7 @@ from attsms.store.history import (
     HistoryStore,
     JobTakenError,
 )
+from tests.helpers.support import store_settings
 
 A, B = "tel:+12125550101", "tel:+12125550102"
 
@@ -33,6 +35,26 @@ A, B = "tel:+12125550101", "tel:+12125550102"
 def store() -> Iterator[HistoryStore]:
     with HistoryStore.open() as opened:
         yield opened
+
+
+def test_a_group_of_claims_and_outcomes_is_one_transaction_on_each_backend(backend: str) -> None:
+    with stores.open_history(store_settings()) as store:
+        first, second = store.write_journal(
+            [], [BatchClaim("p", "one", (A,)), BatchClaim("p", "two", (B,))]
+        )
+        assert isinstance(first, Claim) and isinstance(second, Claim)
+        assert first.batch_id is not None and second.batch_id is not None
+        store.write_journal(  # outcomes alone: committed without waiting for the disk
+            [
+                BatchFinish(first.batch_id, ACCEPTED, "m1"),
+                BatchFinish(second.batch_id, ACCEPTED, "m2"),
+            ],
+            [],
+        )
+        for message_id, address in (("m1", A), ("m2", B)):
+            batch = store.get(message_id)
+            assert batch is not None and batch.outcome == ACCEPTED
+            assert [r.address for r in batch.recipients] == [address]
 
 
 def _statements(store: HistoryStore) -> list[str]:
