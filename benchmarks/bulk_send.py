@@ -57,6 +57,17 @@ tried and measured: 0.1 s less CPU in 3.6 s, no change in wall; not kept. Nor is
 batch's closing journal write (`finish_batch`, an fsync) off the worker thread: leaving it out
 altogether changed nothing measurable (200,000, 3 runs each: 1.13x with it, 1.15x without).
 
+Issue 25 (10,000 recipients at 50 ms in at most 1.0 s, the floor 0.63 s): py-spy showed the send
+threads queued on the journal, two commits a batch, each waiting for an fsync (~2 ms on this
+disk) under the store's one lock. The threads now hand their writes to a group commit
+(`attsms/send/journal.py`): whoever writes next commits everything waiting in one transaction;
+one holding a claim waits for the disk (the claim is durable before its request), outcomes alone
+do not (`synchronous=NORMAL` for that commit: a kill keeps them, a power cut can only make one
+"may have gone"). Claiming batches ahead of their requests was not done: a `kill -9` would leave
+them `sending`, reported unknown and never sent. `--compare` (8 runs each, interleaved, under a
+load average of 9-11 from other sessions): before 3.54x the floor, after 3.35x, the bare script
+2.66x; CPU 0.79 s -> 0.75 s (bare 0.48 s: the rest is attsms's start-up and checks).
+
 `--keyed` (the largest N under a dedupe key, then again): a keyed re-run read every earlier
 attempt with its recipients as objects (a million: 282 MB, 5.8 s, in a separate run against a
 sandbox without latency); now a batch's recipients are read as it is settled (76 MB, 4.2 s), and
