@@ -64,9 +64,10 @@ disk) under the store's one lock. The threads now hand their writes to a group c
 one holding a claim waits for the disk (the claim is durable before its request), outcomes alone
 do not (`synchronous=NORMAL` for that commit: a kill keeps them, a power cut can only make one
 "may have gone"). Claiming batches ahead of their requests was not done: a `kill -9` would leave
-them `sending`, reported unknown and never sent. `--compare` (8 runs each, interleaved, under a
-load average of 9-11 from other sessions): before 3.54x the floor, after 3.35x, the bare script
-2.66x; CPU 0.79 s -> 0.75 s (bare 0.48 s: the rest is attsms's start-up and checks).
+them `sending`, reported unknown and never sent. `--compare` (two sessions of 8 and 10 runs each,
+interleaved, under a load average of 9-11 from other sessions): before 3.54x and 3.13x the floor,
+after 3.35x and 2.72x, the bare script 2.66x and 2.27x; CPU 0.79 -> 0.75 s and 0.74 -> 0.67 s
+(bare 0.48 s, 0.42 s: the rest is attsms's start-up and checks).
 
 `--keyed` (the largest N under a dedupe key, then again): a keyed re-run read every earlier
 attempt with its recipients as objects (a million: 282 MB, 5.8 s, in a separate run against a
