@@ -2,7 +2,8 @@
 
 A store file is created 0600 in a 0700 directory (it holds numbers and message text), in WAL mode
 with `synchronous=FULL` (a commit that returned is on the disk before the request it records
-leaves) and a busy timeout. Writes are explicit `BEGIN IMMEDIATE … COMMIT` transactions, retried
+leaves; only a write that asks for `durable=False`, a send's outcomes alone, skips the fsync) and a
+busy timeout. Writes are explicit `BEGIN IMMEDIATE … COMMIT` transactions, retried
 while another process briefly holds a new or busy file, and rolled back when COMMIT itself fails.
 
 Read-only opens (`read_only=True`) never create or change anything, so `history`, `status`,
