@@ -31,8 +31,8 @@ and rendered twice before the first request (CPU 4.9 s in-process: scan 2.9 s, b
 2.0 s). Now `scan(spill=True)` writes each checked recipient (code, line, text key, text) to an
 unnamed temporary file a block at a time and `batches` cuts the requests from it; a row's number
 is coded once, and the segments and key of repeated texts are remembered (CPU 2.3-2.5 s).
-`--compare --runs 4` under a load average of 9-10: before 3.07x the floor, after 1.99x; CPU
-15.2 s -> 11.2 s; peak RSS 46 -> 48 MB.
+`--compare` under a load average of 9-11, two sessions (4 and 3 runs): before 3.07x and 3.41x the
+floor, after 1.99x and 2.24x; CPU 15.2 -> 11.2 s and 14.6 -> 11.0 s; peak RSS 46 -> 48 MB.
 """
 
 from __future__ import annotations
