@@ -1,11 +1,13 @@
 """Personal texts (issue 17): a `{column}` template (`attsms.send.template`) rendered once per
 row of a CSV file (`attsms.send.csv_source`), and a template send put together from them.
 
-The CSV is read as a stream, twice: `scan` checks every row and gathers the dry-run facts before
-anything is sent, and `batches` renders the rows again as the requests to send. Only the counts of
-texts shared by several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes
-each) and the batches being filled stay in memory, never the rows; `plan.personal_plan` spills
-the batches to a temporary file as they are cut.
+The CSV is read as a stream, once: `scan` checks every row and gathers the dry-run facts before
+anything is sent, and (`spill=True`, a send) writes each recipient's number and rendered text to
+an unnamed temporary file as it goes; `batches` cuts the requests from that file, never parsing or
+rendering a row again (a scan without it reads the CSV again). Only the counts of texts shared by
+several recipients, the addresses and texts seen (int64s in an `IntSet`, 16 bytes each) and the
+batches being filled stay in memory, never the rows; `plan.personal_plan` spills the batches to a
+temporary file as they are cut.
 
     template = parse_template("Hi {first_name}, your table at {time}")
     defaults = parse_defaults(["first_name=there"])
@@ -22,15 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from attsms.core.errors import UsageError
+from attsms.core.fileutil import temp_file_errors
 from attsms.core.intset import IntSet
 from attsms.core.numbers import display, from_code, normalize, to_code
-from attsms.core.segments import UCS_2, analyze, check_message
+from attsms.core.segments import UCS_2, SegmentInfo, analyze, check_message
 from attsms.send.csv_source import CsvSource, CsvTable, Row
 from attsms.send.input import STDIN, SendRequest, read_message
 from attsms.send.plan import BATCH_SIZE, SendPlan, personal_plan
@@ -50,15 +54,15 @@ def read_template_send(
 ) -> tuple[Facts, SendPlan | None]:
     """A `--template` send: the template read and parsed, and every row of its CSV checked
     (`scan`: all bad rows named in one `UsageError`, exit 2, before anything is sent); with
-    `planned`, the CSV read again into the plan of its requests (`batches`)."""
+    `planned`, the plan of its requests cut from what the check spilled (`batches`)."""
     template, defaults = _template_of(request, stdin)
     assert request.to_file is not None  # _template_of refuses a send without one
     with CsvSource(request.to_file, stdin=_csv_stdin(request.to_file, stdin)) as source:
-        facts = scan(template, defaults, source, region=region)
+        facts = scan(template, defaults, source, region=region, spill=planned)
         if not planned:
             return facts, None
         rendered = (
-            (batch.text, batch.addresses)
+            (batch.text, batch.codes)
             for batch in batches(template, defaults, source, facts, region=region)
         )
         return facts, personal_plan(rendered, facts.digest)
@@ -144,6 +148,7 @@ class Recipient:
     line: int  # of the CSV
     address: str  # wire form, tel:+1… or short:…
     text: str
+    code: int = field(default=0, repr=False, compare=False)  # `numbers.to_code(address)`
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,8 @@ class Facts:
     digest: str  # SHA-256 over the template, the defaults and the CSV's bytes: the job identity
     shared: Mapping[int, int] = field(repr=False)  # text key -> recipients, for texts sent to > 1
     codes: array[int] = field(repr=False)  # the recipients (`numbers.to_code`), in file order
+    # With `scan(spill=True)`: every recipient as checked, for `batches` to read instead of the CSV.
+    spilled: _SpilledRecipients | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, object]:
         """The dry run as JSON-able data (`--dry-run --json`)."""
@@ -291,12 +298,13 @@ def _recipients(
                 raise
             problems["text"].add(f"line {row.line} ({error.message.removeprefix('message ')})")
             continue
-        if not seen.add(to_code(address)):
+        code = to_code(address)
+        if not seen.add(code):
             if on_repeat is not None:
-                on_repeat(Recipient(line=row.line, address=address, text=text))
+                on_repeat(Recipient(row.line, address, text, code))
             yield None
             continue
-        yield Recipient(line=row.line, address=address, text=text)
+        yield Recipient(row.line, address, text, code)
 
 
 class _Repeats:
@@ -348,13 +356,15 @@ def scan(
     source: CsvSource,
     *,
     region: str = "US",
+    spill: bool = False,
 ) -> Facts:
     """Read the whole CSV once and check it: every row must have a usable number, a value for
     every field (a cell or a default) and a text the service takes. All bad rows are reported
     in one `UsageError` (exit 2), naming the first 10 of each kind and their count, so nothing
     is sent from a file with a mistake in it. Returns the dry-run facts and what `batches`
-    needs."""
+    needs: with `spill`, every recipient as checked (so the CSV need not be read again)."""
     table = CsvTable(source)
+    spilled = _SpilledRecipients() if spill else None
     try:
         check_columns(template, table.columns, defaults)
         problems = {
@@ -368,29 +378,28 @@ def scan(
         shared: dict[int, int] = {}
         samples: list[Recipient] = []
         ucs2: list[Ucs2Row] = []
-        recipients = duplicates = ucs2_count = total = 0
-        seg_min, seg_max = 0, 0
+        recipients = duplicates = ucs2_count = 0
         codes: array[int] = array("q")
         repeats = _Repeats()
+        segments = _Segments()
         for recipient in _recipients(template, defaults, table, region, problems, repeats.add):
             if recipient is None:
                 duplicates += 1
                 continue
             recipients += 1
-            codes.append(to_code(recipient.address))
+            code = recipient.code
+            codes.append(code)
             if len(samples) < SAMPLES:
                 samples.append(recipient)
-            info = analyze(recipient.text)
-            total += info.segments
-            seg_min = info.segments if recipients == 1 else min(seg_min, info.segments)
-            seg_max = max(seg_max, info.segments)
+            info, key = segments.count(recipient.text)
             if info.encoding == UCS_2:
                 ucs2_count += 1
                 if len(ucs2) < MAX_NAMED_ROWS:
                     ucs2.append(Ucs2Row(recipient.line, recipient.address, info.non_gsm))
-            key = _text_key(recipient.text)
             if not texts.add(key):
                 shared[key] = shared.get(key, 1) + 1
+            if spilled is not None:
+                spilled.append(code, recipient.line, key, recipient.text)
         bad = [str(p) for p in problems.values() if p.count]
         if bad:
             hint = "fill them in, or give --default NAME=VALUE" if problems["empty"].count else None
@@ -408,15 +417,16 @@ def scan(
         duplicates=duplicates,
         skipped=skipped,
         samples=tuple(samples),
-        segments_min=seg_min,
-        segments_max=seg_max,
-        segments_total=total,
+        segments_min=segments.min,
+        segments_max=segments.max,
+        segments_total=segments.total,
         ucs2_rows=tuple(ucs2),
         ucs2_count=ucs2_count,
         requests=alone + sum(-(-n // BATCH_SIZE) for n in shared.values()),
         digest=_identity(template, defaults, csv_digest),
         shared=shared,
         codes=codes,
+        spilled=spilled.seal() if spilled is not None else None,
     )
 
 
@@ -430,6 +440,11 @@ class Batch:
     @property
     def addresses(self) -> list[str]:
         return [r.address for r in self.recipients]
+
+    @property
+    def codes(self) -> array[int]:
+        """The addresses as `numbers.to_code` has them."""
+        return array("q", [r.code or to_code(r.address) for r in self.recipients])
 
 
 class SourceChangedError(UsageError):
@@ -445,13 +460,17 @@ def batches(
     region: str = "US",
     size: int = BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """The requests to send, in file order of their first recipient, reading the CSV again.
+    """The requests to send, in file order of their first recipient: from what `scan` spilled,
+    or (a scan without `spill`) reading the CSV again.
 
     A text only one recipient gets is a batch at once; a shared text waits until `size`
     recipients have it or its last one (counted by `scan`) is read. Memory holds those waiting
     batches and the addresses seen, not the file. If the file no longer matches `facts` (its
     digest, at the end), what it held is still yielded and then `SourceChangedError` is raised.
     """
+    if facts.spilled is not None:
+        yield from _grouped(facts.spilled.read(), facts.shared, size)
+        return
     table = CsvTable(source)
     try:
         # By the text itself: two texts that share a key (see `_text_key`) wait apart.
@@ -480,3 +499,106 @@ def batches(
             f"{source.name} changed while it was being sent",
             hint="run the command again: recipients already sent are in the journal",
         )
+
+
+def _grouped(
+    recipients: Iterator[tuple[int, Recipient]], shared: Mapping[int, int], size: int
+) -> Iterator[Batch]:
+    """`batches` of (text key, recipient) in file order: a text only one recipient gets is a
+    batch at once, a shared one waits for `size` recipients or its last (counted by `scan`)."""
+    waiting: dict[str, list[Recipient]] = {}  # by the text itself (see `_text_key`)
+    remaining = dict(shared)
+    for key, recipient in recipients:
+        if key not in remaining:
+            yield Batch(recipient.text, (recipient,))
+            continue
+        group = waiting.setdefault(recipient.text, [])
+        group.append(recipient)
+        remaining[key] -= 1
+        if len(group) == size or remaining[key] <= 0:
+            yield Batch(recipient.text, tuple(group))
+            del waiting[recipient.text]
+    for group in waiting.values():  # texts sharing a key
+        yield Batch(group[0].text, tuple(group))
+
+
+class _Segments:
+    """The segments of each text counted (min, max, total); `analyze` and `_text_key` of the
+    first texts seen remembered: shared texts repeat (a template of a few values), and a text
+    sent to one person is analyzed once anyway."""
+
+    REMEMBERED = 1024
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[SegmentInfo, int]] = {}
+        self.min = self.max = self.total = 0
+
+    def count(self, text: str) -> tuple[SegmentInfo, int]:
+        """The text's segments (counted) and its key."""
+        known = self._known.get(text)
+        if known is None:
+            known = analyze(text), _text_key(text)
+            if len(self._known) < self.REMEMBERED:
+                self._known[text] = known
+        info = known[0]
+        self.min = min(self.min, info.segments) if self.total else info.segments
+        self.max = max(self.max, info.segments)
+        self.total += info.segments
+        return known
+
+
+class _SpilledRecipients:
+    """The recipients `scan` checked, in file order, in an unnamed temporary file (0600, already
+    unlinked): number, line, text key and text, read back once by `batches`."""
+
+    WHAT = "the plan of the send"  # its first part: what a full TMPDIR error names
+    _HEAD = struct.Struct("<qqqI")  # code, line, text key, text length
+    BLOCK = 1 << 20  # read back a MB at a time: memory does not grow with the rows
+
+    def __init__(self) -> None:
+        import tempfile
+
+        with temp_file_errors(self.WHAT):
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the facts
+        self._buffer = bytearray()  # written a block at a time
+
+    def append(self, code: int, line: int, key: int, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        self._buffer += self._HEAD.pack(code, line, key, len(data))
+        self._buffer += data
+        if len(self._buffer) >= self.BLOCK:
+            self._write()
+
+    def _write(self) -> None:
+        with temp_file_errors(self.WHAT):
+            self._file.write(self._buffer)
+        self._buffer.clear()
+
+    def seal(self) -> _SpilledRecipients:
+        """Everything on disk before the first read (a full disk says so here, before a send)."""
+        self._write()
+        with temp_file_errors(self.WHAT):
+            self._file.flush()
+        return self
+
+    def read(self) -> Iterator[tuple[int, Recipient]]:
+        """(text key, recipient) of each, in file order, a block of the file at a time."""
+        head = self._HEAD
+        with temp_file_errors(self.WHAT):
+            self._file.seek(0)
+        rest = b""
+        while True:
+            with temp_file_errors(self.WHAT):
+                block = self._file.read(self.BLOCK)
+            if not block:
+                return
+            data, offset = rest + block, 0
+            while offset + head.size <= len(data):
+                code, line, key, size = head.unpack_from(data, offset)
+                start = offset + head.size
+                if start + size > len(data):
+                    break  # its text goes on in the next block
+                text = data[start : start + size].decode("utf-8", "surrogatepass")
+                offset = start + size
+                yield key, Recipient(line, from_code(code), text, code)
+            rest = data[offset:]

@@ -136,10 +136,11 @@ class _Spilled:
         self._offsets = array("q", [0])
         self._lock = threading.Lock()  # one seek-and-read at a time: the pool reads from threads
 
-    def append(self, text: str, addresses: Iterable[str]) -> array[int]:
-        """Write one batch; returns its recipients as int64s."""
+    def append(self, text: str, addresses: Iterable[str] | array[int]) -> array[int]:
+        """Write one batch (its addresses, or their codes already); returns its recipients as
+        int64s."""
         data = text.encode("utf-8", "surrogatepass")
-        codes = array("q", map(_to_code, addresses))
+        codes = addresses if isinstance(addresses, array) else array("q", map(_to_code, addresses))
         record = len(data).to_bytes(4, "big") + data + codes.tobytes()
         with temp_file_errors(self.WHAT):
             self._file.write(record)
@@ -293,8 +294,10 @@ def plan_send(raw_numbers: Iterable[str], message: str, *, region: str = "US") -
     return SendPlan(addresses=AddressList(codes), message=message)
 
 
-def personal_plan(batches: Iterable[tuple[str, Sequence[str]]], identity: str) -> SendPlan:
-    """A plan of personal texts: (text, addresses) per request, in the deterministic order
+def personal_plan(
+    batches: Iterable[tuple[str, Sequence[str] | array[int]]], identity: str
+) -> SendPlan:
+    """A plan of personal texts: (text, addresses or their codes) per request, in the order
     `templates.batches` cuts them, named by `identity` (template, defaults and CSV digest). The
     batches are spilled to a temporary file (`_Spilled`), the recipients kept as int64s."""
     codes: array[int] = array("q")

@@ -6,6 +6,8 @@ The order of things is what makes a send safe to script and to re-run:
    (`attsms.send.input` and `attsms.send.plan`).
 2. Each batch is written to the history as `sending` BEFORE its request, and updated after. A
    process killed mid-request leaves that batch `sending`, which a re-run reads as "may have gone".
+   The threads' writes are group-committed (`attsms.send.journal`): a claim is on the disk
+   before its request leaves; outcomes alone do not wait for the disk.
 3. With a dedupe key, a re-run sends only the batches with no accepted (or possibly sent) attempt
    under that key, and reports the others as already sent (or unknown).
 4. A batch that fails does not stop the others; the run ends with exit 4 (some failed) or 5 (some
@@ -40,6 +42,7 @@ from attsms.core.models import SendResult
 from attsms.core.numbers import display
 from attsms.core.text import first_few
 from attsms.send import quiet_hours
+from attsms.send.journal import Journal
 from attsms.send.results import (
     ACCEPTED,
     ALREADY_SENT,
@@ -51,7 +54,7 @@ from attsms.send.results import (
     SendReport,
 )
 from attsms.store import history, open_history, opted_out, read_history
-from attsms.store.history import DedupeSlot, JobOwner, JobTakenError
+from attsms.store.history import BatchClaim, BatchFinish, DedupeSlot, JobOwner, JobTakenError
 
 if TYPE_CHECKING:
     from attsms.auth.session import Session
@@ -309,9 +312,11 @@ class _BatchRun:
     stop: _Stop = field(init=False, default_factory=_Stop)
     held: HeldInterrupt = field(init=False, default_factory=HeldInterrupt)
     limiter: Throttle | None = field(init=False, default=None)
+    journal: Journal = field(init=False)  # the claims and outcomes, group-committed
 
     def __post_init__(self) -> None:
         self.outcomes = [None] * len(self.batches)
+        self.journal = Journal(self.store)
 
     def run(
         self,
@@ -440,16 +445,18 @@ class _BatchRun:
         key, count = self.key, len(self.batches)
         slot = DedupeSlot(key, number, count, self.account) if key is not None else None
         try:
-            claim = self.store.claim_batch(
-                profile=self.profile,
-                message=self.plan.text_for(number),
-                addresses=going,
-                notify=self.options.notify,
-                run_id=self.run_id,
-                dedupe=slot,
-                resend_unknown=self.options.resend_unknown,
-                batch_number=number,
-                batch_count=count,
+            claim = self.journal.claim(
+                BatchClaim(
+                    profile=self.profile,
+                    message=self.plan.text_for(number),
+                    addresses=going,
+                    notify=self.options.notify,
+                    run_id=self.run_id,
+                    dedupe=slot,
+                    resend_unknown=self.options.resend_unknown,
+                    batch_number=number,
+                    batch_count=count,
+                )
             )
         except AttsmsError as error:  # no record, no request: it surely did not go
             if isinstance(error, JobTakenError):
@@ -497,7 +504,7 @@ class _BatchRun:
         error: str | None = None,
     ) -> None:
         try:
-            self.store.finish_batch(batch_id, outcome, message_id=message_id, error=error)
+            self.journal.finish(BatchFinish(batch_id, outcome, message_id, error))
         except StoreError as store_error:
             # The request is over either way; the row stays `sending`, which a re-run reads as
             # "may have gone" and does not resend. Say so rather than hide the outcome.

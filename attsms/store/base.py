@@ -56,9 +56,10 @@ class Database(Protocol):
 
     def refuse_newer(self, version: int, target: int) -> None: ...
 
-    def write(self, *, serialize: bool = True) -> AbstractContextManager[Any]:
+    def write(self, *, serialize: bool = True, durable: bool = True) -> AbstractContextManager[Any]:
         """One transaction; with `serialize`, no other serialized writer of this store runs
-        beside it (what a check-then-write needs)."""
+        beside it (what a check-then-write needs). `durable=False`: its commit need not wait for
+        the disk (a power cut may lose it; a killed process does not)."""
 
     def read(self) -> AbstractContextManager[Any]: ...
 

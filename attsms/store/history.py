@@ -145,6 +145,31 @@ class DedupeSlot:
 
 
 @dataclass(frozen=True)
+class BatchClaim:
+    """A batch about to be sent, as `claim_batch` writes it (`write_journal` takes several)."""
+
+    profile: str
+    message: str
+    addresses: Sequence[str]
+    notify: bool = False
+    run_id: str | None = None
+    dedupe: DedupeSlot | None = None
+    resend_unknown: bool = False
+    batch_number: int = 0
+    batch_count: int = 1
+
+
+@dataclass(frozen=True)
+class BatchFinish:
+    """What became of a claimed batch, as `finish_batch` writes it."""
+
+    batch_id: int
+    outcome: Outcome
+    message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Claim:
     """What `claim_batch` did: the new `sending` row's id, or the attempt that stopped it."""
 
@@ -223,44 +248,12 @@ class HistoryStore(JobClaims):
         run has taken the job's claim (`acquire_job`) from `run_id`, `JobTakenError` is raised and
         nothing is written.
         """
-        account = ""
-        if dedupe is not None:
-            batch_number, batch_count = dedupe.batch_number, dedupe.batch_count
-            account = dedupe.account
-        now = time.time()
+        request = BatchClaim(
+            profile, message, tuple(addresses), notify, run_id, dedupe, resend_unknown,
+            batch_number, batch_count,
+        )  # fmt: skip
         with self._write(serialize=dedupe is not None) as db:
-            if dedupe is not None:
-                self._check_owner(db, profile, account, dedupe.key, run_id)
-                best = self._best_attempts(db, profile, dedupe.key, dedupe.batch_number, account)
-                existing = best.get(dedupe.batch_number)
-                if existing is not None and (
-                    existing.outcome == ACCEPTED
-                    or (existing.may_have_been_sent and not resend_unknown)
-                ):
-                    return Claim(batch_id=None, existing=existing)
-            cursor = db.execute(
-                "INSERT INTO batches (profile, created_at, updated_at, message, notify, outcome,"
-                " run_id, dedupe_key, batch_number, batch_count, account)"
-                " VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    profile,
-                    now,
-                    now,
-                    message,
-                    int(notify),
-                    run_id,
-                    dedupe.key if dedupe else None,
-                    batch_number,
-                    batch_count,
-                    account,
-                ),
-            )
-            batch_id = int(cursor.fetchone()[0])
-            db.executemany(
-                "INSERT INTO recipients (batch_id, position, address) VALUES (?, ?, ?)",
-                [(batch_id, i, address) for i, address in enumerate(addresses)],
-            )
-        return Claim(batch_id=batch_id)
+            return self._claim_in(db, request)
 
     def finish_batch(
         self,
@@ -271,14 +264,83 @@ class HistoryStore(JobClaims):
         error: str | None = None,
     ) -> None:
         """Record what became of a claimed batch."""
-        if outcome == SENDING:
-            raise ValueError("finish_batch needs a final outcome")
         with self._write(serialize=False) as db:
-            db.execute(
-                "UPDATE batches SET outcome = ?, message_id = ?, error = ?, updated_at = ?"
-                " WHERE id = ?",
-                (outcome, message_id, error, time.time(), batch_id),
-            )
+            self._finish_in(db, BatchFinish(batch_id, outcome, message_id, error))
+
+    def write_journal(
+        self, finishes: Sequence[BatchFinish], claims: Sequence[BatchClaim]
+    ) -> list[Claim | JobTakenError]:
+        """The journal writes of several batches in ONE transaction (the send threads' group
+        commit, `attsms.send.journal`): `finishes` as `finish_batch`, then `claims` as
+        `claim_batch`, answered in order; a claim another run's owner stops is answered with its
+        `JobTakenError`, the others still written. Any other error writes nothing.
+
+        With a claim, the commit waits for the disk, as every write does: the claim is durable
+        before its request leaves. Finishes alone do not wait (`durable=False`): a power cut may
+        lose them (the batch stays `sending`, read as "may have gone", never resent), a killed
+        process cannot; the next durable commit (a claim, the close) takes them to the disk."""
+        serialize = any(c.dedupe is not None for c in claims)
+        with self._db.write(serialize=serialize, durable=bool(claims)) as db:
+            for finish in finishes:
+                self._finish_in(db, finish)
+            answers: list[Claim | JobTakenError] = []
+            for claim in claims:
+                try:
+                    answers.append(self._claim_in(db, claim))
+                except JobTakenError as taken:  # raised by its check, before it wrote anything
+                    answers.append(taken)
+        return answers
+
+    def _claim_in(self, db: Connection, request: BatchClaim) -> Claim:
+        """`claim_batch`'s check and write, in the transaction `db`."""
+        dedupe, account = request.dedupe, ""
+        batch_number, batch_count = request.batch_number, request.batch_count
+        if dedupe is not None:
+            batch_number, batch_count = dedupe.batch_number, dedupe.batch_count
+            account = dedupe.account
+            self._check_owner(db, request.profile, account, dedupe.key, request.run_id)
+            best = self._best_attempts(db, request.profile, dedupe.key, batch_number, account)
+            existing = best.get(batch_number)
+            if existing is not None and (
+                existing.outcome == ACCEPTED
+                or (existing.may_have_been_sent and not request.resend_unknown)
+            ):
+                return Claim(batch_id=None, existing=existing)
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO batches (profile, created_at, updated_at, message, notify, outcome,"
+            " run_id, dedupe_key, batch_number, batch_count, account)"
+            " VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?) RETURNING id",
+            (
+                request.profile,
+                now,
+                now,
+                request.message,
+                int(request.notify),
+                request.run_id,
+                dedupe.key if dedupe else None,
+                batch_number,
+                batch_count,
+                account,
+            ),
+        )
+        batch_id = int(cursor.fetchone()[0])
+        db.executemany(
+            "INSERT INTO recipients (batch_id, position, address) VALUES (?, ?, ?)",
+            [(batch_id, i, address) for i, address in enumerate(request.addresses)],
+        )
+        return Claim(batch_id=batch_id)
+
+    @staticmethod
+    def _finish_in(db: Connection, finish: BatchFinish) -> None:
+        """`finish_batch`'s write, in the transaction `db`."""
+        if finish.outcome == SENDING:
+            raise ValueError("finish_batch needs a final outcome")
+        db.execute(
+            "UPDATE batches SET outcome = ?, message_id = ?, error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (finish.outcome, finish.message_id, finish.error, time.time(), finish.batch_id),
+        )
 
     def record_batch(
         self,

@@ -204,9 +204,10 @@ class PostgresDatabase:
     # transactions ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def write(self, *, serialize: bool = True) -> Iterator[_Translated]:
+    def write(self, *, serialize: bool = True, durable: bool = True) -> Iterator[_Translated]:
         """One transaction; with `serialize`, the schema's advisory lock makes it queue behind
-        every other serialized writer of this store, on any host."""
+        every other serialized writer of this store, on any host. `durable=False`: its commit
+        does not wait for the WAL flush (`synchronous_commit = off` for this transaction)."""
         with (
             self.lock,
             self.errors("write to"),
@@ -214,6 +215,8 @@ class PostgresDatabase:
             contextlib.ExitStack() as transaction,
         ):
             self._begin(transaction, serialize, outermost)
+            if not durable:
+                self._db.execute("SET LOCAL synchronous_commit = off")
             yield self.connection
 
     @contextlib.contextmanager

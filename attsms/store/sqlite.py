@@ -2,7 +2,8 @@
 
 A store file is created 0600 in a 0700 directory (it holds numbers and message text), in WAL mode
 with `synchronous=FULL` (a commit that returned is on the disk before the request it records
-leaves) and a busy timeout. Writes are explicit `BEGIN IMMEDIATE … COMMIT` transactions, retried
+leaves; only a write that asks for `durable=False`, a send's outcomes alone, skips the fsync) and a
+busy timeout. Writes are explicit `BEGIN IMMEDIATE … COMMIT` transactions, retried
 while another process briefly holds a new or busy file, and rolled back when COMMIT itself fails.
 
 Read-only opens (`read_only=True`) never create or change anything, so `history`, `status`,
@@ -175,10 +176,15 @@ class SqliteDatabase:
     # transactions ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def write(self, *, serialize: bool = True) -> Iterator[sqlite3.Connection]:
+    def write(
+        self, *, serialize: bool = True, durable: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE … COMMIT` transaction; rolled back on any error, COMMIT's too.
-        SQLite has one writer at a time anyway: `serialize` changes nothing here."""
-        with self.lock:
+        SQLite has one writer at a time anyway: `serialize` changes nothing here. `durable=False`
+        commits without waiting for the disk (`synchronous=NORMAL` for this one commit): a killed
+        process loses nothing, a power cut may lose it, until the next durable commit (which
+        syncs the whole WAL, this commit's frames with its own)."""
+        with self.lock, contextlib.nullcontext() if durable else self._not_synced():
             # The busy handler covers most waits but not all: with several processes opening
             # a WAL database at once, BEGIN can fail at once with "database is locked".
             retry_while_locked(self._begin_immediate)
@@ -192,6 +198,17 @@ class SqliteDatabase:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
+
+    @contextlib.contextmanager
+    def _not_synced(self) -> Iterator[None]:
+        # The level may only change outside a transaction; FULL again before anyone else writes.
+        with self.errors("write to"):
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            with self.errors("write to"):
+                self._db.execute("PRAGMA synchronous = FULL")
 
     def _begin_immediate(self) -> None:
         with self.errors("write to"):

@@ -489,3 +489,56 @@ def test_texts_whose_keys_collide_are_never_sent_as_one(
     assert len(got) == 120
     for i in range(120):
         assert got[f"tel:+1212555{i:04d}"] == ("Hi Ann" if i % 3 else f"Hi Bo{i}")
+
+
+# --- the CSV read once for a send --------------------------------------------------------------
+
+
+def _rendered(
+    tpl: Template, source: CsvSource, facts: Facts, defaults: dict[str, str] | None = None
+) -> list[tuple[str, list[str]]]:
+    return [(b.text, b.addresses) for b in batches(tpl, defaults or {}, source, facts)]
+
+
+def test_a_spilled_scan_cuts_the_same_batches_as_reading_the_csv_again(write: Write) -> None:
+    # Shared texts (three times 70 recipients), repeats and a text of its own per row.
+    rows = [f"21255{i:05d},{'' if i % 3 else f'P{i}'}" for i in range(210)]
+    path = write("phone,first_name\n" + "\n".join(rows + rows[:5]) + "\n")
+    tpl, there = parse_template("Hi {first_name}"), {"first_name": "there"}
+    with CsvSource(str(path)) as source:
+        again = _rendered(tpl, source, scan(tpl, there, source), there)
+    with CsvSource(str(path)) as source:
+        facts = scan(tpl, there, source, spill=True)
+        assert facts.spilled is not None
+        spilled = _rendered(tpl, source, facts, there)
+    assert spilled == again
+    assert len(spilled) == facts.requests
+
+
+def test_a_spilled_scan_sends_what_it_checked_without_reading_the_file_again(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attsms.send import csv_source, personal
+    from attsms.send.input import SendRequest
+
+    opened: list[object] = []
+    table = csv_source.CsvTable
+
+    def counting(source: CsvSource) -> object:
+        opened.append(source)
+        return table(source)
+
+    monkeypatch.setattr(personal, "CsvTable", counting)
+    path = write(PEOPLE)
+    request = SendRequest(to_file=str(path), message="Hi {first_name}", template=True)
+    facts, plan = personal.read_template_send(
+        request, region="US", stdin=io.StringIO(), planned=True
+    )
+    assert len(opened) == 1  # checked and planned from one read
+    assert plan is not None and list(plan.texts or ()) == ["Hi Ana", "Hi Bo"]
+    write(PEOPLE + "2125550109,Cy\n")  # changed after the check: what was checked is sent
+    with CsvSource(str(path)) as source:
+        assert [t for t, _ in _rendered(parse_template("Hi {first_name}"), source, facts)] == [
+            "Hi Ana",
+            "Hi Bo",
+        ]

@@ -143,10 +143,10 @@ def test_auth_refusal_stops_batches_not_yet_started(store: HistoryStore) -> None
 def test_a_batch_that_cannot_be_recorded_is_not_sent(
     store: HistoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(**_kwargs: object) -> None:
+    def broken(*_args: object) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(store, "claim_batch", broken)
+    monkeypatch.setattr(store, "write_journal", broken)
     client = FakeClient()
     report = send_batches(client, store, plan(60), profile="p")
     assert client.calls == []
