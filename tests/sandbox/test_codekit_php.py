@@ -81,12 +81,12 @@ def _run_flow(php: str, url: str) -> subprocess.CompletedProcess[str]:
     args = [url, "sandbox-client-id", "sandbox-client-secret", "12345"]
     # The sender as the SDK's own test shows one: tel: and ten digits.
     args += ["tel:2125550100", TEXT, "tel:+12125550101", "tel:+12125550102"]
-    return subprocess.run(
-        [php, str(DRIVER), *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([php, str(DRIVER), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_the_php_sdk_flow_passes_five_of_five_against_the_codekit_dialect(serve: Callable[[str], str]) -> None:
+def test_the_php_sdk_flow_passes_five_of_five_against_the_codekit_dialect(
+    serve: Callable[[str], str],
+) -> None:
     php = _php()
     url = serve("codekit")
     result = _run_flow(php, url)
@@ -98,7 +98,9 @@ def test_the_php_sdk_flow_passes_five_of_five_against_the_codekit_dialect(serve:
     assert "  +12125550101 MessageWaiting" in lines  # the SDK read each recipient's status
 
 
-def test_the_spec_dialect_fails_the_two_reads_as_measured_in_issue_30(serve: Callable[[str], str]) -> None:
+def test_the_spec_dialect_fails_the_two_reads_as_measured_in_issue_30(
+    serve: Callable[[str], str],
+) -> None:
     php = _php()
     url = serve("spec")
     result = _run_flow(php, url)
