@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -41,7 +41,7 @@ def _php() -> str:
     pytest.skip(f"{why_not} (Debian: apt-get install php-cli php-curl)")
 
 
-def _serve(dialect: str, data_dir: Path) -> Iterator[str]:
+def _serve(dialect: str, data_dir: Path) -> Generator[str]:
     env = {**os.environ, "ATTSMS_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "attsms", "sandbox", "serve", "--port", "0", "--dialect", dialect],
@@ -63,7 +63,7 @@ def _serve(dialect: str, data_dir: Path) -> Iterator[str]:
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[str], str]]:
     """serve(dialect) -> the URL of an `attsms sandbox serve --dialect` child process."""
-    running: list[Iterator[str]] = []
+    running: list[Generator[str]] = []
 
     def start(dialect: str) -> str:
         server = _serve(dialect, tmp_path / f"data-{len(running)}")

@@ -114,7 +114,7 @@ def test_send_token_and_errors_are_the_same_in_both_dialects(make_sandbox: MakeS
 
 
 def test_both_dialects_carry_the_same_facts(make_sandbox: MakeSandbox) -> None:
-    seen = []
+    seen: list[list[tuple[str, ...]]] = []
     for dialect in ("spec", "codekit"):
         sb = make_sandbox(SandboxConfig(dialect=dialect, seed=3))
         sb.inject(**{"from": "+12125550100", "text": "STOP"})
@@ -123,7 +123,9 @@ def test_both_dialects_carry_the_same_facts(make_sandbox: MakeSandbox) -> None:
         inbox, status = sb.inbox().json(), sb.status(message_id).json()
         if dialect == "codekit":
             (m,) = inbox["InboundSmsMessageList"]["InboundSmsMessage"]
-            facts = [(m["MessageId"], m["Message"], "tel:+1" + m["SenderAddress"][4:])]
+            facts: list[tuple[str, ...]] = [
+                (m["MessageId"], m["Message"], "tel:+1" + m["SenderAddress"][4:])
+            ]
             facts += [
                 ("tel:" + i["Address"], i["DeliveryStatus"])
                 for i in status["DeliveryInfoList"]["DeliveryInfo"]
