@@ -61,12 +61,20 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
 
 
 @pytest.fixture
-def sandbox_http() -> Iterator[Callable[..., SandboxHttp]]:
-    """Start sandbox servers with the given config; all are stopped after the test."""
+def dialect() -> str:
+    """The answer shapes of the sandboxes `sandbox_http` starts; `both_dialects`
+    (tests/helpers/support.py) runs a test with each."""
+    return "spec"
+
+
+@pytest.fixture
+def sandbox_http(dialect: str) -> Iterator[Callable[..., SandboxHttp]]:
+    """Start sandbox servers with the given config (in the test's `dialect` unless it names one);
+    all are stopped after the test."""
     started: list[SandboxHttp] = []
 
     def start(**config: Any) -> SandboxHttp:
-        server = SandboxHttp(**config)
+        server = SandboxHttp(**{"dialect": dialect, **config})
         started.append(server)
         return server
 

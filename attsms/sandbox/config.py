@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attsms.sandbox.dialects import DIALECTS
+
 DEMO_CLIENT_ID = "sandbox-client-id"
 DEMO_CLIENT_SECRET = "sandbox-client-secret"
 DEMO_REGISTRATION_ID = "12345"
@@ -31,6 +33,9 @@ class SandboxConfig:
     registration_ids: frozenset[str] = field(
         default_factory=lambda: frozenset({DEMO_REGISTRATION_ID})
     )
+    # The shapes of the GET inbox and delivery-status answers: "spec" (the OpenAPI spec's) or
+    # "codekit" (what AT&T's SDKs parse); see attsms/sandbox/dialects.py.
+    dialect: str = "spec"
 
     def __post_init__(self) -> None:
         # Fail at start-up with the setting named, not later with an odd answer.
@@ -45,6 +50,7 @@ class SandboxConfig:
             "rate_limit": self.rate_limit >= 0,
             "client_id": bool(self.client_id),
             "client_secret": bool(self.client_secret),
+            "dialect": self.dialect in DIALECTS,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from attsms.sandbox.addresses import FINAL_STATUSES, final_outcome, normalize, normalize_sender
 from attsms.sandbox.config import SandboxConfig
+from attsms.sandbox.dialects import delivery_status_body, inbox_body
 from attsms.sandbox.faults import fault_answer, parse_fault_rule
 from attsms.sandbox.responses import (
     JSON_TYPE,
@@ -487,12 +488,11 @@ class Sandbox:
         msg = self.state.message(message_id)
         if msg is None or self._gone(msg, req.now):
             raise not_found(f"message {message_id}")
-        info = [
-            {"address": a, "deliveryStatus": self._delivery_status(msg, a, req.now)}
-            for a in msg["addresses"]
-        ]
+        statuses = [(a, self._delivery_status(msg, a, req.now)) for a in msg["addresses"]]
         url = f"{req.base_url}/sms/v3/messaging/outbox/{message_id}"
-        return json_response(200, {"deliveryInfoList": {"deliveryInfo": info, "resourceURL": url}})
+        return json_response(
+            200, delivery_status_body(self.config.dialect, message_id, statuses, url)
+        )
 
     def _known_registration(self, registration_id: str) -> bool:
         return registration_id in self.config.registration_ids or self.state.has_inbox(
@@ -505,13 +505,8 @@ class Sandbox:
             raise not_found(f"registration {registration_id}")
         # Returned means gone, as on the real service.
         batch, left = self.state.take_inbox(registration_id, self.config.inbox_batch_size)
-        listing = {
-            "inboundSMSMessage": batch,
-            "numberOfMessagesInThisBatch": len(batch),
-            "resourceURL": f"{req.base_url}/sms/v3/messaging/inbox/{registration_id}",
-            "totalNumberOfPendingMessages": left,
-        }
-        return json_response(200, {"inboundSMSMessageList": listing})
+        url = f"{req.base_url}/sms/v3/messaging/inbox/{registration_id}"
+        return json_response(200, inbox_body(self.config.dialect, batch, left, url))
 
     # --- sandbox-only -------------------------------------------------------------------------
 

@@ -207,6 +207,8 @@ def run(
         pushes += f"  delivery callback: {callbacks.delivery_url}\n"
     if callbacks is not None and callbacks.inbound_url:
         pushes += f"  inbound callback:  {callbacks.inbound_url}\n"
+    if config.dialect != "spec":  # the default goes unsaid, as before dialects
+        pushes += f"  dialect:          {config.dialect} (inbox and status as AT&T's SDKs read)\n"
     out.write(
         f"attsms sandbox listening on {server.url}\n"
         f"  client id:        {config.client_id}\n"

@@ -27,7 +27,7 @@ from attsms.auth.config import Config, Profile, dumps, load_config
 from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import ExitCode
 from tests.auth.test_credentials import FAIL_BACKEND, use_backend
-from tests.helpers.support import Cli, Result, SandboxHttp
+from tests.helpers.support import Cli, Result, SandboxHttp, both_dialects
 
 StartSandbox = Callable[..., SandboxHttp]
 SECRET = "s3cret-Zq8Xv2-never-shown"
@@ -120,6 +120,7 @@ def assert_private() -> None:
 # --- login ------------------------------------------------------------------------------------
 
 
+@both_dialects
 def test_login_validates_saves_and_later_processes_make_no_token_call(
     cli: Cli, server: SandboxHttp, tmp_path: Path, fake_keyring: Path
 ) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from attsms.core.errors import ExitCode
-from tests.helpers.support import Cli, SandboxHttp
+from tests.helpers.support import Cli, SandboxHttp, both_dialects
 
 Server = Callable[..., SandboxHttp]
 ALICE = "+12125550100"
@@ -104,6 +104,7 @@ LONG = "x" * 400  # 1000 of these are ~450 KB of JSON lines: more than any pipe 
 # --- draining --------------------------------------------------------------------------------
 
 
+@both_dialects
 def test_drains_every_batch_until_nothing_is_pending(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
@@ -152,6 +153,7 @@ def test_piped_output_is_one_tsv_line_a_message(
     assert stored(cli)[0]["text"] == "two\tlines\nhere"  # folded on screen only
 
 
+@both_dialects
 def test_json_document_and_keyword_flags(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
@@ -454,6 +456,7 @@ def test_stdout_closed_early_is_quiet_and_keeps_what_was_fetched(
 # --- opt-out keywords and send ---------------------------------------------------------------
 
 
+@both_dialects
 def test_opt_out_keywords_in_any_case_and_spacing(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:
@@ -477,6 +480,7 @@ def test_opt_out_keywords_in_any_case_and_spacing(
     )
 
 
+@both_dialects
 def test_send_refuses_a_number_that_texted_stop_until_it_texts_start(
     cli: Cli, sandbox_http: Server, use_server: Callable[[SandboxHttp], None]
 ) -> None:

@@ -26,7 +26,7 @@ from attsms.core.errors import ExitCode
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.callbacks import CallbackConfig
 from attsms.sandbox.server import SandboxServer
-from tests.helpers.support import Cli
+from tests.helpers.support import Cli, both_dialects
 
 NUMBER = "+12125550100"
 TOKEN = "test-listen-token-0123456789"
@@ -113,15 +113,17 @@ def listener(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
 
 @pytest.fixture
 def push_sandbox(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, dialect: str
 ) -> Iterator[Callable[..., SandboxServer]]:
-    """An HTTP sandbox that pushes to the given URLs; in-process `cli(...)` runs talk to it."""
+    """An HTTP sandbox (in the test's `dialect`) that pushes to the given URLs; in-process
+    `cli(...)` runs talk to it."""
     started: list[SandboxServer] = []
 
     def start(delivery_seconds: float = 0.1, **callbacks: Any) -> SandboxServer:
         retry = {"first_backoff": 0.05, "max_backoff": 0.5, "attempts": 100, **callbacks}
         server = SandboxServer(
-            SandboxConfig(delivery_seconds=delivery_seconds), callbacks=CallbackConfig(**retry)
+            SandboxConfig(delivery_seconds=delivery_seconds, dialect=dialect),
+            callbacks=CallbackConfig(**retry),
         ).start()
         started.append(server)
         monkeypatch.setenv("ATTSMS_BASE_URL", server.url)
@@ -195,6 +197,7 @@ def test_a_pushed_receipt_reaches_status_with_no_status_request(
     assert "POST /notify/***/delivery 200" in log and TOKEN not in log
 
 
+@both_dialects
 def test_send_wait_does_not_poll_a_message_whose_final_receipt_arrived(
     cli: Cli, listener: Callable[..., Listener], push_sandbox: Callable[..., SandboxServer]
 ) -> None:
@@ -209,6 +212,7 @@ def test_send_wait_does_not_poll_a_message_whose_final_receipt_arrived(
     assert stats(server)["attempts"]["status"] == 1
 
 
+@both_dialects
 def test_a_pushed_stop_makes_send_skip_the_number(
     cli: Cli, listener: Callable[..., Listener], push_sandbox: Callable[..., SandboxServer]
 ) -> None:

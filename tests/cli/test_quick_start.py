@@ -11,11 +11,12 @@ from collections.abc import Callable
 import pytest
 
 from attsms.sandbox import DEMO_CLIENT_SECRET
-from tests.helpers.support import Cli, SandboxHttp
+from tests.helpers.support import Cli, SandboxHttp, both_dialects
 
 StartSandbox = Callable[..., SandboxHttp]
 
 
+@both_dialects
 def test_send_then_status_over_http(cli: Cli, sandbox_http: StartSandbox) -> None:
     server = sandbox_http(delivery_seconds=0.2)
     sent = cli.process("send", "(212) 555-0100", "212.555.0901", "-m", "hi", env=server.env())

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from attsms.cli.sandbox_admin import read_stats, sandbox_state_path
@@ -34,6 +39,47 @@ def test_serve_port_out_of_range_is_a_usage_error(cli: Cli, port: str) -> None:
     line = _one_error_line(result.stderr)
     assert "--port" in line and "0<=x<=65535" in line
     assert result.stdout == ""
+
+
+def test_serve_with_an_unknown_dialect_is_a_usage_error(cli: Cli) -> None:
+    result = cli("sandbox", "serve", "--port", "0", "--dialect", "pascal")
+    assert result.exit_code == 2
+    line = _one_error_line(result.stderr)
+    assert "--dialect" in line and "spec" in line and "codekit" in line
+    assert result.stdout == ""
+
+
+def test_serve_dialect_codekit_answers_as_the_sdks_read(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "attsms", "sandbox", "serve", "--port", "0"]
+    env = {**os.environ, "ATTSMS_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [*argv, "--dialect", "codekit"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        banner = [proc.stdout.readline() for _ in range(4)]
+        assert banner[-1].split() == ["dialect:", "codekit", *banner[-1].split()[2:]]
+        token = httpx.post(
+            f"{url}/oauth/v4/token",
+            data={"grant_type": "client_credentials", "scope": "SMS"}
+            | {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
+        ).json()["access_token"]
+        inbox = httpx.get(
+            f"{url}/sms/v3/messaging/inbox/12345", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert inbox.json()["InboundSmsMessageList"]["NumberOfMessagesInThisBatch"] == "0"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def test_serve_help_names_the_dialects(cli: Cli) -> None:
+    result = cli("sandbox", "serve", "--help")
+    assert result.exit_code == 0
+    assert "--dialect" in result.stdout and "spec|codekit" in result.stdout
 
 
 @pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])

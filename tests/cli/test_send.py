@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from attsms.core.numbers import is_us_area_code
 from attsms.store.history import HistoryStore, Outcome, history_path
-from tests.helpers.support import Cli, Result, SandboxHttp
+from tests.helpers.support import Cli, Result, SandboxHttp, both_dialects
 
 StartSandbox = Callable[..., SandboxHttp]
 OUTBOX = "/sms/v3/messaging/outbox"
@@ -73,6 +73,7 @@ def history() -> Iterator[Callable[[], HistoryStore]]:
 
 
 @pytest.mark.parametrize("count", [1, 50, 51, 120])
+@both_dialects
 def test_batches_of_50_each_address_once(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any, tmp_path: Path, count: int
 ) -> None:
@@ -302,6 +303,7 @@ def test_timeout_after_send_is_unknown_exit_5_and_never_resent(
     assert sent_to(server) == Counter(wire(n) for n in [*wanted, *wanted[:50]])
 
 
+@both_dialects
 def test_dedupe_rerun_sends_only_what_did_not_go(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:

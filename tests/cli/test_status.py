@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from attsms.core.errors import UsageError
 from attsms.store.history import HistoryStore, Outcome
 from attsms.track.status import parse_since, summarize
-from tests.helpers.support import Cli, Result, SandboxHttp
+from tests.helpers.support import Cli, Result, SandboxHttp, both_dialects
 
 StartSandbox = Callable[..., SandboxHttp]
 OUTBOX = "/sms/v3/messaging/outbox"
@@ -60,6 +60,7 @@ def record_at(
 # --- by message ID ---------------------------------------------------------------------------
 
 
+@both_dialects
 def test_status_moves_from_waiting_to_final_and_is_written_to_history(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
@@ -89,6 +90,7 @@ def test_status_moves_from_waiting_to_final_and_is_written_to_history(
     ]
 
 
+@both_dialects
 def test_json_is_one_document_per_message(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
@@ -218,6 +220,7 @@ def test_an_id_sent_with_another_profile_names_it(
 # --- --wait ----------------------------------------------------------------------------------
 
 
+@both_dialects
 def test_wait_prints_each_change_then_exits_0_when_all_delivered(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any, history: HistoryStore
 ) -> None:
@@ -264,6 +267,7 @@ def test_wait_timeout_with_a_message_still_waiting_is_exit_75(
     assert "attsms status --wait" in result.stderr
 
 
+@both_dialects
 def test_wait_with_an_impossible_delivery_is_exit_4_and_one_json_document(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
@@ -300,6 +304,7 @@ def test_wait_rides_out_rate_limits(
     assert status_requests(server) >= 7
 
 
+@both_dialects
 def test_wait_without_ids_waits_for_the_recent_sends(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:

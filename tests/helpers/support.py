@@ -73,6 +73,13 @@ class Cli:
         )
 
 
+# The sandbox's two answer shapes (attsms/sandbox/dialects.py). A test marked `both_dialects` runs
+# once against each: the marker overrides the `dialect` fixture (tests/conftest.py, "spec"
+# otherwise) that `sandbox_http` and the listen tests' `push_sandbox` read.
+DIALECTS = ("spec", "codekit")
+both_dialects = pytest.mark.parametrize("dialect", DIALECTS)
+
+
 class SandboxHttp:
     """A sandbox served over real HTTP on an ephemeral port, with its admin endpoints at hand."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Annotated
 
 import typer
@@ -25,6 +26,7 @@ SERVE_EPILOG = examples(
     "attsms sandbox serve --port 8765",
     "attsms sandbox serve --port 0 --latency-ms 50 --fail-rate 0.1 --seed 7",
     "attsms sandbox serve --delivery-callback http://127.0.0.1:8080/notify/TOKEN/delivery",
+    "attsms sandbox serve --dialect codekit    # answer as AT&T's own SDKs expect",
     "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
     "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
 )
@@ -89,6 +91,20 @@ DeliveryCallback = Annotated[
         help="POST delivery status notifications of --notify sends here (loopback only).",
     ),
 ]
+
+
+class Dialect(enum.StrEnum):
+    spec = "spec"
+    codekit = "codekit"
+
+
+DialectOption = Annotated[
+    Dialect,
+    typer.Option(
+        help="Shapes of the inbox and delivery-status answers: the spec's camelCase, or the "
+        "PascalCase that AT&T's codekit SDKs parse.",
+    ),
+]
 InboundCallback = Annotated[
     str | None,
     typer.Option(
@@ -114,6 +130,7 @@ def serve(
     log_requests: Annotated[bool, typer.Option(help="Log each request to stdout.")] = False,
     delivery_callback: DeliveryCallback = None,
     inbound_callback: InboundCallback = None,
+    dialect: DialectOption = Dialect.spec,
 ) -> None:
     """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
     from attsms.cli.sandbox_admin import serve as serve_sandbox
@@ -127,6 +144,7 @@ def serve(
         token_lifetime=token_lifetime,
         delivery_seconds=delivery_seconds,
         inbox_batch_size=batch_size,
+        dialect=dialect.value,
     )
     if client_id:
         config = dataclasses.replace(config, client_id=client_id)
