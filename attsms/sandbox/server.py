@@ -203,6 +203,7 @@ def run(
         pushes += f"  inbound callback:  {callbacks.inbound_url}\n"
     out.write(
         f"attsms sandbox listening on {server.url}\n"
+        f"  page:             {server.url}/\n"
         f"  client id:        {config.client_id}\n"
         f"  client secret:    {config.client_secret}\n"
         f"  registration ids: {', '.join(sorted(config.registration_ids))}\n"
