@@ -42,7 +42,7 @@ async function loadPhones() {
   list.replaceChildren(...data.phones.map((phone) => {
     const button = el("button", { type: "button", "data-address": phone.address },
       el("span", { text: phone.number }),
-      el("span", { class: "muted", text: `${phone.received} in, ${phone.sent} out` }));
+      el("span", { class: "muted", text: `${phone.received} received, ${phone.sent} sent` }));
     if (phone.address === view.address) button.setAttribute("aria-current", "true");
     button.addEventListener("click", () => openPhone(phone.address));
     return el("li", {}, button);
@@ -74,11 +74,14 @@ function offerNumber(phones) {
   if (shown) button.textContent = `Open ${number}`;
 }
 
+// "2026-12-07T02:58:23.407Z" -> "02:58:23 UTC": the day is rarely news in a sandbox session.
+const clock = (iso) => `${iso.slice(11, 19)} UTC`;
+
 function describe(event) {
-  if (event.kind === "sent") return `sent to ${event.to} at ${event.at}`;
-  const parts = [`received ${event.at}`, `${event.encoding}, ${event.segments} segment${event.segments === 1 ? "" : "s"}`];
-  if (event.final) parts.push(`${event.status} at ${event.statusAt}`);
-  else if (event.finalAt) parts.push(`${event.status}, ${event.finalStatus} at ${event.finalAt}`);
+  if (event.kind === "sent") return `sent to ${event.to} at ${clock(event.at)}`;
+  const parts = [`received ${clock(event.at)}`, `${event.encoding}, ${event.segments} segment${event.segments === 1 ? "" : "s"}`];
+  if (event.final) parts.push(`${event.status} at ${clock(event.statusAt)}`);
+  else if (event.finalAt) parts.push(`${event.status}, ${event.finalStatus} at ${clock(event.finalAt)}`);
   else parts.push(`${event.status}, never final`);
   return parts.join(" · ");
 }
@@ -108,8 +111,8 @@ async function loadThread() {
 function openPhone(address) {
   view.address = address;
   for (const button of document.querySelectorAll("#phone-list button")) {
-    button.toggleAttribute("aria-current", button.dataset.address === address);
     if (button.dataset.address === address) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
   }
   guard(loadThread)();
 }
