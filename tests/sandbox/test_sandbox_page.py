@@ -243,3 +243,33 @@ def test_segments_agree_with_the_clients_own_reading(text: str) -> None:
         client.units,
         client.segments,
     )
+
+
+def test_the_pages_reply_is_pushed_and_an_outcome_is_what_the_receipt_says() -> None:
+    import httpx
+
+    from attsms.sandbox.callbacks import CallbackConfig
+    from attsms.sandbox.server import SandboxServer
+    from tests.sandbox.test_sandbox_callbacks import FAST, Receiver, _send, _until
+
+    r = Receiver()
+    callbacks = CallbackConfig(**FAST, inbound_url=f"{r.url}/in", delivery_url=f"{r.url}/d")
+    config = SandboxConfig(delivery_seconds=0.05)
+    try:
+        with SandboxServer(config, callbacks=callbacks).start() as server:
+            origin = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+            with httpx.Client(base_url=server.url, headers=origin) as page:
+                outcome = {"outcome": "DeliveryImpossible"}
+                assert page.post(f"/sandbox/phones/{A}/outcome", json=outcome).status_code == 200
+                reply = page.post("/sandbox/inbox/12345", json={"from": A, "text": "Stop."})
+                assert reply.json()["pushed"] == 1
+                _send(server, [A], notify=True)
+                _until(lambda: len(r.bodies) == 2)
+                thread = page.get(f"/sandbox/phones/{A}").json()
+            pushed = dict(r.bodies)
+            assert pushed["/in"]["Message"] == "Stop."
+            receipt = pushed["/d"]["deliveryInfoNotification"]["deliveryInfo"]
+            assert receipt == {"address": A, "deliveryStatus": "DeliveryImpossible"}
+            assert [e["kind"] for e in thread["events"]] == ["sent", "received"]
+    finally:
+        r.close()
