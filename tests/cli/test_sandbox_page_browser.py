@@ -27,6 +27,11 @@ from tests.helpers.support import Cli, SandboxHttp
 NUMBERS = ("+15555550100", "+15555550101", "+15555550102")
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 Server = Callable[..., SandboxHttp]
+UNNAMED_CONTROLS = """[...document.querySelectorAll('input, select, textarea, button')]
+    .filter(e => !e.hidden && !e.closest('[hidden]'))
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+        && !e.textContent.trim())
+    .map(e => e.outerHTML)"""
 SENT_TEXTS = "[...document.querySelectorAll('#events .sent .text')].map(e => e.textContent)"
 
 
@@ -156,6 +161,11 @@ def test_threads_replies_and_outcomes_in_a_real_browser(
     )
     tools.wait_until("document.querySelectorAll('#phone-list li').length === 1")
 
+    # Every control has a name a screen reader says, and the keyboard reaches the phones.
+    unnamed = tools.evaluate(UNNAMED_CONTROLS)
+    assert unnamed == []
+    tools.evaluate("document.querySelector('#phone-list button').focus()")
+    assert tools.evaluate("document.activeElement.dataset.address") == f"tel:{carol}"
     _shot(tools, tmp_path / "sandbox-page.png")
     tools.call(
         "Emulation.setDeviceMetricsOverride",

@@ -39,6 +39,8 @@ async function loadPhones() {
   const query = encodeURIComponent(view.query);
   const data = await call("GET", `/sandbox/phones?q=${query}&offset=${view.offset}&limit=${PAGE}`);
   const list = $("phone-list");
+  // Re-rendered on every change: keep the keyboard's place on the same phone.
+  const focused = document.activeElement?.closest?.("#phone-list button")?.dataset.address;
   list.replaceChildren(...data.phones.map((phone) => {
     const button = el("button", { type: "button", "data-address": phone.address },
       el("span", { text: phone.number }),
@@ -47,6 +49,7 @@ async function loadPhones() {
     button.addEventListener("click", () => openPhone(phone.address));
     return el("li", {}, button);
   }));
+  if (focused) list.querySelector(`button[data-address="${CSS.escape(focused)}"]`)?.focus();
   const last = Math.min(view.offset + data.phones.length, data.total);
   $("phone-count").textContent = `${data.total} phone${data.total === 1 ? "" : "s"}`;
   $("page-info").textContent = data.total ? `${view.offset + 1}–${last}` : "";
@@ -86,17 +89,32 @@ function describe(event) {
   return parts.join(" · ");
 }
 
+// The thread is a live log region: keep the items already shown (a screen reader announces only
+// what is added), update their status line in place, append the new ones.
+function showEvents(events) {
+  const list = $("events");
+  const key = (event) => `${event.kind}:${event.messageId}`;
+  let kept = 0;
+  while (kept < list.children.length && kept < events.length && list.children[kept].dataset.key === key(events[kept])) {
+    const meta = list.children[kept].querySelector(".meta");
+    if (meta.textContent !== describe(events[kept])) meta.textContent = describe(events[kept]);
+    kept += 1;
+  }
+  while (list.children.length > kept) list.lastChild.remove();
+  list.append(...events.slice(kept).map((event) => el("li",
+    { class: `msg ${event.kind}`, "data-key": key(event) },
+    el("p", { class: "text", text: event.text }),
+    el("p", { class: "meta", text: describe(event) }))));
+  list.hidden = false;
+}
+
 async function loadThread() {
   if (!view.address) return;
   const data = await call("GET", `/sandbox/phones/${encodeURIComponent(view.address)}`);
   $("thread-title").textContent = data.number;
   $("thread-hint").hidden = data.events.length > 0;
   $("thread-hint").textContent = "Nothing yet.";
-  $("events").hidden = false;
-  $("events").replaceChildren(...data.events.map((event) => el("li",
-    { class: `msg ${event.kind}`, "data-message-id": event.messageId },
-    el("p", { class: "text", text: event.text }),
-    el("p", { class: "meta", text: describe(event) }))));
+  showEvents(data.events);
   $("reply").hidden = false;
   $("reply-label").textContent = `Reply as ${data.number}`;
   $("outcome").hidden = false;
@@ -109,6 +127,7 @@ async function loadThread() {
 }
 
 function openPhone(address) {
+  if (address !== view.address) $("events").replaceChildren();
   view.address = address;
   for (const button of document.querySelectorAll("#phone-list button")) {
     if (button.dataset.address === address) button.setAttribute("aria-current", "true");
