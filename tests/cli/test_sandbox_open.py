@@ -48,3 +48,24 @@ def test_no_sandbox_there_is_one_line_and_exit_75(cli: Cli) -> None:
     assert result.exit_code == 75
     assert result.stderr.startswith("attsms: error: cannot reach the sandbox at http://127.0.0.1:1")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_names_its_page_when_it_starts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {**os.environ, "ATTSMS_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attsms", "sandbox", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        assert proc.stdout.readline() == f"  page:             {url}/\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
