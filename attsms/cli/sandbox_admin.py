@@ -157,6 +157,30 @@ def read_outbox(url: str | None = None) -> dict[str, Any]:
     return _remote(url, "GET", "/sandbox/outbox")
 
 
+def page_url(url: str) -> str:
+    """The page of the `sandbox serve` at `url`, once it answers there (NetworkError if not)."""
+    _remote(url, "GET", "/sandbox/changes")
+    return url.rstrip("/") + "/"
+
+
+def open_in_browser(url: str) -> bool:
+    """Open `url` in the desktop's browser; False where there is none (no display: a text
+    browser that `webbrowser` would pick could take over the terminal, so none is tried)."""
+    import os
+    import sys
+    import webbrowser
+
+    desktop = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")
+    )
+    if not desktop:
+        return False
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
 def _remote(url: str, method: str, path: str, payload: Any = None) -> dict[str, Any]:
     import httpx
 

@@ -15,6 +15,7 @@ Sandbox-only endpoints (no auth, never faulted or delayed, JSON in and out):
     POST   /sandbox/faults          {"rules": [rule, …]}: queue canned answers (faults.py)
     DELETE /sandbox/faults          drop queued rules
     POST   /sandbox/reset           forget everything
+    GET    /  and /sandbox/phones…  the page of the phones (pageapi.py, docs/sandbox.md)
 
 Errors always come in the spec's shape, {"RequestError": {"ServiceException"|"PolicyException":
 {"MessageId", "Text", "Variables"}}}, with `%1` in Text filled by Variables. docs/sandbox.md lists
@@ -37,10 +38,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from attsms.sandbox import pageapi
 from attsms.sandbox.addresses import FINAL_STATUSES, final_outcome, normalize, normalize_sender
 from attsms.sandbox.config import SandboxConfig
 from attsms.sandbox.dialects import delivery_status_body, inbox_body
 from attsms.sandbox.faults import fault_answer, parse_fault_rule
+from attsms.sandbox.phones import PhoneBook
 from attsms.sandbox.responses import (
     JSON_TYPE,
     SandboxError,
@@ -109,6 +112,7 @@ class _Request:
     body: bytes
     base_url: str
     now: float
+    query: str = ""
 
 
 Handler = Callable[..., SandboxResponse]
@@ -141,6 +145,8 @@ class Sandbox:
         # Set by the HTTP server when it pushes callbacks; a state file cannot push.
         self.notifier: Notifier | None = None
         self._last_prune = -math.inf
+        # What the page shows (phones.py): in memory, for the served sandbox.
+        self.phones = PhoneBook()
         seg = r"([^/]+)"
         self._api_routes = [
             _Route("POST", re.compile(r"/oauth/v4/token"), self._token, "token"),
@@ -156,6 +162,7 @@ class Sandbox:
             _Route("POST", re.compile(r"/sandbox/faults"), self._set_faults),
             _Route("DELETE", re.compile(r"/sandbox/faults"), self._clear_faults),
             _Route("POST", re.compile(r"/sandbox/reset"), self._reset),
+            *[_Route(m, re.compile(p), h) for m, p, h in pageapi.routes(self)],
         ]
 
     # --- entry points -------------------------------------------------------------------------
@@ -187,16 +194,19 @@ class Sandbox:
         """Answer one request without sleeping; the caller honours `delay` and `drop_connection`."""
         lower = {k.lower(): v for k, v in headers.items()}
         base_url = f"{scheme}://{lower.get('host', 'localhost')}"
-        path = urlsplit(target).path
+        path, query = urlsplit(target)[2:4]
+        if path == "/" and method.upper() == "GET":
+            return pageapi.index()
         with self._lock:
             now = self._clock()
             # At most once a (clock) second: the server sees many requests, the file transport
             # builds a new Sandbox each time and so prunes before every save.
             if now - self._last_prune >= 1.0:
                 self.prune(now)
-            req = _Request(method.upper(), path, lower, body, base_url, now)
+            req = _Request(method.upper(), path, lower, body, base_url, now, query)
             if path.startswith("/sandbox/"):
                 try:
+                    pageapi.check_origin(req.method, lower)
                     route, args = self._route(self._sandbox_routes, req)
                     return route.handler(req, *args)
                 except SandboxError as err:
@@ -450,19 +460,23 @@ class Sandbox:
         self, message_id: str, valid: list[str], message: str, notify: bool, now: float
     ) -> None:
         """The message, each recipient's count and outbox entry, and its receipts to push."""
+        outcomes = {a: self.state.outcomes.get(a) or final_outcome(a) for a in valid}
         record = {
             "sent_at": now,
             "addresses": valid,
             "message": message,
             "notify": notify,
             # Worked out once: `prune` asks it of every message every second.
-            "final": all(final_outcome(a) in FINAL_STATUSES for a in valid),
+            "final": all(o in FINAL_STATUSES for o in outcomes.values()),
+            # A phone's outcome set on the page, chosen at send time over the number's rule.
+            "outcomes": {a: o for a, o in outcomes.items() if a in self.state.outcomes},
         }
         self.state.add_message(message_id, record)
         self.state.add_recipients(message_id, valid, message, now, MAX_OUTBOX)
+        for address, outcome in outcomes.items():
+            self.phones.received(address, message_id, message, now, outcome)
         if self.notifier is not None and notify:
-            for address in valid:
-                outcome = final_outcome(address)
+            for address, outcome in outcomes.items():
                 if outcome != "MessageWaiting":  # 07xx never changes: nothing to tell
                     self.notifier.delivery(
                         message_id, address, outcome, delay=self.config.delivery_seconds
@@ -471,7 +485,7 @@ class Sandbox:
     def _delivery_status(self, msg: Mapping[str, Any], address: str, now: float) -> str:
         if now < msg["sent_at"] + self.config.delivery_seconds:
             return "MessageWaiting"
-        return final_outcome(address)
+        return str(msg.get("outcomes", {}).get(address) or final_outcome(address))
 
     def _gone(self, msg: Mapping[str, Any], now: float) -> bool:
         sent_at: float = msg["sent_at"]
@@ -547,6 +561,7 @@ class Sandbox:
                 "destinationAddress": registration_id,
                 "dateTime": when,
             }
+            self.phones.sent(address, message, req.now)
             if push:
                 assert self.notifier is not None
                 self.notifier.inbound(message)  # pushed instead of queued for pull
@@ -590,15 +605,18 @@ class Sandbox:
             raise invalid_input("rules")
         parsed = [parse_fault_rule(rule) for rule in rules]  # all or nothing
         self.state.faults.extend(parsed)
+        self.phones.changed()
         return json_response(200, {"queued": len(self.state.faults)})
 
     def _clear_faults(self, req: _Request) -> SandboxResponse:
         cleared = len(self.state.faults)
         self.state.faults.clear()
+        self.phones.changed()
         return json_response(200, {"cleared": cleared})
 
     def _reset(self, req: _Request) -> SandboxResponse:
         self.state.clear()
+        self.phones.clear()
         if self.notifier is not None:
             self.notifier.reset()
         return json_response(200, {"reset": True})

@@ -211,6 +211,7 @@ def run(
         pushes += f"  dialect:          {config.dialect} (inbox and status as AT&T's SDKs read)\n"
     out.write(
         f"attsms sandbox listening on {server.url}\n"
+        f"  page:             {server.url}/\n"
         f"  client id:        {config.client_id}\n"
         f"  client secret:    {config.client_secret}\n"
         f"  registration ids: {', '.join(sorted(config.registration_ids))}\n"

@@ -62,6 +62,7 @@ def _small_parts(state: SandboxState) -> dict[str, Any]:
         "rate": state.rate,
         "draws": state.draws,
         "requests": state.requests,
+        "outcomes": state.outcomes,
     }
 
 
@@ -101,6 +102,7 @@ class SqlState:
         self.rate: dict[str, int] = dict(small["rate"])
         self.draws: int = int(small["draws"])
         self.requests: int = int(small["requests"])
+        self.outcomes: dict[str, str] = dict(small.get("outcomes", {}))
 
     def flush(self) -> None:
         """Write the small parts back, if the request changed them."""
@@ -111,6 +113,7 @@ class SqlState:
                 "rate": self.rate,
                 "draws": self.draws,
                 "requests": self.requests,
+                "outcomes": self.outcomes,
             }
         )
         if data != self._saved:

@@ -35,6 +35,7 @@ class StateStore(Protocol):
     rate: dict[str, int]
     draws: int
     requests: int
+    outcomes: dict[str, str]  # canonical address -> the outcome of its next deliveries
 
     def access_token(self, token: str) -> dict[str, Any] | None: ...
     def add_tokens(self, access: str, refresh: str, grant: str, expiries: ExpiryPair) -> None: ...
@@ -93,6 +94,7 @@ class SandboxState:
     rate: the current rate-limit window {"window": int second, "count": int}
     draws: how many ids were drawn, so a seeded sandbox never repeats one across processes
     requests: how many API requests came in, the index of the seeded fail_rate decision
+    outcomes: canonical address -> the outcome of its next deliveries, over the number's rule
     outbox: what was accepted, one entry per recipient in acceptance order
             {"messageId", "address": canonical, "message", "sent_at"}; kept (unlike `messages`)
             until reset, up to MAX_OUTBOX entries, oldest dropped first
@@ -114,6 +116,7 @@ class SandboxState:
     draws: int = 0
     requests: int = 0
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
 
     # --- StateStore ----------------------------------------------------------------------------
 
@@ -206,6 +209,7 @@ class SandboxState:
             "draws": self.draws,
             "requests": self.requests,
             "outbox": self.outbox,
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -227,6 +231,7 @@ class SandboxState:
                 requests=int(data["requests"]),
                 # Absent from state files written before the outbox existed.
                 outbox=list(data.get("outbox", [])),
+                outcomes=dict(data.get("outcomes", {})),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed sandbox state: {exc!r}") from exc

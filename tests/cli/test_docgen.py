@@ -208,7 +208,7 @@ def test_bash_offers_commands_subcommands_and_flags(tmp_path: Path) -> None:
         _bash_complete(tmp_path, ["attsms", ""])
     )
     assert _bash_complete(tmp_path, ["attsms", "st"]) == ["status", "store"]
-    assert {"serve", "inject", "outbox", "reset"} == set(
+    assert {"serve", "inject", "outbox", "open", "reset"} == set(
         _bash_complete(tmp_path, ["attsms", "sandbox", ""])
     )
     assert "--message" in _bash_complete(tmp_path, ["attsms", "send", "--me"])

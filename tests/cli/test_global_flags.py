@@ -60,6 +60,8 @@ RUNS: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("sandbox", "inject"): (["sandbox", "inject", "--from", NUMBER, "hi", "--json"], 0, "injected"),
     ("sandbox", "reset"): (["sandbox", "reset", "--json"], 0, '"reset": true'),
     ("sandbox", "outbox"): (["sandbox", "outbox", "--json"], 0, '"address": "tel:'),
+    # Only a running `sandbox serve` has a page; port 1 has none.
+    ("sandbox", "open"): (["sandbox", "open", "--url", "http://127.0.0.1:1"], 75, "cannot reach"),
     ("completion",): (["completion", "bash"], 0, "_attsms_completion"),
     ("listen",): (["listen", "--port", "-1"], 2, "0<=x<=65535"),
     # --sandbox keeps to the local files, whatever database is configured.

@@ -84,6 +84,8 @@ def test_wheel_carries_man_pages_and_completions_as_data(dist: Path) -> None:
     for directory, files in SHARE.items():
         assert {f"{data}/{directory}/{name}" for name in files} <= names
     assert {"attsms/py.typed", "attsms/cli/help.json"} <= names
+    page = {"index.html", "app.js", "app.css"}  # what `sandbox serve` serves at /
+    assert {f"attsms/sandbox/page/{name}" for name in page} <= names
     assert not [name for name in names if "__pycache__" in name or name.startswith("tests/")]
 
 

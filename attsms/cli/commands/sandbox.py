@@ -18,6 +18,7 @@ app = typer.Typer(
         "attsms sandbox serve --port 8765",
         "attsms sandbox inject --from +12125550100 'STOP'",
         "attsms sandbox reset",
+        "attsms sandbox open",
     ),
     no_args_is_help=True,
 )
@@ -29,6 +30,12 @@ SERVE_EPILOG = examples(
     "attsms sandbox serve --dialect codekit    # answer as AT&T's own SDKs expect",
     "ATTSMS_BASE_URL=http://127.0.0.1:8765 ATTSMS_CLIENT_ID=sandbox-client-id \\",
     "  ATTSMS_CLIENT_SECRET=sandbox-client-secret attsms send +12125550100 -m hi",
+)
+
+OPEN_EPILOG = examples(
+    "attsms sandbox serve --port 8765 &",
+    "attsms sandbox open",
+    "attsms sandbox open --url http://127.0.0.1:9000 --no-browser",
 )
 
 RESET_EPILOG = examples(
@@ -132,7 +139,12 @@ def serve(
     inbound_callback: InboundCallback = None,
     dialect: DialectOption = Dialect.spec,
 ) -> None:
-    """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts."""
+    """Serve the sandbox over HTTP until Ctrl-C. Prints its URL and the credentials it accepts.
+
+    Its page is at that URL's / (`attsms sandbox open`): every phone the sandbox texted or that
+    texted in, each one's thread with segments and delivery status, live; reply as a phone
+    (STOP, START, HELP), make its next deliveries fail, and arm faults.
+    """
     from attsms.cli.sandbox_admin import serve as serve_sandbox
     from attsms.sandbox import SandboxConfig
 
@@ -185,6 +197,30 @@ def inject(
         out.json(result)
     else:
         out.info(f"Injected {result['injected']} message(s) for {to}; {result['pending']} pending.")
+
+
+@app.command("open", epilog=OPEN_EPILOG)
+def open_page(
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Option(metavar="URL", help="The running `sandbox serve`.")
+    ] = "http://127.0.0.1:8765",
+    browser: Annotated[
+        bool, typer.Option(help="Open the page in the desktop's browser, if there is one.")
+    ] = True,
+) -> None:
+    """Print the URL of a running `sandbox serve`'s page, and open it in a browser.
+
+    The page shows the sandbox's phones and their threads, replies as a phone, sets a phone's
+    next delivery outcome and arms faults. With no desktop (no DISPLAY) it only prints the URL.
+    """
+    from attsms.cli.sandbox_admin import open_in_browser, page_url
+
+    out = state(ctx).output()
+    page = page_url(url)
+    out.text(page)
+    if browser and not open_in_browser(page):
+        out.info("No browser to open here: open the URL above in one.")
 
 
 OUTBOX_EPILOG = examples(
