@@ -537,6 +537,8 @@ def serve(
 
     import uvicorn
 
+    from attsms.receive.wire import http_protocol
+
     try:
         family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
         # The protocol matters: asyncio sets TCP_NODELAY only on sockets it knows are TCP, and
@@ -577,10 +579,9 @@ def serve(
 
     config = uvicorn.Config(
         app,
-        # httptools (C parser, llhttp) and uvloop when installed (they are dependencies where
-        # they build): the per-request cost in the event loop, which 10,000 pushes a second
-        # meet, is a third of h11's on asyncio's; h11 and asyncio otherwise.
-        http="auto",
+        # httptools and uvloop where they build (else h11 on asyncio): a fraction of the cost
+        # per request; each answer in one send (receive/wire.py).
+        http=http_protocol(),
         loop="auto",
         lifespan="off",
         access_log=False,  # the app logs one line per request itself, token masked
