@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,13 +158,17 @@ class _Sender(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
 
+def _factory(protocol: _Sender) -> Callable[[], _Sender]:
+    return lambda: protocol
+
+
 async def _send_all(host: str, port: int, requests: list[bytes], senders: int) -> Result:
     loop = asyncio.get_running_loop()
     protocols: list[_Sender] = []
     for index in range(senders):
         share = requests[index::senders]
         protocol = _Sender(share, loop.create_future())
-        transport, _ = await loop.create_connection(lambda p=protocol: p, host, port)
+        transport, _ = await loop.create_connection(_factory(protocol), host, port)
         protocol.transport = transport
         protocols.append(protocol)
     began = time.perf_counter()
@@ -293,7 +297,8 @@ def _line(label: str, results: list[Result]) -> str:
     bad = sum(len(r.failures) for r in results)
     example = next((r.failures[0] for r in results if r.failures), "")
     return (
-        f"  {label:<34} {statistics.median(rates):8,.0f}/s (runs {', '.join(f'{x:,.0f}' for x in rates)})"
+        f"  {label:<34} {statistics.median(rates):8,.0f}/s"
+        f" (runs {', '.join(f'{x:,.0f}' for x in rates)})"
         f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  RSS {max(r.rss_mib for r in results):5.1f} MiB"
         f"  not stored {bad}{' e.g. ' + example if example else ''}"
     )
@@ -309,7 +314,8 @@ def main() -> None:
     parser.add_argument("--python", action="append", default=[], metavar="LABEL=PATH")
     parser.add_argument("--ceiling", action="store_true", help="also the client's own ceiling")
     args = parser.parse_args()
-    pythons = [(p.split("=", 1)[0], os.path.abspath(p.split("=", 1)[1])) for p in args.python]
+    # Absolute, not resolved: a venv's python is a symlink that must stay one.
+    pythons = [(p.split("=", 1)[0], str(Path.cwd() / p.split("=", 1)[1])) for p in args.python]
     pythons = pythons or [("this", sys.executable)]
     kinds = args.kinds.split(",")
     stores = args.stores.split(",")

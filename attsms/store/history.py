@@ -325,7 +325,9 @@ class HistoryStore(JobClaims):
         with self._write(serialize=False) as db:
             if self.backend == "postgresql":
                 for batch in _rounds(rows):
-                    indexes, message_ids, addresses, statuses = (list(c) for c in zip(*batch))
+                    indexes, message_ids, addresses, statuses = (
+                        list(c) for c in zip(*batch, strict=True)
+                    )
                     ranks = [_rank(status) for status in statuses]
                     params = (now, indexes, message_ids, addresses, statuses, ranks)
                     for (index,) in db.execute(_FORWARD_UPDATE_ALL, params).fetchall():

@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from attsms.receive.listen import (
     ListenApp,
     ShapeError,
-    Writer,
     parse_delivery,
     parse_inbound,
 )
 from attsms.receive.sink import StoreSink
 from attsms.receive.wire import http_protocol
+from attsms.receive.writer import Writer
 from tests.helpers.support import Cli, profile_sender, store_settings
 
 TOKEN = "hostile-test-token-0123456789"
