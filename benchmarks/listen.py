@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import statistics
@@ -162,7 +163,17 @@ def _factory(protocol: _Sender) -> Callable[[], _Sender]:
     return lambda: protocol
 
 
-async def _send_all(host: str, port: int, requests: list[bytes], senders: int) -> Result:
+@dataclass
+class _Raw:
+    latencies: list[float]
+    failures: list[str]
+    began: float
+    ended: float
+
+
+async def _send_all(
+    host: str, port: int, requests: list[bytes], senders: int, ready: Callable[[], object]
+) -> _Raw:
     loop = asyncio.get_running_loop()
     protocols: list[_Sender] = []
     for index in range(senders):
@@ -171,30 +182,65 @@ async def _send_all(host: str, port: int, requests: list[bytes], senders: int) -
         transport, _ = await loop.create_connection(_factory(protocol), host, port)
         protocol.transport = transport
         protocols.append(protocol)
+    ready()  # every client process connected: all start together
     began = time.perf_counter()
     for protocol in protocols:
         protocol.go()
     await asyncio.gather(*(p.done for p in protocols))
-    elapsed = time.perf_counter() - began
+    ended = time.perf_counter()
     for protocol in protocols:
-        assert protocol.transport is not None
         protocol.transport.close()
-    latencies = sorted(x for p in protocols for x in p.latencies)
-    failures = [f for p in protocols for f in p.failures]
+    latencies = [x for p in protocols for x in p.latencies]
+    return _Raw(latencies, [f for p in protocols for f in p.failures], began, ended)
+
+
+def _client(
+    host: str, port: int, requests: list[bytes], senders: int, ready: Callable[[], object]
+) -> _Raw:
+    try:
+        import uvloop
+
+        return uvloop.run(_send_all(host, port, requests, senders, ready))
+    except ImportError:
+        return asyncio.run(_send_all(host, port, requests, senders, ready))
+
+
+def _child(
+    host: str, port: int, requests: list[bytes], senders: int, barrier: Any, out: Any
+) -> None:
+    out.put(_client(host, port, requests, senders, barrier.wait))
+
+
+def _run_senders(
+    host: str, port: int, requests: list[bytes], senders: int, processes: int = 1
+) -> Result:
+    """`senders` connections over `processes` client processes (a share of a busy box's CPU
+    each: one process can be what is measured), started together."""
+    if processes <= 1:
+        raws = [_client(host, port, requests, senders, lambda: None)]
+    else:
+        context = multiprocessing.get_context("fork")
+        barrier, out = context.Barrier(processes), context.Queue()
+        children = [
+            context.Process(
+                target=_child,
+                args=(host, port, requests[i::processes], senders // processes, barrier, out),
+            )
+            for i in range(processes)
+        ]
+        for child in children:
+            child.start()
+        raws = [out.get() for _ in children]
+        for child in children:
+            child.join()
+    latencies = sorted(x for raw in raws for x in raw.latencies)
+    elapsed = max(r.ended for r in raws) - min(r.began for r in raws)
 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
+    failures = [f for raw in raws for f in raw.failures]
     return Result(len(requests) / elapsed, pct(0.50), pct(0.99), 0.0, failures)
-
-
-def _run_senders(host: str, port: int, requests: list[bytes], senders: int) -> Result:
-    try:
-        import uvloop
-
-        return uvloop.run(_send_all(host, port, requests, senders))
-    except ImportError:
-        return asyncio.run(_send_all(host, port, requests, senders))
 
 
 # --- the listener --------------------------------------------------------------------------------
@@ -231,7 +277,9 @@ def _listener(python: str, env: dict[str, str], home: Path) -> Iterator[tuple[st
             proc.wait(timeout=60)
 
 
-def one_run(python: str, kind: str, count: int, senders: int, database_url: str | None) -> Result:
+def one_run(
+    python: str, kind: str, count: int, senders: tuple[int, int], database_url: str | None
+) -> Result:
     with tempfile.TemporaryDirectory(prefix="attsms-listen-bench-") as tmp:
         home = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ATTSMS_")}
@@ -245,7 +293,7 @@ def one_run(python: str, kind: str, count: int, senders: int, database_url: str 
         pairs = _seed(count, database_url) if kind == "delivery" else []
         with _listener(python, env, home) as (host, port, pid):
             requests = _requests(kind, count, pairs, f"{host}:{port}")
-            result = _run_senders(host, port, requests, senders)
+            result = _run_senders(host, port, requests, *senders)
             result.rss_mib = _peak_rss_kib(pid) / 1024
         return result
 
@@ -275,13 +323,13 @@ asyncio.run(main())
 """
 
 
-def ceiling(count: int, senders: int) -> Result:
+def ceiling(count: int, senders: tuple[int, int]) -> Result:
     proc = subprocess.Popen([sys.executable, "-c", _TRIVIAL], stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
         requests = _requests("inbound", count, [], f"127.0.0.1:{port}")
-        return _run_senders("127.0.0.1", port, requests, senders)
+        return _run_senders("127.0.0.1", port, requests, *senders)
     finally:
         proc.terminate()
         proc.wait()
@@ -312,19 +360,22 @@ def main() -> None:
     parser.add_argument("--kinds", default="delivery,inbound")
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--python", action="append", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--ceiling", action="store_true", help="also the client's own ceiling")
     args = parser.parse_args()
     # Absolute, not resolved: a venv's python is a symlink that must stay one.
     pythons = [(p.split("=", 1)[0], str(Path.cwd() / p.split("=", 1)[1])) for p in args.python]
     pythons = pythons or [("this", sys.executable)]
+    senders = (args.senders, args.client_processes)
     kinds = args.kinds.split(",")
     stores = args.stores.split(",")
     print(
-        f"{args.count} notifications per run, {args.senders} keep-alive senders, {args.runs} runs"
+        f"{args.count} notifications per run, {args.senders} keep-alive senders in"
+        f" {args.client_processes} client processes, {args.runs} runs"
         f" interleaved; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     if args.ceiling:
-        print(_line("client ceiling (trivial server)", [ceiling(args.count, args.senders)]))
+        print(_line("client ceiling (trivial server)", [ceiling(args.count, senders)]))
     with contextlib.ExitStack() as stack:
         cluster = None
         if "postgresql" in stores:
@@ -342,7 +393,7 @@ def main() -> None:
                         url = None
                         if cluster is not None and store == "postgresql":
                             url = cluster.create_database(f"bench_{label}_{kind}_{run}")
-                        result = one_run(python, kind, args.count, args.senders, url)
+                        result = one_run(python, kind, args.count, senders, url)
                         results.setdefault((store, kind, label), []).append(result)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         for (store, kind, label), found in results.items():
