@@ -1,37 +1,79 @@
-"""`attsms listen` under load: N delivery notifications from C concurrent senders.
+"""`attsms listen` at send rate: receipts and inbound messages from 32 keep-alive senders.
 
-Seeds a fresh history (SQLite, in a temp dir) with N recipients (batches of 50), starts a real
-`attsms listen` process, and has C threads (one keep-alive connection each) POST one delivery
-notification per recipient. Every answer must be 200 {"stored": true}: each receipt was stored
-before its 2xx. Prints notifications/s, latency percentiles and the listener's peak RSS.
-Goal: >= 1,000 notifications/s with the SQLite store.
+For each store (SQLite files in a temp dir; a throwaway PostgreSQL cluster with fsync on, as
+SQLite's synchronous=FULL is: tests/helpers/pg.py) and each kind (delivery receipts for N
+seeded recipients, batches of 50; N inbound messages), starts a real `attsms listen` process
+and has C concurrent senders, one keep-alive HTTP/1.1 connection each, POST one notification
+after another. Every answer must be 200 {"stored": true}: each was committed before its 2xx.
+Prints notifications/s, p50/p99 latency and the listener's peak RSS.
 
-    python benchmarks/listen.py [--count 10000] [--senders 16] [--kind delivery|inbound]
+The senders are asyncio processes (`--client-processes`, 2) writing and parsing HTTP/1.1 by
+hand (uvloop when it is installed), so the client is not what is measured: `--ceiling` runs
+them against a trivial server that answers at once, the most this client can show on this box
+(on a busy 2-core box one process tops out at 3,000-6,000/s, two near 10,000/s).
+
+Before/after: `--python before=/tmp/listen-base/.venv/bin/python --python after=.venv/bin/python`
+runs each listener in turn (rounds interleaved: before, after, before, after…) so the noise of
+a shared box hits both alike; the verdict is the ratio of medians.
+
+A bound to know: each sender waits for its commit, so C senders cannot go faster than C
+notifications per commit; with an fsync of ~4 ms (this box's disk) that is about 8,000/s for 32.
+
+    python benchmarks/listen.py [--count 10000] [--senders 32] [--client-processes 2]
+        [--runs 3] [--kinds delivery,inbound] [--stores sqlite,postgresql]
+        [--python LABEL=PATH ...] [--ceiling]
+
+Measured (issue 25; --count 6000, 3 runs, load average 12-15 on 2 CPUs, client ceiling
+4,488/s), medians, before (the start commit, installed) -> after:
+    SQLite      receipts   679/s -> 1,972/s (2.9x)   p99 177 ->  84 ms
+    SQLite      inbound    799/s -> 1,703/s (2.1x)   p99 173 -> 133 ms
+    PostgreSQL  receipts   404/s -> 1,480/s (3.7x)   p99 270 -> 129 ms
+    PostgreSQL  inbound    714/s -> 1,033/s (1.45x)  p99 198 -> 181 ms
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TOKEN = "benchmark-listen-token-0123456789"
+STORED = b'{"stored": true}'
 
 
-def _seed(count: int) -> list[tuple[str, str]]:
+@dataclass
+class Result:
+    rate: float
+    p50: float
+    p99: float
+    rss_mib: float
+    failures: list[str]
+
+
+# --- the notifications ---------------------------------------------------------------------------
+
+
+def _seed(count: int, database_url: str | None) -> list[tuple[str, str]]:
     """(message id, address) of `count` accepted recipients, in batches of 50."""
     from attsms.store import StoreSettings, open_history
 
     pairs: list[tuple[str, str]] = []
-    with open_history(StoreSettings()) as store:  # the local files of ATTSMS_DATA_DIR
+    with open_history(StoreSettings(database_url=database_url)) as store:
         for batch in range((count + 49) // 50):
             message_id = f"SMSBENCH{batch:08d}"
             numbers = range(batch * 50, min(count, batch * 50 + 50))
@@ -43,22 +85,173 @@ def _seed(count: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def _body(kind: str, n: int, pair: tuple[str, str]) -> bytes:
+def _body(kind: str, n: int, pairs: list[tuple[str, str]]) -> bytes:
     if kind == "delivery":
-        message_id, address = pair
+        message_id, address = pairs[n]
         note = {
             "messageId": message_id,
             "deliveryInfo": {"address": address, "deliveryStatus": "DeliveredToTerminal"},
         }
         return json.dumps({"deliveryInfoNotification": note}).encode()
     inbound = {
-        "DateTime": "2026-12-01T00:00:00Z",
+        "DateTime": f"2026-12-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z",
         "MessageId": f"MSGBENCH{n:08d}",
-        "Message": f"bench #{n}",
-        "SenderAddress": "tel:+12125550100",
+        "Message": "STOP" if n % 100 == 7 else f"bench #{n}",  # some opt-outs on the way
+        "SenderAddress": f"tel:+1212{5_000_000 + n % 5000:07d}",
         "DestinationAddress": "12345",
     }
     return json.dumps(inbound).encode()
+
+
+def _requests(kind: str, count: int, pairs: list[tuple[str, str]], host: str) -> list[bytes]:
+    path = f"/notify/{TOKEN}/{kind}"
+    out = []
+    for n in range(count):
+        body = _body(kind, n, pairs)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+# --- the senders ---------------------------------------------------------------------------------
+
+
+class _Sender(asyncio.Protocol):
+    """One keep-alive connection sending its share of the requests one after another."""
+
+    def __init__(self, requests: list[bytes], done: asyncio.Future[None]) -> None:
+        self.requests = requests
+        self.next = 0
+        self.done = done
+        self.buffer = b""
+        self.began = 0.0
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
+        self.transport = transport
+
+    def go(self) -> None:
+        if self.next == len(self.requests):
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        assert self.transport is not None
+        self.began = time.perf_counter()
+        self.transport.write(self.requests[self.next])
+        self.next += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end]
+        match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        length = int(match.group(1)) if match else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = self.buffer[end + 4 : end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length :]
+        self.latencies.append(time.perf_counter() - self.began)
+        if not head.startswith(b"HTTP/1.1 200") or body != STORED:
+            self.failures.append(f"{head[:12]!r} {body[:80]!r}")
+        self.go()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+
+def _factory(protocol: _Sender) -> Callable[[], _Sender]:
+    return lambda: protocol
+
+
+@dataclass
+class _Raw:
+    latencies: list[float]
+    failures: list[str]
+    began: float
+    ended: float
+
+
+async def _send_all(
+    host: str, port: int, requests: list[bytes], senders: int, ready: Callable[[], object]
+) -> _Raw:
+    loop = asyncio.get_running_loop()
+    protocols: list[_Sender] = []
+    for index in range(senders):
+        share = requests[index::senders]
+        protocol = _Sender(share, loop.create_future())
+        transport, _ = await loop.create_connection(_factory(protocol), host, port)
+        protocol.transport = transport
+        protocols.append(protocol)
+    ready()  # every client process connected: all start together
+    began = time.perf_counter()
+    for protocol in protocols:
+        protocol.go()
+    await asyncio.gather(*(p.done for p in protocols))
+    ended = time.perf_counter()
+    for protocol in protocols:
+        protocol.transport.close()
+    latencies = [x for p in protocols for x in p.latencies]
+    return _Raw(latencies, [f for p in protocols for f in p.failures], began, ended)
+
+
+def _client(
+    host: str, port: int, requests: list[bytes], senders: int, ready: Callable[[], object]
+) -> _Raw:
+    try:
+        import uvloop
+
+        return uvloop.run(_send_all(host, port, requests, senders, ready))
+    except ImportError:
+        return asyncio.run(_send_all(host, port, requests, senders, ready))
+
+
+def _child(
+    host: str, port: int, requests: list[bytes], senders: int, barrier: Any, out: Any
+) -> None:
+    out.put(_client(host, port, requests, senders, barrier.wait))
+
+
+def _run_senders(
+    host: str, port: int, requests: list[bytes], senders: int, processes: int = 1
+) -> Result:
+    """`senders` connections over `processes` client processes (a share of a busy box's CPU
+    each: one process can be what is measured), started together."""
+    if processes <= 1:
+        raws = [_client(host, port, requests, senders, lambda: None)]
+    else:
+        context = multiprocessing.get_context("fork")
+        barrier, out = context.Barrier(processes), context.Queue()
+        children = [
+            context.Process(
+                target=_child,
+                args=(host, port, requests[i::processes], senders // processes, barrier, out),
+            )
+            for i in range(processes)
+        ]
+        for child in children:
+            child.start()
+        raws = [out.get() for _ in children]
+        for child in children:
+            child.join()
+    latencies = sorted(x for raw in raws for x in raw.latencies)
+    elapsed = max(r.ended for r in raws) - min(r.began for r in raws)
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    failures = [f for raw in raws for f in raw.failures]
+    return Result(len(requests) / elapsed, pct(0.50), pct(0.99), 0.0, failures)
+
+
+# --- the listener --------------------------------------------------------------------------------
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -68,80 +261,158 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _listener(python: str, env: dict[str, str], home: Path) -> Iterator[tuple[str, int, int]]:
+    err_path = home / "listen.err"
+    with err_path.open("w+b") as err:
+        proc = subprocess.Popen(
+            [python, "-m", "attsms", "listen", "--port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=home,  # not the work tree: `python -m attsms` must find the installed attsms
+        )
+        try:
+            deadline = time.monotonic() + 30
+            started = re.compile(rb"listening on http://([\d.]+):(\d+)")
+            while not (m := started.search(err_path.read_bytes())):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"listen did not start: {err_path.read_text()[-2000:]}")
+                time.sleep(0.05)
+            yield m.group(1).decode(), int(m.group(2)), proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def one_run(
+    python: str, kind: str, count: int, senders: tuple[int, int], database_url: str | None
+) -> Result:
+    with tempfile.TemporaryDirectory(prefix="attsms-listen-bench-") as tmp:
+        home = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ATTSMS_")}
+        for name in ("config", "cache", "data"):
+            env[f"ATTSMS_{name.upper()}_DIR"] = os.environ[f"ATTSMS_{name.upper()}_DIR"] = str(
+                home / name
+            )
+        env["ATTSMS_LISTEN_TOKEN"] = TOKEN
+        if database_url is not None:
+            env["ATTSMS_DATABASE_URL"] = database_url
+        pairs = _seed(count, database_url) if kind == "delivery" else []
+        with _listener(python, env, home) as (host, port, pid):
+            requests = _requests(kind, count, pairs, f"{host}:{port}")
+            result = _run_senders(host, port, requests, *senders)
+            result.rss_mib = _peak_rss_kib(pid) / 1024
+        return result
+
+
+# --- the client's own ceiling --------------------------------------------------------------------
+
+_TRIVIAL = """
+import asyncio, sys
+ANSWER = b'HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 16\\r\\n\\r\\n'
+ANSWER += b'{"stored": true}'
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t = t; self.buf = b''
+    def data_received(self, d):
+        self.buf += d
+        while True:
+            end = self.buf.find(b'\\r\\n\\r\\n')
+            if end < 0: return
+            n = int(self.buf[:end].lower().split(b'content-length: ')[1].split(b'\\r\\n')[0])
+            if len(self.buf) < end + 4 + n: return
+            self.buf = self.buf[end + 4 + n:]
+            self.t.write(ANSWER)
+async def main():
+    server = await asyncio.get_running_loop().create_server(P, '127.0.0.1', 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def ceiling(count: int, senders: tuple[int, int]) -> Result:
+    proc = subprocess.Popen([sys.executable, "-c", _TRIVIAL], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        requests = _requests("inbound", count, [], f"127.0.0.1:{port}")
+        return _run_senders("127.0.0.1", port, requests, *senders)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _line(label: str, results: list[Result]) -> str:
+    rates = [r.rate for r in results]
+    p99 = statistics.median(r.p99 for r in results)
+    p50 = statistics.median(r.p50 for r in results)
+    bad = sum(len(r.failures) for r in results)
+    example = next((r.failures[0] for r in results if r.failures), "")
+    return (
+        f"  {label:<34} {statistics.median(rates):8,.0f}/s"
+        f" (runs {', '.join(f'{x:,.0f}' for x in rates)})"
+        f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  RSS {max(r.rss_mib for r in results):5.1f} MiB"
+        f"  not stored {bad}{' e.g. ' + example if example else ''}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--senders", type=int, default=16)
-    parser.add_argument("--kind", choices=("delivery", "inbound"), default="delivery")
+    parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kinds", default="delivery,inbound")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--python", action="append", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--ceiling", action="store_true", help="also the client's own ceiling")
     args = parser.parse_args()
-
-    home = Path(tempfile.mkdtemp(prefix="attsms-listen-bench-"))
-    for name in ("config", "cache", "data"):
-        os.environ[f"ATTSMS_{name.upper()}_DIR"] = str(home / name)
-    os.environ["ATTSMS_LISTEN_TOKEN"] = TOKEN
-    pairs = _seed(args.count) if args.kind == "delivery" else [("", "")] * args.count
-
-    err = (home / "listen.err").open("w+b")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attsms", "listen", "--port", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=err,
+    # Absolute, not resolved: a venv's python is a symlink that must stay one.
+    pythons = [(p.split("=", 1)[0], str(Path.cwd() / p.split("=", 1)[1])) for p in args.python]
+    pythons = pythons or [("this", sys.executable)]
+    senders = (args.senders, args.client_processes)
+    kinds = args.kinds.split(",")
+    stores = args.stores.split(",")
+    print(
+        f"{args.count} notifications per run, {args.senders} keep-alive senders in"
+        f" {args.client_processes} client processes, {args.runs} runs"
+        f" interleaved; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    try:
-        deadline = time.monotonic() + 30
-        started = re.compile(rb"listening on http://([\d.]+):(\d+)")
-        while not (m := started.search((home / "listen.err").read_bytes())):
-            assert proc.poll() is None and time.monotonic() < deadline, "listen did not start"
-            time.sleep(0.05)
-        host, port = m.group(1).decode(), int(m.group(2))
-        path = f"/notify/{TOKEN}/{args.kind}"
-        latencies: list[float] = []
-        failures: list[str] = []
-        lock = threading.Lock()
-        start = threading.Barrier(args.senders + 1)
+    if args.ceiling:
+        print(_line("client ceiling (trivial server)", [ceiling(args.count, senders)]))
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if "postgresql" in stores:
+            from tests.helpers import pg
 
-        def sender(index: int) -> None:
-            conn = http.client.HTTPConnection(host, port, timeout=60)
-            mine: list[float] = []
-            start.wait()
-            for n in range(index, args.count, args.senders):
-                body = _body(args.kind, n, pairs[n])
-                began = time.perf_counter()
-                conn.request("POST", path, body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                answer = response.read()
-                mine.append(time.perf_counter() - began)
-                if response.status != 200 or json.loads(answer) != {"stored": True}:
-                    with lock:
-                        failures.append(f"{response.status} {answer[:100]!r}")
-            conn.close()
-            with lock:
-                latencies.extend(mine)
-
-        threads = [threading.Thread(target=sender, args=(i,)) for i in range(args.senders)]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        began = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
-        rss = _peak_rss_kib(proc.pid)
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=60)
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-
-    print(f"{args.count} {args.kind} notifications, {args.senders} senders, SQLite store")
-    print(f"  throughput      {args.count / elapsed:,.0f} notifications/s ({elapsed:.2f} s)")
-    print(f"  latency p50     {pct(0.50):.1f} ms")
-    print(f"  latency p99     {pct(0.99):.1f} ms")
-    print(f"  listener RSS    {rss / 1024:.1f} MiB peak")
-    print(f"  not stored      {len(failures)}{' e.g. ' + failures[0] if failures else ''}")
-    print(f"  listen exit     {code} (SIGTERM)")
+            why_not = pg.available()
+            if why_not:
+                sys.exit(f"no PostgreSQL: {why_not}")
+            cluster = stack.enter_context(pg.running(fsync=True))
+        results: dict[tuple[str, str, str], list[Result]] = {}
+        for run in range(args.runs):
+            for store in stores:
+                for kind in kinds:
+                    for label, python in pythons:
+                        url = None
+                        if cluster is not None and store == "postgresql":
+                            url = cluster.create_database(f"bench_{label}_{kind}_{run}")
+                        result = one_run(python, kind, args.count, senders, url)
+                        results.setdefault((store, kind, label), []).append(result)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        for (store, kind, label), found in results.items():
+            print(_line(f"{store:<10} {kind:<8} {label}", found))
+        if len(pythons) == 2:
+            (first, _), (second, _) = pythons
+            for store in stores:
+                for kind in kinds:
+                    a = statistics.median(r.rate for r in results[(store, kind, first)])
+                    b = statistics.median(r.rate for r in results[(store, kind, second)])
+                    print(f"  {store:<10} {kind:<8} {second}/{first}: {b / a:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ a DateTime that is not an ISO 8601 time 400 (nothing of it stored, no opt-out), 
 stops arriving 408, a store that cannot be written 503 (the service tries again later). No
 answer ever holds a traceback.
 
-Storing runs in ONE writer thread that takes every notification waiting and stores them
-together (one transaction where the store allows): SQLite commits are the cost, so concurrent
-pushes share them.
+Storing runs in ONE writer thread (receive/writer.py) that takes every notification waiting
+and stores them together (one transaction where the store allows): commits are the cost, so
+concurrent pushes share them (group commit).
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ import asyncio
 import contextlib
 import hmac
 import json
-import queue
 import re
 import secrets
 import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from attsms.api.parsers import as_list, as_str, field
 from attsms.auth.credentials import (
@@ -47,18 +45,18 @@ from attsms.auth.credentials import (
     SecretLocation,
     listen_token_store,
 )
-from attsms.core.errors import AttsmsError, UsageError, listen_error
+from attsms.core.errors import UsageError, listen_error
 from attsms.core.inbound import sender_address, time_text
 from attsms.core.keywords import keyword_of
 from attsms.core.models import DeliveryInfo, InboundMessage
 from attsms.core.numbers import display
+from attsms.receive.writer import StoreUnavailable, Writer
 
 if TYPE_CHECKING:
     from attsms.auth.profiles import ActiveProfile
 
 MAX_BODY_BYTES = 64 * 1024  # a notification is a few hundred bytes
 BODY_TIMEOUT_SECONDS = 10.0  # a body that stops arriving (slow loris) is answered 408
-MAX_BATCH = 512  # most notifications stored in one transaction
 JSON_TYPES = ("application/json", "text/json")
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
@@ -185,96 +183,8 @@ def _moment(value: Any) -> str:
 # --- where it goes ---------------------------------------------------------------------------
 
 
-class NotificationSink(Protocol):
-    """Durable storage for notifications. Used from one thread only (the writer's)."""
-
-    def store(self, notifications: Sequence[Notification]) -> list[bool]:
-        """Store every notification durably, in order; for each, whether it was new (False: a
-        duplicate, or a receipt for a message this store never sent). Raises AttsmsError when
-        the store cannot be written; then nothing of the batch may be counted as stored."""
-        ...
-
-    def close(self) -> None: ...
-
-
 class OutputClosed(Exception):
     """`on_stored` could not print the row: the reader of `--jsonl` went away."""
-
-
-class StoreUnavailable(Exception):
-    """The sink failed: the request is answered 503, so the service pushes it again."""
-
-
-class Writer:
-    """The one thread that stores: `submit()` from the event loop, awaited before the 2xx."""
-
-    def __init__(self, sink_factory: Callable[[], NotificationSink]) -> None:
-        self._factory = sink_factory
-        self._queue: queue.Queue[tuple[Notification, Future[bool]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="attsms-listen-writer", daemon=True)
-        self._sink: NotificationSink | None = None
-
-    def start(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-    async def submit(self, notification: Notification) -> bool:
-        future: Future[bool] = Future()
-        self._queue.put((notification, future))
-        return await asyncio.wrap_future(future)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._store(batch)
-            if stop:
-                break
-        if self._sink is not None:
-            self._close_sink()
-
-    def _store(self, batch: list[tuple[Notification, Future[bool]]]) -> None:
-        try:
-            if self._sink is None:
-                self._sink = self._factory()
-            results = self._sink.store([n for n, _ in batch])
-        except Exception as error:  # any failure to store is a 503, never a crash
-            # A broken connection may be the cause: open afresh for the next batch.
-            self._close_sink()
-            failure = StoreUnavailable(_describe(error))
-            for _, future in batch:
-                future.set_exception(failure)
-            return
-        for (_, future), new in zip(batch, results, strict=True):
-            future.set_result(new)
-
-    def _close_sink(self) -> None:
-        sink, self._sink = self._sink, None
-        if sink is not None:
-            with contextlib.suppress(Exception):  # closing a broken store: nothing to do
-                sink.close()
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, AttsmsError):
-        return error.message
-    return f"{type(error).__name__}: {error}"
 
 
 # --- the token -------------------------------------------------------------------------------
@@ -459,22 +369,22 @@ class ListenApp:
                 raise _Reject(413, f"body over {self._max_body} bytes")
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self._body_timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
-            except TimeoutError:
-                raise _Reject(408, "body not received in time") from None
-            if message["type"] == "http.disconnect":
-                raise _Reject(400, "client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise _Reject(413, f"body over {self._max_body} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            # One deadline for the whole body; asyncio.timeout adds no task per receive().
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Reject(400, "client went away")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self._max_body:
+                        raise _Reject(413, f"body over {self._max_body} bytes")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise _Reject(408, "body not received in time") from None
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -627,6 +537,8 @@ def serve(
 
     import uvicorn
 
+    from attsms.receive.wire import http_protocol
+
     try:
         family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
         # The protocol matters: asyncio sets TCP_NODELAY only on sockets it knows are TCP, and
@@ -667,8 +579,10 @@ def serve(
 
     config = uvicorn.Config(
         app,
-        http="h11",
-        loop="asyncio",
+        # httptools and uvloop where they build (else h11 on asyncio): a fraction of the cost
+        # per request; each answer in one send (receive/wire.py).
+        http=http_protocol(),
+        loop="auto",
         lifespan="off",
         access_log=False,  # the app logs one line per request itself, token masked
         log_level="warning",

@@ -1,9 +1,9 @@
 """The `NotificationSink` of `attsms listen` on attsms's own stores (attsms.store).
 
-- A delivery receipt updates the recipient's status in the history (`update_statuses`), so
-  `status`, `history` and `send --wait` see it without asking the service. Only a change is
+- A delivery receipt updates the recipient's status in the history (`update_statuses_many`),
+  so `status`, `history` and `send --wait` see it without asking the service. Only a change is
   written: a duplicate is not new, and statuses only move forward (`forward_status`, the store's
-  rule, applied again in the transaction that writes): a late `MessageWaiting` or
+  rule, applied by the statement that writes): a late `MessageWaiting` or
   `DeliveredToNetwork` after `DeliveredToTerminal` is answered 2xx and stored as nothing.
 - An inbound message goes into the profile's inbox with exactly `inbox pull`'s handling
   (`add_batch`: deduplicated by message ID; STOP/START applied to the account's opt-outs in
@@ -17,10 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from attsms.core.models import DeliveryInfo
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
 from attsms.store import open_consent, open_history, open_inbox
-from attsms.store.history import forward_status
 
 if TYPE_CHECKING:
     from attsms.core.models import SenderIdentity
@@ -73,43 +71,14 @@ class StoreSink:
     def _deliveries(self, run: list[tuple[int, DeliveryReceipt]], results: list[bool]) -> None:
         if self._history is None:
             self._history = open_history(self._stores)
-        # Only what changes is written, so a receipt pushed twice is stored (and printed) once,
-        # and a late retry of an older receipt never overwrites a final status.
-        updates: list[tuple[int, str, list[DeliveryInfo]]] = []
-        pending: set[tuple[str, str, str]] = set()  # the same receipt twice in this batch
-        for index, receipt in run:
-            changes = []
-            for change in self._changes(receipt):
-                key = (receipt.message_id, change.address, change.status)
-                if key not in pending:
-                    pending.add(key)
-                    changes.append(change)
-            if changes:
-                updates.append((index, receipt.message_id, changes))
-        if not updates:
-            return
-        # One transaction for the lot; the store writes only what moves a status forward.
-        changed = self._history.update_statuses_many(
-            [(message_id, changes) for _, message_id, changes in updates]
-        )
-        for (index, _, _), rows in zip(updates, changed, strict=True):
+        # One transaction for the lot, no read before it: the store writes only what moves a
+        # status forward and counts the rows it changed, so a receipt pushed twice (in this batch
+        # or later) is stored and printed once, a late retry of an older receipt never
+        # overwrites a final status, and one for a message this store never sent (sent from
+        # another machine with its own history) changes no row: none of them is new.
+        changed = self._history.update_statuses_many([(r.message_id, r.deliveries) for _, r in run])
+        for (index, _), rows in zip(run, changed, strict=True):
             results[index] = rows > 0
-
-    def _changes(self, receipt: DeliveryReceipt) -> list[DeliveryInfo]:
-        """The deliveries of `receipt` that tell the history something new ([] for a message it
-        never sent, e.g. one sent from another machine with its own history)."""
-        assert self._history is not None
-        batch = self._history.get(receipt.message_id)
-        if batch is None:
-            return []
-        known = {r.address: r for r in batch.recipients}
-        changes = []
-        for delivery in receipt.deliveries:
-            current = known.get(delivery.address)
-            if current is None or forward_status(current.status, delivery.status) == current.status:
-                continue  # nothing new, or it would move the recipient back
-            changes.append(delivery)
-        return changes
 
     def _inbound(self, run: list[tuple[int, InboundPush]], results: list[bool]) -> None:
         if self._inbox is None:

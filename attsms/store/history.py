@@ -379,18 +379,29 @@ class HistoryStore(JobClaims):
         self, updates: Sequence[tuple[str, Iterable[DeliveryInfo]]]
     ) -> list[int]:
         """`update_statuses` for several messages in one transaction (the receipts `attsms
-        listen` took in at once): the rows each update changed, in order."""
-        changed: list[int] = []
+        listen` took in at once): the rows each update changed, in order. With PostgreSQL, one
+        statement per round of distinct recipients (a round trip each), not one per status."""
+        changed = [0] * len(updates)
         now = time.time()
+        rows = [
+            (index, message_id, d.address, d.status)
+            for index, (message_id, deliveries) in enumerate(updates)
+            for d in deliveries
+        ]
         with self._write(serialize=False) as db:
-            for message_id, deliveries in updates:
-                rows = 0
-                for d in deliveries:
-                    rows += db.execute(
-                        _FORWARD_UPDATE,
-                        (d.status, now, message_id, d.address, d.status, _rank(d.status)),
-                    ).rowcount
-                changed.append(int(rows))
+            if self.backend == "postgresql":
+                for batch in _rounds(rows):
+                    indexes, message_ids, addresses, statuses = (
+                        list(c) for c in zip(*batch, strict=True)
+                    )
+                    ranks = [_rank(status) for status in statuses]
+                    params = (now, indexes, message_ids, addresses, statuses, ranks)
+                    for (index,) in db.execute(_FORWARD_UPDATE_ALL, params).fetchall():
+                        changed[index] += 1
+                return changed
+            for index, message_id, address, status in rows:
+                params2 = (status, now, message_id, address, status, _rank(status))
+                changed[index] += db.execute(_FORWARD_UPDATE, params2).rowcount
         return changed
 
     # pruning ---------------------------------------------------------------------------------
@@ -697,6 +708,35 @@ _FORWARD_UPDATE = (
     " WHERE batch_id IN (SELECT id FROM batches WHERE message_id = ?) AND address = ?"
     f" AND (status IS NULL OR (status <> ? AND {_STORED_RANK} <= ?))"
 )
+
+# `_FORWARD_UPDATE` for many statuses in one statement (PostgreSQL): parameters now, then arrays
+# of the update's index, message ID, address, status and `_rank(status)`; returns the index of
+# each row it changed. A row may be matched once per statement: see `_rounds`.
+_FORWARD_UPDATE_ALL = (
+    "UPDATE recipients AS r SET status = u.status, status_at = ?"  # noqa: S608
+    " FROM batches AS b, unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[])"
+    " AS u(i, message_id, address, status, rank)"
+    " WHERE b.message_id = u.message_id AND r.batch_id = b.id AND r.address = u.address"
+    " AND (r.status IS NULL OR (r.status <> u.status AND "
+    + _STORED_RANK.replace("status", "r.status")
+    + " <= u.rank)) RETURNING u.i"
+)
+
+
+def _rounds(rows: list[tuple[int, str, str, str]]) -> list[list[tuple[int, str, str, str]]]:
+    """`rows` (index, message ID, address, status) in rounds where each recipient is once, in
+    order: a recipient's second status in one batch is applied after its first, as it came."""
+    rounds: list[list[tuple[int, str, str, str]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row[1], row[2])
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
+
 
 # A batch retention may delete (its one parameter: now): not keyed, or of a keyed job that no live
 # run holds and whose every batch number has an attempt that was accepted or may have gone.

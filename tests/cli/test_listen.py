@@ -421,7 +421,8 @@ def test_the_token_is_shown_whole_on_a_terminal(tmp_path: Path) -> None:
 
 _STOP_WHILE_ANNOUNCING = """
 import os, signal
-from attsms.receive.listen import ListenApp, Writer, serve
+from attsms.receive.listen import ListenApp, serve
+from attsms.receive.writer import Writer
 
 class Nothing:
     def store(self, notifications): return [True] * len(notifications)

@@ -27,11 +27,11 @@ from attsms.receive.listen import (
     ListenApp,
     Notification,
     ShapeError,
-    Writer,
     parse_delivery,
     parse_inbound,
 )
 from attsms.receive.sink import StoreSink
+from attsms.receive.writer import Writer
 from tests.helpers.support import profile_sender, store_settings
 from tests.receive.test_listen_hostile import (
     _any_value,

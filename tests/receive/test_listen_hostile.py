@@ -27,11 +27,12 @@ from hypothesis import strategies as st
 from attsms.receive.listen import (
     ListenApp,
     ShapeError,
-    Writer,
     parse_delivery,
     parse_inbound,
 )
 from attsms.receive.sink import StoreSink
+from attsms.receive.wire import http_protocol
+from attsms.receive.writer import Writer
 from tests.helpers.support import Cli, profile_sender, store_settings
 
 TOKEN = "hostile-test-token-0123456789"
@@ -70,8 +71,9 @@ def _serving(
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
+    # What `serve` runs: httptools on a gathering transport (h11 where httptools is missing).
     config = uvicorn.Config(
-        app, http="h11", loop="asyncio", lifespan="off", access_log=False, log_level="warning"
+        app, http=http_protocol(), lifespan="off", access_log=False, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

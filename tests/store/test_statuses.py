@@ -81,6 +81,23 @@ def test_only_a_change_counts_and_a_blocked_status_changes_nothing(history: Hist
     ) == [0, 1]
 
 
+def test_many_at_once_counts_each_update_as_if_written_one_after_another(
+    history: HistoryStore,
+) -> None:
+    """What `attsms listen` answers {"stored": true} by: one transaction (PostgreSQL: one
+    statement per round of distinct recipients), the counts of writing them in order."""
+    updates = [
+        ("m1", [DeliveryInfo(A, WAITING)]),
+        ("m1", [DeliveryInfo(A, TERMINAL), DeliveryInfo(B, NETWORK)]),
+        ("m1", [DeliveryInfo(A, TERMINAL)]),  # the same receipt again: nothing new
+        ("m1", [DeliveryInfo(A, NETWORK)]),  # it would move A back
+        ("never-sent", [DeliveryInfo(A, TERMINAL)]),  # another machine's message
+        ("m1", [DeliveryInfo(B, TERMINAL)]),
+    ]
+    assert history.update_statuses_many(updates) == [1, 2, 0, 0, 0, 1]
+    assert _statuses(history) == [TERMINAL, TERMINAL]
+
+
 class _Lagging:
     """A status service that is behind a receipt `listen` stored: A waiting, B delivered."""
 

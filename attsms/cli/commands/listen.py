@@ -66,14 +66,9 @@ def listen(
     SIGTERM the running CMD finishes (up to its timeout) and is recorded before listen exits.
     """
     from attsms.core.errors import StdoutClosed
-    from attsms.receive.listen import (
-        ListenApp,
-        Writer,
-        listen_profile,
-        listen_token,
-        serve,
-    )
+    from attsms.receive.listen import ListenApp, listen_profile, listen_token, serve
     from attsms.receive.sink import StoreSink
+    from attsms.receive.writer import Writer
 
     app_state = state(ctx)
     out = app_state.output()
