@@ -176,3 +176,13 @@ def test_keys_and_profiles_complete() -> None:
 
     set_value("work", "region", "CA")
     assert [name for name, _ in complete_profile("w")] == ["work"]
+
+
+def test_set_and_unset_answer_json_for_scripts(cli: Cli) -> None:
+    saved = cli("config", "set", "region", "CA", "--json")
+    assert saved.exit_code == 0, saved.stderr
+    assert saved.json() == {"profile": "default", "key": "region", "value": "CA", "changed": True}
+    removed = cli("config", "unset", "region", "--json")
+    assert removed.json() == {"profile": "default", "key": "region", "value": None, "changed": True}
+    again = cli("config", "unset", "region", "--json")
+    assert again.json()["changed"] is False

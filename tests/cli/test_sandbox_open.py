@@ -69,3 +69,10 @@ def test_serve_names_its_page_when_it_starts(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_open_json_names_the_page(cli: Cli, sandbox_http: Callable[..., SandboxHttp]) -> None:
+    server = sandbox_http()
+    shown = cli("sandbox", "open", "--url", server.url, "--no-browser", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json() == {"url": server.url + "/", "opened": False}

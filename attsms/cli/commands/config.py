@@ -119,6 +119,7 @@ def get(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> No
 
 # A value may start with a dash (`history_keep_days -1` is refused by its check, not by click).
 @app.command("set", epilog=SET_EPILOG, context_settings={"ignore_unknown_options": True})
+@formats(Format.JSON)
 def set_(
     ctx: typer.Context,
     key: KeyArgument,
@@ -133,11 +134,15 @@ def set_(
     out = app_state.output()
     name = _writable_profile(app_state, profile)
     saved = set_value(name, key, value)
-    out.success(f"Profile {name}: {key} = {saved}")
+    if out.format is Format.JSON:
+        out.json({"profile": name, "key": key, "value": saved, "changed": True})
+    else:
+        out.success(f"Profile {name}: {key} = {saved}")
     _warn_if_overridden(app_state, out, name, key)
 
 
 @app.command("unset", epilog=UNSET_EPILOG)
+@formats(Format.JSON)
 def unset(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> None:
     """Remove a setting from the profile: its default (or the environment's) applies again."""
     from attsms.auth.keys import unset_value
@@ -145,7 +150,10 @@ def unset(ctx: typer.Context, key: KeyArgument, profile: ProfileFlag = None) -> 
     app_state = state(ctx)
     out = app_state.output()
     name = _writable_profile(app_state, profile)
-    if unset_value(name, key):
+    removed = unset_value(name, key)
+    if out.format is Format.JSON:
+        out.json({"profile": name, "key": key, "value": None, "changed": removed})
+    elif removed:
         out.success(f"Profile {name}: {key} removed")
     else:
         out.info(f"Profile {name} had no {key} saved.")

@@ -200,6 +200,7 @@ def inject(
 
 
 @app.command("open", epilog=OPEN_EPILOG)
+@formats(Format.JSON)
 def open_page(
     ctx: typer.Context,
     url: Annotated[
@@ -218,6 +219,9 @@ def open_page(
 
     out = state(ctx).output()
     page = page_url(url)
+    if out.format is Format.JSON:
+        out.json({"url": page, "opened": bool(browser and open_in_browser(page))})
+        return
     out.text(page)
     if browser and not open_in_browser(page):
         out.info("No browser to open here: open the URL above in one.")
