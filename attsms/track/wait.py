@@ -223,7 +223,7 @@ def wait_for_final(
     ids = list(dict.fromkeys(message_ids))
     seen = _Seen(keep)
     pending = list(ids)
-    given = dict(answered or {})
+    given: Mapping[str, DeliveryStatus] = answered or {}  # not copied: it may be read lazily
     delay = interval
     with _pool_for(client, concurrency) as pool:
         while pending:
