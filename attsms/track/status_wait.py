@@ -11,7 +11,8 @@ print them at the end. Here (`StatusWait`) the history is read a page at a time,
 2. iterating the `StatusWait` after `run`: the same pages read again, each message as the
    history now holds it (what the wait recorded), with the note or source pass 1 found.
 
-A history that cannot be written keeps no answers: `track` is used for it (held in memory).
+A history that cannot be written keeps no answers: then they are held here (not flat), as
+`track` holds them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from attsms.track.status import (
     Tracked,
     _as_status,
     _Connection,
+    _from_answer,
     _from_history,
     _open_history,
     _Tracker,
@@ -95,15 +97,19 @@ class StatusWait:
         self.count = 0
         self._more = False
         self._started = 0.0
+        self._kept: dict[str, DeliveryStatus] | None = None  # a read-only history's answers
 
     def run(self) -> None:
         self._started = started = time.monotonic()
         connection = _Connection(self._open, self._concurrency)
         with _open_history(self._stores) as store, connection:
             tracker = _Tracker(store, connection, self._profile, self._now())
+            self._kept = {} if store.read_only else None
             pages = self._pages(store)
             for page in pages:
                 part = tracker.of(page)
+                if self._kept is not None:
+                    self._kept.update(tracker.answers)
                 tracker.forget_answers()
                 self._failures.extend(part.failures)
                 for message in part.messages:
@@ -150,6 +156,8 @@ class StatusWait:
         def changed(current: DeliveryStatus, previous: DeliveryStatus | None) -> None:
             self._serviced.add(current.message_id)
             self._notes.pop(current.message_id, None)
+            if self._kept is not None:
+                self._kept[current.message_id] = current
             if self._on_update is None or (previous is None and current.message_id in given):
                 return  # shown as first answered
             moved = tuple(Delivery(d.address, d.status) for d in changes(current, previous))
@@ -164,7 +172,7 @@ class StatusWait:
             timeout=timeout,
             interval=self._interval,
             on_change=changed,
-            answered=_Recorded(store, given) if not store.read_only else None,
+            answered=_Recorded(store, given) if self._kept is None else self._kept,
             keep=False,
         )
 
@@ -185,7 +193,9 @@ class StatusWait:
                 note = f"{NOT_SENT}: {batch.error}"
             return _from_history(batch, note)
         if message_id in self._serviced:
-            return replace(_from_history(batch, None), source="service")
+            ended = replace(_from_history(batch, None), source="service")
+            answer = None if self._kept is None else self._kept.get(message_id)
+            return ended if answer is None else _from_answer(answer, batch)
         if message_id in self._notes:
             return _from_history(batch, self._notes[message_id])
         return _from_history(batch, None if batch.final else TOO_OLD)

@@ -227,19 +227,19 @@ def wait_for_final(
     delay = interval
     with _pool_for(client, concurrency) as pool:
         while pending:
-            answers, retry_after = _look(pool, pending, known, given)
-            given = {}  # later rounds ask
-            for message_id, status in answers:
+            retry_after = [0.0]
+            for message_id, status in _look(pool, pending, known, given, retry_after):
                 if seen.differs(message_id, status):
                     previous = seen.previous(message_id, status)
                     seen.put(message_id, status)
                     if on_change is not None:
                         on_change(status, previous)
+            given = {}  # later rounds ask
             pending = [m for m in pending if not seen.final(m)]
             now = clock()
             if not pending or now >= deadline:
                 break
-            wait = max(delay, retry_after)
+            wait = max(delay, retry_after[0])
             sleep(min(wait, deadline - now))
             delay = min(delay * BACKOFF, max_interval)
     return WaitResult(
@@ -365,26 +365,49 @@ def _look(
     pending: Sequence[str],
     known: Callable[[str], DeliveryStatus | None] | None,
     given: Mapping[str, DeliveryStatus],
-) -> tuple[list[tuple[str, DeliveryStatus]], float]:
-    """One round: (message id, status) of the pending messages that have one, first those with
-    a final status already `known`, then in order those `given` or asked about; and the longest
-    Retry-After of the answers that were temporary errors. Any other error is raised."""
-    already = [(m, s) for m in pending if known and (s := known(m)) and s.final]
-    done = {m for m, _ in already}
-    to_ask = [m for m in pending if m not in done and m not in given]
-    asked: dict[str, DeliveryStatus] = {}
-    retry_after = 0.0
-    for message_id, answer in zip(to_ask, pool.ask(to_ask), strict=True):
+    retry_after: list[float],
+) -> Iterator[tuple[str, DeliveryStatus]]:
+    """One round, as the answers come: (message id, status) of the pending messages that have
+    one, first those with a final status already `known`, then in order those `given` or asked
+    about (`_WINDOW` requests queued at a time: a round of a million recipients is never held);
+    `retry_after[0]` becomes the longest Retry-After of the answers that were temporary
+    errors. Any other error is raised."""
+    done: set[str] = set()
+    for message_id in pending:
+        if known is not None and (status := known(message_id)) is not None and status.final:
+            done.add(message_id)
+            yield message_id, status
+    asking = _windowed(pool, [m for m in pending if m not in done and m not in given])
+    for message_id in pending:
+        if message_id in done:
+            continue
+        if message_id in given:
+            yield message_id, given[message_id]
+            continue
+        answer = next(asking)
         if isinstance(answer, DeliveryStatus):
-            asked[message_id] = answer
+            yield message_id, answer
         elif is_temporary(answer):
-            retry_after = max(retry_after, getattr(answer, "retry_after", None) or 0.0)
+            retry_after[0] = max(retry_after[0], getattr(answer, "retry_after", None) or 0.0)
         else:  # an unknown message ID, credentials: waiting will not help
             raise answer
-    answers = [
-        (m, s) for m in pending if m not in done and (s := given.get(m, asked.get(m))) is not None
-    ]
-    return already + answers, retry_after
+
+
+# Status requests queued in the pool at once while waiting: the next window is under way while
+# the answers of this one are recorded, and the answers not yet read stay few.
+_WINDOW = 256
+
+
+def _windowed(pool: StatusPool, ids: list[str]) -> Iterator[DeliveryStatus | AttsmsError]:
+    """`pool.ask(ids)`, `_WINDOW` at a time, one window ahead of the one being read."""
+    ahead: Iterator[DeliveryStatus | AttsmsError] | None = None
+    for start in range(0, len(ids), _WINDOW):
+        asking = pool.ask(ids[start : start + _WINDOW])
+        if ahead is not None:
+            yield from ahead
+        ahead = asking
+    if ahead is not None:
+        yield from ahead
 
 
 @contextlib.contextmanager
