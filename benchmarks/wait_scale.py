@@ -47,8 +47,16 @@ def _env(work: Path, name: str, url: str) -> dict[str, str]:
     return env
 
 
-def wait_runs(attsms: dict[str, list[str]], sizes: list[int], runs: int, work: Path) -> None:
-    """Peak RSS and wall of `send --wait` and `status --all --wait` at each size."""
+def wait_runs(
+    attsms: dict[str, list[str]],
+    sizes: list[int],
+    runs: int,
+    work: Path,
+    skip: list[str],
+    limits: dict[str, int],
+) -> None:
+    """Peak RSS and wall of `send --wait` and `status --all --wait` at each size (an attsms
+    only up to its `limits` size: the one before grows by GBs)."""
     with running_sandbox(_attsms(), bench_env(work / "sb"), latency_ms=0) as url:
         for size in sizes:
             to_file = work / f"to-{size}.txt"
@@ -56,20 +64,24 @@ def wait_runs(attsms: dict[str, list[str]], sizes: list[int], runs: int, work: P
             send = ["send", "--to-file", str(to_file), "-m", "wait bench", "--json"]
             for run in range(runs):
                 for name, argv in attsms.items():
-                    env = _env(work, f"{name}-{size}-{run}", url)
-                    with (work / "out").open("wb") as sink:
-                        wall, rss, _ = _run([*argv, *send, "--wait"], env, sink, poll_rss=True)
-                    print(
-                        f"  {name:<6} send --wait        {size:>9,}: {wall:6.1f} s, {rss:6.1f} MB"
-                    )
-                    env = _env(work, f"{name}-{size}-{run}-s", url)
-                    _run([*argv, *send], env, subprocess.DEVNULL)
-                    with (work / "out").open("wb") as sink:
+                    if size > limits.get(name, size):
+                        continue
+                    if "send" not in skip:
+                        env = _env(work, f"{name}-{size}-{run}", url)
+                        with (work / "out").open("wb") as sink:
+                            wall, rss, _ = _run([*argv, *send, "--wait"], env, sink, poll_rss=True)
+                        _line(name, "send --wait", size, wall, rss)
+                    if "status" not in skip:
+                        env = _env(work, f"{name}-{size}-{run}-s", url)
+                        _run([*argv, *send], env, subprocess.DEVNULL)
                         argv_status = [*argv, "status", "--all", "--wait", "--json"]
-                        wall, rss, _ = _run(argv_status, env, sink, poll_rss=True)
-                    print(
-                        f"  {name:<6} status --all --wait {size:>9,}: {wall:6.1f} s, {rss:6.1f} MB"
-                    )
+                        with (work / "out").open("wb") as sink:
+                            wall, rss, _ = _run(argv_status, env, sink, poll_rss=True)
+                        _line(name, "status --all --wait", size, wall, rss)
+
+
+def _line(name: str, what: str, size: int, wall: float, rss: float) -> None:
+    print(f"  {name:<6} {what:<20} {size:>9,}: {wall:6.1f} s, peak RSS {rss:6.1f} MB", flush=True)
 
 
 def read_runs(attsms: dict[str, list[str]], size: int, runs: int, work: Path) -> None:
@@ -108,7 +120,12 @@ def main() -> None:
     parser.add_argument("--read", type=int, default=1_000_000, help="size of the read store")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--attsms", action="append", help="an attsms console script (repeat)")
-    parser.add_argument("--skip", choices=("wait", "read"), action="append", default=[])
+    parser.add_argument(
+        "--skip", choices=("send", "status", "wait", "read"), action="append", default=[]
+    )
+    parser.add_argument(
+        "--base-max", type=int, default=300_000, help="largest wait size for the base install"
+    )
     args = parser.parse_args()
     scripts = args.attsms or [" ".join(_attsms())]
     attsms = {
@@ -118,7 +135,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
         work = Path(tmp)
         if "wait" not in args.skip:
-            wait_runs(attsms, [int(n) for n in args.recipients.split(",") if n], args.runs, work)
+            sizes = [int(n) for n in args.recipients.split(",") if n]
+            wait_runs(attsms, sizes, args.runs, work, args.skip, {"base": args.base_max})
         if "read" not in args.skip:
             read_runs(attsms, args.read, args.runs, work)
 
