@@ -260,8 +260,6 @@ class HistoryStream:
 # --- status from the service -----------------------------------------------------------------
 
 OnUpdate = Callable[[Tracked, tuple[Delivery, ...]], None]
-# The IDs of a page's questions and their answers as they come (`_Tracker.start`).
-_Asking = tuple[list[str], Iterator[DeliveryStatus | AttsmsError]]
 
 
 def track(
@@ -337,27 +335,14 @@ class StatusStream:
             pages = HistoryStream(
                 self._stores, self._profile, limit=self._limit, since=self._since, store=store
             )
-            # A page is asked about while the one before is printed: the answers come in as the
-            # main thread renders, not after (a million recipients: 29 s -> see wait_scale.py).
-            ahead: tuple[Sequence[SentBatch], _Asking] | None = None
             for page in pages:
-                asking = tracker.start(page)
-                if ahead is not None:
-                    yield from self._finish(tracker, *ahead)
-                ahead = (page, asking)
-            if ahead is not None:
-                yield from self._finish(tracker, *ahead)
+                part = tracker.of(page)
+                tracker.forget_answers()
+                room = self.MAX_FAILURES - len(self._failures)
+                self._failures.extend(part.failures[: max(0, room)])
+                self.count += len(part.messages)
+                yield from part.messages
             self._more = pages.more
-
-    def _finish(
-        self, tracker: _Tracker, page: Sequence[SentBatch], asking: _Asking
-    ) -> Iterator[Tracked]:
-        part = tracker.of(page, asking)
-        tracker.forget_answers()
-        room = self.MAX_FAILURES - len(self._failures)
-        self._failures.extend(part.failures[: max(0, room)])
-        self.count += len(part.messages)
-        yield from part.messages
 
     def report(self) -> StatusReport:
         return StatusReport((), failures=tuple(self._failures), more=self._more)
@@ -484,8 +469,8 @@ class _Tracker:
             batches = batches[:limit]
         return replace(self.of(batches), more=more)
 
-    def start(self, batches: Sequence[SentBatch]) -> _Asking:
-        """The questions about `batches` that are not final, under way: `of` takes the answers."""
+    def of(self, batches: Sequence[SentBatch]) -> StatusReport:
+        """The status of `batches` (newest first), asking the service about those not final."""
         to_ask = [
             b.message_id
             for b in batches
@@ -494,13 +479,7 @@ class _Tracker:
             and not b.final
             and self._now - b.created_at <= NETWORK_RETRY_WINDOW
         ]
-        ids = list(dict.fromkeys(to_ask))
-        return ids, (self._connection.pool.ask(ids) if ids else iter(()))
-
-    def of(self, batches: Sequence[SentBatch], asking: _Asking | None = None) -> StatusReport:
-        """The status of `batches` (newest first), asking the service about those not final
-        (or taking the answers of `asking`, their questions `start`ed earlier)."""
-        answers = self._ask(*(asking or self.start(batches)))
+        answers = self._ask(list(dict.fromkeys(to_ask)))
         messages: list[Tracked] = []
         failures: list[AttsmsError] = []
         for batch in batches:
@@ -589,16 +568,12 @@ class _Tracker:
 
     # asking -----------------------------------------------------------------------------------
 
-    def _ask(
-        self, message_ids: list[str], asking: Iterator[DeliveryStatus | AttsmsError] | None = None
-    ) -> dict[str, DeliveryStatus | AttsmsError]:
-        """Each message's status or the error asking for it, a few requests at a time (or the
-        answers of `asking`, already under way); every answer is written to the history at
-        once."""
+    def _ask(self, message_ids: list[str]) -> dict[str, DeliveryStatus | AttsmsError]:
+        """Each message's status or the error asking for it, a few requests at a time; every
+        answer is written to the history at once."""
         if not message_ids:
             return {}
-        if asking is None:
-            asking = self._connection.pool.ask(message_ids)
+        asking = self._connection.pool.ask(message_ids)
         answers: dict[str, DeliveryStatus | AttsmsError] = {}
         for message_id, answer in zip(message_ids, asking, strict=True):
             answers[message_id] = answer
