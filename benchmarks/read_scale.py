@@ -19,6 +19,7 @@ recipients; now a page of the history is asked about and printed before the next
 Measured (1,000,000 recipients, 200,000 messages, this 2-core box): history JSON 32 MB (8.0 s),
 TSV 44 MB (2.2 s); inbox list JSON 26 MB (1.9 s), export JSON 26 MB (2.4 s); status --all
 --json 49 MB (29 s, 20,000 requests), output byte for byte as before.
+`benchmarks/wait_scale.py` sets status --all --json beside history on one store, interleaved.
 """
 
 from __future__ import annotations

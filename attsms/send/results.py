@@ -4,7 +4,7 @@ summary, and the error it ends with: exit 4, 5 or 75, or the one error when noth
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -192,3 +192,41 @@ class InBatchOrder:
             outcome = self._waiting.pop(self._next)
             self._next += 1
             self._handle(outcome)
+
+
+class SpilledRows:
+    """Each batch's rows, written to a temporary file as the batch ends and read back in batch
+    order: what `send --wait` prints after waiting, without holding a million recipients (the
+    run's report keeps counts only). A line a batch: JSON of its number, message ID, result,
+    error and addresses (sent to, then skipped)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.errors = False  # some row has an error: its column is shown
+
+    def add(self, outcome: BatchOutcome) -> None:
+        import json
+
+        error = outcome.error.message if outcome.error is not None else None
+        self.errors = self.errors or (error is not None and bool(outcome.addresses))
+        line = [outcome.number, outcome.message_id, outcome.result.value, error]
+        self._file.write(json.dumps([*line, outcome.addresses, outcome.skipped]) + "\n")
+
+    def __iter__(self) -> Iterator[tuple[str | None, list[RecipientResult]]]:
+        """Each batch's message ID and rows, in batch order."""
+        import json
+
+        self._file.seek(0)
+        for line in self._file:
+            number, message_id, result, error, addresses, skipped = json.loads(line)
+            rows = [
+                RecipientResult(message_id, display(a), a, Result(result), error, number)
+                for a in addresses
+            ]
+            rows += [RecipientResult(None, display(a), a, OPTED_OUT, None, number) for a in skipped]
+            yield message_id, rows
+
+    def close(self) -> None:
+        self._file.close()

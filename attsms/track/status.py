@@ -500,6 +500,11 @@ class _Tracker:
                 messages.append(_from_history(batch, NOT_REFRESHED))
         return StatusReport(tuple(messages), failures=tuple(failures))
 
+    @property
+    def answers(self) -> dict[str, DeliveryStatus]:
+        """This run's answers since `forget_answers`."""
+        return self._answers
+
     def forget_answers(self) -> None:
         """Drop the answers kept for `wait` (a streamed run does not wait)."""
         self._answers.clear()

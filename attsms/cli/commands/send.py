@@ -17,13 +17,15 @@ from attsms.cli.output import Column, Format, delivery_style
 from attsms.core.errors import StdoutClosed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
     from attsms.auth.session import Session
     from attsms.cli.commands.context import AppState
     from attsms.cli.output import Output, RecordStream
     from attsms.send.compose import JobRef, Preview, TemplateDryRun
     from attsms.send.plan import DryRun, SendPlan
     from attsms.send.quiet_hours import Deferral, QuietHours
-    from attsms.send.results import BatchOutcome, RecipientResult, SendReport
+    from attsms.send.results import BatchOutcome, RecipientResult, SendReport, SpilledRows
     from attsms.send.runner import JobPreview, SendOptions
     from attsms.store import StoreSettings
     from attsms.track.wait import WaitResult
@@ -284,6 +286,7 @@ def _send_and_report(
     """Send `plan` (and with --wait, wait for its delivery), print its rows and summary, then
     raise what the run ends with."""
     from attsms.core.errors import AttsmsError
+    from attsms.send.results import SpilledRows
     from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
 
     stores = app_state.settings.store
@@ -295,8 +298,12 @@ def _send_and_report(
     # Piped or --json, the rows go out as batches end (a million are never held); the table on
     # a terminal, and rows with --wait's delivery statuses, are printed at the end.
     rows = None if wait or out.format is Format.TABLE else _SendRows(out)
+    # With --wait each batch's rows go to a temporary file, printed with their statuses after
+    # the wait (which counts them, keeping none): flat memory for a million recipients.
+    spilled = SpilledRows() if wait else None
+    sink = rows.add if rows is not None else spilled.add if spilled is not None else None
     try:
-        report = _send(out, session, plan, options, stores, rows)
+        report = _send(out, session, plan, options, stores, sink)
         if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
                 waited = wait_for_delivery(
@@ -305,6 +312,7 @@ def _send_and_report(
                     stores=stores,
                     timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
                     on_change=_change_printer(out),
+                    keep=False,
                 )
             except AttsmsError as failure:  # what was sent is still worth printing
                 wait_failed = failure
@@ -312,7 +320,11 @@ def _send_and_report(
                 interrupted = signal
     finally:
         session.close()
-    _print_outcome(out, report, rows, waited)
+    try:
+        _print_outcome(out, report, rows, waited, None if spilled is None else (spilled, stores))
+    finally:
+        if spilled is not None:
+            spilled.close()
     if report.interrupted is not None:
         raise report.interrupted
     if interrupted is not None:
@@ -328,13 +340,14 @@ def _send(
     plan: SendPlan,
     options: SendOptions,
     stores: StoreSettings,
-    rows: _SendRows | None,
+    sink: Callable[[BatchOutcome], None] | None,
 ) -> SendReport:
-    """`send_plan` under a progress bar, each batch's rows handed to `rows` in batch order."""
+    """`send_plan` under a progress bar, each batch's outcome handed to `sink` in batch order
+    (the report then keeps counts only)."""
     from attsms.send.results import InBatchOrder
     from attsms.send.runner import send_plan
 
-    in_order = InBatchOrder(rows.add) if rows is not None else None
+    in_order = InBatchOrder(sink) if sink is not None else None
     with out.progress(len(plan.addresses), "Sending") as bar:
 
         def on_batch(outcome: BatchOutcome) -> None:
@@ -343,7 +356,7 @@ def _send(
                 in_order(outcome)
 
         return send_plan(
-            session, plan, options, stores=stores, on_batch=on_batch, keep_rows=rows is None
+            session, plan, options, stores=stores, on_batch=on_batch, keep_rows=sink is None
         )
 
 
@@ -436,7 +449,11 @@ def _row(r: RecipientResult) -> dict[str, Any]:
 
 
 def _print_outcome(
-    out: Output, report: SendReport, rows: _SendRows | None, waited: WaitResult | None
+    out: Output,
+    report: SendReport,
+    rows: _SendRows | None,
+    waited: WaitResult | None,
+    spilled: tuple[SpilledRows, StoreSettings] | None = None,
 ) -> None:
     """The warnings, then the rows and the summary, unless nothing went (not interrupted) and
     nothing was printed: then the error says it all, no rows of "failed"."""
@@ -451,21 +468,27 @@ def _print_outcome(
         rows.close(summary)
         out.info(_summary_line(summary))
     else:
-        _print_report(out, report, waited)
+        _print_report(out, report, waited, spilled)
 
 
-def _print_report(out: Output, report: SendReport, waited: WaitResult | None) -> None:
-    statuses: dict[tuple[str | None, str], str] = {}
-    if waited is not None:
-        statuses = {
-            (s.message_id, d.address): d.status for s in waited.statuses for d in s.deliveries
-        }
-    rows = []
-    for r in report.recipients():
-        row = _row(r)
-        if waited is not None:
-            row["status"] = statuses.get((r.message_id, r.address))
-        rows.append(row)
+def _print_report(
+    out: Output,
+    report: SendReport,
+    waited: WaitResult | None,
+    spilled: tuple[SpilledRows, StoreSettings] | None = None,
+) -> None:
+    """Every row and the summary: from the report, or (`--wait`) a batch at a time from the
+    spilled rows, each with its recipients' statuses as the wait recorded them in the history."""
+    import contextlib
+
+    from attsms.track.wait import recorded_statuses
+
+    batches: Iterable[tuple[str | None, list[RecipientResult]]]
+    if spilled is not None:
+        batches, errors = spilled[0], spilled[0].errors
+    else:
+        batches = ((o.message_id, o.rows()) for o in report.outcomes)
+        errors = any(o.error is not None and o.addresses for o in report.outcomes)
     columns = [
         Column("message_id", "MESSAGE ID"),
         Column("to", "TO"),
@@ -473,18 +496,31 @@ def _print_report(out: Output, report: SendReport, waited: WaitResult | None) ->
     ]
     if waited is not None:
         columns.append(Column("status", "STATUS", style_for=delivery_style))
-    if any(row["error"] for row in rows):
+    if errors:
         columns.append(Column("error", "ERROR"))
     summary = report.summary()
     if waited is not None:
-        summary["delivery"] = {
-            "delivered": len(waited.deliveries) - len(waited.impossible) - len(waited.not_final),
-            "impossible": len(waited.impossible),
-            "pending": len(waited.not_final),
-            "timed_out": waited.timed_out,
-            "waited_seconds": round(waited.waited, 3),
-        }
-    out.records(rows, columns, document={"messages": rows, "summary": summary})
+        summary["delivery"] = waited.summary()
+
+    def pages(status_of: Callable[[str], dict[str, str]] | None) -> Iterator[list[dict[str, Any]]]:
+        for message_id, results in batches:
+            statuses = status_of(message_id) if status_of and message_id else {}
+            page = [_row(r) for r in results]
+            if status_of is not None:
+                for row in page:
+                    row["status"] = statuses.get(row["address"])
+            yield page
+
+    stores = spilled[1] if spilled is not None and waited is not None else None
+    with recorded_statuses(stores) if stores else contextlib.nullcontext() as status_of:
+        if out.format is Format.TABLE:  # sized to every row: read them all
+            rows = [row for page in pages(status_of) for row in page]
+            out.records(rows, columns, document={"messages": rows, "summary": summary})
+        else:
+            stream = out.record_stream(columns, field="messages")
+            for page in pages(status_of):
+                stream.write(page)
+            stream.close({"summary": summary})
     out.info(_summary_line(summary))
 
 

@@ -10,6 +10,9 @@ from attsms.cli.commands.options import Wait, WaitTimeout, examples, formats, no
 from attsms.cli.output import Format, delivery_style
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from attsms.cli.commands.context import AppState
     from attsms.cli.output import Column, Output
     from attsms.track.status import Delivery, StatusReport, Tracked
 
@@ -153,6 +156,10 @@ def status(
             page=100,
         )
         report, shown = stream.report(), stream.count
+    elif wait and not message_ids:
+        report, shown = _wait_recent(
+            app_state, out, columns, limit=limit, since=after, timeout=timeout, interval=interval
+        )
     else:
         streaming = wait and not out.machine  # each change printed as it comes
         report = track(
@@ -178,6 +185,47 @@ def status(
         raise error
 
 
+def _wait_recent(
+    app_state: AppState,
+    out: Output,
+    columns: list[Column],
+    *,
+    limit: int | None,
+    since: datetime | None,
+    timeout: float | None,
+    interval: float | None,
+) -> tuple[StatusReport, int]:
+    """`--wait` of the recent sends, in flat memory (`StatusWait`): on a terminal or piped,
+    the first answers then each change as it comes; with --json, one document at the end,
+    the history read again a page at a time."""
+    from attsms.track.status_wait import StatusWait
+    from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+
+    streaming = not out.machine
+    settings = app_state.settings
+    waiter = StatusWait(
+        lambda: app_state.session(out),
+        stores=settings.store,
+        profile=settings.profile.name,
+        limit=limit,
+        since=since,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        interval=DEFAULT_INTERVAL if interval is None else interval,
+        on_update=(lambda m, moved: _print_update(out, columns, m, moved)) if streaming else None,
+    )
+    waiter.run()
+    shown = waiter.count
+    if not streaming:
+        out.stream_records(
+            waiter,
+            columns,
+            rows=lambda m: _rows(m, m.deliveries, out),
+            document=_document,
+            page=100,
+        )
+    return waiter.report(), shown
+
+
 def _print_update(
     out: Output, columns: list[Column], message: Tracked, moved: tuple[Delivery, ...]
 ) -> None:
@@ -193,10 +241,9 @@ def _summarize(
     elif report.more:
         out.info(f"Showing the newest {shown} sends; --all shows all.")
     waited = report.waited
-    if waited is not None and waited.deliveries:
-        impossible, pending = len(waited.impossible), len(waited.not_final)
-        delivered = len(waited.deliveries) - impossible - pending
+    if waited is not None and waited.counts.recipients:
+        counts = waited.counts
         out.info(
-            f"Delivery: {delivered} delivered, {impossible} impossible, {pending} pending"
-            f" ({waited.waited:.1f} s)."
+            f"Delivery: {counts.delivered} delivered, {counts.impossible} impossible,"
+            f" {counts.pending} pending ({waited.waited:.1f} s)."
         )

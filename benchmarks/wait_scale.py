@@ -1,0 +1,153 @@
+"""`send --wait` and `status --wait` at scale, and `status --all --json` against `history`.
+
+Each measured command runs as a real process (peak RSS: its own VmHWM) for every attsms given
+with `--attsms` (default: this venv's), interleaved run by run so the noise of this shared box
+hits each alike:
+
+1. `send --to-file F --wait --json` of N recipients to `sandbox serve` (each status final 2 s
+   after its send: first seen waiting, then delivered), then `status --all --wait --json` of a
+   fresh history of N recipients sent without waiting (the service knows each message). Peak
+   RSS at each N of `--recipients`, so the growth shows.
+2. `status --all --json` and `history --limit 0 --json` on one history of `--read` recipients
+   written straight into the store (`read_scale.fill`; the sandbox knows none of its messages,
+   each is asked about and is "gone"): the wall ratio status/history, median of `--runs`.
+
+    python benchmarks/wait_scale.py [--recipients 100000,1000000] [--read 1000000] [--runs 3]
+                                    [--attsms /tmp/track-base/.venv/bin/attsms ...]
+
+Measured (this 2-core box, shared; before = the install of the commit before issue 25's change):
+send --wait 52 / 56 / 70 MB at 100,000 / 300,000 / 1,000,000 recipients (before 303 / 814 MB at
+100,000 / 300,000); status --all --wait 44 / 45 / 48 MB (before 240 / 654 MB). status --all --json
+of 1,000,000: 32-33 s against history's 9.6-10.7 s (3.1-3.3x) in the quiet runs; asking the next
+page while printing this one measured 37 s against 9.9 s, and was not kept. The client's CPU for
+20,000 status requests (httpx, ~1 ms each here) shares the GIL with the rendering: that, not
+waiting, is what status adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # sibling scripts, not a package
+
+from bulk_send import _attsms, _run, bench_env, credentials, running_sandbox
+from read_scale import fill
+
+
+def _delivered(count: int) -> list[str]:
+    """`count` distinct numbers the sandbox delivers (its outcome by digits: line 01xx)."""
+    numbers = []
+    for i in range(count):
+        area, rest = divmod(i, 80_000)
+        exchange, line = divmod(rest, 100)
+        numbers.append(f"+1{212 + area}{200 + exchange}01{line:02d}")
+    return numbers
+
+
+def _env(work: Path, name: str, url: str) -> dict[str, str]:
+    env = bench_env(work / name) | credentials(url)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache" / name)  # each install its own .pyc
+    return env
+
+
+def wait_runs(
+    attsms: dict[str, list[str]],
+    sizes: list[int],
+    runs: int,
+    work: Path,
+    skip: list[str],
+    limits: dict[str, int],
+) -> None:
+    """Peak RSS and wall of `send --wait` and `status --all --wait` at each size (an attsms
+    only up to its `limits` size: the one before grows by GBs)."""
+    with running_sandbox(_attsms(), bench_env(work / "sb"), latency_ms=0) as url:
+        for size in sizes:
+            to_file = work / f"to-{size}.txt"
+            to_file.write_text("\n".join(_delivered(size)) + "\n")
+            send = ["send", "--to-file", str(to_file), "-m", "wait bench", "--json"]
+            for run in range(runs):
+                for name, argv in attsms.items():
+                    if size > limits.get(name, size):
+                        continue
+                    if "send" not in skip:
+                        env = _env(work, f"{name}-{size}-{run}", url)
+                        with (work / "out").open("wb") as sink:
+                            wall, rss, _ = _run([*argv, *send, "--wait"], env, sink, poll_rss=True)
+                        _line(name, "send --wait", size, wall, rss)
+                    if "status" not in skip:
+                        env = _env(work, f"{name}-{size}-{run}-s", url)
+                        _run([*argv, *send], env, subprocess.DEVNULL)
+                        argv_status = [*argv, "status", "--all", "--wait", "--json"]
+                        with (work / "out").open("wb") as sink:
+                            wall, rss, _ = _run(argv_status, env, sink, poll_rss=True)
+                        _line(name, "status --all --wait", size, wall, rss)
+
+
+def _line(name: str, what: str, size: int, wall: float, rss: float) -> None:
+    print(f"  {name:<6} {what:<20} {size:>9,}: {wall:6.1f} s, peak RSS {rss:6.1f} MB", flush=True)
+
+
+def read_runs(attsms: dict[str, list[str]], size: int, runs: int, work: Path) -> None:
+    """`status --all --json` against `history --limit 0 --json` on one store, interleaved."""
+    env = bench_env(work / "read")
+    fill(Path(env["ATTSMS_DATA_DIR"]), size, 0)
+    print(f"read: one history of {size:,} recipients ({-(-size // 50):,} messages)")
+    with running_sandbox(_attsms(), bench_env(work / "sb-read"), latency_ms=0) as url:
+        env |= credentials(url)
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(runs):
+            for name, argv in attsms.items():
+                for what, args in (
+                    ("history", ["history", "--limit", "0", "--json"]),
+                    ("status", ["status", "--all", "--json"]),
+                ):
+                    with (work / "out").open("wb") as sink:
+                        wall, rss, _ = _run([*argv, *args], env, sink, poll_rss=True)
+                    times.setdefault((name, what), []).append(wall)
+                    print(f"  {name:<6} {what:<8} {wall:6.2f} s, {rss:6.1f} MB")
+        for name in attsms:
+            history = statistics.median(times[name, "history"])
+            status = statistics.median(times[name, "status"])
+            ratio = statistics.median(
+                s / h for s, h in zip(times[name, "status"], times[name, "history"], strict=True)
+            )
+            print(
+                f"  {name:<6} status --all --json {status:.2f} s, history --limit 0 --json"
+                f" {history:.2f} s: {ratio:.2f}x (median of per-run ratios)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", default="100000,1000000", help="sizes of the waits")
+    parser.add_argument("--read", type=int, default=1_000_000, help="size of the read store")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--attsms", action="append", help="an attsms console script (repeat)")
+    parser.add_argument(
+        "--skip", choices=("send", "status", "wait", "read"), action="append", default=[]
+    )
+    parser.add_argument(
+        "--base-max", type=int, default=300_000, help="largest wait size for the base install"
+    )
+    args = parser.parse_args()
+    scripts = args.attsms or [" ".join(_attsms())]
+    attsms = {
+        ("base" if "track-base" in s else f"this{i or ''}"): s.split()
+        for i, s in enumerate(scripts)
+    }
+    with tempfile.TemporaryDirectory(prefix="attsms-bench-") as tmp:
+        work = Path(tmp)
+        if "wait" not in args.skip:
+            sizes = [int(n) for n in args.recipients.split(",") if n]
+            wait_runs(attsms, sizes, args.runs, work, args.skip, {"base": args.base_max})
+        if "read" not in args.skip:
+            read_runs(attsms, args.read, args.runs, work)
+
+
+if __name__ == "__main__":
+    main()
