@@ -21,7 +21,8 @@ Per recipient the store keeps the furthest delivery status seen (`update_statuse
 threads: one connection behind a lock.
 
 Its schema and upgrades are in `store/migrations.py`; the claims of keyed jobs (one live run per
-dedupe key) in `store/lease.py`, whose methods `HistoryStore` has.
+dedupe key) in `store/lease.py`, the forward-only status writes in `store/statuses.py` and
+retention in `store/retention.py`, whose methods `HistoryStore` has.
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ from attsms.store.lease import JobLease as JobLease
 from attsms.store.lease import JobOwner as JobOwner
 from attsms.store.lease import JobTakenError as JobTakenError
 from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
+from attsms.store.retention import Retention
 from attsms.store.sqlite import SqliteDatabase
+
+# forward_status is part of the history's API: callers import it from here.
+from attsms.store.statuses import StatusWrites
+from attsms.store.statuses import forward_status as forward_status
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection, Database
@@ -68,26 +74,6 @@ SENDING, ACCEPTED, UNKNOWN, FAILED = Outcome
 
 # Which attempt of a batch counts: accepted beats "may have gone" beats failed.
 _RANK: dict[str, int] = {ACCEPTED: 3, SENDING: 2, UNKNOWN: 2, FAILED: 1}
-
-
-def forward_status(current: str | None, new: str | None) -> str | None:
-    """Delivery statuses only move forward: the status a recipient has once `new` is seen after
-    `current`. A final status is never replaced by a non-final one, nor `DeliveredToTerminal` by
-    another (`DeliveredToNetwork`); anything else is replaced by the later. The store applies it
-    to every status it writes (`update_statuses`, in SQL: `_FORWARD_UPDATE`)."""
-    return new if _rank(new) >= _rank(current) else current
-
-
-def _rank(status: str | None) -> int:
-    """How far a delivery has got: nothing known, on its way, final, on the handset."""
-    if status is None:
-        return -1
-    if status == _TERMINAL:
-        return 2
-    return 1 if status in FINAL_STATUSES else 0
-
-
-_TERMINAL = "DeliveredToTerminal"
 
 
 @dataclass(frozen=True)
@@ -186,7 +172,7 @@ def history_path() -> Path:
     return data_dir() / HISTORY_FILE
 
 
-class HistoryStore(JobClaims):
+class HistoryStore(JobClaims, StatusWrites, Retention):
     """The history database. Open with `HistoryStore.open()`; close (or use `with`) when done."""
 
     def __init__(self, database: Database) -> None:
@@ -362,107 +348,6 @@ class HistoryStore(JobClaims):
         if outcome != SENDING:
             self.finish_batch(claim.batch_id, outcome, message_id=message_id, error=error)
         return claim.batch_id
-
-    def update_statuses(self, message_id: str, deliveries: Iterable[DeliveryInfo]) -> int:
-        """Store the delivery status of each recipient of `message_id`, forward only
-        (`forward_status`); returns the rows changed (a status seen again, or one that would move
-        a recipient back, changes none).
-
-        The one write of delivery statuses, whichever path brings them (a poll, `send --wait`,
-        `status`, a receipt pushed to `attsms listen`): the rule is applied in the transaction
-        that writes, so two writers racing cannot move a status back either. Addresses are
-        compared in wire form (`attsms.api.client` returns the service's in that form).
-        """
-        return self.update_statuses_many([(message_id, deliveries)])[0]
-
-    def update_statuses_many(
-        self, updates: Sequence[tuple[str, Iterable[DeliveryInfo]]]
-    ) -> list[int]:
-        """`update_statuses` for several messages in one transaction (the receipts `attsms
-        listen` took in at once): the rows each update changed, in order. With PostgreSQL, one
-        statement per round of distinct recipients (a round trip each), not one per status."""
-        changed = [0] * len(updates)
-        now = time.time()
-        rows = [
-            (index, message_id, d.address, d.status)
-            for index, (message_id, deliveries) in enumerate(updates)
-            for d in deliveries
-        ]
-        with self._write(serialize=False) as db:
-            if self.backend == "postgresql":
-                for batch in _rounds(rows):
-                    indexes, message_ids, addresses, statuses = (
-                        list(c) for c in zip(*batch, strict=True)
-                    )
-                    ranks = [_rank(status) for status in statuses]
-                    params = (now, indexes, message_ids, addresses, statuses, ranks)
-                    for (index,) in db.execute(_FORWARD_UPDATE_ALL, params).fetchall():
-                        changed[index] += 1
-                return changed
-            for index, message_id, address, status in rows:
-                params2 = (status, now, message_id, address, status, _rank(status))
-                changed[index] += db.execute(_FORWARD_UPDATE, params2).rowcount
-        return changed
-
-    # pruning ---------------------------------------------------------------------------------
-
-    def prune(
-        self,
-        *,
-        keep_days: float | None = None,
-        keep_batches: int | None = None,
-        now: float | None = None,
-    ) -> int:
-        """Delete batches older than `keep_days` or beyond the newest `keep_batches`, with their
-        recipients; returns the batches deleted.
-
-        Retention never forgets a promise. Never a row of a job that a live run holds (an
-        unexpired claim), nor of a keyed job that is not settled (a batch number without an
-        accepted or may-have-gone attempt: failed, deferred, or never begun): its re-run reads
-        them to send only the rest. A settled keyed job's rows go like any other, and its job is
-        retired (`jobs.retired_at`): its key, fingerprint and counts stay, and a re-run with that
-        key is refused (`acquire_job`), since nothing then tells who got the text. Keyed jobs
-        with no batch ever pruned and none left (nothing was sent) are forgotten.
-        """
-        if keep_days is None and keep_batches is None:
-            return 0
-        now = time.time() if now is None else now
-        clauses: list[str] = []
-        params: list[Any] = []
-        if keep_days is not None:
-            clauses.append("created_at < ?")
-            params.append(now - keep_days * 86400)
-        if keep_batches is not None:
-            clauses.append(
-                "id NOT IN (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT ?)"
-            )
-            params.append(max(0, keep_batches))
-        where = f"({' OR '.join(clauses)}) AND {_PRUNABLE}"
-        with self._write() as db:
-            # First the jobs losing rows: retired in the same transaction as the rows go.
-            db.execute(
-                "UPDATE jobs SET retired_at = ? WHERE retired_at IS NULL AND EXISTS"  # noqa: S608
-                f" (SELECT 1 FROM batches WHERE {where} AND batches.profile = jobs.profile"
-                " AND batches.account = jobs.account AND batches.dedupe_key = jobs.key)",
-                [now, *params, now],
-            )
-            deleted = db.execute(f"DELETE FROM batches WHERE {where}", [*params, now]).rowcount  # noqa: S608
-            # Jobs no batch is left of and none was pruned of (nothing was sent), unless a live
-            # run holds them (one just acquired has no batch yet).
-            db.execute(
-                "DELETE FROM jobs WHERE retired_at IS NULL"
-                " AND (owner_run IS NULL OR expires_at <= ?)"
-                " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.profile = jobs.profile"
-                " AND b.account = jobs.account AND b.dedupe_key = jobs.key)",
-                (now,),
-            )
-        return int(deleted)
-
-    def prune_to(self, *, keep_days: float | None, keep_batches: int | None) -> int:
-        """`prune` to the retention the run's settings give (both None: keep everything)."""
-        if self.read_only or (keep_days is None and keep_batches is None):
-            return 0
-        return self.prune(keep_days=keep_days, keep_batches=keep_batches)
 
     # reading ---------------------------------------------------------------------------------
 
@@ -696,58 +581,6 @@ class HistoryStore(JobClaims):
 # parameter (hence the S608 waivers).
 # Batches a page of `recent_pages` reads: 100 hold up to 5,000 recipients.
 PAGE_BATCHES = 100
-
-# `forward_status` as the store's one status write: the stored status's `_rank`, in SQL, must not
-# be above the new one's (its last parameter); the same status again is not a change.
-_STORED_RANK = (
-    f"CASE WHEN status = '{_TERMINAL}' THEN 2"
-    f" WHEN status IN ({', '.join(repr(s) for s in sorted(FINAL_STATUSES))}) THEN 1 ELSE 0 END"
-)
-_FORWARD_UPDATE = (
-    "UPDATE recipients SET status = ?, status_at = ?"  # noqa: S608
-    " WHERE batch_id IN (SELECT id FROM batches WHERE message_id = ?) AND address = ?"
-    f" AND (status IS NULL OR (status <> ? AND {_STORED_RANK} <= ?))"
-)
-
-# `_FORWARD_UPDATE` for many statuses in one statement (PostgreSQL): parameters now, then arrays
-# of the update's index, message ID, address, status and `_rank(status)`; returns the index of
-# each row it changed. A row may be matched once per statement: see `_rounds`.
-_FORWARD_UPDATE_ALL = (
-    "UPDATE recipients AS r SET status = u.status, status_at = ?"  # noqa: S608
-    " FROM batches AS b, unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[])"
-    " AS u(i, message_id, address, status, rank)"
-    " WHERE b.message_id = u.message_id AND r.batch_id = b.id AND r.address = u.address"
-    " AND (r.status IS NULL OR (r.status <> u.status AND "
-    + _STORED_RANK.replace("status", "r.status")
-    + " <= u.rank)) RETURNING u.i"
-)
-
-
-def _rounds(rows: list[tuple[int, str, str, str]]) -> list[list[tuple[int, str, str, str]]]:
-    """`rows` (index, message ID, address, status) in rounds where each recipient is once, in
-    order: a recipient's second status in one batch is applied after its first, as it came."""
-    rounds: list[list[tuple[int, str, str, str]]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for row in rows:
-        key = (row[1], row[2])
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append(row)
-    return rounds
-
-
-# A batch retention may delete (its one parameter: now): not keyed, or of a keyed job that no live
-# run holds and whose every batch number has an attempt that was accepted or may have gone.
-_PRUNABLE = (
-    "(dedupe_key IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.profile = batches.profile"
-    " AND j.account = batches.account AND j.key = batches.dedupe_key"
-    " AND NOT (j.owner_run IS NOT NULL AND j.expires_at > ?)"
-    " AND (SELECT COUNT(DISTINCT s.batch_number) FROM batches s WHERE s.profile = j.profile"
-    " AND s.account = j.account AND s.dedupe_key = j.key"
-    " AND s.outcome IN ('accepted', 'sending', 'unknown')) >= j.batch_count))"
-)
 
 _COLUMNS = (
     "id, message_id, created_at, profile, outcome, message, error, notify, run_id, dedupe_key,"
