@@ -44,7 +44,9 @@ def seconds(value: float) -> str:
 
 _FUNNEL_LABELS = {
     "recipients": "recipients",
-    "skipped": "skipped (opted out or deferred)",
+    "skipped": "skipped",
+    "opted-out": "of which opted out (texted STOP)",
+    "deferred": "of which deferred by quiet hours",
     "failed": "refused by the service",
     "unknown": "outcome unknown",
     "accepted": "accepted",
@@ -119,7 +121,9 @@ def _latency(doc: dict[str, Any]) -> Section | None:
         bars.append(entry["count"])
     note = (
         f"{latency['count']} final statuses; times are upper bounds: from the send to when attsms"
-        " recorded the status"
+        " recorded the status (some were polled)"
+        if latency["upper_bound"]
+        else f"{latency['count']} final statuses, each from a receipt pushed to `attsms listen`"
     )
     return Section(
         "latency", "Time to delivery", ("", "time / recipients"), tuple(rows), tuple(bars), note
@@ -166,7 +170,13 @@ def _compliance(doc: dict[str, Any]) -> Section | None:
         return None
     compliance = doc["compliance"]
     count = compliance["sent_after_opt_out"]
-    rows = [(Cell("sent after an opt-out"), Cell(str(count), "compliance.sent_after_opt_out"))]
+    rows = [
+        (Cell("sent after an opt-out"), Cell(str(count), "compliance.sent_after_opt_out")),
+        (
+            Cell("held by quiet hours"),
+            Cell(str(compliance["held_by_quiet_hours"]), "compliance.held_by_quiet_hours"),
+        ),
+    ]
     for entry in compliance["listed"]:
         rows.append(
             (Cell(entry["to"]), Cell(f"sent {entry['sent_at']}, opted out {entry['opted_out_at']}"))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from attsms.receive.listen import DeliveryReceipt, InboundPush, Notification
 from attsms.store import open_consent, open_history, open_inbox
+from attsms.store.statuses import RECEIPT
 
 if TYPE_CHECKING:
     from attsms.core.models import SenderIdentity
@@ -76,7 +77,9 @@ class StoreSink:
         # or later) is stored and printed once, a late retry of an older receipt never
         # overwrites a final status, and one for a message this store never sent (sent from
         # another machine with its own history) changes no row: none of them is new.
-        changed = self._history.update_statuses_many([(r.message_id, r.deliveries) for _, r in run])
+        changed = self._history.update_statuses_many(
+            [(r.message_id, r.deliveries) for _, r in run], source=RECEIPT
+        )
         for (index, _), rows in zip(run, changed, strict=True):
             results[index] = rows > 0
 

@@ -289,6 +289,9 @@ class _Stop:
         return self.error is not None
 
 
+_SKIPS_NOTED_AT = 5000
+
+
 @dataclass
 class _BatchRun:
     """One run over a plan's batches: those an earlier run settled, those all opted out and
@@ -313,6 +316,9 @@ class _BatchRun:
     held: HeldInterrupt = field(init=False, default_factory=HeldInterrupt)
     limiter: Throttle | None = field(init=False, default=None)
     journal: Journal = field(init=False)  # the claims and outcomes, group-committed
+    # Recipients left out (address, reason), noted in the history for `attsms report`, a few
+    # thousand at a time: the batch rows never hold them.
+    skips: list[tuple[str, str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.outcomes = [None] * len(self.batches)
@@ -336,6 +342,7 @@ class _BatchRun:
             interrupted = self._send_all(to_send)
             if interrupted is not None:
                 self._fail_unsent(AttsmsError("interrupted before it was sent"))
+        self._note_skips(0)
         final = [o for o in self.outcomes if o is not None]
         assert len(final) == len(self.outcomes)
         report = SendReport(
@@ -349,9 +356,20 @@ class _BatchRun:
         return self.options.dedupe_key
 
     def done(self, outcome: BatchOutcome) -> None:
+        self.skips += [(a, OPTED_OUT.value) for a in outcome.skipped]
+        if outcome.result == DEFERRED and outcome.counts is None and not outcome.sent:
+            self.skips += [(a, DEFERRED.value) for a in outcome.addresses]
+        self._note_skips(_SKIPS_NOTED_AT)
         self.outcomes[outcome.number] = outcome if self.keep_rows else outcome.slim()
         if self.on_batch is not None:
             self.on_batch(outcome)
+
+    def _note_skips(self, at_least: int) -> None:
+        if self.skips and len(self.skips) >= at_least:
+            noted, self.skips = self.skips, []
+            self.store.record_skips(
+                self.run_id, profile=self.profile, account=self.account, key=self.key, skipped=noted
+            )
 
     def _split(self, addresses: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The batch's recipients to send to, and those skipped (opted out)."""

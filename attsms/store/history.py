@@ -49,6 +49,7 @@ from attsms.store.lease import JobOwner as JobOwner
 from attsms.store.lease import JobTakenError as JobTakenError
 from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
 from attsms.store.retention import Retention
+from attsms.store.skips import Skips
 from attsms.store.sqlite import SqliteDatabase
 
 # forward_status is part of the history's API: callers import it from here.
@@ -117,7 +118,8 @@ class SentBatch:
 
 
 # A batch (its `recipients` empty) and its recipients' rows: address, status, status_at (epoch).
-ReportRows = tuple["SentBatch", list[tuple[str, str | None, float | None]]]
+# A batch and its recipients' (address, status, status_at epoch, status_source) rows.
+ReportRows = tuple["SentBatch", list[tuple[str, str | None, float | None, str | None]]]
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def history_path() -> Path:
     return data_dir() / HISTORY_FILE
 
 
-class HistoryStore(JobClaims, StatusWrites, Retention):
+class HistoryStore(JobClaims, StatusWrites, Retention, Skips):
     """The history database. Open with `HistoryStore.open()`; close (or use `with`) when done."""
 
     def __init__(self, database: Database) -> None:
@@ -494,18 +496,21 @@ class HistoryStore(JobClaims, StatusWrites, Retention):
         for start in range(0, len(batch_ids), chunk):
             ids = list(batch_ids[start : start + chunk])
             marks = ", ".join("?" * len(ids))
-            people: dict[int, list[tuple[str, str | None, float | None]]] = {i: [] for i in ids}
+            people: dict[int, list[tuple[str, str | None, float | None, str | None]]] = {
+                i: [] for i in ids
+            }
             with self._read() as db:
                 rows = db.execute(
                     f"SELECT {_COLUMNS} FROM batches WHERE id IN ({marks}) ORDER BY id",  # noqa: S608
                     ids,
                 ).fetchall()
-                for batch_id, address, status, status_at in db.execute(
-                    "SELECT batch_id, address, status, status_at FROM recipients"  # noqa: S608
+                for batch_id, address, status, status_at, source in db.execute(
+                    "SELECT batch_id, address, status, status_at, status_source"  # noqa: S608
+                    " FROM recipients"
                     f" WHERE batch_id IN ({marks}) ORDER BY batch_id, position",
                     ids,
                 ):
-                    people[batch_id].append((address, status, status_at))
+                    people[batch_id].append((address, status, status_at, source))
             for row in rows:
                 yield _batch(row, ()), people[row[0]]
 

@@ -7,7 +7,8 @@ text from one version straight to the current one, so an old file is upgraded in
 
 - the history: 0 (no file yet) or 1 (attsms 0.1: `dedupe_keys`) to 2 (`jobs`, and the account a
   batch went to); PostgreSQL began at version 2. 2 to 3: `jobs.retired_at` (a keyed job whose
-  batches retention pruned: its key is refused from then on).
+  batches retention pruned: its key is refused from then on). 3 to 4: `skips` (recipients a send
+  left out, and why) and `recipients.status_source` (a pushed receipt or a poll).
 - the inbox store: 0 to 1, on both backends. 1 to 2: `handling` (what `--exec` handlers did
   with each message: attempts, last error, backoff, dead letters, and the claim of the run
   handling it); messages stored before it count as handled (they were printed to whatever read
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 # fingerprint and the claim of the one live run that holds it), replacing dedupe_keys. 3: when
 # retention pruned a keyed job's batches (`jobs.retired_at`): a re-run can no longer tell who got
 # the text, so its key is refused rather than sent afresh.
-HISTORY_VERSION = 3
+HISTORY_VERSION = 4
 
 # The columns both backends give a table alike, but for the types each spells its own way
 # (`_SQLITE_TYPES`, `_POSTGRES_TYPES`): one text, so the two cannot drift apart.
@@ -149,14 +150,39 @@ ALTER TABLE jobs ADD COLUMN retired_at {real};
 _HISTORY_V2_TO_V3_SQLITE = _HISTORY_V2_TO_V3.format(**_SQLITE_TYPES)
 _HISTORY_V2_TO_V3_PG = _HISTORY_V2_TO_V3.format(**_POSTGRES_TYPES)
 
+# Version 3 to 4: the recipients a send left out (`skips`: opted out, or held by quiet hours),
+# which no batch row records, and where each recipient's status came from (`status_source`:
+# 'receipt', pushed to `listen` as it happened, or 'poll', asked later: an upper bound on when),
+# so `attsms report` counts both exactly. Older rows have no source.
+_HISTORY_V3_TO_V4 = """
+CREATE TABLE IF NOT EXISTS skips (
+    run_id     TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    account    TEXT NOT NULL,
+    dedupe_key TEXT,
+    address    TEXT NOT NULL,
+    reason     TEXT NOT NULL,            -- opted-out or deferred
+    created_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS skips_run ON skips (run_id);
+CREATE INDEX IF NOT EXISTS skips_key ON skips (profile, dedupe_key, address);
+CREATE INDEX IF NOT EXISTS skips_created ON skips (profile, created_at);
+ALTER TABLE recipients ADD COLUMN status_source TEXT;
+"""
+_HISTORY_V3_TO_V4_SQLITE = _HISTORY_V3_TO_V4.format(**_SQLITE_TYPES)
+_HISTORY_V3_TO_V4_PG = _HISTORY_V3_TO_V4.format(**_POSTGRES_TYPES)
+_V3_SQLITE = _HISTORY_V2_TO_V3_SQLITE + _HISTORY_V3_TO_V4_SQLITE
+_V3_PG = _HISTORY_V2_TO_V3_PG + _HISTORY_V3_TO_V4_PG
+
 # From each older version to HISTORY_VERSION, per backend, run in one transaction (`migrate`).
 HISTORY_MIGRATIONS: Migrations = {
     "sqlite": {
-        0: _HISTORY_V1 + _HISTORY_V1_TO_V2 + _HISTORY_V2_TO_V3_SQLITE,
-        1: _HISTORY_V1_TO_V2 + _HISTORY_V2_TO_V3_SQLITE,
-        2: _HISTORY_V2_TO_V3_SQLITE,
+        0: _HISTORY_V1 + _HISTORY_V1_TO_V2 + _V3_SQLITE,
+        1: _HISTORY_V1_TO_V2 + _V3_SQLITE,
+        2: _V3_SQLITE,
+        3: _HISTORY_V3_TO_V4_SQLITE,
     },
-    "postgresql": {0: _HISTORY_PG + _HISTORY_V2_TO_V3_PG, 2: _HISTORY_V2_TO_V3_PG},
+    "postgresql": {0: _HISTORY_PG + _V3_PG, 2: _V3_PG, 3: _HISTORY_V3_TO_V4_PG},
 }
 
 # --- the inbox store -----------------------------------------------------------------------------

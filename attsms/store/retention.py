@@ -72,6 +72,12 @@ class Retention(ABC):
                 " AND b.account = jobs.account AND b.dedupe_key = jobs.key)",
                 (now,),
             )
+            # The notes of who a send left out go with the sends: older than every batch kept.
+            db.execute(
+                "DELETE FROM skips WHERE created_at < COALESCE((SELECT MIN(created_at)"
+                " FROM batches), ?)",
+                (now if keep_days is None else now - keep_days * 86400,),
+            )
         return int(deleted)
 
     def prune_to(self, *, keep_days: float | None, keep_batches: int | None) -> int:

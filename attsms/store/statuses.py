@@ -36,6 +36,11 @@ def _rank(status: str | None) -> int:
 _TERMINAL = "DeliveredToTerminal"
 
 
+# Where a status came from (`recipients.status_source`): pushed to `listen` as it happened, or
+# asked of the service later (a poll: the time it was recorded is an upper bound).
+RECEIPT, POLL = "receipt", "poll"
+
+
 class StatusWrites(ABC):
     """The status-writing methods of `HistoryStore`."""
 
@@ -45,7 +50,9 @@ class StatusWrites(ABC):
     def _write(self, *, serialize: bool = True) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction of the store (`HistoryStore._write`)."""
 
-    def update_statuses(self, message_id: str, deliveries: Iterable[DeliveryInfo]) -> int:
+    def update_statuses(
+        self, message_id: str, deliveries: Iterable[DeliveryInfo], *, source: str = POLL
+    ) -> int:
         """Store the delivery status of each recipient of `message_id`, forward only
         (`forward_status`); returns the rows changed (a status seen again, or one that would move
         a recipient back, changes none).
@@ -55,10 +62,10 @@ class StatusWrites(ABC):
         that writes, so two writers racing cannot move a status back either. Addresses are
         compared in wire form (`attsms.api.client` returns the service's in that form).
         """
-        return self.update_statuses_many([(message_id, deliveries)])[0]
+        return self.update_statuses_many([(message_id, deliveries)], source=source)[0]
 
     def update_statuses_many(
-        self, updates: Sequence[tuple[str, Iterable[DeliveryInfo]]]
+        self, updates: Sequence[tuple[str, Iterable[DeliveryInfo]]], *, source: str = POLL
     ) -> list[int]:
         """`update_statuses` for several messages in one transaction (the receipts `attsms
         listen` took in at once): the rows each update changed, in order. With PostgreSQL, one
@@ -77,12 +84,12 @@ class StatusWrites(ABC):
                         list(c) for c in zip(*batch, strict=True)
                     )
                     ranks = [_rank(status) for status in statuses]
-                    params = (now, indexes, message_ids, addresses, statuses, ranks)
+                    params = (now, source, indexes, message_ids, addresses, statuses, ranks)
                     for (index,) in db.execute(_FORWARD_UPDATE_ALL, params).fetchall():
                         changed[index] += 1
                 return changed
             for index, message_id, address, status in rows:
-                params2 = (status, now, message_id, address, status, _rank(status))
+                params2 = (status, now, source, message_id, address, status, _rank(status))
                 changed[index] += db.execute(_FORWARD_UPDATE, params2).rowcount
         return changed
 
@@ -94,7 +101,7 @@ _STORED_RANK = (
     f" WHEN status IN ({', '.join(repr(s) for s in sorted(FINAL_STATUSES))}) THEN 1 ELSE 0 END"
 )
 _FORWARD_UPDATE = (
-    "UPDATE recipients SET status = ?, status_at = ?"  # noqa: S608
+    "UPDATE recipients SET status = ?, status_at = ?, status_source = ?"  # noqa: S608
     " WHERE batch_id IN (SELECT id FROM batches WHERE message_id = ?) AND address = ?"
     f" AND (status IS NULL OR (status <> ? AND {_STORED_RANK} <= ?))"
 )
@@ -103,7 +110,7 @@ _FORWARD_UPDATE = (
 # of the update's index, message ID, address, status and `_rank(status)`; returns the index of
 # each row it changed. A row may be matched once per statement: see `_rounds`.
 _FORWARD_UPDATE_ALL = (
-    "UPDATE recipients AS r SET status = u.status, status_at = ?"  # noqa: S608
+    "UPDATE recipients AS r SET status = u.status, status_at = ?, status_source = ?"  # noqa: S608
     " FROM batches AS b, unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[])"
     " AS u(i, message_id, address, status, rank)"
     " WHERE b.message_id = u.message_id AND r.batch_id = b.id AND r.address = u.address"

@@ -29,6 +29,7 @@ from attsms.store import existing_inbox, opt_outs
 from attsms.store import read_history as open_read_only
 from attsms.store.consent import timestamp_of
 from attsms.store.history import ACCEPTED, FAILED
+from attsms.store.statuses import RECEIPT
 
 if TYPE_CHECKING:
     from attsms.auth.session import Session
@@ -49,7 +50,19 @@ STATUSES = (
     "DeliveryUncertain",
 )
 NOT_CHECKED = "not-checked"  # accepted, and nobody asked the service since
-FUNNEL = ("recipients", "skipped", "failed", "unknown", "accepted", *STATUSES, NOT_CHECKED)
+# "skipped": recipients the selection's runs left out, of which "opted-out" and "deferred" (held
+# by quiet hours) as the runs noted them; for a keyed job also those no run got to.
+FUNNEL = (
+    "recipients",
+    "skipped",
+    "opted-out",
+    "deferred",
+    "failed",
+    "unknown",
+    "accepted",
+    *STATUSES,
+    NOT_CHECKED,
+)
 PENDING = ("MessageWaiting", "DeliveryUncertain", NOT_CHECKED)
 
 # Histogram edges of the time to delivery, seconds; the last bin is "and above".
@@ -88,7 +101,9 @@ class Latency:
     p99: float
     max: float
     histogram: tuple[tuple[str, int], ...]
-    upper_bound: bool = True  # from when attsms recorded the status, not the handset's receipt
+    # True when any time is from a poll (when attsms recorded the status: at or after it was
+    # reached), False when every one came from a receipt pushed to `listen` as it happened.
+    upper_bound: bool = True
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,7 @@ class _Tally:
     encodings: Counter[str] = field(default_factory=Counter)  # encoding: recipients
     segments: Counter[int] = field(default_factory=Counter)  # segments a text: recipients
     billed: int = 0
+    polled: int = 0  # final statuses known from a poll, not a pushed receipt
 
     def fail(self, reason: str, count: int, words: str, hint: str | None) -> None:
         entry = self.failures.setdefault(reason, [0, words, hint])
@@ -172,7 +188,8 @@ def compute_report(
             since=selection.since,
             until=selection.until,
         )
-        if not ids:
+        job_size = store.job_recipient_count(profile, selection.key) if selection.key else None
+        if not ids and job_size is None:  # a job whose every recipient was held has no batch
             _no_job(selection.key)
         window = _window(store, ids, selection.reply_window)
         replies = _Replies(stores, profile, window)
@@ -180,13 +197,34 @@ def compute_report(
         tally = _Tally()
         for batch, people in store.report_rows(ids):
             _count_batch(tally, batch, people, replies, opted, selection.reply_window)
-        job_size = store.job_recipient_count(profile, selection.key) if selection.key else None
-    recorded = tally.funnel["recipients"]
-    if job_size is not None and job_size > recorded:
-        tally.funnel["skipped"] = job_size - recorded
-        tally.funnel["recipients"] = job_size
+        skips = store.skip_counts(profile, ids, selection.key, _skip_window(selection))
+    _count_skips(tally, skips, job_size)
     report = _report(selection, tally, replies.counts(), refreshed)
     return report
+
+
+def _skip_window(selection: Selection) -> tuple[float | None, float | None] | None:
+    """A time window's skips are those noted in it; message IDs' are those of their runs."""
+    if selection.message_ids or (selection.since is None and selection.until is None):
+        return None
+    since, until = selection.since, selection.until
+    return (
+        None if since is None else since.timestamp(),
+        None if until is None else until.timestamp(),
+    )
+
+
+def _count_skips(tally: _Tally, skips: dict[str, int], job_size: int | None) -> None:
+    """The recipients left out, by the reason the runs noted; a keyed job's size beyond what was
+    recorded and noted is left out too (no run got to it)."""
+    recorded = tally.funnel["recipients"]
+    tally.funnel["opted-out"] = skips.get("opted-out", 0)
+    tally.funnel["deferred"] = skips.get("deferred", 0)
+    skipped = tally.funnel["opted-out"] + tally.funnel["deferred"]
+    if job_size is not None:
+        skipped = max(skipped, job_size - recorded)
+    tally.funnel["skipped"] = skipped
+    tally.funnel["recipients"] = recorded + skipped
 
 
 def _no_job(key: str | None) -> None:
@@ -244,7 +282,7 @@ def _opt_out_times(stores: StoreSettings, identity: SenderIdentity) -> dict[str,
 def _count_batch(
     tally: _Tally,
     batch: SentBatch,
-    people: list[tuple[str, str | None, float | None]],
+    people: list[tuple[str, str | None, float | None, str | None]],
     replies: _Replies,
     opted: dict[str, float],
     reply_window: float,
@@ -267,9 +305,9 @@ def _count_batch(
     else:
         tally.funnel["accepted"] += size
         _bill(tally, batch.message, size)
-    for address, status, status_at in people:
+    for address, status, status_at, source in people:
         if batch.outcome == ACCEPTED:
-            _count_status(tally, sent, status, status_at)
+            _count_status(tally, sent, status, status_at, source)
         stopped = opted.get(address)
         if stopped is not None and stopped < sent:
             tally.violations += 1
@@ -281,7 +319,9 @@ def _count_batch(
                 tally.stoppers.add(address)
 
 
-def _count_status(tally: _Tally, sent: float, status: str | None, status_at: float | None) -> None:
+def _count_status(
+    tally: _Tally, sent: float, status: str | None, status_at: float | None, source: str | None
+) -> None:
     tally.funnel[status if status in STATUSES else NOT_CHECKED] += 1
     if status == "DeliveryImpossible":
         tally.fail(
@@ -293,6 +333,7 @@ def _count_status(tally: _Tally, sent: float, status: str | None, status_at: flo
     if status not in FINAL_STATUSES or status_at is None:
         return
     took = max(0.0, status_at - sent)
+    tally.polled += source != RECEIPT
     tally.latency[round(took * 10)] += 1
     tally.latency_max = max(tally.latency_max, took)
     tally.reached[int(status_at)] += 1
@@ -377,6 +418,7 @@ def _latency(tally: _Tally) -> Latency | None:
         p99=quantile(0.99),
         max=round(tally.latency_max, 1),
         histogram=_histogram(ordered, tally.latency_max),
+        upper_bound=tally.polled > 0,
     )
 
 
@@ -471,6 +513,7 @@ def as_json(report: Report) -> dict[str, Any]:
         },
         "compliance": {
             "sent_after_opt_out": count,
+            "held_by_quiet_hours": report.funnel["deferred"],
             "listed": [
                 {"to": display(a), "sent_at": iso(s), "opted_out_at": iso(o)} for a, s, o in listed
             ],
@@ -528,7 +571,7 @@ def refresh(
             for batch, people in store.report_rows(ids)
             if batch.outcome == ACCEPTED
             and batch.message_id
-            and any(status not in FINAL_STATUSES for _, status, _ in people)
+            and any(status not in FINAL_STATUSES for _, status, _, _ in people)
         ]
     if pending:
         track(open_session, stores=stores, profile=profile, message_ids=pending)

@@ -90,6 +90,8 @@ def expected_json() -> dict[str, Any]:
     funnel = {
         "recipients": 60,
         "skipped": 1,
+        "opted-out": 1,
+        "deferred": 0,
         "failed": 50,
         "unknown": 0,
         "accepted": 9,
@@ -160,7 +162,7 @@ def expected_json() -> dict[str, Any]:
                 {"from": "+12125550151", "at": _iso(T0 + 300), "text": "Stop.", "stop": True},
             ],
         },
-        "compliance": {"sent_after_opt_out": 0, "listed": []},
+        "compliance": {"sent_after_opt_out": 0, "held_by_quiet_hours": 0, "listed": []},
         "cost": {
             "encodings": {"GSM-7": 9},
             "segments_per_text": {"1": 9},
@@ -272,3 +274,22 @@ def test_a_time_window_counts_only_the_sends_inside_it(cli: Cli, sent_job: str) 
     assert doc["latency"] is None and doc["cost"]["texts"] == 0
     everything = cli("report", "--json").json()
     assert everything["batches"] == 3 and everything["compliance"]["sent_after_opt_out"] == 1
+
+
+def test_recipients_held_by_quiet_hours_are_counted_as_deferred(
+    cli: Cli, sandbox_http: Any, use_server: Any
+) -> None:
+    use_server(sandbox_http())
+    # A window that covers the whole day in every time zone but one minute: both are held.
+    held = cli(
+        "send", "+12125550150", "+13105550151", "-m", "night shift",
+        "--quiet-hours", "00:00-23:59", "--dedupe-key", "nightly", "--json",
+    )  # fmt: skip
+    assert held.exit_code == 75, held.stderr  # deferred: run it again later
+    if {m["result"] for m in held.json()["messages"]} != {"deferred"}:
+        pytest.skip("ran in the one minute outside the window")
+    doc = cli("report", "--key", "nightly", "--json").json()
+    funnel = {name: entry["count"] for name, entry in doc["funnel"].items()}
+    assert (funnel["recipients"], funnel["skipped"], funnel["deferred"]) == (2, 2, 2)
+    assert funnel["opted-out"] == 0
+    assert doc["compliance"]["held_by_quiet_hours"] == 2

@@ -373,7 +373,7 @@ def test_a_version_2_history_is_upgraded_keeping_its_jobs(
                 " recipient_count, created_at) VALUES ('p', 'acct', 'job', 'FP', 1, 2, 0)"
             )
     with stores.open_history(settings) as history:
-        assert history._db.version() == SCHEMA_VERSION == 3
+        assert history._db.version() == SCHEMA_VERSION == 4
         assert history.check_job(profile="p", account="acct", key="job", fingerprint="FP")
 
 

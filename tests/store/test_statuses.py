@@ -114,3 +114,16 @@ def test_a_poll_behind_a_stored_receipt_does_not_move_it_back(history: HistorySt
     wait_and_record(client, history, ["m1"], timeout=5, interval=0.01)
     assert client.asked >= 1
     assert _statuses(history) == [TERMINAL, TERMINAL]
+
+
+def test_each_status_keeps_where_it_came_from(history: HistoryStore) -> None:
+    # A receipt pushed to `listen` dates the status exactly; a poll only bounds it: the report
+    # tells them apart (`latency.upper_bound`).
+    from attsms.store.statuses import RECEIPT
+
+    history.update_statuses("m1", [DeliveryInfo(A, TERMINAL)], source=RECEIPT)
+    history.update_statuses("m1", [DeliveryInfo(B, NETWORK)])
+    batch = history.get("m1")
+    assert batch is not None
+    ((_, people),) = list(history.report_rows([batch.id]))
+    assert {address: source for address, _, _, source in people} == {A: "receipt", B: "poll"}
