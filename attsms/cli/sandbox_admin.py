@@ -24,10 +24,16 @@ RESET_HINT = "run `attsms sandbox reset` to start the sandbox afresh"
 
 
 def sandbox_session(
-    *, region: str, log: Callable[[str], None] | None, warn: Callable[[str], None] | None
+    *,
+    region: str,
+    log: Callable[[str], None] | None,
+    warn: Callable[[str], None] | None,
+    dialect: str = "spec",
 ) -> Session:
     """The `--sandbox` session: the demo credentials, on the in-process sandbox (no server, no
-    network; its state in the data dir)."""
+    network; its state in the data dir), answering in `dialect`."""
+    import functools
+
     from attsms.auth.profiles import SANDBOX_PROFILE
     from attsms.auth.session import SANDBOX_BASE_URL, Session
     from attsms.sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REGISTRATION_ID
@@ -42,15 +48,15 @@ def sandbox_session(
         secret_source="sandbox",
         log=log,
         warn=warn,
-        transport=in_process_transport,
+        transport=functools.partial(in_process_transport, dialect),
     )
 
 
-def in_process_transport() -> httpx.BaseTransport:
+def in_process_transport(dialect: str = "spec") -> httpx.BaseTransport:
     from attsms.sandbox import SandboxConfig
     from attsms.sandbox.transport import InProcessTransport
 
-    return InProcessTransport(sandbox_state_path(), SandboxConfig())
+    return InProcessTransport(sandbox_state_path(), SandboxConfig(dialect=dialect))
 
 
 def sandbox_client_id() -> str:

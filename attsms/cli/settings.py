@@ -11,12 +11,15 @@ the profile's saved setting, then the default.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from attsms.auth.profiles import ActiveProfile, Resolved
 from attsms.core.errors import UsageError
 from attsms.core.models import SenderIdentity
 from attsms.store import StoreSettings
+
+ENV_SANDBOX_DIALECT = "ATTSMS_SANDBOX_DIALECT"
 
 DATABASE_URL_FLAG = "--database-url"
 
@@ -53,6 +56,18 @@ class Settings:
 
         account = account_of(sandbox_client_id(), SANDBOX_BASE_URL)
         return SenderIdentity(account, sandbox_registration_id(), self.profile.name)
+
+    @property
+    def sandbox_dialect(self) -> str:
+        """How the in-process sandbox answers: ATTSMS_SANDBOX_DIALECT, `spec` (the default) or
+        `codekit` (the shapes AT&T's own SDKs parse), as `sandbox serve --dialect`."""
+        dialect = os.environ.get(ENV_SANDBOX_DIALECT, "").strip() or "spec"
+        if dialect not in ("spec", "codekit"):
+            raise UsageError(
+                f"{ENV_SANDBOX_DIALECT} must be spec or codekit, not {dialect!r}",
+                hint=f"unset {ENV_SANDBOX_DIALECT} for the spec's shapes",
+            )
+        return dialect
 
     @property
     def quiet_hours(self) -> str | None:

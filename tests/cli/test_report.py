@@ -277,8 +277,9 @@ def test_a_time_window_counts_only_the_sends_inside_it(cli: Cli, sent_job: str) 
 
 
 def test_recipients_held_by_quiet_hours_are_counted_as_deferred(
-    cli: Cli, sandbox_http: Any, use_server: Any
+    cli: Cli, sandbox_http: Any, use_server: Any, backend: str
 ) -> None:
+    # On the local files and on a shared PostgreSQL store (the `backend` fixture).
     use_server(sandbox_http())
     # A window that covers the whole day in every time zone but one minute: both are held.
     held = cli(

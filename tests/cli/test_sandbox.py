@@ -211,3 +211,43 @@ def test_sandbox_status_on_a_read_only_data_dir_is_one_clear_line(
             line = _one_error_line(result.stderr)
             assert str(data) in line, line
             assert result.exit_code == 1, result
+
+
+def test_the_in_process_sandbox_speaks_the_dialect_asked_for(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attsms.cli.sandbox_admin import sandbox_session
+    from attsms.cli.settings import resolve_settings
+
+    monkeypatch.setenv("ATTSMS_SANDBOX_DIALECT", "codekit")
+    settings = resolve_settings(sandbox=True, profile=None)
+    assert settings.sandbox_dialect == "codekit"
+    # attsms itself reads it end to end: a STOP pulled in the SDKs' shapes skips the number.
+    assert cli("--sandbox", "sandbox", "inject", "--from", "+12125550100", "STOP").exit_code == 0
+    assert cli("--sandbox", "inbox", "pull", "-q").exit_code == 0
+    refused = cli("--sandbox", "send", "+12125550100", "-m", "hi")
+    assert refused.exit_code == 2 and "opted out" in refused.stderr
+    # …and the answers are the SDKs' shapes, not the spec's.
+    session = sandbox_session(region="US", log=None, warn=None, dialect="codekit")
+    assert session.transport is not None
+    with httpx.Client(transport=session.transport(), base_url=session.base_url) as raw:
+        token = raw.post(
+            "/oauth/v4/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": session.client_id,
+                "client_secret": session.secret(),
+                "scope": "SMS",
+            },
+        ).json()["access_token"]
+        inbox = raw.get(
+            "/sms/v3/messaging/inbox/12345", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert "InboundSmsMessageList" in inbox.json()
+
+
+def test_a_bad_sandbox_dialect_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTSMS_SANDBOX_DIALECT", "pascal")
+    result = cli("--sandbox", "send", "+12125550100", "-m", "hi")
+    assert result.exit_code == 2
+    assert "ATTSMS_SANDBOX_DIALECT must be spec or codekit" in result.stderr

@@ -78,7 +78,13 @@ class AppState:
             from attsms.cli.sandbox_admin import check_state, sandbox_session
 
             check_state()  # a broken state file: fail now, naming the reset
-            return sandbox_session(region=self.settings.profile.region, log=log, warn=output.warn)
+            settings = self.settings
+            return sandbox_session(
+                region=settings.profile.region,
+                log=log,
+                warn=output.warn,
+                dialect=settings.sandbox_dialect,
+            )
         from attsms.auth.session import Session
 
         return Session.open(self.settings.profile, log=log, warn=output.warn)
