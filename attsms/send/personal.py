@@ -473,24 +473,9 @@ def batches(
         return
     table = CsvTable(source)
     try:
-        # By the text itself: two texts that share a key (see `_text_key`) wait apart.
-        waiting: dict[str, list[Recipient]] = {}
-        remaining = dict(facts.shared)
-        for recipient in _recipients(template, defaults, table, region, None):
-            if recipient is None:
-                continue
-            key = _text_key(recipient.text)
-            if key not in remaining:
-                yield Batch(recipient.text, (recipient,))
-                continue
-            group = waiting.setdefault(recipient.text, [])
-            group.append(recipient)
-            remaining[key] -= 1
-            if len(group) == size or remaining[key] <= 0:
-                yield Batch(recipient.text, tuple(group))
-                del waiting[recipient.text]
-        for group in waiting.values():  # a shared key, or the file changed
-            yield Batch(group[0].text, tuple(group))
+        read = _recipients(template, defaults, table, region, None)
+        keyed = ((_text_key(r.text), r) for r in read if r is not None)
+        yield from _grouped(keyed, facts.shared, size)  # a shared key, or the file changed: kept
         changed = _identity(template, defaults, table.hexdigest()) != facts.digest
     finally:
         table.close()

@@ -181,13 +181,7 @@ def compute_report(
         _no_job(selection.key)
         return _report(selection, _Tally(), {}, refreshed)
     with store:
-        ids = store.report_batch_ids(
-            profile,
-            key=selection.key,
-            message_ids=selection.message_ids,
-            since=selection.since,
-            until=selection.until,
-        )
+        ids = _batch_ids(store, profile, selection)
         job_size = store.job_recipient_count(profile, selection.key) if selection.key else None
         if not ids and job_size is None:  # a job whose every recipient was held has no batch
             _no_job(selection.key)
@@ -201,6 +195,16 @@ def compute_report(
     _count_skips(tally, skips, job_size)
     report = _report(selection, tally, replies.counts(), refreshed)
     return report
+
+
+def _batch_ids(store: HistoryStore, profile: str, selection: Selection) -> list[int]:
+    return store.report_batch_ids(
+        profile,
+        key=selection.key,
+        message_ids=selection.message_ids,
+        since=selection.since,
+        until=selection.until,
+    )
 
 
 def _skip_window(selection: Selection) -> tuple[float | None, float | None] | None:
@@ -559,13 +563,7 @@ def refresh(
     if store is None:
         return 0
     with store:
-        ids = store.report_batch_ids(
-            profile,
-            key=selection.key,
-            message_ids=selection.message_ids,
-            since=selection.since,
-            until=selection.until,
-        )
+        ids = _batch_ids(store, profile, selection)
         pending = [
             batch.message_id
             for batch, people in store.report_rows(ids)
