@@ -76,7 +76,7 @@ _SUMMARY_WORDS = {
     "MessageWaiting": "waiting",
     "DeliveryUncertain": "uncertain",
 }
-_SUMMARY_ORDER = ("delivered", "impossible", "waiting", "uncertain", "not checked")
+_SUMMARY_ORDER = ("delivered", "impossible", "waiting", "uncertain", "not checked yet")
 
 
 class UnknownMessageError(AttsmsError):
@@ -172,7 +172,7 @@ def summarize(outcome: Outcome, statuses: Sequence[str | None]) -> str:
         return "outcome unknown"
     counts: dict[str, int] = {}
     for status in statuses:
-        word = "not checked" if status is None else _SUMMARY_WORDS.get(status, status)
+        word = "not checked yet" if status is None else _SUMMARY_WORDS.get(status, status)
         counts[word] = counts.get(word, 0) + 1
     ordered = [w for w in _SUMMARY_ORDER if w in counts] + sorted(
         w for w in counts if w not in _SUMMARY_ORDER
