@@ -135,7 +135,7 @@ def print_send(
     """One send: its heading (stderr) and its recipients; at a terminal with `attention_only`,
     only those not delivered, a screenful at most. Piped and `--json`: every recipient, a page
     at a time. Returns the recipients listed."""
-    from attsms.track.sends import DELIVERED, tally
+    from attsms.track.sends import tally
 
     columns = _recipient_columns(out)
     if out.format is not Format.TABLE:
@@ -154,22 +154,59 @@ def print_send(
         stream.close()
         out.info(send_heading(view))
         return stream.count
-    keep = (lambda state: state != DELIVERED) if attention_only else None
-    room = max(5, out.console.height - 6) if attention_only else None
-    rows: list[dict[str, Any]] = []
-    more = 0
-    for page in pages:
-        for batch in page:
-            for row in recipient_rows(batch, out, view.ref.id, keep):
-                if room is not None and len(rows) >= room:
-                    more += 1
-                else:
-                    rows.append(row)
+    if attention_only:
+        _print_attention(out, view, pages)
+        return 0
+    rows = [row for page in pages for b in page for row in recipient_rows(b, out, view.ref.id)]
     _print_table(out, rows, columns)
     out.info(send_heading(view))
-    if more:
-        out.info(f"… and {more:,} more not delivered: --all lists every recipient.")
     return len(rows)
+
+
+_ATTENTION = ("failed", "unknown", "impossible", "pending", "not checked yet")
+
+
+def _print_attention(out: Output, view: SendView, pages: Iterable[list[SentBatch]]) -> None:
+    """A terminal: the summary by status, then the recipients not delivered by state and
+    reason, their numbers packed a screenful at most (`attention_lines`)."""
+    from attsms.cli.send_view import attention_lines
+    from attsms.core.numbers import display
+    from attsms.track.sends import DELIVERED, NOT_CHECKED, NOT_CHECKED_HINT, state_of, tally
+
+    states = tally(view.counts)
+    rows = [{"state": word, "recipients": f"{n:,}"} for word, n in states.items()]
+    columns = [
+        Column("state", "STATUS", style_for=lambda v: STATE_STYLES.get(str(v))),
+        Column("recipients", "RECIPIENTS"),
+    ]
+    out.records(rows, columns)
+    groups: dict[tuple[str, str], list[str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    kept = 0
+    for page in pages:
+        for batch in page:
+            for r in batch.recipients:
+                state = state_of(batch.outcome, r.status)
+                if state == DELIVERED:
+                    continue
+                reason = batch.error or r.status or ""
+                if state == NOT_CHECKED:
+                    reason = "`attsms status` asks the service"
+                group = (state, reason or "")
+                counts[group] = counts.get(group, 0) + 1
+                if kept < 5_000:
+                    groups.setdefault(group, []).append(display(r.address))
+                    kept += 1
+    ordered = sorted(groups, key=lambda g: _ATTENTION.index(g[0]) if g[0] in _ATTENTION else 9)
+    room = max(6, out.console.height - len(rows) - 5)
+    width = max(40, out.console.width)
+    for line in attention_lines({g: groups[g] for g in ordered}, counts, width, room):
+        out.text(line)
+    out.info(send_heading(view))
+    if NOT_CHECKED in states:
+        out.info(NOT_CHECKED_HINT)
+    if len(states) > 1 or DELIVERED not in states:
+        out.info(f"Every recipient: attsms status {view.ref.id} --all")
 
 
 def _print_table(out: Output, rows: list[dict[str, Any]], columns: list[Column]) -> None:

@@ -158,3 +158,14 @@ def recent_sends(
         return [], False
     with store:
         return store.recent_sends(profile, limit, since)
+
+
+def send_message_ids(stores: StoreSettings, profile: str, ref: SendRef) -> list[str]:
+    """The message IDs of the send's accepted requests, oldest first (`status --wait`)."""
+    ids = [
+        batch.message_id
+        for page in send_batches(stores, profile, ref)
+        for batch in page
+        if batch.message_id is not None
+    ]
+    return ids[::-1]
