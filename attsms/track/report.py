@@ -29,6 +29,7 @@ from attsms.store import existing_inbox, opt_outs
 from attsms.store import read_history as open_read_only
 from attsms.store.consent import timestamp_of
 from attsms.store.history import ACCEPTED, FAILED
+from attsms.store.sends import SEND_ID_LENGTH, SendRef
 
 if TYPE_CHECKING:
     from attsms.auth.session import Session
@@ -67,6 +68,7 @@ class Selection:
 
     key: str | None = None
     message_ids: tuple[str, ...] = ()
+    run_id: str | None = None  # one send (`attsms.store.sends`): the batches of this run
     since: datetime | None = None
     until: datetime | None = None
     reply_window: float = DEFAULT_REPLY_WINDOW
@@ -165,13 +167,7 @@ def compute_report(
         _no_job(selection.key)
         return _report(selection, _Tally(), {}, refreshed)
     with store:
-        ids = store.report_batch_ids(
-            profile,
-            key=selection.key,
-            message_ids=selection.message_ids,
-            since=selection.since,
-            until=selection.until,
-        )
+        ids = _batch_ids(store, profile, selection)
         if not ids:
             _no_job(selection.key)
         window = _window(store, ids, selection.reply_window)
@@ -187,6 +183,19 @@ def compute_report(
         tally.funnel["recipients"] = job_size
     report = _report(selection, tally, replies.counts(), refreshed)
     return report
+
+
+def _batch_ids(store: HistoryStore, profile: str, selection: Selection) -> list[int]:
+    """The batches the report counts: one send's (`run_id`), or `report_batch_ids`'."""
+    if selection.run_id is not None:
+        return store.send_batch_ids(profile, SendRef(selection.run_id))
+    return store.report_batch_ids(
+        profile,
+        key=selection.key,
+        message_ids=selection.message_ids,
+        since=selection.since,
+        until=selection.until,
+    )
 
 
 def _no_job(key: str | None) -> None:
@@ -442,6 +451,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "selection": {
             "key": selection.key,
             "message_ids": list(selection.message_ids),
+            "send_id": None if selection.run_id is None else selection.run_id[:SEND_ID_LENGTH],
             "since": iso(selection.since),
             "until": iso(selection.until),
             "reply_window_hours": selection.reply_window / 3600,
@@ -516,13 +526,7 @@ def refresh(
     if store is None:
         return 0
     with store:
-        ids = store.report_batch_ids(
-            profile,
-            key=selection.key,
-            message_ids=selection.message_ids,
-            since=selection.since,
-            until=selection.until,
-        )
+        ids = _batch_ids(store, profile, selection)
         pending = [
             batch.message_id
             for batch, people in store.report_rows(ids)

@@ -217,3 +217,16 @@ def test_a_keyed_job_is_one_send_under_its_key(
     code, text = in_terminal("history", env=server.env())
     rows = [line for line in text.split("\n") if "job1" in line]
     assert code == 0 and len(rows) == 1 and "120 not checked yet" in rows[0], text
+
+
+def test_report_takes_the_send_id(cli: Cli, sandbox_http: StartSandbox, use_server: Any) -> None:
+    server = use_server(sandbox_http())
+    server.faults({"method": "POST", "path_prefix": OUTBOX, "status": 400, "count": 1})
+    sent = cli("send", *numbers(120), "-m", "Hi", "--json")
+    assert sent.exit_code == 4
+    sid = sent.json()["summary"]["send_id"]
+    cli("send", *numbers(5, 500), "-m", "Another")  # a later send, not in the report
+    doc = cli("report", sid, "--json").json()
+    assert doc["selection"]["send_id"] == sid
+    assert doc["funnel"]["recipients"]["count"] == 120
+    assert doc["failures"][0]["reason"] == "SVC0001" and doc["failures"][0]["count"] == 50
