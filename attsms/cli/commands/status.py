@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from attsms.cli.commands.context import AppState
     from attsms.cli.output import Column, Output
     from attsms.track.sends import SendView
-    from attsms.track.status import Delivery, StatusReport, Tracked
+    from attsms.track.status import Delivery, OnUpdate, StatusReport, Tracked
 
 EPILOG = examples(
     "attsms status                       # the newest send (piped: the last 20 requests)",
@@ -128,13 +128,11 @@ def status(
 ) -> None:
     """Show the delivery status of sent messages, per recipient, and record it in the history.
 
-    A SEND id (or --key, or at a terminal no argument: the newest send): asks the service about
-    its messages not yet final, then at a terminal shows its summary by status and the
-    recipients not delivered (--all: every one); piped and --json every recipient.
-
-    Piped with no MESSAGE_ID: the last 20 requests of this profile from the local history,
-    asking the service about those not yet final. The service keeps a status only about 30
-    minutes after it is final; older ones show the last status the history holds.
+    A SEND id, --key, or at a terminal nothing (the newest send): that send, refreshed from the
+    service; at a terminal its summary by status and the recipients not delivered (--all: every
+    one), piped and --json every recipient. Piped with no argument: the last 20 requests of this
+    profile, asking the service about those not yet final. The service keeps a status only
+    about 30 minutes after it is final; older ones show the last status the history holds.
 
     With --wait each change is printed as it comes (--json: one document at the end). Exit 0
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
@@ -147,12 +145,10 @@ def status(
     from attsms.track.status import DEFAULT_LIMIT, StatusStream, parse_since, track
     from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
 
-    app_state = state(ctx)
-    out = app_state.output()
+    out = (app_state := state(ctx)).output()
     if not wait and (timeout is not None or interval is not None):
         raise UsageError("--timeout and --interval go with --wait")
-    settings = app_state.settings
-    settings.profile.check_exists()
+    (settings := app_state.settings).profile.check_exists()
     if _names_a_send(app_state, out, message_ids, key, wait=wait, since=since):
         _status_of_send(app_state, out, message_ids, key, show_all, wait, timeout, interval)
         return
@@ -191,9 +187,7 @@ def status(
             wait=wait,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             interval=DEFAULT_INTERVAL if interval is None else interval,
-            on_update=(lambda m, moved: _print_update(out, columns, m, moved))
-            if streaming
-            else None,
+            on_update=_printer(out, columns) if streaming else None,
         )
         if not streaming:
             rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
@@ -202,6 +196,11 @@ def status(
     _summarize(out, report, listed=not message_ids, since=since, shown=shown)
     if (error := report.error()) is not None:
         raise error
+
+
+def _printer(out: Output, columns: list[Column]) -> OnUpdate:
+    """Each change printed as it comes (`--wait`)."""
+    return lambda message, moved: _print_update(out, columns, message, moved)
 
 
 def _names_a_send(
