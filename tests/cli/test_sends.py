@@ -230,3 +230,19 @@ def test_report_takes_the_send_id(cli: Cli, sandbox_http: StartSandbox, use_serv
     assert doc["selection"]["send_id"] == sid
     assert doc["funnel"]["recipients"]["count"] == 120
     assert doc["failures"][0]["reason"] == "SVC0001" and doc["failures"][0]["count"] == 50
+
+
+def test_a_big_send_with_wait_at_a_terminal_is_the_summary_not_a_line_a_change(
+    sandbox_http: StartSandbox, use_server: Any
+) -> None:
+    server = use_server(sandbox_http(delivery_seconds=0))
+    server.faults({"method": "POST", "path_prefix": OUTBOX, "status": 400, "count": 1})
+    args = ("send", *numbers(120), "-m", "Hi", "--wait", "--timeout", "20")
+    code, text = in_terminal(*args, env=server.env())
+    assert code == 4, text
+    shown = [line for line in after_progress(text) if line.strip()]
+    assert len(shown) <= ROWS, text
+    assert "DeliveredToTerminal" not in text  # no line a status change
+    assert "Delivery: 70 delivered" in text
+    named = set(re.findall(r"\+1212\d{7}", text))  # the refused batch: whichever went first
+    assert len(named) == 50 and named <= set(numbers(120))

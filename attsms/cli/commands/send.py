@@ -314,7 +314,8 @@ def _send_and_report(
                     report.message_ids,
                     stores=stores,
                     timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-                    on_change=_change_printer(out),
+                    # A big send at a terminal shows its summary after: no line a change.
+                    on_change=_change_printer(out) if attention is None or attention.few else None,
                     keep=False,
                 )
             except AttsmsError as failure:  # what was sent is still worth printing
