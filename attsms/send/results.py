@@ -11,6 +11,7 @@ from typing import Any
 
 from attsms.core.errors import AttsmsError, PartialFailure, TemporaryError, UnknownOutcomeError
 from attsms.core.numbers import display
+from attsms.store.sends import SEND_ID_LENGTH
 
 
 class Result(StrEnum):
@@ -86,6 +87,12 @@ class SendReport:
     # Ctrl-C, SIGTERM or SIGHUP stopped the run: the outcomes say what went before it; the
     # caller prints them, then raises this.
     interrupted: KeyboardInterrupt | None = None
+    run_id: str | None = None  # the run's id in the history: its start is the send id
+
+    @property
+    def send_id(self) -> str | None:
+        """The short id `history`, `status` and `report` take (the run id's start)."""
+        return None if self.run_id is None else self.run_id[:SEND_ID_LENGTH]
 
     def recipients(self) -> list[RecipientResult]:
         """The rows of every batch (none for a streamed run: its rows went out as it ran)."""
@@ -125,6 +132,7 @@ class SendReport:
             "batches": len(self.outcomes),
             "requests": self.requests,
             "dedupe_key": self.dedupe_key,
+            "send_id": self.send_id,
             "elapsed_seconds": round(self.elapsed, 3),
         }
 

@@ -88,6 +88,9 @@ class SendOptions:
     lock_timeout: float = 0.0  # how long to wait for a live run that holds the dedupe key
     # Hold back batches inside this window in their recipients' time (`by_zone` cuts them).
     quiet_hours: QuietHours | None = None
+    # The run's id in the history (every batch row carries it; its start is the send id that
+    # `send` prints); None: a new one.
+    run_id: str | None = None
 
 
 def send_plan(
@@ -168,7 +171,7 @@ def send_batches(
     options = options or SendOptions()
     started = clock()
     key = options.dedupe_key
-    run_id = _run_id()
+    run_id = options.run_id or _run_id()
 
     def run(batches: Sequence[tuple[str, ...]], lease: JobLease | None) -> SendReport:
         batch_run = _BatchRun(
@@ -346,7 +349,11 @@ class _BatchRun:
         final = [o for o in self.outcomes if o is not None]
         assert len(final) == len(self.outcomes)
         report = SendReport(
-            final, elapsed=clock() - started, dedupe_key=self.key, warnings=self.warnings
+            final,
+            elapsed=clock() - started,
+            dedupe_key=self.key,
+            warnings=self.warnings,
+            run_id=self.run_id,
         )
         report.interrupted = interrupted
         return report
@@ -615,6 +622,11 @@ class _Results:
                 done(item)
             elif errors:
                 raise item
+
+
+def new_run_id() -> str:
+    """A new run's id (32 hex characters): its first 8 are the send id people see."""
+    return _run_id()
 
 
 def _run_id() -> str:

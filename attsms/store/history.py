@@ -22,7 +22,8 @@ threads: one connection behind a lock.
 
 Its schema and upgrades are in `store/migrations.py`; the claims of keyed jobs (one live run per
 dedupe key) in `store/lease.py`, the forward-only status writes in `store/statuses.py` and
-retention in `store/retention.py`, whose methods `HistoryStore` has.
+retention in `store/retention.py`, and the reads of whole sends (one run, or every run of a key;
+counted in SQL) in `store/sends.py`, whose methods `HistoryStore` has.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from attsms.store.lease import JobOwner as JobOwner
 from attsms.store.lease import JobTakenError as JobTakenError
 from attsms.store.migrations import HISTORY_MIGRATIONS, HISTORY_VERSION
 from attsms.store.retention import Retention
+from attsms.store.sends import SendReads
 from attsms.store.skips import Skips
 from attsms.store.sqlite import SqliteDatabase
 
@@ -174,7 +176,7 @@ def history_path() -> Path:
     return data_dir() / HISTORY_FILE
 
 
-class HistoryStore(JobClaims, StatusWrites, Retention, Skips):
+class HistoryStore(JobClaims, StatusWrites, Retention, Skips, SendReads):
     """The history database. Open with `HistoryStore.open()`; close (or use `with`) when done."""
 
     def __init__(self, database: Database) -> None:

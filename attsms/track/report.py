@@ -29,6 +29,7 @@ from attsms.store import existing_inbox, opt_outs
 from attsms.store import read_history as open_read_only
 from attsms.store.consent import timestamp_of
 from attsms.store.history import ACCEPTED, FAILED
+from attsms.store.sends import SEND_ID_LENGTH, SendRef
 from attsms.store.statuses import RECEIPT
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Selection:
 
     key: str | None = None
     message_ids: tuple[str, ...] = ()
+    run_id: str | None = None  # one send (`attsms.store.sends`): the batches of this run
     since: datetime | None = None
     until: datetime | None = None
     reply_window: float = DEFAULT_REPLY_WINDOW
@@ -198,6 +200,9 @@ def compute_report(
 
 
 def _batch_ids(store: HistoryStore, profile: str, selection: Selection) -> list[int]:
+    """The batches the report counts: one send's (`run_id`), or `report_batch_ids`'."""
+    if selection.run_id is not None:
+        return store.send_batch_ids(profile, SendRef(selection.run_id))
     return store.report_batch_ids(
         profile,
         key=selection.key,
@@ -488,6 +493,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "selection": {
             "key": selection.key,
             "message_ids": list(selection.message_ids),
+            "send_id": None if selection.run_id is None else selection.run_id[:SEND_ID_LENGTH],
             "since": iso(selection.since),
             "until": iso(selection.until),
             "reply_window_hours": selection.reply_window / 3600,

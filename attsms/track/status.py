@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from attsms.auth.session import Session
     from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore, SentBatch
+    from attsms.store.sends import SendRef
 
 # The service keeps a status about this long after it became final, then answers "not found".
 STATUS_RETENTION = timedelta(minutes=30)
@@ -76,7 +77,7 @@ _SUMMARY_WORDS = {
     "MessageWaiting": "waiting",
     "DeliveryUncertain": "uncertain",
 }
-_SUMMARY_ORDER = ("delivered", "impossible", "waiting", "uncertain", "not checked")
+_SUMMARY_ORDER = ("delivered", "impossible", "waiting", "uncertain", "not checked yet")
 
 
 class UnknownMessageError(AttsmsError):
@@ -172,7 +173,7 @@ def summarize(outcome: Outcome, statuses: Sequence[str | None]) -> str:
         return "outcome unknown"
     counts: dict[str, int] = {}
     for status in statuses:
-        word = "not checked" if status is None else _SUMMARY_WORDS.get(status, status)
+        word = "not checked yet" if status is None else _SUMMARY_WORDS.get(status, status)
         counts[word] = counts.get(word, 0) + 1
     ordered = [w for w in _SUMMARY_ORDER if w in counts] + sorted(
         w for w in counts if w not in _SUMMARY_ORDER
@@ -346,6 +347,30 @@ class StatusStream:
 
     def report(self) -> StatusReport:
         return StatusReport((), failures=tuple(self._failures), more=self._more)
+
+
+def refresh_send(
+    open_session: Callable[[], Session],
+    *,
+    stores: StoreSettings,
+    profile: str,
+    ref: SendRef,
+    concurrency: int = POLL_CONCURRENCY,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> StatusReport:
+    """Ask the service about the messages of one send (`attsms.store.sends`) not final yet, a
+    page of its batches at a time, writing each answer to the history; the report has what went
+    wrong (the first `StatusStream.MAX_FAILURES`), the history has the statuses."""
+    failures: list[AttsmsError] = []
+    connection = _Connection(open_session, concurrency)
+    with _open_history(stores) as store, connection:
+        tracker = _Tracker(store, connection, profile, now())
+        for page in store.send_pages(profile, ref):
+            part = tracker.of(page)
+            tracker.forget_answers()
+            room = StatusStream.MAX_FAILURES - len(failures)
+            failures.extend(part.failures[: max(0, room)])
+    return StatusReport((), failures=tuple(failures))
 
 
 def _open_history(stores: StoreSettings) -> HistoryStore:

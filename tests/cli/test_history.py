@@ -77,7 +77,7 @@ def test_history_lists_sends_with_their_last_status_and_calls_no_one(
     assert oldest[1:] == [
         sent.stdout.split("\t")[0],
         "3 recipients",
-        "3 not checked",
+        "3 not checked yet",
         "three of them",
     ]
     for row in (newest, oldest):
@@ -184,11 +184,12 @@ def test_on_a_terminal_the_text_is_cut_to_the_line(
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setattr(sys, "stdout", terminal)
-    assert main(["history"]) == 0
+    # Issue 29: at a terminal `history` lists sends; --requests is the per-request view.
+    assert main(["history", "--requests"]) == 0
     header, row = terminal.getvalue().splitlines()
     assert header.split() == ["SENT", "MESSAGE", "ID", "TO", "STATUS", "MESSAGE"]
     assert len(row.rstrip()) <= 80
-    assert row.rstrip().endswith("…") and "Your table for four" in row
+    assert row.rstrip().endswith("…") and "Your table for fo" in row
     assert "SMS0000000000000001" in row and "+12125550100" in row
 
 

@@ -106,6 +106,7 @@ def expected_json() -> dict[str, Any]:
         "selection": {
             "key": "job1",
             "message_ids": [],
+            "send_id": None,
             "since": None,
             "until": None,
             "reply_window_hours": 72.0,

@@ -570,7 +570,11 @@ def test_json_is_one_document_per_recipient_with_a_summary(
     document = result.json()
     assert len(document["messages"]) == 60
     first = document["messages"][0]
-    assert set(first) == {"message_id", "to", "address", "result", "error", "batch"}
+    fields = {"message_id", "to", "address", "result", "error", "batch", "send_id"}
+    assert set(first) == fields
+    # Issue 29: each row and the summary name the send (`attsms history <send id>`).
+    assert first["send_id"] == document["summary"]["send_id"]
+    assert len(first["send_id"]) == 8
     assert (first["to"], first["address"], first["result"]) == (
         "+12122000000",
         "tel:+12122000000",

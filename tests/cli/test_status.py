@@ -203,7 +203,7 @@ def test_an_id_the_history_knows_but_the_service_does_not_is_explained(
     result = cli("status", "SMS00000000000000aa")
     assert result.exit_code == 1
     assert explanation in result.stderr
-    assert "1 not checked" in result.stderr
+    assert "1 not checked yet" in result.stderr
 
 
 def test_an_id_sent_with_another_profile_names_it(

@@ -12,12 +12,14 @@ from attsms.cli.commands.options import examples, formats
 from attsms.cli.output import Format
 
 if TYPE_CHECKING:
+    from attsms.cli.commands.context import AppState
     from attsms.cli.output import Column, Output
     from attsms.store.history import SentBatch
 
 EPILOG = examples(
-    "attsms history",
-    "attsms history --since 1d --limit 0",
+    "attsms history                      # one row a send",
+    "attsms history 1a2b3c4d             # that send's recipients",
+    "attsms history --requests --since 1d --limit 0",
     "attsms history --json | jq -r '.[] | select(.outcome != \"accepted\") | .message'",
 )
 
@@ -103,6 +105,7 @@ def _row(batch: SentBatch, out: Output) -> dict[str, Any]:
 
 def _document(batch: SentBatch) -> dict[str, Any]:
     from attsms.core.numbers import display
+    from attsms.store.sends import send_id
     from attsms.track.status import summarize
 
     return {
@@ -123,39 +126,117 @@ def _document(batch: SentBatch) -> dict[str, Any]:
         "message": batch.message,
         "error": batch.error,
         "run_id": batch.run_id,
+        "send_id": send_id(batch.run_id),
         "dedupe_key": batch.dedupe_key,
         "batch_number": batch.batch_number,
         "batch_count": batch.batch_count,
     }
 
 
+Send = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[SEND]",
+        help="A send id (as `send` printed it; a prefix will do) or a message ID: that send's"
+        " recipients.",
+    ),
+]
+Key = Annotated[
+    str | None, typer.Option(metavar="KEY", help="The keyed job's send: every run of the key.")
+]
+Requests = Annotated[
+    bool,
+    typer.Option("--requests", help="One line a send request (up to 50 recipients), as piped."),
+]
+Limit = Annotated[
+    int, typer.Option(min=0, metavar="N", help="Show the newest N sends; 0 shows all.")
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DATE",
+        help="Sent at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+    ),
+]
+
+
 @formats(Format.JSON)
 def history(
     ctx: typer.Context,
-    limit: Annotated[
-        int, typer.Option(min=0, metavar="N", help="Show the newest N sends; 0 shows all.")
-    ] = 20,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DATE",
-            help="Sent at or after: 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
-        ),
-    ] = None,
+    send: Send = None,
+    key: Key = None,
+    requests: Requests = False,
+    limit: Limit = 20,
+    since: Since = None,
 ) -> None:
     """List what was sent, newest first, from the local history; never calls the service.
 
-    One line a send request (up to 50 recipients each): when, its message ID, to whom, the
-    last known delivery status, and the text. `attsms status` refreshes the statuses.
+    At a terminal, one row a send (a run of `attsms send`, or every run of a --dedupe-key):
+    when, its id (and key), its recipients, a summary of their last known statuses and the
+    text's first line. With a SEND id (or --key), that send's recipients. Piped, with --json or
+    --requests: one line a send request (up to 50 recipients each), each naming its send id in
+    JSON. `attsms status` refreshes the statuses.
     """
     from attsms.cli.commands.context import state
-    from attsms.store.history import PAGE_BATCHES
-    from attsms.track.status import HistoryStream, parse_since, read_history
+    from attsms.core.errors import UsageError
 
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
-    after = None if since is None else parse_since(since)
+    if send is not None or key is not None:
+        if send is not None and key is not None:
+            raise UsageError("give a send id or --key, not both")
+        if requests or since is not None:
+            raise UsageError("--requests and --since pick sends; not with a send id or --key")
+        _one_send(out, app_state, send, key)
+        return
+    after = None if since is None else _since(since)
+    if out.format is Format.TABLE and not requests:
+        from attsms.cli.sends_view import print_send_list
+        from attsms.track.sends import recent_sends
+
+        summaries, more = recent_sends(
+            settings.store, settings.profile.name, limit=limit or None, since=after
+        )
+        print_send_list(out, summaries)
+        _footer(out, len(summaries), more, since)
+        return
+    _requests(out, app_state, limit, after, since)
+
+
+def _since(text: str) -> datetime:
+    from attsms.track.status import parse_since
+
+    return parse_since(text)
+
+
+def _one_send(out: Output, app_state: AppState, send: str | None, key: str | None) -> None:
+    from attsms.cli.sends_view import print_send
+    from attsms.track.sends import find_send, send_batches
+
+    settings = app_state.settings
+    view = find_send(settings.store, settings.profile.name, send, key)
+    if view is None:  # pragma: no cover - a named send is found or refused
+        return
+    pages = send_batches(settings.store, settings.profile.name, view.ref)
+    print_send(out, view, pages, attention_only=False)
+
+
+def _footer(out: Output, shown: int, more: bool, since: str | None) -> None:
+    if not shown:
+        out.info("Nothing sent since then." if since else "Nothing sent yet.")
+    elif more:
+        out.info(f"Showing the newest {shown}; --limit 0 shows all.")
+
+
+def _requests(
+    out: Output, app_state: AppState, limit: int, after: datetime | None, since: str | None
+) -> None:
+    """One line a send request, as before issue 29 (`--requests`; piped and --json)."""
+    from attsms.store.history import PAGE_BATCHES
+    from attsms.track.status import HistoryStream, read_history
+
+    settings = app_state.settings
     columns = _columns()
     if out.format is Format.TABLE:  # a table sizes its columns to every row: read them all
         page = read_history(settings.store, settings.profile.name, limit=limit or None, since=after)
@@ -172,7 +253,4 @@ def history(
             batches, columns, row=lambda b: _row(b, out), document=_document, page=PAGE_BATCHES
         )
         shown, more = stream.count, stream.more
-    if not shown:
-        out.info("Nothing sent since then." if since else "Nothing sent yet.")
-    elif more:
-        out.info(f"Showing the newest {shown}; --limit 0 shows all.")
+    _footer(out, shown, more, since)

@@ -6,19 +6,29 @@ The features are imported inside the command function: `--help` loads this modul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attsms.cli.commands.options import examples, formats
 from attsms.cli.output import Format
 
+if TYPE_CHECKING:
+    from attsms.cli.commands.context import AppState
+
 EPILOG = examples(
+    "attsms report 1a2b3c4d                            # one send, by the id send printed",
     "attsms report --key rehearsal-0612",
     "attsms report --since 24h --html report.html",
     "attsms report --message-id SMSd535f0137358ec3a --refresh --json | jq .funnel",
 )
 
+Send = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[SEND]", help="A send by the id `attsms send` printed (a prefix will do)."
+    ),
+]
 Key = Annotated[
     str | None, typer.Option("--key", metavar="KEY", help="The job sent with --dedupe-key KEY.")
 ]
@@ -56,6 +66,7 @@ Html = Annotated[
 @formats(Format.JSON)
 def report(
     ctx: typer.Context,
+    send: Send = None,
     key: Key = None,
     message_id: MessageIds = None,
     since: Since = None,
@@ -67,7 +78,8 @@ def report(
     """Report on a send: the funnel from recipients to delivery, failures by reason, time to
     delivery, a timeline, replies and STOPs after it, compliance and segments billed.
 
-    Pick a keyed job (--key), sends by message ID, or a time window (--since, --until; with
+    Pick a send (SEND, the id `attsms send` printed), a keyed job (--key), sends by message
+    ID, or a time window (--since, --until; with
     nothing, every send of this profile). Reads the local (or shared) store only; --refresh
     first asks the service about statuses not final yet (exit 3 without credentials). A table
     and bar charts on a terminal, tab-separated lines when piped, every figure with --json.
@@ -85,7 +97,13 @@ def report(
         raise UsageError("the dedupe key is empty", hint="give the key the job was sent with")
     settings = app_state.settings
     settings.profile.check_exists()
+    run_id = None
+    if send is not None:
+        if key is not None or message_id:
+            raise UsageError("give a send id, --key or --message-id, one of them")
+        run_id, key = _send_of(app_state, send)
     selection = Selection(
+        run_id=run_id,
         key=key,
         message_ids=tuple(dict.fromkeys(message_id or ())),
         since=None if since is None else parse_since(since),
@@ -111,6 +129,17 @@ def report(
         out.info("Nothing sent in what was asked about.")
     if html is not None:
         out.info(f"Wrote {html}.")
+
+
+def _send_of(app_state: AppState, send: str) -> tuple[str | None, str | None]:
+    """The run id (or, a keyed job's send, the key) the report selects."""
+    from attsms.track.sends import find_send
+
+    settings = app_state.settings
+    view = find_send(settings.store, settings.profile.name, send)
+    if view is None:  # pragma: no cover - a named send is found or refused
+        return None, None
+    return (None, view.ref.key) if view.ref.key else (view.ref.run_id, None)
 
 
 def _write_page(path: Path, doc: dict[str, object]) -> None:

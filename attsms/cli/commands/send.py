@@ -13,19 +13,18 @@ import typer
 
 from attsms.cli.commands.options import Quiet, Wait, WaitTimeout, examples, formats
 from attsms.cli.commands.options import lock_timeout as lock_timeout_option
-from attsms.cli.output import Column, Format, delivery_style
-from attsms.core.errors import StdoutClosed
+from attsms.cli.output import Column, Format
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Sequence
 
     from attsms.auth.session import Session
     from attsms.cli.commands.context import AppState
-    from attsms.cli.output import Output, RecordStream
+    from attsms.cli.output import Output
     from attsms.send.compose import JobRef, Preview, TemplateDryRun
     from attsms.send.plan import DryRun, SendPlan
     from attsms.send.quiet_hours import Deferral, QuietHours
-    from attsms.send.results import BatchOutcome, RecipientResult, SendReport, SpilledRows
+    from attsms.send.results import BatchOutcome, SendReport
     from attsms.send.runner import JobPreview, SendOptions
     from attsms.store import StoreSettings
     from attsms.track.wait import WaitResult
@@ -211,6 +210,7 @@ def send(
         ignore_opt_out=ignore_opt_out,
         lock_timeout=lock_timeout,
         quiet_hours=window,
+        run_id=runner.new_run_id(),
     )
     _send_and_report(app_state, out, plan, options, wait=wait, timeout=timeout)
 
@@ -285,6 +285,7 @@ def _send_and_report(
 ) -> None:
     """Send `plan` (and with --wait, wait for its delivery), print its rows and summary, then
     raise what the run ends with."""
+    from attsms.cli.send_view import Attention, SendRows, print_outcome
     from attsms.core.errors import AttsmsError
     from attsms.send.results import SpilledRows
     from attsms.track.wait import DEFAULT_TIMEOUT, wait_for_delivery
@@ -295,15 +296,17 @@ def _send_and_report(
     wait_failed: AttsmsError | None = None
     # Ctrl-C (or SIGTERM, SIGHUP) while waiting: what was sent is printed, then exit 130 (143, 129).
     interrupted: KeyboardInterrupt | None = None
-    # Piped or --json, the rows go out as batches end (a million are never held); the table on
-    # a terminal, and rows with --wait's delivery statuses, are printed at the end.
-    rows = None if wait or out.format is Format.TABLE else _SendRows(out)
+    send_id = (options.run_id or "")[:8] or None
+    # Piped or --json, the rows go out as batches end (a million are never held); on a terminal
+    # what needs attention is kept (`Attention`), and rows with --wait's statuses print at the end.
+    rows = None if wait or out.format is Format.TABLE else SendRows(out, send_id)
     # With --wait each batch's rows go to a temporary file, printed with their statuses after
     # the wait (which counts them, keeping none): flat memory for a million recipients.
     spilled = SpilledRows() if wait else None
-    sink = rows.add if rows is not None else spilled.add if spilled is not None else None
+    attention = Attention() if out.format is Format.TABLE else None
+    sinks = [s.add for s in (rows, spilled, attention) if s is not None]
     try:
-        report = _send(out, session, plan, options, stores, sink)
+        report = _send(out, session, plan, options, stores, _both(sinks))
         if wait and report.message_ids and not report.nothing_went and not report.interrupted:
             try:
                 waited = wait_for_delivery(
@@ -311,7 +314,8 @@ def _send_and_report(
                     report.message_ids,
                     stores=stores,
                     timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-                    on_change=_change_printer(out),
+                    # A big send at a terminal shows its summary after: no line a change.
+                    on_change=_change_printer(out) if attention is None or attention.few else None,
                     keep=False,
                 )
             except AttsmsError as failure:  # what was sent is still worth printing
@@ -321,7 +325,8 @@ def _send_and_report(
     finally:
         session.close()
     try:
-        _print_outcome(out, report, rows, waited, None if spilled is None else (spilled, stores))
+        where = None if spilled is None else (spilled, stores)
+        print_outcome(out, report, rows, waited, where, attention)
     finally:
         if spilled is not None:
             spilled.close()
@@ -332,6 +337,18 @@ def _send_and_report(
     error = report.error() or wait_failed or (waited.error() if waited is not None else None)
     if error is not None:
         raise error
+
+
+def _both(sinks: Sequence[Callable[[BatchOutcome], None]]) -> Callable[[BatchOutcome], None] | None:
+    """One sink handing each outcome to every one of `sinks` (None: none)."""
+    if len(sinks) <= 1:
+        return sinks[0] if sinks else None
+
+    def each(outcome: BatchOutcome) -> None:
+        for sink in sinks:
+            sink(outcome)
+
+    return each
 
 
 def _send(
@@ -358,207 +375,6 @@ def _send(
         return send_plan(
             session, plan, options, stores=stores, on_batch=on_batch, keep_rows=sink is None
         )
-
-
-# --- the rows and the summary ----------------------------------------------------------------
-
-_COLUMNS = tuple(Column(key, key) for key in ("message_id", "to", "result"))
-_WITH_ERROR = (*_COLUMNS, Column("error", "error"))
-
-
-class _SendRows:
-    """A send's rows, written as its batches end (`RecordStream`): TSV lines, or the `--json`
-    document `{"messages": [...], "summary": {...}}` a piece at a time.
-
-    Rows of failed (or all opted-out) batches are held back until something goes, as long as
-    they are few: a run where nothing went ends with its error alone, as before streaming. A
-    reader that leaves (`| head`) does not stop the send (it is recorded); `close` says so.
-    """
-
-    _HOLD = 20  # batches
-
-    def __init__(self, out: Output) -> None:
-        self._out = out
-        self._stream: RecordStream | None = None
-        self._held: list[BatchOutcome] = []
-        self._closed: StdoutClosed | None = None
-        self.started = False
-
-    def add(self, outcome: BatchOutcome) -> None:
-        """The rows of the next batch (in batch order)."""
-        from attsms.send.results import FAILED, OPTED_OUT
-
-        if self._closed is not None:
-            return
-        try:
-            if not self.started:
-                if outcome.result in (FAILED, OPTED_OUT) and len(self._held) < self._HOLD:
-                    self._held.append(outcome)
-                    return
-                self._start()
-            self._write(outcome)
-        except StdoutClosed as closed:  # the reader left: the send goes on, recorded
-            self._closed = closed
-
-    def close(self, summary: dict[str, Any]) -> None:
-        """The rows still held, then the end of the document (JSON: `], "summary": {...}}`)."""
-        if self._closed is not None:
-            raise self._closed
-        if not self.started:
-            self._start()
-        assert self._stream is not None
-        self._stream.close({"summary": summary})
-
-    def _start(self) -> None:
-        self.started = True
-        self._stream = self._out.record_stream(_COLUMNS, field="messages")
-        held, self._held = self._held, []
-        for outcome in held:
-            self._write(outcome)
-
-    def _write(self, outcome: BatchOutcome) -> None:
-        from attsms.core.numbers import display
-        from attsms.send.results import OPTED_OUT
-
-        assert self._stream is not None
-        if self._out.format is not Format.PLAIN:
-            self._stream.write(_row(r) for r in outcome.rows())
-            return
-        # A batch's rows differ only in TO: each line is cut once (see `write_alike`).
-        error = outcome.error.message if outcome.error is not None else None
-        for addresses, message_id, result, why in (
-            (outcome.addresses, outcome.message_id, outcome.result, error),
-            (outcome.skipped, None, OPTED_OUT, None),
-        ):
-            if addresses:
-                row = {"message_id": message_id, "result": result, "error": why}
-                columns = _WITH_ERROR if why else _COLUMNS
-                self._stream.write_alike(row, "to", map(display, addresses), columns)
-
-
-def _row(r: RecipientResult) -> dict[str, Any]:
-    # Plain dicts: to_jsonable on 10,000 dataclasses is slow.
-    return {
-        "message_id": r.message_id,
-        "to": r.to,
-        "address": r.address,
-        "result": r.result,
-        "error": r.error,
-        "batch": r.batch,
-    }
-
-
-def _print_outcome(
-    out: Output,
-    report: SendReport,
-    rows: _SendRows | None,
-    waited: WaitResult | None,
-    spilled: tuple[SpilledRows, StoreSettings] | None = None,
-) -> None:
-    """The warnings, then the rows and the summary, unless nothing went (not interrupted) and
-    nothing was printed: then the error says it all, no rows of "failed"."""
-    for warning in report.warnings:
-        out.warn(warning)
-    error = report.error()
-    printed = rows is not None and rows.started
-    if report.nothing_went and error is not None and report.interrupted is None and not printed:
-        raise error
-    if rows is not None:
-        summary = report.summary()
-        rows.close(summary)
-        out.info(_summary_line(summary))
-    else:
-        _print_report(out, report, waited, spilled)
-
-
-def _print_report(
-    out: Output,
-    report: SendReport,
-    waited: WaitResult | None,
-    spilled: tuple[SpilledRows, StoreSettings] | None = None,
-) -> None:
-    """Every row and the summary: from the report, or (`--wait`) a batch at a time from the
-    spilled rows, each with its recipients' statuses as the wait recorded them in the history."""
-    import contextlib
-
-    from attsms.track.wait import recorded_statuses
-
-    batches: Iterable[tuple[str | None, list[RecipientResult]]]
-    if spilled is not None:
-        batches, errors = spilled[0], spilled[0].errors
-    else:
-        batches = ((o.message_id, o.rows()) for o in report.outcomes)
-        errors = any(o.error is not None and o.addresses for o in report.outcomes)
-    columns = [
-        Column("message_id", "MESSAGE ID"),
-        Column("to", "TO"),
-        Column("result", "RESULT", style_for=_result_style),
-    ]
-    if waited is not None:
-        columns.append(Column("status", "STATUS", style_for=delivery_style))
-    if errors:
-        columns.append(Column("error", "ERROR"))
-    summary = report.summary()
-    if waited is not None:
-        summary["delivery"] = waited.summary()
-
-    def pages(status_of: Callable[[str], dict[str, str]] | None) -> Iterator[list[dict[str, Any]]]:
-        for message_id, results in batches:
-            statuses = status_of(message_id) if status_of and message_id else {}
-            page = [_row(r) for r in results]
-            if status_of is not None:
-                for row in page:
-                    row["status"] = statuses.get(row["address"])
-            yield page
-
-    stores = spilled[1] if spilled is not None and waited is not None else None
-    with recorded_statuses(stores) if stores else contextlib.nullcontext() as status_of:
-        if out.format is Format.TABLE:  # sized to every row: read them all
-            rows = [row for page in pages(status_of) for row in page]
-            out.records(rows, columns, document={"messages": rows, "summary": summary})
-        else:
-            stream = out.record_stream(columns, field="messages")
-            for page in pages(status_of):
-                stream.write(page)
-            stream.close({"summary": summary})
-    out.info(_summary_line(summary))
-
-
-def _result_style(value: object) -> str | None:
-    styles = {
-        "accepted": "green",
-        "already-sent": "cyan",
-        "unknown": "yellow",
-        "deferred": "yellow",
-        "failed": "red",
-    }
-    return styles.get(str(value), "dim" if value == "opted-out" else None)
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
-    parts = [
-        f"{summary[key]} {label}"
-        for key, label in (
-            ("accepted", "accepted"),
-            ("already_sent", "already sent"),
-            ("unknown", "unknown"),
-            ("failed", "failed"),
-            ("opted_out", "opted out (skipped)"),
-            ("deferred", "deferred (quiet hours)"),
-        )
-        if summary.get(key)
-    ]
-    line = (
-        f"{summary['recipients']} recipient(s): {', '.join(parts)}"
-        f" ({summary['requests']} request(s), {summary['elapsed_seconds']:.1f} s)."
-    )
-    delivery = summary.get("delivery")
-    if delivery:
-        line += (
-            f" Delivery: {delivery['delivered']} delivered, {delivery['impossible']} impossible,"
-            f" {delivery['pending']} pending."
-        )
-    return line
 
 
 def _change_printer(out: Output) -> Any:

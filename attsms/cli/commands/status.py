@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
     from attsms.cli.commands.context import AppState
     from attsms.cli.output import Column, Output
-    from attsms.track.status import Delivery, StatusReport, Tracked
+    from attsms.track.sends import SendView
+    from attsms.track.status import Delivery, OnUpdate, StatusReport, Tracked
 
 EPILOG = examples(
-    "attsms status                       # the last 20 sends, refreshed from the service",
+    "attsms status                       # the newest send (piped: the last 20 requests)",
+    "attsms status 1a2b3c4d --all        # one send, every recipient",
     "attsms status SMS0123456789abcdef --wait --timeout 120",
     "attsms status --since 2h --json | jq -r '.[].deliveries[].status'",
 )
@@ -79,9 +81,13 @@ def _document(message: Tracked) -> dict[str, Any]:
 MessageIds = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="[MESSAGE_ID]...",
-        help="IDs printed by `attsms send`; none: the recent sends from the history.",
+        metavar="[SEND|MESSAGE_ID]...",
+        help="A send id or message IDs printed by `attsms send`; none: at a terminal the newest"
+        " send, piped the recent requests from the history.",
     ),
+]
+Key = Annotated[
+    str | None, typer.Option(metavar="KEY", help="The keyed job's send: every run of the key.")
 ]
 Interval = Annotated[
     float | None,
@@ -93,7 +99,12 @@ Interval = Annotated[
     ),
 ]
 ShowAll = Annotated[
-    bool, typer.Option("--all", help="Without IDs: every send in the history, not the last 20.")
+    bool,
+    typer.Option(
+        "--all",
+        help="Of a send: every recipient, not only those not delivered; piped without IDs:"
+        " every request in the history, not the last 20.",
+    ),
 ]
 Since = Annotated[
     str | None,
@@ -113,12 +124,15 @@ def status(
     interval: Interval = None,
     show_all: ShowAll = False,
     since: Since = None,
+    key: Key = None,
 ) -> None:
     """Show the delivery status of sent messages, per recipient, and record it in the history.
 
-    With no MESSAGE_ID: the last 20 sends of this profile from the local history, asking the
-    service about those not yet final. The service keeps a status only about 30 minutes after
-    it is final; older ones show the last status the history holds.
+    A SEND id, --key, or at a terminal nothing (the newest send): that send, refreshed from the
+    service; at a terminal its summary by status and the recipients not delivered (--all: every
+    one), piped and --json every recipient. Piped with no argument: the last 20 requests of this
+    profile, asking the service about those not yet final. The service keeps a status only
+    about 30 minutes after it is final; older ones show the last status the history holds.
 
     With --wait each change is printed as it comes (--json: one document at the end). Exit 0
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
@@ -131,14 +145,15 @@ def status(
     from attsms.track.status import DEFAULT_LIMIT, StatusStream, parse_since, track
     from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
 
-    app_state = state(ctx)
-    out = app_state.output()
+    out = (app_state := state(ctx)).output()
     if not wait and (timeout is not None or interval is not None):
         raise UsageError("--timeout and --interval go with --wait")
+    (settings := app_state.settings).profile.check_exists()
+    if _names_a_send(app_state, out, message_ids, key, wait=wait, since=since):
+        _status_of_send(app_state, out, message_ids, key, show_all, wait, timeout, interval)
+        return
     if message_ids and (show_all or since is not None):
         raise UsageError("--all and --since pick sends from the history; not with MESSAGE_IDs")
-    settings = app_state.settings
-    settings.profile.check_exists()
     stores, profile = settings.store, settings.profile.name
     limit = None if show_all else DEFAULT_LIMIT
     after = None if since is None else parse_since(since)
@@ -172,15 +187,122 @@ def status(
             wait=wait,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             interval=DEFAULT_INTERVAL if interval is None else interval,
-            on_update=(lambda m, moved: _print_update(out, columns, m, moved))
-            if streaming
-            else None,
+            on_update=_printer(out, columns) if streaming else None,
         )
         if not streaming:
             rows = [row for m in report.messages for row in _rows(m, m.deliveries, out)]
             out.records(rows, _columns(out, rows), document=[_document(m) for m in report.messages])
         shown = len(report.messages)
     _summarize(out, report, listed=not message_ids, since=since, shown=shown)
+    if (error := report.error()) is not None:
+        raise error
+
+
+def _printer(out: Output, columns: list[Column]) -> OnUpdate:
+    """Each change printed as it comes (`--wait`)."""
+    return lambda message, moved: _print_update(out, columns, message, moved)
+
+
+def _names_a_send(
+    app_state: AppState,
+    out: Output,
+    message_ids: list[str] | None,
+    key: str | None,
+    *,
+    wait: bool,
+    since: str | None,
+) -> bool:
+    """Whether the arguments name one send: --key, a send id, or at a terminal nothing at all
+    (the newest send; piped, no argument keeps the recent requests, for scripts)."""
+    from attsms.store.sends import looks_like_send_id
+
+    if key is not None:
+        return True
+    if message_ids:
+        return len(message_ids) == 1 and looks_like_send_id(message_ids[0])
+    return out.format is Format.TABLE and not wait and since is None
+
+
+def _status_of_send(
+    app_state: AppState,
+    out: Output,
+    message_ids: list[str] | None,
+    key: str | None,
+    show_all: bool,
+    wait: bool,
+    timeout: float | None,
+    interval: float | None,
+) -> None:
+    """One send: refreshed, then its summary and the recipients not delivered (a terminal,
+    without --all) or every recipient; with --wait, each of its messages as `status ID --wait`."""
+    from attsms.cli.sends_view import print_send
+    from attsms.core.errors import UsageError
+    from attsms.track.sends import find_send, send_batches, send_message_ids
+    from attsms.track.status import refresh_send
+
+    if key is not None and message_ids:
+        raise UsageError("give a send id or --key, not both")
+    settings = app_state.settings
+    stores, profile = settings.store, settings.profile.name
+    view = find_send(stores, profile, message_ids[0] if message_ids else None, key)
+    if view is None:
+        out.info("Nothing sent yet.")
+        return
+    if wait:
+        ids = send_message_ids(stores, profile, view.ref)
+        _wait_ids(app_state, out, ids, timeout=timeout, interval=interval)
+        return
+    report = refresh_send(
+        lambda: app_state.session(out), stores=stores, profile=profile, ref=view.ref
+    )
+    view = _again(app_state, view)
+    print_send(out, view, send_batches(stores, profile, view.ref), attention_only=not show_all)
+    if (error := report.error()) is not None:
+        raise error
+
+
+def _again(app_state: AppState, view: SendView) -> SendView:
+    """The send counted again, after its statuses were refreshed."""
+    import dataclasses
+
+    from attsms.store import read_history
+
+    store = read_history(app_state.settings.store)
+    if store is None:
+        return view
+    with store:
+        counts = store.send_counts(app_state.settings.profile.name, view.ref)
+    return dataclasses.replace(view, counts=counts)
+
+
+def _wait_ids(
+    app_state: AppState,
+    out: Output,
+    ids: list[str],
+    *,
+    timeout: float | None,
+    interval: float | None,
+) -> None:
+    """`status ID... --wait` of the send's messages."""
+    from attsms.track.status import track
+    from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
+
+    settings = app_state.settings
+    columns = _columns(out)
+    streaming = not out.machine
+    report = track(
+        lambda: app_state.session(out),
+        stores=settings.store,
+        profile=settings.profile.name,
+        message_ids=ids,
+        wait=True,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        interval=DEFAULT_INTERVAL if interval is None else interval,
+        on_update=(lambda m, moved: _print_update(out, columns, m, moved)) if streaming else None,
+    )
+    if not streaming:
+        out.json([_document(m) for m in report.messages])
+    _summarize(out, report, listed=False, since=None, shown=len(report.messages))
     if (error := report.error()) is not None:
         raise error
 

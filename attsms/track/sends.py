@@ -1,0 +1,171 @@
+"""Sends as people name them: a send id (the start of a run's id, as `send` printed it), a
+message ID of one of its requests, or a dedupe key; and what a send's recipients came to, in the
+words `report` and the exit codes use (delivered, pending, not checked yet, impossible, failed,
+unknown). The counts come from the store (`store/sends.py`, counted in SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from attsms.core.errors import AttsmsError, ExitCode, UsageError
+from attsms.core.models import FINAL_STATUSES
+from attsms.store import read_history
+from attsms.store.history import Outcome
+from attsms.store.sends import SendCounts, SendRef, SendSummary, looks_like_send_id
+
+if TYPE_CHECKING:
+    from attsms.store import StoreSettings
+    from attsms.store.history import HistoryStore, SentBatch
+
+DELIVERED = "delivered"
+PENDING = "pending"
+NOT_CHECKED = "not checked yet"
+IMPOSSIBLE = "impossible"
+FAILED = "failed"
+UNKNOWN = "unknown"
+# The order a summary lists them in: the good news first, then what needs a look.
+STATES = (DELIVERED, PENDING, NOT_CHECKED, IMPOSSIBLE, FAILED, UNKNOWN)
+# What to do about recipients not checked yet.
+NOT_CHECKED_HINT = "not checked yet — `attsms status`"
+_DELIVERED = frozenset({"DeliveredToTerminal", "DeliveredToNetwork"})
+
+
+class SendNotFoundError(AttsmsError):
+    exit_code = ExitCode.ERROR
+
+
+def state_of(outcome: str, status: str | None) -> str:
+    """A recipient's state in a send summary, from its batch's outcome and its last status."""
+    if outcome == Outcome.FAILED:
+        return FAILED
+    if outcome != Outcome.ACCEPTED:
+        return UNKNOWN
+    if status is None:
+        return NOT_CHECKED
+    if status in _DELIVERED:
+        return DELIVERED
+    if status == "DeliveryImpossible":
+        return IMPOSSIBLE
+    return PENDING if status not in FINAL_STATUSES else DELIVERED
+
+
+def tally(counts: SendCounts) -> dict[str, int]:
+    """Recipients by state, in `STATES` order (states with none left out)."""
+    found: dict[str, int] = {}
+    for (outcome, status), count in counts.by_state.items():
+        word = state_of(outcome, status)
+        found[word] = found.get(word, 0) + count
+    return {word: found[word] for word in STATES if found.get(word)}
+
+
+def summary_text(counts: SendCounts, separator: str = " · ") -> str:
+    """`2,950 delivered · 30 failed · 20 pending`."""
+    states = tally(counts)
+    return separator.join(f"{n:,} {word}" for word, n in states.items()) or "no recipients"
+
+
+@dataclass(frozen=True)
+class SendView:
+    """A send found in the history, with its counts."""
+
+    ref: SendRef
+    counts: SendCounts
+    sent_at: datetime | None
+    message: str
+
+
+def resolve(store: HistoryStore, profile: str, text: str) -> SendRef:
+    """The send `text` names: a send id (or a longer prefix of its run id), or a message ID of
+    one of its requests. An ambiguous prefix is refused (exit 2), as git refuses one."""
+    text = text.strip()
+    if not text:
+        raise UsageError("a send id is empty", hint="give the id `attsms send` printed")
+    if looks_like_send_id(text):
+        refs = store.find_sends(profile, text)
+        if len(refs) > 1:
+            ids = ", ".join(r.run_id[: max(len(text) + 2, 8)] for r in refs[:5])
+            raise UsageError(
+                f"send id {text!r} is ambiguous: {ids}", hint="give more of its characters"
+            )
+        if refs:
+            return refs[0]
+    ref = store.send_of_message(profile, text)
+    if ref is None:
+        raise SendNotFoundError(
+            f"no send {text!r} in the history of profile {profile!r}",
+            hint="`attsms history` lists the sends and their ids",
+        )
+    return ref
+
+
+def find_send(
+    stores: StoreSettings, profile: str, text: str | None = None, key: str | None = None
+) -> SendView | None:
+    """The send named by `text` or `key` (neither: the newest), read-only; None when the history
+    has no sends at all (and nothing was named)."""
+    store = read_history(stores)
+    if store is None:
+        if text is None and key is None:
+            return None
+        raise SendNotFoundError(f"no send {text or key!r}: nothing was sent yet")
+    with store:
+        return view_of(store, profile, text, key)
+
+
+def view_of(
+    store: HistoryStore, profile: str, text: str | None, key: str | None
+) -> SendView | None:
+    if key is not None:
+        ref = store.send_of_key(profile, key)
+        if ref is None:
+            raise SendNotFoundError(
+                f"no send with dedupe key {key!r} in the history of profile {profile!r}"
+            )
+    elif text is not None:
+        ref = resolve(store, profile, text)
+    else:
+        ref = store.newest_send(profile)
+        if ref is None:
+            return None
+    first = next(iter(store.send_pages(profile, ref, page=1)), [])
+    return SendView(
+        ref,
+        store.send_counts(profile, ref),
+        first[0].created_at if first else None,
+        first[0].message if first else "",
+    )
+
+
+def send_batches(stores: StoreSettings, profile: str, ref: SendRef) -> Iterator[list[SentBatch]]:
+    """The send's batches with their recipients, newest first, a page at a time."""
+    store = read_history(stores)
+    if store is None:
+        return
+    with store:
+        yield from store.send_pages(profile, ref)
+
+
+def recent_sends(
+    stores: StoreSettings, profile: str, *, limit: int | None, since: datetime | None
+) -> tuple[list[SendSummary], bool]:
+    """The profile's sends, newest first, each counted in the store; and whether there are
+    more. Creates no history file when there is none."""
+    store = read_history(stores)
+    if store is None:
+        return [], False
+    with store:
+        return store.recent_sends(profile, limit, since)
+
+
+def send_message_ids(stores: StoreSettings, profile: str, ref: SendRef) -> list[str]:
+    """The message IDs of the send's accepted requests, oldest first (`status --wait`)."""
+    ids = [
+        batch.message_id
+        for page in send_batches(stores, profile, ref)
+        for batch in page
+        if batch.message_id is not None
+    ]
+    return ids[::-1]
