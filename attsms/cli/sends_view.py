@@ -22,6 +22,8 @@ STATE_STYLES = {
     "impossible": "red",
     "failed": "red",
     "unknown": "yellow",
+    "opted out": "dim",
+    "deferred": "dim",
 }
 
 

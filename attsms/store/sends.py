@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from attsms.store.skips import SKIPS_OF_JOB
+
 if TYPE_CHECKING:
     from attsms.store.base import Connection
     from attsms.store.history import SentBatch
@@ -152,7 +154,23 @@ class SendReads(ABC):
         return [int(r[0]) for r in rows]
 
     def send_counts(self, profile: str, ref: SendRef) -> SendCounts:
-        """The send's recipients by outcome and status, counted in SQL."""
+        """The send's recipients by outcome and status, counted in SQL; those it left out as
+        (`opted-out` or `deferred`, None)."""
+        counts = self._sent_counts(profile, ref)
+        with self._read() as db:
+            if ref.key is None:
+                skipped = db.execute(
+                    "SELECT reason, COUNT(*) FROM skips WHERE profile = ? AND run_id = ?"
+                    " GROUP BY reason",
+                    (profile, ref.run_id),
+                ).fetchall()
+            else:
+                skipped = db.execute(SKIPS_OF_JOB, (profile, ref.key)).fetchall()
+        for reason, count in skipped:
+            counts.add(str(reason), None, count)
+        return counts
+
+    def _sent_counts(self, profile: str, ref: SendRef) -> SendCounts:
         counts = SendCounts()
         if ref.key is None:
             with self._read() as db:

@@ -58,7 +58,7 @@ class Skips(ABC):
         `window` (epoch [since, until)), else those of the runs of `batch_ids`."""
         with self._read() as db:
             if key is not None:
-                rows = db.execute(_SKIPS_OF_JOB, (profile, key)).fetchall()
+                rows = db.execute(SKIPS_OF_JOB, (profile, key)).fetchall()
             elif window is not None:
                 since, until = window
                 rows = db.execute(
@@ -95,7 +95,7 @@ class Skips(ABC):
 
 # A keyed job's left-out recipients: each address's last reason, unless a run of the job sent
 # to it (a recipient deferred by quiet hours one night and sent the next is not left out).
-_SKIPS_OF_JOB = (
+SKIPS_OF_JOB = (
     "SELECT reason, COUNT(*) FROM skips s WHERE profile = ? AND dedupe_key = ?"
     " AND created_at = (SELECT MAX(created_at) FROM skips t WHERE t.profile = s.profile"
     " AND t.dedupe_key = s.dedupe_key AND t.address = s.address)"

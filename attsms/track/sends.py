@@ -26,8 +26,11 @@ NOT_CHECKED = "not checked yet"
 IMPOSSIBLE = "impossible"
 FAILED = "failed"
 UNKNOWN = "unknown"
+OPTED_OUT = "opted out"  # left out: texted STOP (the history notes them as `skips`)
+DEFERRED = "deferred"  # left out: held by quiet hours, a keyed re-run sends them
 # The order a summary lists them in: the good news first, then what needs a look.
-STATES = (DELIVERED, PENDING, NOT_CHECKED, IMPOSSIBLE, FAILED, UNKNOWN)
+STATES = (DELIVERED, PENDING, NOT_CHECKED, IMPOSSIBLE, FAILED, UNKNOWN, OPTED_OUT, DEFERRED)
+_LEFT_OUT = {"opted-out": OPTED_OUT, "deferred": DEFERRED}
 # What to do about recipients not checked yet.
 NOT_CHECKED_HINT = "not checked yet — `attsms status`"
 _DELIVERED = frozenset({"DeliveredToTerminal", "DeliveredToNetwork"})
@@ -39,6 +42,8 @@ class SendNotFoundError(AttsmsError):
 
 def state_of(outcome: str, status: str | None) -> str:
     """A recipient's state in a send summary, from its batch's outcome and its last status."""
+    if outcome in _LEFT_OUT:
+        return _LEFT_OUT[outcome]
     if outcome == Outcome.FAILED:
         return FAILED
     if outcome != Outcome.ACCEPTED:

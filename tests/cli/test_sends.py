@@ -246,3 +246,19 @@ def test_a_big_send_with_wait_at_a_terminal_is_the_summary_not_a_line_a_change(
     assert "Delivery: 70 delivered" in text
     named = set(re.findall(r"\+1212\d{7}", text))  # the refused batch: whichever went first
     assert len(named) == 50 and named <= set(numbers(120))
+
+
+def test_a_sends_summary_counts_who_it_left_out(
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
+) -> None:
+    server = use_server(sandbox_http())
+    people = numbers(3)
+    assert cli("optout", "add", people[0]).exit_code == 0
+    sent = cli("send", *people, "-m", "Hi", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    sid = sent.json()["summary"]["send_id"]
+    document = cli("history", sid, "--json").json()
+    assert document["summary"] == {"not checked yet": 2, "opted out": 1}
+    code, text = in_terminal("history", env=server.env())
+    rows = [line for line in text.split("\n") if sid in line and "Hi" in line]
+    assert code == 0 and len(rows) == 1 and "1 opted out" in rows[0], text
