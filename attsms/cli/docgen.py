@@ -115,6 +115,11 @@ ENVIRONMENT: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ATTSMS_DEBUG",), "Print a traceback for unexpected errors, as --verbose does."),
     (("ATTSMS_SANDBOX_CLIENT_SECRET",), "The client secret attsms sandbox serve accepts."),
     (
+        ("ATTSMS_SANDBOX_DIALECT",),
+        "How the built-in sandbox of --sandbox answers: spec (the default) or codekit, the shapes"
+        " AT&T's own SDKs parse, as sandbox serve --dialect.",
+    ),
+    (
         (
             "ATTSMS_MESSAGE_ID",
             "ATTSMS_FROM",
