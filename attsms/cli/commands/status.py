@@ -298,7 +298,7 @@ def _wait_ids(
         wait=True,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         interval=DEFAULT_INTERVAL if interval is None else interval,
-        on_update=(lambda m, moved: _print_update(out, columns, m, moved)) if streaming else None,
+        on_update=_printer(out, columns) if streaming else None,
     )
     if not streaming:
         out.json([_document(m) for m in report.messages])
@@ -333,7 +333,7 @@ def _wait_recent(
         since=since,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         interval=DEFAULT_INTERVAL if interval is None else interval,
-        on_update=(lambda m, moved: _print_update(out, columns, m, moved)) if streaming else None,
+        on_update=_printer(out, columns) if streaming else None,
     )
     waiter.run()
     shown = waiter.count
