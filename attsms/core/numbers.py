@@ -403,6 +403,7 @@ def iter_recipient_lines(lines: Iterable[str]) -> Iterator[str]:
 # the decimal mark is a comma), a tab (a spreadsheet's copy and paste).
 _CELL_SEPARATORS = (",", ";", "\t")
 _CELL_SEPARATOR = re.compile("[,;\t]")
+_ONE_CELL = re.compile("[,;\t#]")  # a line with none of these is one cell
 
 
 def _split_cells(line: str) -> list[str]:
@@ -416,6 +417,11 @@ def _header_less(lines: Iterable[str]) -> Iterator[str]:
     no number gives its first cell, to be refused by name as a number (a comment after `#` and
     empty cells are not cells)."""
     for line in lines:
+        if _ONE_CELL.search(line) is None:  # the common line, one number: no cells to weigh
+            cell = line.strip().strip('"').strip()
+            if cell:
+                yield cell
+            continue
         cells = [c for c in _split_cells(line.split("#", 1)[0]) if c]
         numbers = [c for c in cells if not _is_header([c])]
         yield from numbers or cells[:1]
