@@ -41,7 +41,7 @@ COMMANDS = {
     "inbox export --json": ["inbox", "export", "--json"],
     "inbox export --format csv": ["inbox", "export", "--format", "csv"],
     # Every send asked about (a sandbox of its own, which knows none of them: each is "gone").
-    "status --all --json": ["status", "--all", "--json"],
+    "status --requests --all --json": ["status", "--requests", "--all", "--json"],
 }
 
 

@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers.support import Cli, SandboxHttp
+
+# No deadline per example: a deadline is a wall-clock assertion, and on a loaded 2-core box an
+# example that writes a file can take longer than hypothesis's 200 ms without anything wrong.
+settings.register_profile("attsms", deadline=None)
+settings.load_profile("attsms")
 
 pytest_plugins = ["tests.helpers.pg_fixtures"]
 

@@ -185,6 +185,31 @@ class Output:
         elif rows:  # an empty table is just headers: the command says "nothing" on stderr
             self._table(rows, columns, title)
 
+    def table_pages(
+        self, pages: Iterable[Sequence[Mapping[str, Any]]], columns: Sequence[Column]
+    ) -> int:
+        """Rows too many to hold for one table: a table a page at a time, the header once, the
+        columns those the first page fills, each as wide as there (a wider cell later folds).
+        Off a terminal, `records` of each page. Returns how many rows there were."""
+        count = 0
+        shown: list[Column] | None = None
+        widths: list[int] = []
+        for page in pages:
+            if not page:
+                continue
+            if self.format is not Format.TABLE:
+                self.records(page, columns)
+            elif shown is None:
+                shown = [c for i, c in enumerate(columns) if i < 2 or _filled(page, c.key)]
+                widths = [
+                    max(len(c.header), *(len(_cell(r.get(c.key))) for r in page)) for c in shown
+                ]
+                self._table(page, shown, None, widths=widths)
+            else:
+                self._table(page, shown, None, widths=widths, header=False)
+            count += len(page)
+        return count
+
     def record(self, row: Mapping[str, Any], columns: Sequence[Column]) -> None:
         """One row as soon as it is known (streaming commands); tables become plain lines."""
         if self.format is Format.JSONL:
@@ -301,13 +326,24 @@ class Output:
         self.stdout.flush()  # a pipe reader (`| handler`) sees each record at once
 
     def _table(
-        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[Column],
+        title: str | None,
+        *,
+        widths: Sequence[int] | None = None,
+        header: bool = True,
     ) -> None:
         from rich.table import Table
 
-        table = Table(title=title, box=None, header_style="bold", pad_edge=False)
-        for column in columns:
-            table.add_column(column.header, style=column.style, overflow="fold")
+        table = Table(
+            title=title, box=None, header_style="bold", pad_edge=False, show_header=header
+        )
+        for i, column in enumerate(columns):
+            width = None if widths is None else widths[i]
+            table.add_column(
+                column.header, style=column.style, overflow="fold", min_width=width, max_width=width
+            )
         for row in rows:
             cells = []
             for column in columns:
@@ -532,6 +568,10 @@ class _ReaderAware:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _filled(rows: Sequence[Mapping[str, Any]], key: str) -> bool:
+    return any(row.get(key) for row in rows)
 
 
 def _cell(value: Any) -> str:

@@ -4,16 +4,15 @@ piped and `--json`, every recipient, written a page at a time. The counts come f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from attsms.cli.output import Column, Format, delivery_style
 
 if TYPE_CHECKING:
     from attsms.cli.output import Output
-    from attsms.store.history import SentBatch
     from attsms.store.sends import SendSummary
-    from attsms.track.sends import SendView
+    from attsms.track.sends import SendRecipient, SendView
 
 STATE_STYLES = {
     "delivered": "green",
@@ -91,7 +90,7 @@ def send_heading(view: SendView) -> str:
     )
 
 
-def _recipient_columns(out: Output) -> list[Column]:
+def _recipient_columns() -> list[Column]:
     return [
         Column("to", "TO"),
         Column("state", "STATE", style_for=lambda v: STATE_STYLES.get(str(v))),
@@ -103,77 +102,103 @@ def _recipient_columns(out: Output) -> list[Column]:
 
 
 def recipient_rows(
-    batch: SentBatch, out: Output, send_id: str, keep: Callable[[str], bool] | None = None
-) -> Iterator[dict[str, Any]]:
-    """The rows of a batch's recipients (those whose state `keep` keeps)."""
+    recipients: Iterable[SendRecipient], out: Output, send_id: str
+) -> list[dict[str, Any]]:
     from attsms.cli.commands.history import time_cell
     from attsms.core.numbers import display
-    from attsms.track.sends import state_of
 
-    sent_at = time_cell(batch.created_at, out)
-    for r in batch.recipients:
-        state = state_of(batch.outcome, r.status)
-        if keep is not None and not keep(state):
-            continue
-        yield {
+    return [
+        {
             "send_id": send_id,
             "to": display(r.address),
             "address": r.address,
-            "state": state,
+            "state": r.state,
             "status": r.status,
-            "message_id": batch.message_id,
-            "sent_at": sent_at,
-            "note": batch.error,
+            "message_id": r.message_id,
+            "sent_at": time_cell(r.sent_at, out),
+            "note": r.note,
         }
+        for r in recipients
+    ]
 
 
 def print_send(
     out: Output,
     view: SendView,
-    pages: Iterable[list[SentBatch]],
+    pages: Iterable[list[SendRecipient]],
     *,
     attention_only: bool,
 ) -> int:
     """One send: its heading (stderr) and its recipients; at a terminal with `attention_only`,
-    only those not delivered, a screenful at most. Piped and `--json`: every recipient, a page
-    at a time. Returns the recipients listed."""
+    the summary by status and only those that need a look, a screenful at most; else every
+    recipient, a page at a time (a table of a million rows is printed in pages of columns as
+    wide as the first's). Returns the recipients listed."""
     from attsms.track.sends import tally
 
-    columns = _recipient_columns(out)
-    if out.format is not Format.TABLE:
-        stream = out.record_stream(
-            columns,
-            field="recipients",
-            head={
-                "send_id": view.ref.id,
-                "dedupe_key": view.ref.key,
-                "recipients_count": view.counts.recipients,
-                "summary": tally(view.counts),
-            },
-        )
-        for page in pages:
-            stream.write([row for b in page for row in recipient_rows(b, out, view.ref.id)])
-        stream.close()
-        out.info(send_heading(view))
-        return stream.count
-    if attention_only:
+    columns = _recipient_columns()
+    if out.format is Format.TABLE and attention_only:
         _print_attention(out, view, pages)
         return 0
-    rows = [row for page in pages for b in page for row in recipient_rows(b, out, view.ref.id)]
-    _print_table(out, rows, columns)
+    if out.format is Format.TABLE:
+        count = out.table_pages((recipient_rows(p, out, view.ref.id) for p in pages), columns)
+        out.info(send_heading(view))
+        return count
+    stream = out.record_stream(
+        columns,
+        field="recipients",
+        head={
+            "send_id": view.ref.id,
+            "dedupe_key": view.ref.key,
+            "recipients_count": view.counts.recipients,
+            "summary": tally(view.counts),
+        },
+    )
+    for page in pages:
+        stream.write(recipient_rows(page, out, view.ref.id))
+    stream.close()
     out.info(send_heading(view))
-    return len(rows)
+    return stream.count
 
 
-_ATTENTION = ("failed", "unknown", "impossible", "pending", "not checked yet")
+def print_send_page(
+    out: Output,
+    view: SendView,
+    page: list[SendRecipient],
+    *,
+    offset: int,
+    by_status: bool,
+    next_command: str | None,
+) -> None:
+    """`history <id>` at a terminal: one page of the send's recipients, its heading, where the
+    page lies among them and the command for the next."""
+    rows = recipient_rows(page, out, view.ref.id)
+    out.table_pages([rows], _recipient_columns())  # TO and STATE, and the columns filled
+    out.info(send_heading(view))
+    total = view.counts.recipients
+    order = "what needs a look first" if by_status else "newest first"
+    if rows:
+        out.info(f"Recipients {offset + 1:,}–{offset + len(rows):,} of {total:,}, {order}.")
+    else:
+        out.info(f"No recipients past {offset:,} of {total:,}.")
+    if next_command is not None:
+        out.info(f"Next: {next_command} (--limit 0: all of them)")
 
 
-def _print_attention(out: Output, view: SendView, pages: Iterable[list[SentBatch]]) -> None:
-    """A terminal: the summary by status, then the recipients not delivered by state and
-    reason, their numbers packed a screenful at most (`attention_lines`)."""
+def _print_attention(out: Output, view: SendView, pages: Iterable[list[SendRecipient]]) -> None:
+    """A terminal: the summary by status, then the recipients that need a look (not delivered,
+    not left out) by state and reason, their numbers packed a screenful at most
+    (`attention_lines`)."""
     from attsms.cli.send_view import attention_lines
     from attsms.core.numbers import display
-    from attsms.track.sends import DELIVERED, NOT_CHECKED, NOT_CHECKED_HINT, state_of, tally
+    from attsms.track.sends import (
+        BY_ATTENTION,
+        DEFERRED,
+        DELIVERED,
+        NOT_CHECKED,
+        NOT_CHECKED_HINT,
+        OPTED_OUT,
+        tally,
+    )
 
     states = tally(view.counts)
     rows = [{"state": word, "recipients": f"{n:,}"} for word, n in states.items()]
@@ -186,20 +211,18 @@ def _print_attention(out: Output, view: SendView, pages: Iterable[list[SentBatch
     counts: dict[tuple[str, str], int] = {}
     kept = 0
     for page in pages:
-        for batch in page:
-            for r in batch.recipients:
-                state = state_of(batch.outcome, r.status)
-                if state == DELIVERED:
-                    continue
-                reason = batch.error or r.status or ""
-                if state == NOT_CHECKED:
-                    reason = "`attsms status` asks the service"
-                group = (state, reason or "")
-                counts[group] = counts.get(group, 0) + 1
-                if kept < 5_000:
-                    groups.setdefault(group, []).append(display(r.address))
-                    kept += 1
-    ordered = sorted(groups, key=lambda g: _ATTENTION.index(g[0]) if g[0] in _ATTENTION else 9)
+        for r in page:
+            if r.state in (DELIVERED, OPTED_OUT, DEFERRED):
+                continue
+            reason = r.note or r.status or ""
+            if r.state == NOT_CHECKED:
+                reason = "`attsms status` asks the service"
+            group = (r.state, reason)
+            counts[group] = counts.get(group, 0) + 1
+            if kept < 5_000:
+                groups.setdefault(group, []).append(display(r.address))
+                kept += 1
+    ordered = sorted(groups, key=lambda g: BY_ATTENTION.index(g[0]))
     room = max(6, out.console.height - len(rows) - 5)
     width = max(40, out.console.width)
     for line in attention_lines({g: groups[g] for g in ordered}, counts, width, room):
@@ -209,8 +232,3 @@ def _print_attention(out: Output, view: SendView, pages: Iterable[list[SentBatch
         out.info(NOT_CHECKED_HINT)
     if len(states) > 1 or DELIVERED not in states:
         out.info(f"Every recipient: attsms status {view.ref.id} --all")
-
-
-def _print_table(out: Output, rows: list[dict[str, Any]], columns: list[Column]) -> None:
-    shown = [c for c in columns if c.key in ("to", "state") or any(r.get(c.key) for r in rows)]
-    out.records(rows, shown)

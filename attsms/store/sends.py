@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from attsms.store.skips import SKIPS_OF_JOB
+from attsms.store.skips import SKIPPED_OF_JOB, SKIPPED_OF_RUN, SKIPS_OF_JOB
 
 if TYPE_CHECKING:
     from attsms.store.base import Connection
@@ -249,6 +249,23 @@ class SendReads(ABC):
                 ).fetchall()
                 batches = self._with_recipients(db, rows)
             yield batches  # each page its own read: none is held open while the caller works
+
+    def send_skip_pages(
+        self, profile: str, ref: SendRef, page: int = 1000
+    ) -> Iterator[list[tuple[str, str, datetime]]]:
+        """Who the send left out, (address, reason: `opted-out` or `deferred`, when), by
+        address, `page` a read: the recipients `send_counts` counts as skipped."""
+        after = ""
+        while True:
+            sql, group = (
+                (SKIPPED_OF_RUN, ref.run_id) if ref.key is None else (SKIPPED_OF_JOB, ref.key)
+            )
+            with self._read() as db:
+                rows = db.execute(sql, (profile, group, after, page)).fetchall()
+            if not rows:
+                return
+            yield [(str(a), str(r), datetime.fromtimestamp(t, tz=UTC)) for a, r, t in rows]
+            after = str(rows[-1][0])
 
 
 # A send's group: a keyed job's key, else its run.

@@ -95,11 +95,19 @@ class Skips(ABC):
 
 # A keyed job's left-out recipients: each address's last reason, unless a run of the job sent
 # to it (a recipient deferred by quiet hours one night and sent the next is not left out).
-SKIPS_OF_JOB = (
-    "SELECT reason, COUNT(*) FROM skips s WHERE profile = ? AND dedupe_key = ?"
+_JOB_SKIPS = (
+    " FROM skips s WHERE profile = ? AND dedupe_key = ?"
     " AND created_at = (SELECT MAX(created_at) FROM skips t WHERE t.profile = s.profile"
     " AND t.dedupe_key = s.dedupe_key AND t.address = s.address)"
     " AND NOT EXISTS (SELECT 1 FROM batches b JOIN recipients r ON r.batch_id = b.id"
     " WHERE b.profile = s.profile AND b.dedupe_key = s.dedupe_key AND r.address = s.address)"
-    " GROUP BY reason"
+)
+SKIPS_OF_JOB = "SELECT reason, COUNT(*)" + _JOB_SKIPS + " GROUP BY reason"
+# The same recipients listed, a page at a time by (address) after the last one read.
+SKIPPED_OF_JOB = (
+    "SELECT address, reason, created_at" + _JOB_SKIPS + " AND address > ? ORDER BY address LIMIT ?"
+)
+SKIPPED_OF_RUN = (
+    "SELECT address, reason, created_at FROM skips WHERE profile = ? AND run_id = ?"
+    " AND address > ? ORDER BY address LIMIT ?"
 )

@@ -5,6 +5,7 @@ unknown). The counts come from the store (`store/sends.py`, counted in SQL)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,8 @@ OPTED_OUT = "opted out"  # left out: texted STOP (the history notes them as `ski
 DEFERRED = "deferred"  # left out: held by quiet hours, a keyed re-run sends them
 # The order a summary lists them in: the good news first, then what needs a look.
 STATES = (DELIVERED, PENDING, NOT_CHECKED, IMPOSSIBLE, FAILED, UNKNOWN, OPTED_OUT, DEFERRED)
+# The order `--sort status` lists recipients in: what needs a look first.
+BY_ATTENTION = (FAILED, UNKNOWN, IMPOSSIBLE, PENDING, NOT_CHECKED, DELIVERED, OPTED_OUT, DEFERRED)
 _LEFT_OUT = {"opted-out": OPTED_OUT, "deferred": DEFERRED}
 # What to do about recipients not checked yet.
 NOT_CHECKED_HINT = "not checked yet — `attsms status`"
@@ -174,3 +177,113 @@ def send_message_ids(stores: StoreSettings, profile: str, ref: SendRef) -> list[
         if batch.message_id is not None
     ]
     return ids[::-1]
+
+
+@dataclass(frozen=True)
+class SendRecipient:
+    """One recipient of a send, as `history <id>` and `status <id>` list it."""
+
+    address: str
+    state: str  # one of STATES
+    status: str | None  # the last delivery status the history holds
+    message_id: str | None  # of its request; None for one left out or never accepted
+    sent_at: datetime | None  # when its request went out, or when it was left out
+    note: str | None  # why its request failed, or why it may have gone
+
+
+def recipient_pages(
+    stores: StoreSettings, profile: str, view: SendView, *, by_status: bool = False
+) -> Iterator[list[SendRecipient]]:
+    """Every recipient of the send, a page at a time (flat memory at a million): newest request
+    first, then those it left out; `by_status`, in `BY_ATTENTION` order of states (the send
+    read once a state it has), newest first within one."""
+    store = read_history(stores)
+    if store is None:
+        return
+    with store:
+        if not by_status:
+            yield from _sent_pages(store, profile, view.ref, None)
+            yield from _skip_pages(store, profile, view.ref, None)
+            return
+        present = tally(view.counts)
+        for state in (s for s in BY_ATTENTION if s in present):
+            yield from _pages_in(store, profile, view.ref, state)
+
+
+def recipient_page(
+    stores: StoreSettings,
+    profile: str,
+    view: SendView,
+    *,
+    by_status: bool,
+    offset: int,
+    limit: int,
+) -> list[SendRecipient]:
+    """The `limit` recipients after the first `offset` in `recipient_pages`' order; states
+    wholly before the page are skipped by their counts, not read."""
+    store = read_history(stores)
+    if store is None:
+        return []
+    with store:
+        if by_status:
+            present = tally(view.counts)
+            pages: Iterator[list[SendRecipient]] = iter(())
+            for state in (s for s in BY_ATTENTION if s in present):
+                if offset >= present[state]:
+                    offset -= present[state]
+                    continue
+                pages = itertools.chain(pages, _pages_in(store, profile, view.ref, state))
+        else:
+            pages = itertools.chain(
+                _sent_pages(store, profile, view.ref, None),
+                _skip_pages(store, profile, view.ref, None),
+            )
+        found = itertools.chain.from_iterable(pages)
+        return list(itertools.islice(found, offset, offset + limit))
+
+
+def _pages_in(
+    store: HistoryStore, profile: str, ref: SendRef, state: str
+) -> Iterator[list[SendRecipient]]:
+    if state in (OPTED_OUT, DEFERRED):
+        return _skip_pages(store, profile, ref, state)
+    return _sent_pages(store, profile, ref, state)
+
+
+def _sent_pages(
+    store: HistoryStore, profile: str, ref: SendRef, state: str | None
+) -> Iterator[list[SendRecipient]]:
+    """The recipients of the send's requests (those in `state`), newest request first."""
+    for batches in store.send_pages(profile, ref):
+        page = []
+        for batch in batches:
+            for r in batch.recipients:
+                found = state_of(batch.outcome, r.status)
+                if state is None or found == state:
+                    page.append(
+                        SendRecipient(
+                            r.address,
+                            found,
+                            r.status,
+                            batch.message_id,
+                            batch.created_at,
+                            batch.error,
+                        )
+                    )
+        if page:
+            yield page
+
+
+def _skip_pages(
+    store: HistoryStore, profile: str, ref: SendRef, state: str | None
+) -> Iterator[list[SendRecipient]]:
+    """Who the send left out (those in `state`), by address."""
+    for rows in store.send_skip_pages(profile, ref):
+        found = ((address, _LEFT_OUT.get(reason, reason), at) for address, reason, at in rows)
+        page = [
+            SendRecipient(address, word, None, None, at, None)
+            for address, word, at in found
+            if state is None or word == state
+        ]
+        if page:
+            yield page

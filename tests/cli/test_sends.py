@@ -160,6 +160,14 @@ def test_a_big_send_piped_and_in_json_holds_every_recipient(
         assert len(plain.lines) == RECIPIENTS
     summary = cli("status", sid, "--json").json()["summary"]
     assert sum(summary.values()) == RECIPIENTS and summary["failed"] == 100
+    # With no argument, piped too: the newest send, every recipient (not the last 20 requests).
+    newest = cli("status")
+    assert newest.exit_code == 0, newest.stderr
+    assert len(newest.lines) == RECIPIENTS
+    assert {line.split("\t")[0] for line in newest.lines} == set(people)
+    assert cli("status", "--json").json()["send_id"] == sid
+    requests = cli("status", "--requests")  # the view before issue 29, asked for by name
+    assert len({line.split("\t")[0] for line in requests.lines}) == 20
 
 
 def test_a_small_send_at_a_terminal_still_lists_every_recipient(
@@ -262,3 +270,73 @@ def test_a_sends_summary_counts_who_it_left_out(
     code, text = in_terminal("history", env=server.env())
     rows = [line for line in text.split("\n") if sid in line and "Hi" in line]
     assert code == 0 and len(rows) == 1 and "1 opted out" in rows[0], text
+
+
+def test_a_sends_recipients_are_paged_newest_first_or_by_status(
+    big_send: tuple[SandboxHttp, Path, list[str]], cli: Cli
+) -> None:
+    server, listing, people = big_send
+    sent = cli("send", "--to-file", str(listing), "-m", "Hi", "--json")
+    assert sent.exit_code == 4
+    sid = sent.json()["summary"]["send_id"]
+    everyone = cli("history", sid, "--json").json()["recipients"]
+    failed = {r["to"] for r in everyone if r["state"] == "failed"}
+    assert len(failed) == 100
+
+    # At a terminal: a screenful, saying where it is and how to go on.
+    code, text = in_terminal("history", sid, env=server.env())
+    assert code == 0, text
+    lines = [line for line in text.split("\n") if line.strip()]
+    assert len(lines) <= ROWS, text
+    shown = re.findall(r"\+1212\d{7}", text)
+    assert 10 <= len(shown) < ROWS and shown == [r["to"] for r in everyone[: len(shown)]]
+    assert f"Recipients 1–{len(shown)} of 3,000, newest first." in text
+    assert f"Next: attsms history {sid} --page 2" in text
+    code, second = in_terminal("history", sid, "--page", "2", env=server.env())
+    assert code == 0, second
+    assert re.findall(r"\+1212\d{7}", second) == [
+        r["to"] for r in everyone[len(shown) : 2 * len(shown)]
+    ]
+
+    # By status: the failed first; pages of any size cover everyone once.
+    code, text = in_terminal("history", sid, "--sort", "status", env=server.env())
+    assert code == 0, text
+    assert set(re.findall(r"\+1212\d{7}", text)) <= failed
+    assert "what needs a look first" in text and "--sort status --page 2" in text
+    pages = [
+        cli("history", sid, "--sort", "status", "--limit", "600", "--page", str(n), "--json")
+        for n in range(1, 7)
+    ]
+    got = [r for page in pages for r in page.json()["recipients"]]
+    assert len(got) == RECIPIENTS and {r["to"] for r in got} == set(people)
+    assert {r["to"] for r in got[:100]} == failed
+    states = [r["state"] for r in got]
+    assert states == sorted(states, key=lambda s: s != "failed")
+    assert pages[-1].json()["recipients"] == []  # past the end: an empty page, no error
+    refused = cli("history", sid, "--sort", "oldest")
+    assert refused.exit_code == 2 and "--sort is newest or status" in refused.stderr
+    assert cli("history", "--page", "2").exit_code == 2  # a page of a send, not of the list
+
+
+def test_a_sends_listing_names_who_it_left_out_and_status_waits_for_the_newest_send(
+    cli: Cli, sandbox_http: StartSandbox, use_server: Any
+) -> None:
+    use_server(sandbox_http(delivery_seconds=0.3))
+    people = numbers(120)
+    assert cli("optout", "add", people[0]).exit_code == 0
+    sent = cli("send", *people, "-m", "Hi", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    sid = sent.json()["summary"]["send_id"]
+    for command in (("history", sid), ("status", sid)):
+        listed = cli(*command, "--json").json()["recipients"]
+        assert len(listed) == 120
+        left_out = [r for r in listed if r["state"] == "opted out"]
+        assert [r["to"] for r in left_out] == [people[0]] and left_out[0]["message_id"] is None
+    by_status = cli("history", sid, "--sort", "status", "--json").json()["recipients"]
+    assert by_status[-1]["state"] == "opted out"
+    # `status --wait` with no argument: every request of the newest send (3 of them here).
+    waited = cli("status", "--wait", "--interval", "0.1", "--timeout", "20", "--json")
+    assert waited.exit_code == 0, waited.stderr
+    documents = waited.json()
+    assert len(documents) == 3 and all(d["final"] for d in documents)
+    assert sum(len(d["deliveries"]) for d in documents) == 119

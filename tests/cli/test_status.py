@@ -305,18 +305,18 @@ def test_wait_rides_out_rate_limits(
 
 
 @both_dialects
-def test_wait_without_ids_waits_for_the_recent_sends(
+def test_wait_with_requests_waits_for_the_recent_requests(
     cli: Cli, sandbox_http: StartSandbox, use_server: Any
 ) -> None:
     use_server(sandbox_http(delivery_seconds=0.3))
     send(cli, "2125550100")
     send(cli, "2125550801")
-    result = cli("status", "--wait", "--interval", "0.1", "--json")
+    result = cli("status", "--requests", "--wait", "--interval", "0.1", "--json")
     assert result.exit_code == 0, result.stderr
     assert [d["summary"] for d in result.json()] == ["1 delivered", "1 delivered"]
 
 
-# --- no ID: the recent sends -----------------------------------------------------------------
+# --- --requests: the recent requests ---------------------------------------------------------
 
 
 def test_without_ids_the_recent_sends_are_refreshed_and_recorded(
@@ -326,7 +326,7 @@ def test_without_ids_the_recent_sends_are_refreshed_and_recorded(
     first = send(cli, "2125550100", "2125550901", text="first")
     second = send(cli, "2125550801", text="second")
     time.sleep(0.3)
-    result = cli("status")
+    result = cli("status", "--requests")
     assert result.exit_code == 0, result.stderr
     assert [row[:3] for row in rows(result)] == [  # newest first
         [second, "+12125550801", "DeliveredToNetwork"],
@@ -335,7 +335,7 @@ def test_without_ids_the_recent_sends_are_refreshed_and_recorded(
     ]
     assert status_requests(server) == 2
     assert [b.final for b in history.recent()] == [True, True]
-    again = cli("status")
+    again = cli("status", "--requests")
     assert again.stdout == result.stdout
     assert status_requests(server) == 2  # all final: the history answers
 
@@ -359,7 +359,7 @@ def test_unknown_and_failed_sends_are_shown_and_never_asked_about(
         outcome=Outcome.FAILED,
         error="SVC0002 Invalid input value",
     )
-    result = cli("status")
+    result = cli("status", "--requests")
     assert result.exit_code == 0, result.stderr
     assert rows(result) == [
         ["", "+12125550101", "", rows(result)[0][3], "not sent: SVC0002 Invalid input value"],
@@ -377,12 +377,12 @@ def test_final_history_needs_no_credentials_and_shows_the_last_20(
             profile="default", message="hi", addresses=["tel:+12125550100"], message_id=message_id
         )
         history.update_statuses(message_id, [_delivered("tel:+12125550100")])
-    result = cli("status")  # no ATTSMS_CLIENT_ID, no login: nothing needs asking
+    result = cli("status", "--requests")  # no ATTSMS_CLIENT_ID, no login: nothing needs asking
     assert result.exit_code == 0, result.stderr
     assert len(result.lines) == 20
     assert rows(result)[0][0] == f"SMS{24:016x}"
     assert "--all shows all" in result.stderr
-    assert len(cli("status", "--all").lines) == 25
+    assert len(cli("status", "--requests", "--all").lines) == 25
 
 
 def test_since_picks_recent_sends(
@@ -422,7 +422,7 @@ def test_old_unfinished_sends_are_not_asked_about(
         addresses=["tel:+12125550700"],
         message_id="SMS00000000000000b1",
     )
-    result = cli("status")
+    result = cli("status", "--requests")
     assert result.exit_code == 0, result.stderr
     assert rows(result)[0][4] == "sent over 72 h ago; last known"
     assert status_requests(server) == 0
@@ -443,7 +443,7 @@ def test_a_forgotten_message_shows_its_last_known_status(
         addresses=["tel:+12125550100"],
         message_id="SMS00000000000000c1",
     )
-    result = cli("status")
+    result = cli("status", "--requests")
     assert result.exit_code == 0, result.stderr  # listing history: a gone status is no error
     assert rows(result)[0][2:] == ["", rows(result)[0][3], "gone from the service; last known"]
 
@@ -458,7 +458,7 @@ def test_unreachable_service_shows_history_and_exits_75(
     server = use_server(sandbox_http(delivery_seconds=60))
     message_id = send(cli, "2125550100")
     server.stop()
-    result = cli("status")
+    result = cli("status", "--requests")
     assert result.exit_code == 75
     assert rows(result)[0][:3] == [message_id, "+12125550100", ""]
     assert rows(result)[0][4] == "could not refresh; last known"
@@ -573,22 +573,22 @@ def test_recent_sends_piped_are_asked_about_and_printed_a_page_at_a_time(
     sent = [send(cli, f"+1212555{n:04d}", f"+1212556{n:04d}") for n in range(7)]
     monkeypatch.setattr(stored, "PAGE_BATCHES", page)
     asked = status_requests(server)
-    document = cli("status", "--all", "--json")
+    document = cli("status", "--requests", "--all", "--json")
     assert document.exit_code == 0, document.stderr
     assert [m["message_id"] for m in document.json()] == sent[::-1]
     assert {d["status"] for m in document.json() for d in m["deliveries"]} == {
         "DeliveredToTerminal"
     }
     assert status_requests(server) == asked + 7
-    plain = cli("status", "--all")  # final in the history now: nothing to ask
+    plain = cli("status", "--requests", "--all")  # final in the history now: nothing to ask
     assert [row[0] for row in rows(plain)] == [i for i in sent[::-1] for _ in range(2)]
     assert status_requests(server) == asked + 7
-    newest = cli("status", "--json")
+    newest = cli("status", "--requests", "--json")
     assert len(newest.json()) == 7 and "--all shows all" not in newest.stderr
     monkeypatch.setattr("attsms.track.status.DEFAULT_LIMIT", 3)
-    three = cli("status", "--json")
+    three = cli("status", "--requests", "--json")
     assert [m["message_id"] for m in three.json()] == sent[:-4:-1]
-    assert "Showing the newest 3 sends; --all shows all." in three.stderr
+    assert "Showing the newest 3 requests; --all shows all." in three.stderr
 
 
 def test_status_without_wait_exits_75_when_the_service_is_busy_and_its_help_says_so(

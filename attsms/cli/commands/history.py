@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 EPILOG = examples(
     "attsms history                      # one row a send",
-    "attsms history 1a2b3c4d             # that send's recipients",
+    "attsms history 1a2b3c4d             # that send's recipients, a screenful",
+    "attsms history 1a2b3c4d --sort status --page 2",
     "attsms history --requests --since 1d --limit 0",
     "attsms history --json | jq -r '.[] | select(.outcome != \"accepted\") | .message'",
 )
@@ -149,7 +150,24 @@ Requests = Annotated[
     typer.Option("--requests", help="One line a send request (up to 50 recipients), as piped."),
 ]
 Limit = Annotated[
-    int, typer.Option(min=0, metavar="N", help="Show the newest N sends; 0 shows all.")
+    int | None,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="The newest N sends (default 20); with a SEND, N of its recipients a page (default:"
+        " a screenful at a terminal, all piped). 0 shows all.",
+    ),
+]
+Page = Annotated[
+    int, typer.Option(min=1, metavar="P", help="With a SEND: the P-th page of its recipients.")
+]
+Sort = Annotated[
+    str,
+    typer.Option(
+        metavar="ORDER",
+        help="With a SEND: `newest` (newest request first, then those left out) or `status`"
+        " (failed, unknown, impossible, pending, not checked yet, delivered, opted out, deferred).",
+    ),
 ]
 Since = Annotated[
     str | None,
@@ -166,14 +184,18 @@ def history(
     send: Send = None,
     key: Key = None,
     requests: Requests = False,
-    limit: Limit = 20,
+    limit: Limit = None,
     since: Since = None,
+    page: Page = 1,
+    sort: Sort = "newest",
 ) -> None:
     """List what was sent, newest first, from the local history; never calls the service.
 
     At a terminal, one row a send (a run of `attsms send`, or every run of a --dedupe-key):
     when, its id (and key), its recipients, a summary of their last known statuses and the
-    text's first line. With a SEND id (or --key), that send's recipients. Piped, with --json or
+    text's first line. With a SEND id (or --key), that send's recipients: at a terminal a
+    screenful a page (--page, --limit), piped and --json all of them (one line, or object, a
+    recipient), newest request first or --sort status. Without a SEND, piped, with --json or
     --requests: one line a send request (up to 50 recipients each), each naming its send id in
     JSON. `attsms status` refreshes the statuses.
     """
@@ -183,13 +205,18 @@ def history(
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
+    if sort not in ("newest", "status"):
+        raise UsageError(f"--sort is newest or status, not {sort!r}")
     if send is not None or key is not None:
         if send is not None and key is not None:
             raise UsageError("give a send id or --key, not both")
         if requests or since is not None:
             raise UsageError("--requests and --since pick sends; not with a send id or --key")
-        _one_send(out, app_state, send, key)
+        _one_send(out, app_state, send, key, limit=limit, page=page, by_status=sort == "status")
         return
+    if page != 1 or sort != "newest":
+        raise UsageError("--page and --sort list one send's recipients; give its SEND id")
+    limit = 20 if limit is None else limit
     after = None if since is None else _since(since)
     if out.format is Format.TABLE and not requests:
         from attsms.cli.sends_view import print_send_list
@@ -210,16 +237,54 @@ def _since(text: str) -> datetime:
     return parse_since(text)
 
 
-def _one_send(out: Output, app_state: AppState, send: str | None, key: str | None) -> None:
-    from attsms.cli.sends_view import print_send
-    from attsms.track.sends import find_send, send_batches
+def _one_send(
+    out: Output,
+    app_state: AppState,
+    send: str | None,
+    key: str | None,
+    *,
+    limit: int | None,
+    page: int,
+    by_status: bool,
+) -> None:
+    """A send's recipients: a page of them (a terminal, or --limit), else all, streamed."""
+    import shlex
 
-    settings = app_state.settings
-    view = find_send(settings.store, settings.profile.name, send, key)
+    from attsms.cli.sends_view import print_send, print_send_page
+    from attsms.core.errors import UsageError
+    from attsms.track.sends import find_send, recipient_page, recipient_pages
+
+    stores, profile = app_state.settings.store, app_state.settings.profile.name
+    view = find_send(stores, profile, send, key)
     if view is None:  # pragma: no cover - a named send is found or refused
         return
-    pages = send_batches(settings.store, settings.profile.name, view.ref)
-    print_send(out, view, pages, attention_only=False)
+    if limit is None and out.format is Format.TABLE:
+        limit = max(10, out.console.height - 6)  # a screenful, with the heading and footer
+    if not limit:
+        if page != 1:
+            raise UsageError("--page goes with a page size: --limit N, not 0")
+        pages = recipient_pages(stores, profile, view, by_status=by_status)
+        print_send(out, view, pages, attention_only=False)
+        return
+    offset = (page - 1) * limit
+    found = recipient_page(stores, profile, view, by_status=by_status, offset=offset, limit=limit)
+    if out.format is not Format.TABLE:
+        print_send(out, view, [found], attention_only=False)
+        return
+    more = offset + len(found) < view.counts.recipients
+    ref = view.ref
+    name = ref.id if ref.key is None else f"--key {shlex.quote(ref.key)}"
+    command = f"attsms history {name}" + (" --sort status" if by_status else "")
+    if limit != max(10, out.console.height - 6):
+        command += f" --limit {limit}"
+    print_send_page(
+        out,
+        view,
+        found,
+        offset=offset,
+        by_status=by_status,
+        next_command=f"{command} --page {page + 1}" if more else None,
+    )
 
 
 def _footer(out: Output, shown: int, more: bool, since: str | None) -> None:

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from attsms.track.status import Delivery, OnUpdate, StatusReport, Tracked
 
 EPILOG = examples(
-    "attsms status                       # the newest send (piped: the last 20 requests)",
+    "attsms status                       # the newest send",
     "attsms status 1a2b3c4d --all        # one send, every recipient",
+    "attsms status --requests            # the last 20 requests, whichever sends",
     "attsms status SMS0123456789abcdef --wait --timeout 120",
     "attsms status --since 2h --json | jq -r '.[].deliveries[].status'",
 )
@@ -82,8 +83,7 @@ MessageIds = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="[SEND|MESSAGE_ID]...",
-        help="A send id or message IDs printed by `attsms send`; none: at a terminal the newest"
-        " send, piped the recent requests from the history.",
+        help="A send id or message IDs printed by `attsms send`; none: the newest send.",
     ),
 ]
 Key = Annotated[
@@ -102,7 +102,7 @@ ShowAll = Annotated[
     bool,
     typer.Option(
         "--all",
-        help="Of a send: every recipient, not only those not delivered; piped without IDs:"
+        help="Of a send: every recipient, not only those not delivered; with --requests:"
         " every request in the history, not the last 20.",
     ),
 ]
@@ -110,7 +110,16 @@ Since = Annotated[
     str | None,
     typer.Option(
         metavar="DATE",
-        help="Without IDs: sends at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d back.",
+        help="The requests sent at or after 2024-05-01, 2024-05-01T09:30 (local), or 2h, 7d"
+        " back (implies --requests).",
+    ),
+]
+Requests = Annotated[
+    bool,
+    typer.Option(
+        "--requests",
+        help="The recent send requests (up to 50 recipients each), whichever sends they belong"
+        " to: the last 20, or --all, or --since.",
     ),
 ]
 
@@ -125,14 +134,16 @@ def status(
     show_all: ShowAll = False,
     since: Since = None,
     key: Key = None,
+    requests: Requests = False,
 ) -> None:
     """Show the delivery status of sent messages, per recipient, and record it in the history.
 
-    A SEND id, --key, or at a terminal nothing (the newest send): that send, refreshed from the
-    service; at a terminal its summary by status and the recipients not delivered (--all: every
-    one), piped and --json every recipient. Piped with no argument: the last 20 requests of this
-    profile, asking the service about those not yet final. The service keeps a status only
-    about 30 minutes after it is final; older ones show the last status the history holds.
+    A SEND id, --key, or nothing (the newest send): that send, refreshed from the service; at a
+    terminal its summary by status and the recipients not delivered (--all: every one), piped
+    and --json every recipient. MESSAGE_IDs: those requests. --requests (or --since): the last
+    20 requests of this profile, whichever sends, asking the service about those not yet
+    final. The service keeps a status only about 30 minutes after it is final; older ones show
+    the last status the history holds.
 
     With --wait each change is printed as it comes (--json: one document at the end). Exit 0
     every recipient delivered, 4 any DeliveryImpossible, 75 still pending at --timeout. Without
@@ -142,14 +153,16 @@ def status(
     """
     from attsms.cli.commands.context import state
     from attsms.core.errors import UsageError
-    from attsms.track.status import DEFAULT_LIMIT, StatusStream, parse_since, track
+    from attsms.track.status import DEFAULT_LIMIT, parse_since, track
     from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
 
     out = (app_state := state(ctx)).output()
     if not wait and (timeout is not None or interval is not None):
         raise UsageError("--timeout and --interval go with --wait")
     (settings := app_state.settings).profile.check_exists()
-    if _names_a_send(app_state, out, message_ids, key, wait=wait, since=since):
+    if requests and (message_ids or key is not None):
+        raise UsageError("--requests lists the recent requests; not with a send, IDs or --key")
+    if _names_a_send(message_ids, key, requests=requests or since is not None):
         _status_of_send(app_state, out, message_ids, key, show_all, wait, timeout, interval)
         return
     if message_ids and (show_all or since is not None):
@@ -159,18 +172,7 @@ def status(
     after = None if since is None else parse_since(since)
     columns = _columns(out)
     if not wait and not message_ids and out.format is not Format.TABLE:
-        # Piped or --json: a page of the history at a time, asked about and printed as it comes.
-        stream = StatusStream(
-            lambda: app_state.session(out), stores=stores, profile=profile, limit=limit, since=after
-        )
-        out.stream_records(
-            stream,
-            columns,
-            rows=lambda m: _rows(m, m.deliveries, out),
-            document=_document,
-            page=100,
-        )
-        report, shown = stream.report(), stream.count
+        report, shown = _stream_recent(app_state, out, columns, limit=limit, since=after)
     elif wait and not message_ids:
         report, shown = _wait_recent(
             app_state, out, columns, limit=limit, since=after, timeout=timeout, interval=interval
@@ -198,29 +200,51 @@ def status(
         raise error
 
 
+def _stream_recent(
+    app_state: AppState,
+    out: Output,
+    columns: list[Column],
+    *,
+    limit: int | None,
+    since: datetime | None,
+) -> tuple[StatusReport, int]:
+    """Piped or --json, the recent requests: a page of the history at a time, asked about and
+    printed as it comes."""
+    from attsms.track.status import StatusStream
+
+    settings = app_state.settings
+    stream = StatusStream(
+        lambda: app_state.session(out),
+        stores=settings.store,
+        profile=settings.profile.name,
+        limit=limit,
+        since=since,
+    )
+    out.stream_records(
+        stream,
+        columns,
+        rows=lambda m: _rows(m, m.deliveries, out),
+        document=_document,
+        page=100,
+    )
+    return stream.report(), stream.count
+
+
 def _printer(out: Output, columns: list[Column]) -> OnUpdate:
     """Each change printed as it comes (`--wait`)."""
     return lambda message, moved: _print_update(out, columns, message, moved)
 
 
-def _names_a_send(
-    app_state: AppState,
-    out: Output,
-    message_ids: list[str] | None,
-    key: str | None,
-    *,
-    wait: bool,
-    since: str | None,
-) -> bool:
-    """Whether the arguments name one send: --key, a send id, or at a terminal nothing at all
-    (the newest send; piped, no argument keeps the recent requests, for scripts)."""
+def _names_a_send(message_ids: list[str] | None, key: str | None, *, requests: bool) -> bool:
+    """Whether the arguments name one send: --key, a send id, or nothing at all (the newest
+    send), unless --requests (or --since) asks for the recent requests."""
     from attsms.store.sends import looks_like_send_id
 
     if key is not None:
         return True
     if message_ids:
         return len(message_ids) == 1 and looks_like_send_id(message_ids[0])
-    return out.format is Format.TABLE and not wait and since is None
+    return not requests
 
 
 def _status_of_send(
@@ -237,7 +261,7 @@ def _status_of_send(
     without --all) or every recipient; with --wait, each of its messages as `status ID --wait`."""
     from attsms.cli.sends_view import print_send
     from attsms.core.errors import UsageError
-    from attsms.track.sends import find_send, send_batches, send_message_ids
+    from attsms.track.sends import find_send, recipient_pages, send_message_ids
     from attsms.track.status import refresh_send
 
     if key is not None and message_ids:
@@ -256,7 +280,8 @@ def _status_of_send(
         lambda: app_state.session(out), stores=stores, profile=profile, ref=view.ref
     )
     view = _again(app_state, view)
-    print_send(out, view, send_batches(stores, profile, view.ref), attention_only=not show_all)
+    pages = recipient_pages(stores, profile, view)
+    print_send(out, view, pages, attention_only=not show_all)
     if (error := report.error()) is not None:
         raise error
 
@@ -361,7 +386,7 @@ def _summarize(
     if listed and not shown:
         out.info("Nothing sent since then." if since else "Nothing sent yet.")
     elif report.more:
-        out.info(f"Showing the newest {shown} sends; --all shows all.")
+        out.info(f"Showing the newest {shown} requests; --all shows all.")
     waited = report.waited
     if waited is not None and waited.counts.recipients:
         counts = waited.counts
