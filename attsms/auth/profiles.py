@@ -163,7 +163,26 @@ class ActiveProfile:
         client_id = self.client_id
         if not client_id:
             return SenderIdentity.unbound(self.name, self.registration_id)
-        return SenderIdentity(account_of(client_id, self.base_url), self.registration_id, self.name)
+        return sender_identity(client_id, self.base_url, self.registration_id, self.name)
+
+
+def sender_identity(
+    client_id: str, base_url: str, short_code: str | None, profile: str
+) -> SenderIdentity:
+    """Who a run of `profile` sends as: the account `client_id` names at `base_url`, and the
+    other saved profiles that send as it (whose 0.2 opt-out lists it folds in)."""
+    account = account_of(client_id, base_url)
+    also = []
+    for other in load_config().profiles.values():
+        if other.name == profile or not other.client_id:
+            continue
+        try:
+            url = check_base_url(resolve_setting("base_url", other, use_env=False).value or "")
+        except UsageError:  # a saved URL no run could use: no account to share
+            continue
+        if account_of(other.client_id, url) == account:
+            also.append((other.name, (other.registration_id or "").strip() or None))
+    return SenderIdentity(account, short_code, profile, tuple(also))
 
 
 def account_of(client_id: str, base_url: str) -> str:

@@ -32,9 +32,9 @@ from attsms.auth.keys import ENV_CLIENT_ID
 from attsms.auth.profiles import (
     SANDBOX_PROFILE,
     ActiveProfile,
-    account_of,
     env_setting,
     missing_profile,
+    sender_identity,
 )
 from attsms.auth.tokens import TokenCache, TokenManager
 from attsms.core.errors import AuthError, UsageError
@@ -123,7 +123,7 @@ class Session:
     def identity(self) -> SenderIdentity:
         """Who this session sends as: whose opt-outs its sends honour and its pulls record."""
         short_code = (self.registration_id or "").strip() or None
-        return SenderIdentity(account_of(self.client_id, self.base_url), short_code, self.profile)
+        return sender_identity(self.client_id, self.base_url, short_code, self.profile)
 
     @property
     def client(self) -> AttClient:

@@ -82,6 +82,9 @@ class SenderIdentity:
     account: str  # "<client id>@<base URL>", see attsms.auth.profiles.account_of
     short_code: str | None
     profile: str
+    # The other saved profiles that send as this account, (name, short code): their 0.2 lists
+    # are folded in too, so a STOP one of them kept is honoured before that profile next runs.
+    also: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def unbound(cls, profile: str, short_code: str | None) -> SenderIdentity:

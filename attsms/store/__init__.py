@@ -162,9 +162,11 @@ def open_consent(settings: StoreSettings, identity: SenderIdentity) -> ConsentSt
     url = settings.database_url
     store = ConsentStore.open() if url is None else ConsentStore.on(_consent_database(url))
     try:
-        marker = _fold_marker(identity)
-        if not store.folded(marker):
-            store.fold(_legacy_rows(settings, identity).values(), marker)
+        for profile, short_code in _lists_of(identity):
+            marker = _fold_marker(profile)
+            if not store.folded(marker):
+                rows = _legacy_rows(settings, identity.account, profile, short_code)
+                store.fold(rows.values(), marker)
     except BaseException:
         store.close()
         raise
@@ -185,12 +187,14 @@ def existing_consent(settings: StoreSettings, *, read_only: bool = False) -> Con
 def _consent_for_reading(
     settings: StoreSettings, identity: SenderIdentity
 ) -> tuple[ConsentStore | None, dict[str, Consent]]:
-    """The consent store (None: there is none), and `identity.profile`'s 0.2 list when it has
-    not been folded in yet (keyed by address)."""
+    """The consent store (None: there is none), and the 0.2 lists of `identity`'s profiles
+    not folded in yet (keyed by address)."""
     consent = existing_consent(settings, read_only=True)
+    legacy: dict[str, Consent] = {}
     try:
-        folded = consent is not None and consent.folded(_fold_marker(identity))
-        legacy = {} if folded else _legacy_rows(settings, identity)
+        for profile, short_code in _lists_of(identity):
+            if consent is None or not consent.folded(_fold_marker(profile)):
+                legacy |= _legacy_rows(settings, identity.account, profile, short_code)
     except BaseException:
         if consent is not None:
             consent.close()
@@ -198,27 +202,35 @@ def _consent_for_reading(
     return consent, legacy
 
 
-def _fold_marker(identity: SenderIdentity) -> str:
-    return f"folded:{identity.profile}"
+def _lists_of(identity: SenderIdentity) -> list[tuple[str, str | None]]:
+    """The profiles whose 0.2 lists are `identity`'s account's: its own, and the other saved
+    profiles that send as the account, (name, short code)."""
+    return [(identity.profile, identity.short_code), *identity.also]
 
 
-def _legacy_rows(settings: StoreSettings, identity: SenderIdentity) -> dict[str, Consent]:
-    """`identity.profile`'s opt-out list as attsms 0.2 kept it (in its inbox store), as consent
-    rows of `identity`'s account, keyed by address; {} when there is none."""
+def _fold_marker(profile: str) -> str:
+    return f"folded:{profile}"
+
+
+def _legacy_rows(
+    settings: StoreSettings, account: str, profile: str, short_code: str | None
+) -> dict[str, Consent]:
+    """`profile`'s opt-out list as attsms 0.2 kept it (in its inbox store), as consent rows of
+    `account` (at `short_code` where a row names none), keyed by address; {} for none."""
     from attsms.store.consent import Consent, short_code_key, timestamp_of
 
-    inbox = existing_inbox(settings, identity.profile, read_only=True)
+    inbox = existing_inbox(settings, profile, read_only=True)
     if inbox is None:
         return {}
     with inbox:
         legacy = inbox.legacy_opt_outs()
     rows = {}
     for old in legacy:
-        code = short_code_key(old.registration_id or identity.short_code)
+        code = short_code_key(old.registration_id or short_code)
         ts = timestamp_of(old.since)
         source = "message" if old.source == "message" else "manual"
         rows[old.address] = Consent(
-            identity.account, code, old.address, True, ts, old.message_id or "", old.since,
+            account, code, old.address, True, ts, old.message_id or "", old.since,
             source, old.message_id,
         )  # fmt: skip
     return rows

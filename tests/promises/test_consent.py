@@ -4,7 +4,8 @@
   and short code (a laptop), on the local files and on a shared PostgreSQL store.
 - Keywords apply in the order of the messages' own DateTime, not of their arrival: a START sent
   before a STOP but pushed to `listen` after it leaves the number opted out.
-- A list kept per profile by attsms 0.2 is folded into the account's on first use.
+- A list kept per profile by attsms 0.2 is the account's: honoured by every profile that sends
+  as it before it is folded in, and folded in once, on the first write by any of them.
 - Retention never forgets an opt-out.
 
 Counted on the sandbox server's `/sandbox/stats`: who was texted, how often.
@@ -12,6 +13,7 @@ Counted on the sandbox server's `/sandbox/stats`: who was texted, how often.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -199,12 +201,44 @@ def test_a_profiles_old_list_is_folded_into_its_accounts_on_first_use(
             (f"tel:{ALICE}",),
         )
     path.chmod(0o600)
-    # The laptop cannot know of it until `cron` runs once: then it is the account's.
+    # `cron` never ran since: the laptop, which sends as the same account, honours it all the
+    # same (read-only, its dry run and `optout list` too), and its first write folds it in.
     assert cli("-p", "cron", "optout", "list", "--json").json()[0]["number"] == ALICE
-    assert cli("-p", "cron", "inbox", "pull", "-q").exit_code == 0
+    assert cli("-p", "laptop", "optout", "list", "--json").json()[0]["number"] == ALICE
     sent = cli("-p", "laptop", "send", ALICE, BOB, "-m", "promo", "--json")
     assert sent.exit_code == 0, sent.stderr
     assert _texted(server) == Counter({f"tel:{BOB}": 1})
+    assert cli("-p", "laptop", "optout", "remove", ALICE).exit_code == 0  # folded, then undone
+    assert cli("-p", "cron", "optout", "list", "--json").json() == []  # once, for the account
+    again = cli("-p", "cron", "send", ALICE, "-m", "welcome back", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert _texted(server) == Counter({f"tel:{BOB}": 1, f"tel:{ALICE}": 1})
+
+
+def test_another_accounts_old_list_is_not_folded_in(
+    cli: Cli, sandbox_http: StartSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attsms.store.inbox import store_path
+
+    server = _two_profiles(cli, sandbox_http, monkeypatch)
+    # Another client id, saved as `attsms login` would have (its secret is not needed here).
+    config = Path(os.environ["ATTSMS_CONFIG_DIR"]) / "config.toml"
+    with config.open("a") as toml:
+        toml.write(f'\n[profiles.other]\nclient_id = "someone-else"\nbase_url = "{server.url}"\n')
+    path = store_path("other")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.executescript(_INBOX_V1)
+        db.execute(
+            "INSERT INTO opt_outs VALUES (?, '2026-01-01T00:00:00Z', 'manual', NULL)",
+            (f"tel:{ALICE}",),
+        )
+    path.chmod(0o600)
+    # Alice said STOP to someone else's account: this one may still text her.
+    assert cli("-p", "laptop", "optout", "list", "--json").json() == []
+    sent = cli("-p", "laptop", "send", ALICE, "-m", "hello", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    assert _texted(server) == Counter({f"tel:{ALICE}": 1})
 
 
 _INBOX_V1 = """
