@@ -70,6 +70,7 @@ class JobRef:
     account: str
     key: str
     resend_unknown: bool = False
+    account_aliases: tuple[str, ...] = ()
 
 
 def preview_request(
@@ -113,6 +114,7 @@ def preview_request(
             key=job.key,
             resend_unknown=job.resend_unknown,
             skip=skip,
+            account_aliases=job.account_aliases,
         )
     return Preview(shown, window, held, keyed)
 

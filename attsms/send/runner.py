@@ -123,6 +123,7 @@ def send_plan(
             plan,
             profile=session.profile,
             account=job_account(session.client_id, session.base_url),
+            account_aliases=job_account_aliases(session.client_id, session.base_url),
             options=options,
             skip=skip,
             on_batch=on_batch,
@@ -133,13 +134,19 @@ def send_plan(
 
 
 def job_account(client_id: str, base_url: str) -> str:
-    """Names the service account a keyed job is sent with, in the history (hashed: a base URL
-    may hold a password). Not consent's account (`attsms.auth.profiles.account_of`, which
-    normalizes the URL): the history has keyed jobs by this hash since 0.2, so a re-run after
-    an upgrade finds its job."""
+    """The account a keyed job is sent as, in the history: consent's (`account_of`), so one
+    service spelled two ways (`HTTPS://API.att.com/`, `https://api.att.com:443`) is one job."""
+    from attsms.auth.profiles import account_of
+
+    return account_of(client_id, base_url)
+
+
+def job_account_aliases(client_id: str, base_url: str) -> tuple[str, ...]:
+    """What attsms before 0.3 named the same account in the history (a hash of the client id
+    and the base URL as given): a job found under it is taken over by `job_account`'s name."""
     import hashlib
 
-    return hashlib.sha256(f"{client_id}\n{base_url}".encode()).hexdigest()[:16]
+    return (hashlib.sha256(f"{client_id}\n{base_url}".encode()).hexdigest()[:16],)
 
 
 def send_batches(
@@ -149,6 +156,7 @@ def send_batches(
     *,
     profile: str,
     account: str = "",
+    account_aliases: Sequence[str] = (),
     options: SendOptions | None = None,
     skip: Collection[str] = frozenset(),
     on_batch: Callable[[BatchOutcome], None] | None = None,
@@ -195,6 +203,7 @@ def send_batches(
     claim = store.acquire_job(
         profile=profile,
         account=account,
+        aliases=account_aliases,
         key=key,
         fingerprint=plan.fingerprint,
         ordered_fingerprint=plan.ordered_fingerprint,
@@ -245,6 +254,7 @@ def preview_job(
     key: str,
     resend_unknown: bool,
     skip: Collection[str] = frozenset(),
+    account_aliases: Sequence[str] = (),
 ) -> JobPreview:
     """What `send_batches` would find of the job `key` (a dry run): the same check of the key
     (`check_job`, the `UsageError`s `acquire_job` raises), and the same reading of its earlier
@@ -253,15 +263,20 @@ def preview_job(
     if store is None:  # no history yet: nothing was sent under any key
         return JobPreview(key, False, 0, 0, len(plan.addresses) - len(skip))
     with store:
-        known = store.check_job(
+        stored_as = store.check_job(
             profile=profile,
             account=account,
+            aliases=account_aliases,
             key=key,
             fingerprint=plan.fingerprint,
             ordered_fingerprint=plan.ordered_fingerprint,
             near_miss=quiet_hours_near_miss(plan, key),
         )
-        attempts = store.dedupe_attempts(profile, key, account, recipients=False) if known else {}
+        attempts = (
+            {}
+            if stored_as is None
+            else store.dedupe_attempts(profile, key, stored_as, recipients=False)
+        )
         sent = unknown = to_send = 0
         for number, batch in enumerate(plan.job_batches):
             settled = _settled(
@@ -273,7 +288,7 @@ def preview_job(
                 sent += len(settled.addresses)
             else:
                 unknown += len(settled.addresses)
-    return JobPreview(key, known, sent, unknown, to_send)
+    return JobPreview(key, stored_as is not None, sent, unknown, to_send)
 
 
 class _Stop:

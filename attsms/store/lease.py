@@ -119,6 +119,7 @@ class JobClaims(ABC):
         batch_count: int,
         recipient_count: int,
         owner: JobOwner,
+        aliases: Sequence[str] = (),
         lock_timeout: float = 0.0,
         ordered_fingerprint: str | None = None,
         near_miss: NearMiss | None = None,
@@ -131,8 +132,10 @@ class JobClaims(ABC):
         `lock_timeout` seconds, then `LockTimeoutError` names its holder. A claim whose holder
         died (this host: its process is gone; any host: it stopped renewing) is taken over.
         `ordered_fingerprint` is the job's fingerprint as version 1 computed it, for a job that
-        an older attsms began. `near_miss`: a fingerprint of the same job run another way, and
-        the error that says how, raised instead of "a different message or recipient list".
+        an older attsms began; `aliases`, what an older attsms named `account` (a job found
+        under one of them, or under none, is taken over as `account`'s). `near_miss`: a
+        fingerprint of the same job run another way, and the error that says how, raised
+        instead of "a different message or recipient list".
         """
         deadline = time.monotonic() + max(0.0, lock_timeout)
         while True:
@@ -140,7 +143,7 @@ class JobClaims(ABC):
                 claim, holder = self._try_acquire(
                     db,
                     profile,
-                    account,
+                    (account, *aliases),
                     key,
                     fingerprint,
                     ordered_fingerprint,
@@ -164,7 +167,7 @@ class JobClaims(ABC):
         self,
         db: Connection,
         profile: str,
-        account: str,
+        accounts: tuple[str, ...],  # the account, then its older names
         key: str,
         fingerprint: str,
         ordered_fingerprint: str | None,
@@ -174,21 +177,11 @@ class JobClaims(ABC):
         near_miss: NearMiss | None = None,
     ) -> tuple[JobClaim | None, JobOwner | None]:
         now = time.time()
+        account = accounts[0]
         where = (profile, account, key)
         row = db.execute(_JOB_SELECT, where).fetchone()
-        if row is None and account:
-            # A job an attsms without accounts began: it can only have been this account's.
-            adopted = db.execute(
-                "UPDATE jobs SET account = ? WHERE profile = ? AND account = '' AND key = ?",
-                (account, profile, key),
-            ).rowcount
-            if adopted:
-                db.execute(
-                    "UPDATE batches SET account = ?"
-                    " WHERE profile = ? AND account = '' AND dedupe_key = ?",
-                    (account, profile, key),
-                )
-                row = db.execute(_JOB_SELECT, where).fetchone()
+        if row is None and account and self._adopt(db, profile, accounts, key):
+            row = db.execute(_JOB_SELECT, where).fetchone()
         if row is None:
             db.execute(
                 "INSERT INTO jobs (profile, account, key, fingerprint, batch_count,"
@@ -218,6 +211,27 @@ class JobClaims(ABC):
         )
         return JobClaim(new=False, ordered=ordered and stored != fingerprint, previous=holder), None
 
+    @staticmethod
+    def _adopt(db: Connection, profile: str, accounts: tuple[str, ...], key: str) -> bool:
+        """Take over as `accounts[0]`'s the job `key` an older attsms kept under another name
+        of the account (`accounts[1:]`) or under none (''): it can only have been this
+        account's. Its batches and notes of who it left out go with it."""
+        account = accounts[0]
+        for old in ("", *accounts[1:]):
+            moved = db.execute(
+                "UPDATE jobs SET account = ? WHERE profile = ? AND account = ? AND key = ?",
+                (account, profile, old, key),
+            ).rowcount
+            if moved:
+                for table, column in (("batches", "dedupe_key"), ("skips", "dedupe_key")):
+                    db.execute(
+                        f"UPDATE {table} SET account = ?"  # noqa: S608
+                        f" WHERE profile = ? AND account = ? AND {column} = ?",
+                        (account, profile, old, key),
+                    )
+                return True
+        return False
+
     def check_job(
         self,
         *,
@@ -227,19 +241,23 @@ class JobClaims(ABC):
         fingerprint: str,
         ordered_fingerprint: str | None = None,
         near_miss: NearMiss | None = None,
-    ) -> bool:
+        aliases: Sequence[str] = (),
+    ) -> str | None:
         """What `acquire_job` would refuse, checked without claiming anything (a dry run): a
         `UsageError` for a key used for another job, or one whose record retention pruned.
-        True when the key is known (its batches say what is already sent), False when new. Reads
-        only; the history must be at this attsms's schema (opened for writing upgrades it)."""
+        The account the job is kept under when the key is known (its batches say what is
+        already sent: `account`, or one of its older names), None when new. Reads only; the
+        history must be at this attsms's schema (opened for writing upgrades it)."""
+        names = (account, *(("", *aliases) if account else ()))
         with self._read() as db:
-            row = db.execute(_JOB_SELECT, (profile, account, key)).fetchone()
-            if row is None and account:
-                row = db.execute(_JOB_SELECT, (profile, "", key)).fetchone()
+            for name in names:
+                row = db.execute(_JOB_SELECT, (profile, name, key)).fetchone()
+                if row is not None:
+                    break
         if row is None:
-            return False
+            return None
         _refuse_other_job(row, key, fingerprint, ordered_fingerprint, near_miss)
-        return True
+        return name
 
     def renew_job(self, profile: str, account: str, key: str, run_id: str) -> bool:
         """Keep `run_id`'s claim alive; False when it no longer holds it."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -286,10 +287,11 @@ def test_a_pruned_keyed_job_is_retired_and_its_key_refused(
         assert history.prune(keep_batches=1) == 1
         assert [b.message_id for b in history.recent(None)] == ["new"]
         # The re-run, the dry run and a run with other text: all refused, nothing claimed.
-        for check in (
+        checks: tuple[Callable[[], object], ...] = (
             lambda: _acquire(history, "job", "run-2"),
             lambda: history.check_job(profile="p", account="acct", key="job", fingerprint="FP"),
-        ):
+        )
+        for check in checks:
             with pytest.raises(UsageError, match="retention pruned its record") as refused:
                 check()
             assert refused.value.exit_code == ExitCode.USAGE
@@ -298,9 +300,7 @@ def test_a_pruned_keyed_job_is_retired_and_its_key_refused(
         assert history.dedupe_attempts("p", "job", "acct") == {}
         # Pruning again keeps the retired job (one small row per key), and a new key is new.
         history.prune(keep_batches=0)
-        assert (
-            history.check_job(profile="p", account="acct", key="other", fingerprint="FP") is False
-        )
+        assert history.check_job(profile="p", account="acct", key="other", fingerprint="FP") is None
         with pytest.raises(UsageError):
             _acquire(history, "job", "run-3")
 

@@ -261,12 +261,14 @@ def _job_ref(
     if key is None:
         return None
     from attsms.send.compose import JobRef
-    from attsms.send.runner import job_account
+    from attsms.send.runner import job_account, job_account_aliases
 
     session = app_state.session(out)
     try:
-        account = job_account(session.client_id, session.base_url)
-        return JobRef(session.profile, account, key, resend_unknown)
+        client_id, base_url = session.client_id, session.base_url
+        account = job_account(client_id, base_url)
+        aliases = job_account_aliases(client_id, base_url)
+        return JobRef(session.profile, account, key, resend_unknown, aliases)
     finally:
         session.close()
 
