@@ -49,9 +49,14 @@ class Template:
         """The distinct field names, in order of first appearance."""
         return tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Field)))
 
+    @functools.cached_property
+    def _pieces(self) -> tuple[tuple[str, bool], ...]:
+        """Each part as (text or field name, whether a field): `render` asks no isinstance."""
+        return tuple((p, False) if isinstance(p, str) else (p.name, True) for p in self.parts)
+
     def render(self, values: Mapping[str, str]) -> str:
         """The text for one row; KeyError if `values` lacks a field (see `values_for`)."""
-        return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
+        return "".join([values[p] if field else p for p, field in self._pieces])
 
 
 def _where(source: str, index: int) -> str:
