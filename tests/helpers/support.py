@@ -8,15 +8,18 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from attsms.core.models import SenderIdentity
     from attsms.store import StoreSettings
 
 import pytest
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,6 +126,18 @@ class SandboxHttp:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def traced_peak(run: Callable[[], T]) -> tuple[int, T]:
+    """The peak of Python's allocations (tracemalloc) while `run` runs, and what it returned."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = run()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
 
 
 def rss_mb() -> float:

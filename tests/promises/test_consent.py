@@ -188,19 +188,8 @@ def test_keywords_in_one_pulled_batch_apply_in_the_order_they_were_texted(
 def test_a_profiles_old_list_is_folded_into_its_accounts_on_first_use(
     cli: Cli, sandbox_http: StartSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from attsms.store.inbox import store_path
-
     server = _two_profiles(cli, sandbox_http, monkeypatch)
-    # attsms 0.2's inbox for `cron`, with its own opt-out list (schema 1, as it wrote it).
-    path = store_path("cron")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
-        db.executescript(_INBOX_V1)
-        db.execute(
-            "INSERT INTO opt_outs VALUES (?, '2026-01-01T00:00:00Z', 'manual', NULL)",
-            (f"tel:{ALICE}",),
-        )
-    path.chmod(0o600)
+    _old_list("cron", ALICE)
     # `cron` never ran since: the laptop, which sends as the same account, honours it all the
     # same (read-only, its dry run and `optout list` too), and its first write folds it in.
     assert cli("-p", "cron", "optout", "list", "--json").json()[0]["number"] == ALICE
@@ -218,27 +207,33 @@ def test_a_profiles_old_list_is_folded_into_its_accounts_on_first_use(
 def test_another_accounts_old_list_is_not_folded_in(
     cli: Cli, sandbox_http: StartSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from attsms.store.inbox import store_path
-
     server = _two_profiles(cli, sandbox_http, monkeypatch)
     # Another client id, saved as `attsms login` would have (its secret is not needed here).
     config = Path(os.environ["ATTSMS_CONFIG_DIR"]) / "config.toml"
     with config.open("a") as toml:
         toml.write(f'\n[profiles.other]\nclient_id = "someone-else"\nbase_url = "{server.url}"\n')
-    path = store_path("other")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
-        db.executescript(_INBOX_V1)
-        db.execute(
-            "INSERT INTO opt_outs VALUES (?, '2026-01-01T00:00:00Z', 'manual', NULL)",
-            (f"tel:{ALICE}",),
-        )
-    path.chmod(0o600)
+    _old_list("other", ALICE)
     # Alice said STOP to someone else's account: this one may still text her.
     assert cli("-p", "laptop", "optout", "list", "--json").json() == []
     sent = cli("-p", "laptop", "send", ALICE, "-m", "hello", "--json")
     assert sent.exit_code == 0, sent.stderr
     assert _texted(server) == Counter({f"tel:{ALICE}": 1})
+
+
+def _old_list(profile: str, number: str) -> None:
+    """attsms 0.2's inbox for `profile`, with its own opt-out list holding `number` (schema 1,
+    as it wrote it)."""
+    from attsms.store.inbox import store_path
+
+    path = store_path(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.executescript(_INBOX_V1)
+        db.execute(
+            "INSERT INTO opt_outs VALUES (?, '2026-01-01T00:00:00Z', 'manual', NULL)",
+            (f"tel:{number}",),
+        )
+    path.chmod(0o600)
 
 
 _INBOX_V1 = """

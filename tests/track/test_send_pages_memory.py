@@ -5,13 +5,10 @@ the send. Measured with tracemalloc as the growth of the peak between two sizes 
 
 from __future__ import annotations
 
-import tracemalloc
-from collections.abc import Callable
-from typing import Any
-
 from attsms.store import StoreSettings
 from attsms.store.history import HistoryStore
 from attsms.track.sends import find_send, recipient_page, recipient_pages
+from tests.helpers.support import traced_peak
 
 PER_BATCH = 50
 # Bytes a recipient the peak may grow by between the two sizes. Holding the send would cost
@@ -38,15 +35,6 @@ def _record(store: HistoryStore, run: str, batches: int) -> None:
     )
 
 
-def _peak(run: Callable[[], Any]) -> tuple[int, Any]:
-    tracemalloc.start()
-    try:
-        result = run()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
-
-
 def _walk(run: str) -> tuple[int, int]:
     """Every recipient listed, and a page from the far end in status order; the count seen."""
     view = find_send(StoreSettings(), "default", run[:8])
@@ -68,8 +56,8 @@ def test_listing_a_sends_recipients_holds_a_page_not_the_send() -> None:
         _record(store, "aaaa1111" + "0" * 24, small)
         _record(store, "bbbb2222" + "0" * 24, large)
     _walk("aaaa1111")  # warm: first-use imports and caches are not growth
-    low, (count_low, _) = _peak(lambda: _walk("aaaa1111"))
-    high, (count_high, by_status) = _peak(lambda: _walk("bbbb2222"))
+    low, (count_low, _) = traced_peak(lambda: _walk("aaaa1111"))
+    high, (count_high, by_status) = traced_peak(lambda: _walk("bbbb2222"))
     assert (count_low, count_high, by_status) == (15_300, 45_900, 45_900)
     growth = (high - low) / (count_high - count_low)
     assert growth < BOUND, f"{growth:.0f} bytes a recipient"

@@ -8,8 +8,6 @@ recipient), and `status --wait` every message shown (~2 KB a recipient).
 
 from __future__ import annotations
 
-import tracemalloc
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +18,7 @@ from attsms.store import StoreSettings
 from attsms.store.history import HistoryStore
 from attsms.track.status_wait import StatusWait
 from attsms.track.wait import wait_for_final
+from tests.helpers.support import traced_peak
 
 PER_MESSAGE = 50  # recipients a request, as a bulk send batches them
 # Bytes a recipient the peak may grow by: the wait's own state is 1 byte a recipient and ~200
@@ -48,15 +47,6 @@ class Service:
             final = "DeliveryImpossible" if impossible else "DeliveredToTerminal"
             infos.append(DeliveryInfo(address, "MessageWaiting" if first else final))
         return DeliveryStatus(message_id, tuple(infos))
-
-
-def _peak(run: Callable[[], Any]) -> tuple[int, Any]:
-    tracemalloc.start()
-    try:
-        result = run()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
 
 
 def _wait(messages: int) -> Any:
@@ -89,8 +79,8 @@ def _wait(messages: int) -> Any:
 def test_waiting_on_many_recipients_keeps_a_few_bytes_each() -> None:
     small, large = 40, 200
     _wait(5)  # warm: the first call's imports and caches are not growth
-    low, _ = _peak(lambda: _wait(small))
-    high, result = _peak(lambda: _wait(large))
+    low, _ = traced_peak(lambda: _wait(small))
+    high, result = traced_peak(lambda: _wait(large))
     growth = (high - low) / ((large - small) * PER_MESSAGE)
     assert growth < BOUND, f"{growth:.0f} bytes a recipient"
     # Every recipient still decides the exit code: one impossible in 1,000 is exit 4.
@@ -153,9 +143,9 @@ def _status_wait() -> tuple[StatusWait, set[str | None]]:
 def test_status_wait_of_the_recent_sends_keeps_a_few_bytes_a_recipient() -> None:
     small, large = 120, 360  # over a page of the history (100 batches), held at a time
     _fill(small)
-    low, _ = _peak(_status_wait)
+    low, _ = traced_peak(_status_wait)
     _fill(large - small)
-    high, (waiter, ended) = _peak(_status_wait)
+    high, (waiter, ended) = traced_peak(_status_wait)
     growth = (high - low) / ((large - small) * PER_MESSAGE)
     # Twice the wait's bound: the peak moves with where the last page of the history ends
     # (measured 70 bytes at 120 -> 360 batches, 38 at 360 -> 600). Holding each recipient's

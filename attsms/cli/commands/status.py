@@ -10,6 +10,7 @@ from attsms.cli.commands.options import Wait, WaitTimeout, examples, formats, no
 from attsms.cli.output import Format, delivery_style
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from attsms.cli.commands.context import AppState
@@ -220,14 +221,19 @@ def _stream_recent(
         limit=limit,
         since=since,
     )
+    _print_messages(out, columns, stream)
+    return stream.report(), stream.count
+
+
+def _print_messages(out: Output, columns: list[Column], messages: Iterable[Tracked]) -> None:
+    """Messages read a page of the history at a time: a line a recipient, or --json's array."""
     out.stream_records(
-        stream,
+        messages,
         columns,
         rows=lambda m: _rows(m, m.deliveries, out),
         document=_document,
         page=100,
     )
-    return stream.report(), stream.count
 
 
 def _printer(out: Output, columns: list[Column]) -> OnUpdate:
@@ -363,13 +369,7 @@ def _wait_recent(
     waiter.run()
     shown = waiter.count
     if not streaming:
-        out.stream_records(
-            waiter,
-            columns,
-            rows=lambda m: _rows(m, m.deliveries, out),
-            document=_document,
-            page=100,
-        )
+        _print_messages(out, columns, waiter)
     return waiter.report(), shown
 
 
