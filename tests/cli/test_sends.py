@@ -314,7 +314,7 @@ def test_a_sends_recipients_are_paged_newest_first_or_by_status(
     assert states == sorted(states, key=lambda s: s != "failed")
     assert pages[-1].json()["recipients"] == []  # past the end: an empty page, no error
     refused = cli("history", sid, "--sort", "oldest")
-    assert refused.exit_code == 2 and "--sort is newest or status" in refused.stderr
+    assert refused.exit_code == 2 and "'oldest' is not one of 'newest', 'status'" in refused.stderr
     assert cli("history", "--page", "2").exit_code == 2  # a page of a send, not of the list
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -161,12 +162,16 @@ Limit = Annotated[
 Page = Annotated[
     int, typer.Option(min=1, metavar="P", help="With a SEND: the P-th page of its recipients.")
 ]
+class Order(enum.StrEnum):
+    newest = "newest"
+    status = "status"
+
+
 Sort = Annotated[
-    str,
+    Order,
     typer.Option(
-        metavar="ORDER",
-        help="With a SEND: `newest` (newest request first, then those left out) or `status`"
-        " (failed, unknown, impossible, pending, not checked yet, delivered, opted out, deferred).",
+        help="With a SEND: newest request first (then those left out), or by status (failed,"
+        " unknown, impossible, pending, not checked yet, delivered, opted out, deferred).",
     ),
 ]
 Since = Annotated[
@@ -187,7 +192,7 @@ def history(
     limit: Limit = None,
     since: Since = None,
     page: Page = 1,
-    sort: Sort = "newest",
+    sort: Sort = Order.newest,
 ) -> None:
     """List what was sent, newest first, from the local history; never calls the service.
 
@@ -205,16 +210,14 @@ def history(
     app_state = state(ctx)
     out = app_state.output()
     settings = app_state.settings
-    if sort not in ("newest", "status"):
-        raise UsageError(f"--sort is newest or status, not {sort!r}")
     if send is not None or key is not None:
         if send is not None and key is not None:
             raise UsageError("give a send id or --key, not both")
         if requests or since is not None:
             raise UsageError("--requests and --since pick sends; not with a send id or --key")
-        _one_send(out, app_state, send, key, limit=limit, page=page, by_status=sort == "status")
+        _one_send(out, app_state, send, key, limit=limit, page=page, by_status=sort is Order.status)
         return
-    if page != 1 or sort != "newest":
+    if page != 1 or sort is not Order.newest:
         raise UsageError("--page and --sort list one send's recipients; give its SEND id")
     limit = 20 if limit is None else limit
     after = None if since is None else _since(since)
