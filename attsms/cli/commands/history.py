@@ -162,6 +162,8 @@ Limit = Annotated[
 Page = Annotated[
     int, typer.Option(min=1, metavar="P", help="With a SEND: the P-th page of its recipients.")
 ]
+
+
 class Order(enum.StrEnum):
     newest = "newest"
     status = "status"
