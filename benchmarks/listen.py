@@ -163,8 +163,10 @@ class _Sender(asyncio.Protocol):
         self.go()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+        if not self.done.done():  # what was not answered counts as not stored, with the reason
+            unanswered = len(self.requests) - len(self.latencies)
+            self.failures += [f"connection lost ({exc}), {self.failures[-1:]}"] * unanswered
+            self.done.set_result(None)
 
 
 def _factory(protocol: _Sender) -> Callable[[], _Sender]:
@@ -219,6 +221,20 @@ def _child(
     out.put(_client(host, port, requests, senders, barrier.wait))
 
 
+def _result(out: Any, children: list[Any]) -> _Raw:
+    """The next client process's result; exits when they all ended without one (killed from
+    outside on a shared box: seen once), rather than wait for ever."""
+    import queue
+
+    while True:
+        try:
+            return out.get(timeout=5)
+        except queue.Empty:
+            if not any(child.is_alive() for child in children):
+                codes = [child.exitcode for child in children]
+                sys.exit(f"the client processes ended without a result (exit codes {codes})")
+
+
 def _run_senders(
     host: str, port: int, requests: list[bytes], senders: int, processes: int = 1
 ) -> Result:
@@ -238,7 +254,7 @@ def _run_senders(
         ]
         for child in children:
             child.start()
-        raws = [out.get() for _ in children]
+        raws = [_result(out, children) for _ in children]
         for child in children:
             child.join()
     latencies = sorted(x for raw in raws for x in raw.latencies)
@@ -303,6 +319,14 @@ def one_run(
             requests = _requests(kind, count, pairs, f"{host}:{port}")
             result = _run_senders(host, port, requests, *senders)
             result.rss_mib = _peak_rss_kib(pid) / 1024
+        if result.failures:  # the listener's own word on what it did not store
+            lines = (home / "listen.err").read_text(errors="replace").splitlines()
+            odd = [line for line in lines if " 200 " not in line and "listening" not in line]
+            print(
+                f"  {kind} with {python}: {len(result.failures)} not stored;",
+                *odd[-5:],
+                sep="\n    ",
+            )
         return result
 
 
