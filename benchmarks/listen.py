@@ -228,7 +228,8 @@ def _result(out: Any, children: list[Any]) -> _Raw:
 
     while True:
         try:
-            return out.get(timeout=5)
+            raw: _Raw = out.get(timeout=5)
+            return raw
         except queue.Empty:
             if not any(child.is_alive() for child in children):
                 codes = [child.exitcode for child in children]
