@@ -222,8 +222,8 @@ def _child(
 
 
 def _result(out: Any, children: list[Any]) -> _Raw:
-    """The next client process's result; exits when they all ended without one (killed from
-    outside on a shared box: seen once), rather than wait for ever."""
+    """The next client process's result; exits when they all ended without one (one that
+    raised), rather than wait for ever."""
     import queue
 
     while True:
