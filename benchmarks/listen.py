@@ -63,6 +63,7 @@ class Result:
     p99: float
     rss_mib: float
     failures: list[str]
+    cpu_us: float = 0.0  # the listener's CPU (user + system, all threads) per notification
 
 
 # --- the notifications ---------------------------------------------------------------------------
@@ -271,6 +272,12 @@ def _run_senders(
 # --- the listener --------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -318,7 +325,9 @@ def one_run(
         pairs = _seed(count, database_url) if kind == "delivery" else []
         with _listener(python, env, home) as (host, port, pid):
             requests = _requests(kind, count, pairs, f"{host}:{port}")
+            cpu = _cpu_seconds(pid)
             result = _run_senders(host, port, requests, *senders)
+            result.cpu_us = (_cpu_seconds(pid) - cpu) / count * 1e6
             result.rss_mib = _peak_rss_kib(pid) / 1024
         if result.failures:  # the listener's own word on what it did not store
             lines = (home / "listen.err").read_text(errors="replace").splitlines()
@@ -380,7 +389,9 @@ def _line(label: str, results: list[Result]) -> str:
     return (
         f"  {label:<34} {statistics.median(rates):8,.0f}/s"
         f" (runs {', '.join(f'{x:,.0f}' for x in rates)})"
-        f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  RSS {max(r.rss_mib for r in results):5.1f} MiB"
+        f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms"
+        f"  CPU {statistics.median(r.cpu_us for r in results):4.0f} us/each"
+        f"  RSS {max(r.rss_mib for r in results):5.1f} MiB"
         f"  not stored {bad}{' e.g. ' + example if example else ''}"
     )
 
