@@ -12,23 +12,34 @@ hand (uvloop when it is installed), so the client is not what is measured: `--ce
 them against a trivial server that answers at once, the most this client can show on this box
 (on a busy 2-core box one process tops out at 3,000-6,000/s, two near 10,000/s).
 
-Before/after: `--python before=/tmp/listen-base/.venv/bin/python --python after=.venv/bin/python`
+Before/after: `--python before=/tmp/listen-base/bin/python --python after=.venv/bin/python`
 runs each listener in turn (rounds interleaved: before, after, before, after…) so the noise of
 a shared box hits both alike; the verdict is the ratio of medians.
 
-A bound to know: each sender waits for its commit, so C senders cannot go faster than C
-notifications per commit; with an fsync of ~4 ms (this box's disk) that is about 8,000/s for 32.
+Prints, besides the rate and latency, the listener's CPU time (user + system, all its threads)
+per notification: on a shared box the rate follows the other load, this much less.
+
+What bounds it: each sender waits for its commit, so C senders get at most C notifications per
+commit; but an fsync on this box's disk is ~0.2 ms when the box is quiet (the ~4 ms once written
+here was measured under heavy load), so the disk would allow far more than 10,000/s. The bound is
+the listener's CPU: one Python process (httptools/uvloop under uvicorn, and the group-commit
+writer thread), ~90-150 us per notification, on 2 cores it shares with the senders (and with
+PostgreSQL's server).
 
     python benchmarks/listen.py [--count 10000] [--senders 32] [--client-processes 2]
         [--runs 3] [--kinds delivery,inbound] [--stores sqlite,postgresql]
         [--python LABEL=PATH ...] [--ceiling]
 
-Measured (issue 25; --count 6000, 3 runs, load average 12-15 on 2 CPUs, client ceiling
-4,488/s), medians, before (the start commit, installed) -> after:
-    SQLite      receipts   679/s -> 1,972/s (2.9x)   p99 177 ->  84 ms
-    SQLite      inbound    799/s -> 1,703/s (2.1x)   p99 173 -> 133 ms
-    PostgreSQL  receipts   404/s -> 1,480/s (3.7x)   p99 270 -> 129 ms
-    PostgreSQL  inbound    714/s -> 1,033/s (1.45x)  p99 198 -> 181 ms
+Measured (issue 25's listen row; --count 10000, 3 runs interleaved, load average 3.4-3.9 on 2
+CPUs, shared with other work; client ceiling 25,553/s), medians, before (the start commit,
+installed) -> after, and the listener's CPU per notification:
+    SQLite      receipts  8,975/s -> 8,948/s (1.00x)  p99 10.9 -> 11.0 ms   88 ->  89 us
+    SQLite      inbound   5,367/s -> 6,754/s (1.26x)  p99 21.5 -> 12.5 ms  151 -> 126 us
+    PostgreSQL  receipts  4,161/s -> 5,326/s (1.28x)  p99 17.1 -> 18.0 ms  142 -> 106 us
+    PostgreSQL  inbound   2,428/s -> 4,121/s (1.70x)  p99 33.5 -> 22.1 ms  200 -> 151 us
+PostgreSQL is now 1.68x (receipts) and 1.64x (inbound) SQLite's time, 2.2x and 2.2x before.
+On a quiet box (load 0.6, ceiling 36,173/s, --runs 2) the start commit did SQLite 7,365/s and
+6,351/s, PostgreSQL 5,529/s and 2,013/s (3.2x SQLite's time for inbound).
 """
 
 from __future__ import annotations
