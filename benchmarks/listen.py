@@ -38,6 +38,11 @@ installed) -> after, and the listener's CPU per notification:
     PostgreSQL  receipts  4,161/s -> 5,326/s (1.28x)  p99 17.1 -> 18.0 ms  142 -> 106 us
     PostgreSQL  inbound   2,428/s -> 4,121/s (1.70x)  p99 33.5 -> 22.1 ms  200 -> 151 us
 PostgreSQL is now 1.68x (receipts) and 1.64x (inbound) SQLite's time, 2.2x and 2.2x before.
+A second run (load 4.3-4.4, ceiling 22,997/s): SQLite 8,774 -> 8,716/s (0.99x) and 6,494 ->
+7,780/s (1.20x), PostgreSQL 4,620 -> 5,884/s (1.27x) and 2,541 -> 4,536/s (1.79x), p99 at most
+18 ms after; PostgreSQL 1.48x and 1.72x SQLite's time (1.90x and 2.56x before). The STOPs are
+not what is left of the gap: PostgreSQL inbound alone, with and without them, did ~6,000/s
+alike (load 4); its server shares the 2 cores with the listener and the senders.
 On a quiet box (load 0.6, ceiling 36,173/s, --runs 2) the start commit did SQLite 7,365/s and
 6,351/s, PostgreSQL 5,529/s and 2,013/s (3.2x SQLite's time for inbound).
 """
