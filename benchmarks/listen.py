@@ -12,23 +12,39 @@ hand (uvloop when it is installed), so the client is not what is measured: `--ce
 them against a trivial server that answers at once, the most this client can show on this box
 (on a busy 2-core box one process tops out at 3,000-6,000/s, two near 10,000/s).
 
-Before/after: `--python before=/tmp/listen-base/.venv/bin/python --python after=.venv/bin/python`
+Before/after: `--python before=/tmp/listen-base/bin/python --python after=.venv/bin/python`
 runs each listener in turn (rounds interleaved: before, after, before, after…) so the noise of
 a shared box hits both alike; the verdict is the ratio of medians.
 
-A bound to know: each sender waits for its commit, so C senders cannot go faster than C
-notifications per commit; with an fsync of ~4 ms (this box's disk) that is about 8,000/s for 32.
+Prints, besides the rate and latency, the listener's CPU time (user + system, all its threads)
+per notification: on a shared box the rate follows the other load, this much less.
+
+What bounds it: each sender waits for its commit, so C senders get at most C notifications per
+commit; but an fsync on this box's disk is ~0.2 ms when the box is quiet (the ~4 ms once written
+here was measured under heavy load), so the disk would allow far more than 10,000/s. The bound is
+the listener's CPU: one Python process (httptools/uvloop under uvicorn, and the group-commit
+writer thread), ~90-150 us per notification, on 2 cores it shares with the senders (and with
+PostgreSQL's server).
 
     python benchmarks/listen.py [--count 10000] [--senders 32] [--client-processes 2]
         [--runs 3] [--kinds delivery,inbound] [--stores sqlite,postgresql]
         [--python LABEL=PATH ...] [--ceiling]
 
-Measured (issue 25; --count 6000, 3 runs, load average 12-15 on 2 CPUs, client ceiling
-4,488/s), medians, before (the start commit, installed) -> after:
-    SQLite      receipts   679/s -> 1,972/s (2.9x)   p99 177 ->  84 ms
-    SQLite      inbound    799/s -> 1,703/s (2.1x)   p99 173 -> 133 ms
-    PostgreSQL  receipts   404/s -> 1,480/s (3.7x)   p99 270 -> 129 ms
-    PostgreSQL  inbound    714/s -> 1,033/s (1.45x)  p99 198 -> 181 ms
+Measured (issue 25's listen row; --count 10000, 3 runs interleaved, load average 3.4-3.9 on 2
+CPUs, shared with other work; client ceiling 25,553/s), medians, before (the start commit,
+installed) -> after, and the listener's CPU per notification:
+    SQLite      receipts  8,975/s -> 8,948/s (1.00x)  p99 10.9 -> 11.0 ms   88 ->  89 us
+    SQLite      inbound   5,367/s -> 6,754/s (1.26x)  p99 21.5 -> 12.5 ms  151 -> 126 us
+    PostgreSQL  receipts  4,161/s -> 5,326/s (1.28x)  p99 17.1 -> 18.0 ms  142 -> 106 us
+    PostgreSQL  inbound   2,428/s -> 4,121/s (1.70x)  p99 33.5 -> 22.1 ms  200 -> 151 us
+PostgreSQL is now 1.68x (receipts) and 1.64x (inbound) SQLite's time, 2.2x and 2.2x before.
+A second run (load 4.3-4.4, ceiling 22,997/s): SQLite 8,774 -> 8,716/s (0.99x) and 6,494 ->
+7,780/s (1.20x), PostgreSQL 4,620 -> 5,884/s (1.27x) and 2,541 -> 4,536/s (1.79x), p99 at most
+18 ms after; PostgreSQL 1.48x and 1.72x SQLite's time (1.90x and 2.56x before). The STOPs are
+not what is left of the gap: PostgreSQL inbound alone, with and without them, did ~6,000/s
+alike (load 4); its server shares the 2 cores with the listener and the senders.
+On a quiet box (load 0.6, ceiling 36,173/s, --runs 2) the start commit did SQLite 7,365/s and
+6,351/s, PostgreSQL 5,529/s and 2,013/s (3.2x SQLite's time for inbound).
 """
 
 from __future__ import annotations
@@ -63,6 +79,7 @@ class Result:
     p99: float
     rss_mib: float
     failures: list[str]
+    cpu_us: float = 0.0  # the listener's CPU (user + system, all threads) per notification
 
 
 # --- the notifications ---------------------------------------------------------------------------
@@ -163,8 +180,10 @@ class _Sender(asyncio.Protocol):
         self.go()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+        if not self.done.done():  # what was not answered counts as not stored, with the reason
+            unanswered = len(self.requests) - len(self.latencies)
+            self.failures += [f"connection lost ({exc}), {self.failures[-1:]}"] * unanswered
+            self.done.set_result(None)
 
 
 def _factory(protocol: _Sender) -> Callable[[], _Sender]:
@@ -219,6 +238,21 @@ def _child(
     out.put(_client(host, port, requests, senders, barrier.wait))
 
 
+def _result(out: Any, children: list[Any]) -> _Raw:
+    """The next client process's result; exits when they all ended without one (one that
+    raised), rather than wait for ever."""
+    import queue
+
+    while True:
+        try:
+            raw: _Raw = out.get(timeout=5)
+            return raw
+        except queue.Empty:
+            if not any(child.is_alive() for child in children):
+                codes = [child.exitcode for child in children]
+                sys.exit(f"the client processes ended without a result (exit codes {codes})")
+
+
 def _run_senders(
     host: str, port: int, requests: list[bytes], senders: int, processes: int = 1
 ) -> Result:
@@ -238,7 +272,7 @@ def _run_senders(
         ]
         for child in children:
             child.start()
-        raws = [out.get() for _ in children]
+        raws = [_result(out, children) for _ in children]
         for child in children:
             child.join()
     latencies = sorted(x for raw in raws for x in raw.latencies)
@@ -252,6 +286,12 @@ def _run_senders(
 
 
 # --- the listener --------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -301,8 +341,18 @@ def one_run(
         pairs = _seed(count, database_url) if kind == "delivery" else []
         with _listener(python, env, home) as (host, port, pid):
             requests = _requests(kind, count, pairs, f"{host}:{port}")
+            cpu = _cpu_seconds(pid)
             result = _run_senders(host, port, requests, *senders)
+            result.cpu_us = (_cpu_seconds(pid) - cpu) / count * 1e6
             result.rss_mib = _peak_rss_kib(pid) / 1024
+        if result.failures:  # the listener's own word on what it did not store
+            lines = (home / "listen.err").read_text(errors="replace").splitlines()
+            odd = [line for line in lines if " 200 " not in line and "listening" not in line]
+            print(
+                f"  {kind} with {python}: {len(result.failures)} not stored;",
+                *odd[-5:],
+                sep="\n    ",
+            )
         return result
 
 
@@ -355,7 +405,9 @@ def _line(label: str, results: list[Result]) -> str:
     return (
         f"  {label:<34} {statistics.median(rates):8,.0f}/s"
         f" (runs {', '.join(f'{x:,.0f}' for x in rates)})"
-        f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms  RSS {max(r.rss_mib for r in results):5.1f} MiB"
+        f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms"
+        f"  CPU {statistics.median(r.cpu_us for r in results):4.0f} us/each"
+        f"  RSS {max(r.rss_mib for r in results):5.1f} MiB"
         f"  not stored {bad}{' e.g. ' + example if example else ''}"
     )
 

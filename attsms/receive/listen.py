@@ -250,6 +250,7 @@ class ListenApp:
         self._on_stored = on_stored
         self._output_open = output_open
         self._log = log
+        self._log_lines: list[str] = []  # `log` lines of this event-loop turn (`flush_log`)
         self._max_body = max_body
         self._body_timeout = body_timeout
         self.counters = Counters()
@@ -289,10 +290,17 @@ class ListenApp:
         if self._log is not None:
             elapsed = (time.monotonic() - started) * 1000
             client = scope.get("client") or ("-", 0)
-            self._log(
-                f"{client[0]} {method} {shown} {status} {elapsed:.1f}ms"
-                + (f" {outcome}" if outcome else "")
-            )
+            line = f"{client[0]} {method} {shown} {status} {elapsed:.1f}ms"
+            if not self._log_lines:  # the lines of one event-loop turn: one write, at its end
+                asyncio.get_running_loop().call_soon(self.flush_log)
+            self._log_lines.append(line + (f" {outcome}" if outcome else ""))
+
+    def flush_log(self) -> None:
+        """Log the lines waiting, in one call (one write to stderr, not one per request: with
+        32 senders a turn answers up to 32, and each write was a system call of its own)."""
+        lines, self._log_lines = self._log_lines, []
+        if lines and self._log is not None:
+            self._log("\n".join(lines))
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any], str]:
         path: str = scope.get("path", "")
@@ -408,18 +416,32 @@ async def _answer(
     *,
     head: bool = False,
 ) -> None:
+    if status == 200 and not headers and payload == _STORED_TRUE:  # nearly every answer
+        body, raw_headers = _STORED_ANSWER
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+        return
     body = json.dumps(payload).encode("utf-8")
-    raw_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-    ]
+    raw_headers = _json_headers(body)
     raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     if status in (408, 413, 400) or status >= 500:
         # What is left of the body is unread: do not reuse the connection.
         raw_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+_STORED_TRUE = {"stored": True}
+_STORED_BODY = json.dumps(_STORED_TRUE).encode("utf-8")
+_STORED_ANSWER = (_STORED_BODY, _json_headers(_STORED_BODY))  # uvicorn only reads the list
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -599,5 +621,6 @@ def serve(
             announce(f"http://{shown_host}:{bound_port}")
             server.run(sockets=[sock])
         finally:
+            app.flush_log()
             sock.close()
             writer.stop()  # after the last request was answered: everything answered is stored

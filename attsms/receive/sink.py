@@ -48,6 +48,13 @@ class StoreSink:
         self._inbox: InboxStore | None = None
         self._consent: ConsentStore | None = None
 
+    def prepare(self) -> None:
+        """Load the database driver now (the writer calls this before the first push), so the
+        first push does not wait for the import. Opens and creates nothing: a store that
+        cannot be opened still fails the first push it is needed for, as a 503."""
+        if self._stores.database_url is not None:
+            import psycopg  # noqa: F401
+
     def store(self, notifications: Sequence[Notification]) -> list[bool]:
         results: list[bool] = [False] * len(notifications)
         # Consecutive inbound messages for one registration go in one transaction, in order, so

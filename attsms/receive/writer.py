@@ -66,6 +66,7 @@ class Writer:
         return await future
 
     def _run(self) -> None:
+        self._prepare()
         while True:
             first = self._queue.get()
             if first is None:
@@ -85,6 +86,19 @@ class Writer:
             if stop:
                 break
         if self._sink is not None:
+            self._close_sink()
+
+    def _prepare(self) -> None:
+        """Before the first push: the sink, and what it loads on first use (`prepare()`, where it
+        has one: the database driver), so the first group does not wait for an import (psycopg:
+        a quarter of a second on a busy box). Nothing here may fail the listener: the first group
+        opens the sink again, and answers 503 if it cannot."""
+        try:
+            self._sink = self._factory()
+            prepare = getattr(self._sink, "prepare", None)
+            if prepare is not None:
+                prepare()
+        except Exception:
             self._close_sink()
 
     def _store(self, batch: list[_Item]) -> None:

@@ -56,6 +56,21 @@ _MESSAGE_COLUMNS = (
 )
 
 
+# `_insert_new_pg`: the store's write lock (a volatile CTE: evaluated before the first row is
+# inserted, held to the statement's commit), then the messages in their order, each inserted
+# unless its ID is stored; returns the IDs inserted.
+_INSERT_PG = (
+    "WITH serialized AS (SELECT pg_advisory_xact_lock(?::bigint))"
+    " INSERT INTO messages (message_id, registration_id, sender, destination, text,"
+    " received_at, received_ts, stored_at, keyword)"
+    " SELECT u.message_id, ?, u.sender, u.destination, u.text, u.received_at, u.received_ts, ?,"
+    " u.keyword FROM serialized, unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[],"
+    " ?::float8[], ?::text[]) WITH ORDINALITY"
+    " AS u(message_id, sender, destination, text, received_at, received_ts, keyword, n)"
+    " ORDER BY u.n ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+)
+
+
 # --- records ---------------------------------------------------------------------------------
 
 
@@ -237,6 +252,26 @@ class InboxStore(MessageHandling):
             ]  # fmt: skip
             if events:
                 opted_out, opted_in = consent.apply(account, registration_id, events)
+        if self.backend == "postgresql":
+            new = self._insert_new_pg(registration_id, records, stored_at, fallback_ts)
+        else:
+            new = self._insert_new(registration_id, records, stored_at, fallback_ts)
+        return StoredBatch(
+            new=tuple(new),
+            duplicates=len(messages) - len(new),
+            opted_out=tuple(opted_out),
+            opted_in=tuple(opted_in),
+        )
+
+    def _insert_new(
+        self,
+        registration_id: str,
+        records: Sequence[StoredMessage],
+        stored_at: str,
+        fallback_ts: float,
+    ) -> list[StoredMessage]:
+        """Store those of `records` not stored before (the first of an ID twice in `records`), in
+        one durable transaction; returns them, in order."""
         with self._guard("write to"), self._transaction():
             seen = self._stored_ids([r.message_id for r in records])
             new: list[StoredMessage] = []
@@ -263,12 +298,45 @@ class InboxStore(MessageHandling):
                     for r in new
                 ],
             )
-        return StoredBatch(
-            new=tuple(new),
-            duplicates=len(messages) - len(new),
-            opted_out=tuple(opted_out),
-            opted_in=tuple(opted_in),
+        return new
+
+    def _insert_new_pg(
+        self,
+        registration_id: str,
+        records: Sequence[StoredMessage],
+        stored_at: str,
+        fallback_ts: float,
+    ) -> list[StoredMessage]:
+        """`_insert_new` on PostgreSQL in ONE statement, its own durable transaction, one round
+        trip (a SELECT of the stored IDs, BEGIN, the lock, a statement per message and COMMIT
+        were five round trips and N statements: 3x SQLite's time per pushed message). The unique
+        message ID decides what is new (ON CONFLICT DO NOTHING ... RETURNING: no check-then-
+        write); the store's advisory lock is still taken first, so writers of this inbox queue
+        and `seq` follows commit order, as with `write()`."""
+        from typing import cast
+
+        from attsms.store.postgres import PostgresDatabase
+
+        database = cast("PostgresDatabase", self._database)
+        unique: dict[str, StoredMessage] = {}
+        for record in records:
+            unique.setdefault(record.message_id, record)  # an ID twice: the first is the one
+        rows = list(unique.values())
+        params = (
+            database.lock_key,
+            registration_id,
+            stored_at,
+            [r.message_id for r in rows],
+            [r.sender for r in rows],
+            [r.destination for r in rows],
+            [r.text for r in rows],
+            [r.received_at for r in rows],
+            [_timestamp(r.received_at, fallback_ts) for r in rows],
+            [r.keyword for r in rows],
         )
+        with database.single() as db:
+            inserted = {message_id for (message_id,) in db.execute(_INSERT_PG, params).fetchall()}
+        return [r for r in rows if r.message_id in inserted]
 
     def _stored_ids(self, message_ids: Sequence[str]) -> set[str]:
         """Those of `message_ids` already in the store."""

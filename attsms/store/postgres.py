@@ -140,6 +140,12 @@ class PostgresDatabase:
         self._failed: tuple[float, AttsmsError] | None = None  # the last reconnect's failure
 
     @property
+    def lock_key(self) -> int:
+        """The key of this schema's advisory write lock (what `write()` takes), for a statement
+        run through `single()` that must queue behind the store's other writers."""
+        return self._lock_key
+
+    @property
     def path(self) -> str:
         return f"{redact_url(self._url)} (schema {self.schema})"
 
@@ -217,6 +223,18 @@ class PostgresDatabase:
             self._begin(transaction, serialize, outermost)
             if not durable:
                 self._db.execute("SET LOCAL synchronous_commit = off")
+            yield self.connection
+
+    @contextlib.contextmanager
+    def single(self) -> Iterator[_Translated]:
+        """For ONE write statement that is its own transaction: no BEGIN, no COMMIT, no advisory
+        lock (the statement takes what it needs itself), one round trip. The connection is in
+        autocommit mode, so the server commits the statement, durably (synchronous_commit, as
+        every write here), before it answers: the rows it returns are committed. A lost
+        connection is replaced before it, as `write` does."""
+        with self.lock, self.errors("write to"), self._block() as outermost:
+            if outermost:
+                self._revive()
             yield self.connection
 
     @contextlib.contextmanager
