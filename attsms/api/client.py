@@ -36,7 +36,7 @@ from attsms.api.faults import (
     send_error,
 )
 from attsms.api.httplog import log_exchange, log_unread
-from attsms.api.lean import AnswerBroken, AnswerTooLarge, LeanGets
+from attsms.api.lean import Answer, AnswerBroken, AnswerTooLarge, LeanGets
 from attsms.api.parsers import parse_delivery_status, parse_inbox, parse_send, parse_token
 from attsms.api.throttle import Throttle, ThrottleCancelled, Ticket
 from attsms.core.errors import (
@@ -340,9 +340,7 @@ class AttClient:
 
     # plumbing ------------------------------------------------------------------------------
 
-    def _parse(
-        self, response: httpx.Response, what: str, parser: Callable[..., T], *args: Any
-    ) -> T:
+    def _parse(self, response: Answer, what: str, parser: Callable[..., T], *args: Any) -> T:
         body = self._json(response, what)
         try:
             return parser(body, *args)
@@ -353,7 +351,7 @@ class AttClient:
             ) from None
 
     @staticmethod
-    def _json(response: httpx.Response, what: str) -> Any:
+    def _json(response: Answer, what: str) -> Any:
         try:
             return response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -372,7 +370,7 @@ class AttClient:
         *,
         data: Mapping[str, str] | None = None,
         json: Any = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One API call with the retries that are safe for its `kind`; returns a 2xx response."""
         import httpx
 
@@ -561,7 +559,7 @@ class AttClient:
         *,
         data: Mapping[str, str] | None,
         json: Any,
-    ) -> httpx.Response:
+    ) -> Answer:
         import httpx
 
         if kind is CallKind.READ and self._lean is not None and self._log is None:

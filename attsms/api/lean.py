@@ -7,7 +7,8 @@ h11's state machine. This path writes the request as prebuilt bytes and reads th
 few `recv`s: status line, headers, and a body by Content-Length, chunks, or up to the close.
 
 It is only a transport: `AttClient._call` still decides retries, token refresh and what each
-answer means, and the outcome is handed back as an `httpx.Response`, or as the httpx exception
+answer means, and the outcome is handed back as a `LeanResponse` (what the client reads of an
+`httpx.Response`: status, headers, body, `json()`), or as the httpx exception
 httpx would have raised (connect errors, timeouts, a connection dropped before any answer), or as
 `AnswerBroken` / `AnswerTooLarge`, exactly what the httpx path gives `_call`. The client uses it
 only where httpx would add nothing: no custom transport, no proxy from the environment, no
@@ -17,20 +18,54 @@ verbose log (which shows httpx's request).
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
 
-    import httpx
 
 # Headers past this many bytes are not an answer of the service.
 _MAX_HEAD_BYTES = 64 * 1024
 _RECV = 65536
+
+
+class Answer(Protocol):
+    """What `AttClient` reads of an answer: an `httpx.Response`, or a `LeanResponse`."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def is_success(self) -> bool: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    def json(self) -> Any: ...
+
+
+class LeanResponse:
+    """An answer read by `LeanGets`: the part of `httpx.Response` the client reads (headers by
+    lower-case name, repeated ones joined as httpx joins them), without building one."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> Any:
+        return json.loads(self.content)  # as httpx's: bytes, their encoding detected
 
 
 class AnswerTooLarge(Exception):
@@ -114,7 +149,7 @@ class LeanGets:
         for conn in idle:
             conn.close()
 
-    def get(self, path: str, headers: dict[str, str]) -> httpx.Response:
+    def get(self, path: str, headers: dict[str, str]) -> LeanResponse:
         """One GET of `path` (under the base URL's path) with `headers` added."""
         import httpx
 
@@ -153,7 +188,7 @@ class LeanGets:
             self._checkin(conn)
         else:
             conn.close()
-        return httpx.Response(status, headers=fields, content=body)
+        return LeanResponse(status, fields, body)
 
     # connections ---------------------------------------------------------------------------
 
@@ -207,7 +242,7 @@ class LeanGets:
 
     # the exchange --------------------------------------------------------------------------
 
-    def _exchange(self, conn: _Conn, request: bytes) -> tuple[int, list[tuple[str, str]], bool]:
+    def _exchange(self, conn: _Conn, request: bytes) -> tuple[int, dict[str, str], bool]:
         """Send the request, read the status line and headers: (status, headers, keep-alive).
         `_Dropped` when the connection ends before a byte of the answer."""
         import httpx
@@ -243,7 +278,7 @@ class LeanGets:
             raise httpx.ReadError(str(error)) from None
 
     def _body(
-        self, conn: _Conn, status: int, fields: list[tuple[str, str]], keep: bool
+        self, conn: _Conn, status: int, fields: dict[str, str], keep: bool
     ) -> tuple[bytes, bool]:
         """The body, capped as `_read_capped` caps httpx's; and whether the connection can be
         used again. Once the headers came, any failure is `AnswerBroken`."""
@@ -264,18 +299,14 @@ class LeanGets:
 
 
 def _read_body(
-    conn: _Conn, status: int, fields: list[tuple[str, str]], keep: bool, limit: int
+    conn: _Conn, status: int, fields: dict[str, str], keep: bool, limit: int
 ) -> tuple[bytes, bool]:
     import httpx
 
     success = 200 <= status < 300
-    length: str | None = None
-    for name, value in fields:
-        lower = name.lower()
-        if lower == "transfer-encoding" and "chunked" in value.lower():
-            return _read_chunked(conn, limit, success, status)
-        if lower == "content-length":
-            length = value.strip()
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        return _read_chunked(conn, limit, success, status)
+    length = fields.get("content-length")
     if length is None:  # the body runs to the close
         body = _read_up_to(conn, limit)
         if len(body) > limit and success:
@@ -295,7 +326,7 @@ def _read_body(
     return body, keep
 
 
-def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]], bool]:
+def _parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
     import httpx
 
     lines = head.decode("latin-1").split("\r\n")
@@ -303,15 +334,16 @@ def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]], bool]:
     code = rest[:3]
     if not version.startswith("HTTP/1.") or not code.isdigit():
         raise httpx.RemoteProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
-    fields: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
     keep = version == "HTTP/1.1"
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if not sep:
             raise httpx.RemoteProtocolError("a header line without a colon")
         value = value.strip()
-        fields.append((name, value))
-        if name.lower() == "connection":
+        name = name.strip().lower()
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+        if name == "connection":
             tokens = value.lower()
             if "close" in tokens:
                 keep = False
