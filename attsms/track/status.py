@@ -344,8 +344,7 @@ class StatusStream:
                 if ahead is not None:
                     yield from self._shown(tracker, ahead)
                 ahead = asking
-            if ahead is not None:
-                yield from self._shown(tracker, ahead)
+            yield from self._shown(tracker, ahead) if ahead is not None else ()
             self._more = pages.more
 
     def _shown(self, tracker: _Tracker, asking: _Asking) -> tuple[Tracked, ...]:
@@ -534,8 +533,7 @@ class _Tracker:
 
     def finish(self, asking: _Asking) -> StatusReport:
         """The report of what `start` asked, each answer written to the history."""
-        batches = asking.batches
-        answers = self._take(asking.ids, asking.answers)
+        batches, answers = asking.batches, self._take(asking.ids, asking.answers)
         messages: list[Tracked] = []
         failures: list[AttsmsError] = []
         for batch in batches:
