@@ -251,3 +251,67 @@ def test_an_answer_too_large_is_not_read(raw_server: Any) -> None:
     client = AttClient(raw_server(serve), tokens=_Tokens("t"), retry=RETRY)
     with client, pytest.raises(ApiError, match="more than any real answer"):
         client.delivery_status("SMS1")
+
+
+# --- HTTPS --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path: Any) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl), or the test is skipped."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate with")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _tls_server(cert: str, key: str) -> str:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536)
+                    conn.sendall(_ok(f"Content-Length: {len(BODY)}\r\nConnection: close\r\n", BODY))
+            except OSError:
+                continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"https://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_https_is_verified_as_httpx_verifies_it(
+    tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    url = _tls_server(*tls_files)
+    with AttClient(url, tokens=_Tokens("t"), retry=RETRY) as client:
+        assert client._lean is not None
+        with pytest.raises(NetworkError, match="cannot reach"):  # not a certificate it trusts
+            client.delivery_status("SMS1")
+    trusting = ssl.create_default_context(cafile=tls_files[0])
+    monkeypatch.setattr("attsms.api.client._ssl_context", lambda: trusting)
+    with AttClient(url, tokens=_Tokens("t"), retry=RETRY) as client:
+        status = client.delivery_status("SMS1")
+        assert status.deliveries[0].status == "DeliveredToTerminal"
