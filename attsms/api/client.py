@@ -36,6 +36,7 @@ from attsms.api.faults import (
     send_error,
 )
 from attsms.api.httplog import log_exchange, log_unread
+from attsms.api.lean import Answer, AnswerBroken, AnswerTooLarge, LeanGets
 from attsms.api.parsers import parse_delivery_status, parse_inbox, parse_send, parse_token
 from attsms.api.throttle import Throttle, ThrottleCancelled, Ticket
 from attsms.core.errors import (
@@ -177,6 +178,9 @@ class AttClient:
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        # Status GETs (many, on threads beside the rendering) go the lean way when httpx would
+        # add nothing to them: no transport of a test or the sandbox, no proxy.
+        self._lean = self._lean_gets(timeout, connect_timeout) if transport is None else None
         if transport is None and self.base_url.lower().startswith("http://"):
             # Plain HTTP (the sandbox, a local relay) needs no SSL context, and httpx builds one
             # for every client, loading the CA bundle (~20 ms of a one-number send). This one is
@@ -195,8 +199,26 @@ class AttClient:
             follow_redirects=False,
         )
 
+    def _lean_gets(self, timeout: float, connect_timeout: float) -> LeanGets | None:
+        from urllib.request import getproxies
+
+        scheme = self.base_url.partition(":")[0].lower()
+        if scheme not in ("http", "https") or getproxies():
+            return None
+        return LeanGets(
+            self.base_url,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            user_agent=USER_AGENT,
+            max_answer=MAX_ANSWER_BYTES,
+            max_error=MAX_ERROR_BYTES,
+            ssl_context=_ssl_context,
+        )
+
     def close(self) -> None:
         self.throttle.cancel()
+        if self._lean is not None:
+            self._lean.close()
         self._http.close()
 
     def __enter__(self) -> AttClient:
@@ -318,9 +340,7 @@ class AttClient:
 
     # plumbing ------------------------------------------------------------------------------
 
-    def _parse(
-        self, response: httpx.Response, what: str, parser: Callable[..., T], *args: Any
-    ) -> T:
+    def _parse(self, response: Answer, what: str, parser: Callable[..., T], *args: Any) -> T:
         body = self._json(response, what)
         try:
             return parser(body, *args)
@@ -331,7 +351,7 @@ class AttClient:
             ) from None
 
     @staticmethod
-    def _json(response: httpx.Response, what: str) -> Any:
+    def _json(response: Answer, what: str) -> Any:
         try:
             return response.json()
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -350,7 +370,7 @@ class AttClient:
         *,
         data: Mapping[str, str] | None = None,
         json: Any = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One API call with the retries that are safe for its `kind`; returns a 2xx response."""
         import httpx
 
@@ -365,7 +385,7 @@ class AttClient:
             retry_after: float | None = None
             ticket = self._start(what, limited_since, signal_before) if sending else None
             try:
-                response = self._send_once(method, path, headers=headers, data=data, json=json)
+                response = self._send_once(method, path, kind, headers, data=data, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 failure: AttsmsError = self._unreachable(error, what)
             except AnswerTooLarge as error:
@@ -534,12 +554,16 @@ class AttClient:
         self,
         method: str,
         path: str,
-        *,
+        kind: CallKind,
         headers: dict[str, str],
+        *,
         data: Mapping[str, str] | None,
         json: Any,
-    ) -> httpx.Response:
+    ) -> Answer:
         import httpx
+
+        if kind is CallKind.READ and self._lean is not None and self._log is None:
+            return self._lean.get(path, headers)  # a status GET: httpx adds nothing to it
 
         started = time.monotonic()
         request = self._http.build_request(method, path, headers=headers, data=data, json=json)
@@ -557,23 +581,6 @@ class AttClient:
         if self._log is not None:
             log_exchange(self._log, response, time.monotonic() - started)
         return response
-
-
-class AnswerTooLarge(Exception):
-    """A 2xx answer longer than MAX_ANSWER_BYTES; it was not read."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status} answer over {MAX_ANSWER_BYTES} bytes")
-        self.status = status
-
-
-class AnswerBroken(Exception):
-    """The status line and headers came, then the body broke off: the service did answer."""
-
-    def __init__(self, status: int, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.status = status
-        self.cause = cause
 
 
 def _read_capped(response: httpx.Response) -> None:
@@ -594,6 +601,13 @@ def _read_capped(response: httpx.Response) -> None:
             break
     # What httpx's own Response.read() does, but bounded.
     response._content = b"".join(chunks)[:limit]
+
+
+def _ssl_context() -> Any:
+    """The context httpx's own client would verify the service's certificate with."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def _segment(value: str) -> str:

@@ -15,7 +15,7 @@ from attsms.api.parsers import parse_error_body
 from attsms.core.errors import ApiError, AttsmsError, UnknownOutcomeError
 
 if TYPE_CHECKING:
-    import httpx
+    from attsms.api.lean import Answer
 
 MAX_ADDRESSES = 50  # the service's limit per request (POL0003 above it)
 
@@ -38,7 +38,7 @@ def hint_for(code: str | None) -> str | None:
     return _HINTS.get(code or "")
 
 
-def body_kind(response: httpx.Response) -> str:
+def body_kind(response: Answer) -> str:
     """What an answer that is not the service's JSON holds, for an error message."""
     if not response.content.strip():
         return "an empty body"
@@ -48,7 +48,7 @@ def body_kind(response: httpx.Response) -> str:
     return "a body that is not the service's JSON"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
@@ -64,7 +64,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def error_from_response(response: httpx.Response, what: str) -> ApiError:
+def error_from_response(response: Answer, what: str) -> ApiError:
     """One-line `ApiError` for a non-2xx answer, whatever its body."""
     status = response.status_code
     try:

@@ -336,14 +336,24 @@ class StatusStream:
             pages = HistoryStream(
                 self._stores, self._profile, limit=self._limit, since=self._since, store=store
             )
+            # The next page is asked about while this one is shown: the requests wait on the
+            # service, not on the rendering, and the rendering not on them.
+            ahead: _Asking | None = None
             for page in pages:
-                part = tracker.of(page)
-                tracker.forget_answers()
-                room = self.MAX_FAILURES - len(self._failures)
-                self._failures.extend(part.failures[: max(0, room)])
-                self.count += len(part.messages)
-                yield from part.messages
+                asking = tracker.start(page)
+                if ahead is not None:
+                    yield from self._shown(tracker, ahead)
+                ahead = asking
+            yield from self._shown(tracker, ahead) if ahead is not None else ()
             self._more = pages.more
+
+    def _shown(self, tracker: _Tracker, asking: _Asking) -> tuple[Tracked, ...]:
+        part = tracker.finish(asking)
+        tracker.forget_answers()
+        room = self.MAX_FAILURES - len(self._failures)
+        self._failures.extend(part.failures[: max(0, room)])
+        self.count += len(part.messages)
+        return part.messages
 
     def report(self) -> StatusReport:
         return StatusReport((), failures=tuple(self._failures), more=self._more)
@@ -410,6 +420,15 @@ class _Connection:
             self._pool.close()
         if self._session is not None:
             self._session.close()
+
+
+@dataclass(frozen=True)
+class _Asking:
+    """Questions under way (`_Tracker.start`): the batches, the IDs asked, their answers."""
+
+    batches: Sequence[SentBatch]
+    ids: list[str]
+    answers: Iterator[DeliveryStatus | AttsmsError]
 
 
 class _Tracker:
@@ -496,6 +515,11 @@ class _Tracker:
 
     def of(self, batches: Sequence[SentBatch]) -> StatusReport:
         """The status of `batches` (newest first), asking the service about those not final."""
+        return self.finish(self.start(batches))
+
+    def start(self, batches: Sequence[SentBatch]) -> _Asking:
+        """`of` begun: the questions about `batches` under way (on the pool's threads), their
+        answers taken and the report made by `finish`."""
         to_ask = [
             b.message_id
             for b in batches
@@ -504,7 +528,12 @@ class _Tracker:
             and not b.final
             and self._now - b.created_at <= NETWORK_RETRY_WINDOW
         ]
-        answers = self._ask(list(dict.fromkeys(to_ask)))
+        ids = list(dict.fromkeys(to_ask))
+        return _Asking(batches, ids, self._connection.pool.ask(ids) if ids else iter(()))
+
+    def finish(self, asking: _Asking) -> StatusReport:
+        """The report of what `start` asked, each answer written to the history."""
+        batches, answers = asking.batches, self._take(asking.ids, asking.answers)
         messages: list[Tracked] = []
         failures: list[AttsmsError] = []
         for batch in batches:
@@ -598,7 +627,11 @@ class _Tracker:
         answer is written to the history at once."""
         if not message_ids:
             return {}
-        asking = self._connection.pool.ask(message_ids)
+        return self._take(message_ids, self._connection.pool.ask(message_ids))
+
+    def _take(
+        self, message_ids: list[str], asking: Iterator[DeliveryStatus | AttsmsError]
+    ) -> dict[str, DeliveryStatus | AttsmsError]:
         answers: dict[str, DeliveryStatus | AttsmsError] = {}
         for message_id, answer in zip(message_ids, asking, strict=True):
             answers[message_id] = answer
