@@ -19,7 +19,7 @@ from attsms.store.sends import SendCounts, SendRef, SendSummary, looks_like_send
 
 if TYPE_CHECKING:
     from attsms.store import StoreSettings
-    from attsms.store.history import HistoryStore, SentBatch
+    from attsms.store.history import HistoryStore
 
 DELIVERED = "delivered"
 PENDING = "pending"
@@ -147,15 +147,6 @@ def view_of(
     )
 
 
-def send_batches(stores: StoreSettings, profile: str, ref: SendRef) -> Iterator[list[SentBatch]]:
-    """The send's batches with their recipients, newest first, a page at a time."""
-    store = read_history(stores)
-    if store is None:
-        return
-    with store:
-        yield from store.send_pages(profile, ref)
-
-
 def recent_sends(
     stores: StoreSettings, profile: str, *, limit: int | None, since: datetime | None
 ) -> tuple[list[SendSummary], bool]:
@@ -166,17 +157,6 @@ def recent_sends(
         return [], False
     with store:
         return store.recent_sends(profile, limit, since)
-
-
-def send_message_ids(stores: StoreSettings, profile: str, ref: SendRef) -> list[str]:
-    """The message IDs of the send's accepted requests, oldest first (`status --wait`)."""
-    ids = [
-        batch.message_id
-        for page in send_batches(stores, profile, ref)
-        for batch in page
-        if batch.message_id is not None
-    ]
-    return ids[::-1]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`attsms status --wait` of the recent sends in flat memory: a million recipients never held.
+"""`attsms status --wait` of the recent sends, or of one send, in flat memory: a million
+recipients never held.
 
 `track(..., wait=True)` keeps every message it shows (and every answer) to wait on them and to
 print them at the end. Here (`StatusWait`) the history is read a page at a time, twice:
@@ -60,6 +61,20 @@ if TYPE_CHECKING:
     from attsms.auth.session import Session
     from attsms.store import StoreSettings
     from attsms.store.history import HistoryStore, SentBatch
+    from attsms.store.sends import SendRef
+
+
+class _SendPages:
+    """One send's batches a page at a time, newest first, as `HistoryStream` gives the recent
+    ones (never `more`: a send is waited on whole)."""
+
+    more = False
+
+    def __init__(self, store: HistoryStore, profile: str, send: SendRef) -> None:
+        self._store, self._profile, self._send = store, profile, send
+
+    def __iter__(self) -> Iterator[list[SentBatch]]:
+        return self._store.send_pages(self._profile, self._send)
 
 
 class StatusWait:
@@ -82,8 +97,11 @@ class StatusWait:
         on_update: OnUpdate | None = None,
         concurrency: int = POLL_CONCURRENCY,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        send: SendRef | None = None,
     ) -> None:
         self._open, self._stores, self._profile = open_session, stores, profile
+        self._send = send  # one send's batches, not the recent ones'
+
         self._limit, self._since, self._timeout, self._interval = limit, since, timeout, interval
         self._on_update, self._concurrency, self._now = on_update, concurrency, now
         self._failures: list[AttsmsError] = []
@@ -125,7 +143,9 @@ class StatusWait:
                 self._wait(store, connection, remaining)
         self._failures = self._failures[: self.MAX_FAILURES]
 
-    def _pages(self, store: HistoryStore) -> HistoryStream:
+    def _pages(self, store: HistoryStore) -> HistoryStream | _SendPages:
+        if self._send is not None:
+            return _SendPages(store, self._profile, self._send)
         return HistoryStream(
             self._stores, self._profile, limit=self._limit, since=self._since, store=store
         )

@@ -16,6 +16,7 @@ from attsms.core.models import DeliveryInfo, DeliveryStatus
 from attsms.send.results import ACCEPTED, OPTED_OUT, BatchOutcome, SpilledRows
 from attsms.store import StoreSettings
 from attsms.store.history import HistoryStore
+from attsms.store.sends import SendRef
 from attsms.track.status_wait import StatusWait
 from attsms.track.wait import wait_for_final
 from tests.helpers.support import traced_peak
@@ -110,19 +111,20 @@ class Session:
         pass
 
 
-def _fill(messages: int) -> None:
+def _fill(messages: int, start: int = 0, run_id: str | None = None) -> None:
     with HistoryStore.open() as history:
-        for n in range(messages):
+        for n in range(start, start + messages):
             message_id = f"m{n}"
             history.record_batch(
                 profile="default",
                 message="bench",
                 addresses=_addresses(message_id),
                 message_id=message_id,
+                run_id=run_id,
             )
 
 
-def _status_wait() -> tuple[StatusWait, set[str | None]]:
+def _status_wait(send: SendRef | None = None) -> tuple[StatusWait, set[str | None]]:
     waiter = StatusWait(
         Session,  # type: ignore[arg-type]  # what the wait asks of a session
         stores=StoreSettings(),
@@ -133,6 +135,7 @@ def _status_wait() -> tuple[StatusWait, set[str | None]]:
         on_update=lambda _message, _moved: None,  # a terminal: each change printed
         concurrency=1,
         now=lambda: datetime.now(UTC),
+        send=send,
     )
     waiter.run()
     # The --json reading, as the wait left the history.
@@ -157,4 +160,21 @@ def test_status_wait_of_the_recent_sends_keeps_a_few_bytes_a_recipient() -> None
     assert (counts.recipients, counts.impossible, counts.pending) == (18_000, 36, 0)
     error = report.error()
     assert error is not None and error.exit_code == ExitCode.PARTIAL
+    assert ended == {"DeliveredToTerminal", "DeliveryImpossible"}
+
+
+def test_status_wait_of_one_send_keeps_a_few_bytes_a_recipient() -> None:
+    # `status --wait` with no argument (or a send id): the newest send's messages, read a page
+    # of its batches at a time, as the recent sends are.
+    small, large = 120, 360
+    _fill(small, run_id="aaaa" * 8)
+    _fill(large, start=small, run_id="bbbb" * 8)
+    low, _ = traced_peak(lambda: _status_wait(SendRef("aaaa" * 8)))
+    high, (waiter, ended) = traced_peak(lambda: _status_wait(SendRef("bbbb" * 8)))
+    growth = (high - low) / ((large - small) * PER_MESSAGE)
+    assert growth < 2 * BOUND, f"{growth:.0f} bytes a recipient"
+    report = waiter.report()
+    assert report.waited is not None
+    assert report.waited.counts.recipients == large * PER_MESSAGE  # that send's, no other's
+    assert waiter.count == large
     assert ended == {"DeliveredToTerminal", "DeliveryImpossible"}

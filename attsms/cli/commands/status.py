@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from attsms.cli.commands.context import AppState
     from attsms.cli.output import Column, Output
+    from attsms.store.sends import SendRef
     from attsms.track.sends import SendView
     from attsms.track.status import Delivery, OnUpdate, StatusReport, Tracked
 
@@ -267,7 +268,7 @@ def _status_of_send(
     without --all) or every recipient; with --wait, each of its messages as `status ID --wait`."""
     from attsms.cli.sends_view import print_send
     from attsms.core.errors import UsageError
-    from attsms.track.sends import find_send, recipient_pages, send_message_ids
+    from attsms.track.sends import find_send, recipient_pages
     from attsms.track.status import refresh_send
 
     if key is not None and message_ids:
@@ -278,9 +279,20 @@ def _status_of_send(
     if view is None:
         out.info("Nothing sent yet.")
         return
-    if wait:
-        ids = send_message_ids(stores, profile, view.ref)
-        _wait_ids(app_state, out, ids, timeout=timeout, interval=interval)
+    if wait:  # its messages as `status ID... --wait` shows them, in flat memory
+        report, shown = _wait_recent(
+            app_state,
+            out,
+            _columns(out),
+            limit=None,
+            since=None,
+            timeout=timeout,
+            interval=interval,
+            send=view.ref,
+        )
+        _summarize(out, report, listed=False, since=None, shown=shown)
+        if (error := report.error()) is not None:
+            raise error
         return
     report = refresh_send(
         lambda: app_state.session(out), stores=stores, profile=profile, ref=view.ref
@@ -306,38 +318,6 @@ def _again(app_state: AppState, view: SendView) -> SendView:
     return dataclasses.replace(view, counts=counts)
 
 
-def _wait_ids(
-    app_state: AppState,
-    out: Output,
-    ids: list[str],
-    *,
-    timeout: float | None,
-    interval: float | None,
-) -> None:
-    """`status ID... --wait` of the send's messages."""
-    from attsms.track.status import track
-    from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
-
-    settings = app_state.settings
-    columns = _columns(out)
-    streaming = not out.machine
-    report = track(
-        lambda: app_state.session(out),
-        stores=settings.store,
-        profile=settings.profile.name,
-        message_ids=ids,
-        wait=True,
-        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-        interval=DEFAULT_INTERVAL if interval is None else interval,
-        on_update=_printer(out, columns) if streaming else None,
-    )
-    if not streaming:
-        out.json([_document(m) for m in report.messages])
-    _summarize(out, report, listed=False, since=None, shown=len(report.messages))
-    if (error := report.error()) is not None:
-        raise error
-
-
 def _wait_recent(
     app_state: AppState,
     out: Output,
@@ -347,10 +327,11 @@ def _wait_recent(
     since: datetime | None,
     timeout: float | None,
     interval: float | None,
+    send: SendRef | None = None,
 ) -> tuple[StatusReport, int]:
-    """`--wait` of the recent sends, in flat memory (`StatusWait`): on a terminal or piped,
-    the first answers then each change as it comes; with --json, one document at the end,
-    the history read again a page at a time."""
+    """`--wait` of the recent sends (or of one `send`), in flat memory (`StatusWait`): on a
+    terminal or piped, the first answers then each change as it comes; with --json, one
+    document at the end, the history read again a page at a time."""
     from attsms.track.status_wait import StatusWait
     from attsms.track.wait import DEFAULT_INTERVAL, DEFAULT_TIMEOUT
 
@@ -365,6 +346,7 @@ def _wait_recent(
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         interval=DEFAULT_INTERVAL if interval is None else interval,
         on_update=_printer(out, columns) if streaming else None,
+        send=send,
     )
     waiter.run()
     shown = waiter.count
