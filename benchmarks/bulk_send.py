@@ -67,7 +67,8 @@ do not (`synchronous=NORMAL` for that commit: a kill keeps them, a power cut can
 them `sending`, reported unknown and never sent. `--compare` (two sessions of 8 and 10 runs each,
 interleaved, under a load average of 9-11 from other sessions): before 3.54x and 3.13x the floor,
 after 3.35x and 2.72x, the bare script 2.66x and 2.27x; CPU 0.79 -> 0.75 s and 0.74 -> 0.67 s
-(bare 0.48 s, 0.42 s: the rest is attsms's start-up and checks).
+(bare 0.48 s, 0.42 s: the rest is attsms's start-up and checks). On a quiet box (load 1.0-1.2,
+10 runs each): before 1.58x, after 1.61x (1.01 s), bare 1.52x (0.95 s); CPU 0.62 -> 0.60 s.
 
 `--keyed` (the largest N under a dedupe key, then again): a keyed re-run read every earlier
 attempt with its recipients as objects (a million: 282 MB, 5.8 s, in a separate run against a
