@@ -1,13 +1,14 @@
-"""`LeanGets`: the client's status GETs over the standard library's `http.client`, without
-httpx's layers.
+"""`LeanGets`: the client's status GETs on kept-alive sockets, their answers read by
+`httptools` (llhttp, the parser uvicorn's `listen` already runs on), without httpx's layers.
 
 `attsms status` over a big history asks one GET a message (20,000 for a million recipients), on
-threads that share the GIL with the rendering of the answers: through httpx and httpcore each
-cost ~0.48 ms of CPU here, most of it in request and response objects, header normalization and
-h11's state machine; `http.client` on a kept-alive connection ~0.16 ms (httpcore alone ~0.32,
-urllib3 ~0.29). The HTTP itself (framing, chunks, 1xx answers, header checks) is
-`http.client`'s; this module keeps a few connections alive and says what went wrong in the
-words of the httpx path.
+threads that share the GIL with the rendering of the answers: through httpx each cost ~0.5 ms
+of CPU here, most of it in request and response objects, header normalization and h11's state
+machine (httpcore alone ~0.32 ms, urllib3 ~0.29, the standard library's `http.client` ~0.19).
+Here the request is prebuilt bytes and the answer goes through llhttp in C: the framing
+(Content-Length, chunks, 1xx answers, what a header may hold) is the parser's; this module moves
+the bytes, keeps a few connections alive, and says what went wrong in the words of the httpx
+path. One thing llhttp leaves to its caller: a body that runs to the close ends at the close.
 
 It is only a transport: `AttClient._call` still decides retries, token refresh and what each
 answer means, and the outcome is handed back as a `LeanResponse` (what the client reads of an
@@ -21,7 +22,6 @@ verbose log (which shows httpx's request).
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
@@ -32,6 +32,9 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
+
+_RECV = 65536
+_MAX_HEAD_BYTES = 64 * 1024  # headers past this are not an answer of the service
 
 
 class Answer(Protocol):
@@ -88,16 +91,60 @@ class _Dropped(Exception):
     """The connection ended before a byte of the answer: safe to ask again on a new one."""
 
 
-class _Conn:
-    __slots__ = ("http", "reused")
+class _Reading:
+    """One answer as llhttp hands it over (its callbacks). A 1xx answer before it (`100
+    Continue`) is passed over: llhttp reads it as a message of its own, then this one."""
 
-    def __init__(self, connection: http.client.HTTPConnection) -> None:
-        self.http = connection
+    __slots__ = ("body", "done", "fields", "head", "keep", "parser", "size", "status")
+
+    def __init__(self) -> None:
+        import httptools  # here, not at the top: every command imports the client
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.fields: dict[str, str] = {}
+        self.status = 0
+        self.head = False  # the final answer's headers are complete
+        self.body: list[bytes] = []
+        self.size = 0
+        self.done = False
+        self.keep = False  # asked as it ends: llhttp forgets once the message is complete
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1").strip()
+        self.fields[key] = f"{self.fields[key]}, {text}" if key in self.fields else text
+
+    def on_headers_complete(self) -> None:
+        status = int(self.parser.get_status_code())
+        if 100 <= status < 200:  # an interim answer: its headers are not this answer's
+            self.fields = {}
+            return
+        self.status, self.head = status, True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.size += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.head:
+            self.done, self.keep = True, bool(self.parser.should_keep_alive())
+
+
+class _Conn:
+    __slots__ = ("reading", "reused", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
         self.reused = False  # taken from the idle list: the server may have closed it
+        self.reading = _Reading()
+
+    def next_answer(self) -> None:
+        """A fresh reading (and parser) for the next answer on this connection."""
+        self.reading = _Reading()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.http.close()
+            self.sock.close()
 
 
 class LeanGets:
@@ -119,11 +166,11 @@ class LeanGets:
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
-        self._headers = {
-            "User-Agent": user_agent,
-            "Accept": "application/json",
-            "Accept-Encoding": "identity",
-        }
+        netloc = parts.netloc.rpartition("@")[2]
+        self._head = (
+            f"Host: {netloc}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n"
+            "Accept-Encoding: identity\r\n"
+        )
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._max_answer, self._max_error = max_answer, max_error
         self._ssl_factory = ssl_context  # made at the first HTTPS connection (a CA bundle read)
@@ -143,20 +190,23 @@ class LeanGets:
         """One GET of `path` (under the base URL's path) with `headers` added."""
         import httpx
 
-        target = self._prefix + path
-        fields = {**self._headers, **headers}
+        for name, value in headers.items():  # no header may smuggle a line of its own
+            if any(ch in name + value for ch in "\r\n\0"):
+                raise httpx.LocalProtocolError(f"a header {name!r} holds a line break")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = f"GET {self._prefix}{path} HTTP/1.1\r\n{self._head}{extra}\r\n".encode("latin-1")
         conn = self._checkout()
         try:
             try:
-                answer = self._exchange(conn, target, fields)
+                status = self._exchange(conn, request)
             except _Dropped:
                 conn.close()
                 if not conn.reused:
                     raise
                 # An idle keep-alive connection the server had closed: a new one, as clients do.
                 conn = self._connect()
-                answer = self._exchange(conn, target, fields)
-            body, keep = self._body(answer)
+                status = self._exchange(conn, request)
+            body, keep = self._body(conn, status)
         except _Dropped:
             conn.close()
             raise httpx.RemoteProtocolError(
@@ -165,11 +215,13 @@ class LeanGets:
         except BaseException:
             conn.close()
             raise
+        fields = conn.reading.fields
         if keep:
+            conn.next_answer()
             self._checkin(conn)
         else:
             conn.close()
-        return LeanResponse(answer.status, _fields(answer), body)
+        return LeanResponse(status, fields, body)
 
     # connections ---------------------------------------------------------------------------
 
@@ -191,27 +243,24 @@ class LeanGets:
     def _connect(self) -> _Conn:
         import httpx
 
-        connection: http.client.HTTPConnection
-        if self._https:
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._connect_timeout, context=self._context()
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                self._host, self._port, timeout=self._connect_timeout
-            )
         try:
-            connection.connect()  # TLS included: its handshake under the connect timeout
-            assert connection.sock is not None
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection.sock.settimeout(self._timeout)
+            sock = socket.create_connection((self._host, self._port), self._connect_timeout)
         except TimeoutError as error:
-            connection.close()
             raise httpx.ConnectTimeout(str(error) or "timed out") from None
-        except OSError as error:  # refused, unreachable, a certificate not trusted
-            connection.close()
+        except OSError as error:
             raise httpx.ConnectError(str(error)) from None
-        return _Conn(connection)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._https:  # the handshake under the connect timeout
+                sock = self._context().wrap_socket(sock, server_hostname=self._host)
+            sock.settimeout(self._timeout)
+        except TimeoutError as error:
+            sock.close()
+            raise httpx.ConnectTimeout(str(error) or "timed out") from None
+        except OSError as error:  # a certificate not trusted, a handshake refused
+            sock.close()
+            raise httpx.ConnectError(str(error)) from None
+        return _Conn(sock)
 
     def _context(self) -> ssl.SSLContext:
         with self._lock:
@@ -225,62 +274,82 @@ class LeanGets:
 
     # the exchange --------------------------------------------------------------------------
 
-    @staticmethod
-    def _exchange(conn: _Conn, target: str, fields: dict[str, str]) -> http.client.HTTPResponse:
-        """Send the request and read the status line and headers (1xx answers passed over).
-        `_Dropped` when the connection ends before a byte of the answer."""
+    def _exchange(self, conn: _Conn, request: bytes) -> int:
+        """Send the request and read up to the end of the final answer's headers (1xx answers
+        passed over): its status. `_Dropped` when the connection ends before a byte of it."""
         import httpx
 
+        seen = 0
         try:
-            conn.http.request("GET", target, headers=fields)
-            return conn.http.getresponse()
-        except (http.client.RemoteDisconnected, BrokenPipeError) as error:
-            raise _Dropped from error
-        except ConnectionResetError as error:
-            raise _Dropped from error
+            try:
+                conn.sock.sendall(request)
+            except (BrokenPipeError, ConnectionResetError) as error:
+                raise _Dropped from error
+            reading = conn.reading
+            while not reading.head:
+                try:
+                    data = conn.sock.recv(_RECV)
+                except ConnectionResetError as error:
+                    if not seen:
+                        raise _Dropped from error
+                    raise
+                if not data:
+                    if not seen:
+                        raise _Dropped
+                    raise httpx.RemoteProtocolError("the answer broke off in its headers")
+                seen += len(data)
+                _feed(reading, data)
+                if seen > _MAX_HEAD_BYTES and not reading.head:
+                    raise httpx.RemoteProtocolError("the answer's headers are too long")
+            return reading.status
         except TimeoutError as error:
             raise httpx.ReadTimeout(str(error) or "timed out") from None
-        except http.client.HTTPException as error:  # a status line or header no server sends
-            raise httpx.RemoteProtocolError(f"not an HTTP/1.1 answer: {error!r:.80}") from None
         except OSError as error:
             raise httpx.ReadError(str(error)) from None
 
-    def _body(self, answer: http.client.HTTPResponse) -> tuple[bytes, bool]:
+    def _body(self, conn: _Conn, status: int) -> tuple[bytes, bool]:
         """The body, capped as `_read_capped` caps httpx's; and whether the connection can be
         used again. Once the headers came, any failure is `AnswerBroken`."""
         import httpx
 
-        status = answer.status
+        reading = conn.reading
         success = 200 <= status < 300
         limit = self._max_answer if success else self._max_error
-        length = answer.getheader("content-length")
+        length = reading.fields.get("content-length", "")
+        framed = length.isdigit() or "chunked" in reading.fields.get("transfer-encoding", "")
+        if length.isdigit() and int(length) > limit and success:
+            raise AnswerTooLarge(status)  # not a byte of it read
         try:
-            if length is not None and length.strip().isdigit() and int(length) > limit:
-                if success:
-                    raise AnswerTooLarge(status)  # not a byte of it read
-                return answer.read(limit), False
-            body = answer.read(limit + 1)
-            if len(body) > limit:
-                if success:
-                    raise AnswerTooLarge(status)
-                return body[:limit], False
-            if not answer.isclosed():  # more than `limit` bytes left unread
-                answer.read()
-            return body, not answer.will_close
+            while not reading.done and reading.size <= limit:
+                data = conn.sock.recv(_RECV)
+                if not data:
+                    if framed:
+                        raise httpx.RemoteProtocolError("the answer broke off in its body")
+                    break  # a body that runs to the close: done at the close
+                _feed(reading, data)
         except (AnswerTooLarge, AnswerBroken):
             raise
         except TimeoutError as error:
             raise AnswerBroken(status, httpx.ReadTimeout(str(error) or "timed out")) from None
-        except http.client.HTTPException as error:  # IncompleteRead, a bad chunk
-            raise AnswerBroken(status, httpx.RemoteProtocolError(str(error) or "")) from None
+        except httpx.TransportError as error:
+            raise AnswerBroken(status, error) from None
         except OSError as error:
             raise AnswerBroken(status, httpx.ReadError(str(error))) from None
+        body = b"".join(reading.body)
+        if len(body) > limit:
+            if success:
+                raise AnswerTooLarge(status)
+            return body[:limit], False
+        keep = reading.done and framed and reading.keep
+        return body, keep
 
 
-def _fields(answer: http.client.HTTPResponse) -> dict[str, str]:
-    """The answer's headers by lower-case name, repeated ones joined as httpx joins them."""
-    fields: dict[str, str] = {}
-    for name, value in answer.getheaders():
-        key = name.lower()
-        fields[key] = f"{fields[key]}, {value}" if key in fields else value
-    return fields
+def _feed(reading: _Reading, data: bytes) -> None:
+    """Hand `data` to the answer's parser; its complaint as httpx's."""
+    import httptools
+    import httpx
+
+    try:
+        reading.parser.feed_data(data)
+    except httptools.HttpParserError as error:
+        raise httpx.RemoteProtocolError(f"not an HTTP/1.1 answer: {error}") from None

@@ -315,3 +315,27 @@ def test_https_is_verified_as_httpx_verifies_it(
     with AttClient(url, tokens=_Tokens("t"), retry=RETRY) as client:
         status = client.delivery_status("SMS1")
         assert status.deliveries[0].status == "DeliveredToTerminal"
+
+
+def test_a_header_holding_a_line_break_is_refused_before_anything_is_sent(
+    raw_server: Any,
+) -> None:
+    from attsms.api.lean import LeanGets
+
+    asked: list[int] = []
+
+    def serve(conn: socket.socket, n: int) -> bool:
+        asked.append(n)
+        conn.sendall(_ok(f"Content-Length: {len(BODY)}\r\n", BODY))
+        return True
+
+    lean = LeanGets(
+        raw_server(serve), timeout=5, connect_timeout=5, user_agent="t", max_answer=1 << 20,
+        max_error=1 << 16,
+    )  # fmt: skip
+    smuggled = {"Authorization": "Bearer t\r\nX-Smuggled: 1"}
+    with pytest.raises(httpx.LocalProtocolError):  # as httpx's h11 refuses such a header
+        lean.get("/x", smuggled)
+    assert lean.get("/x", {"Authorization": "Bearer t"}).status_code == 200
+    assert asked == [0]
+    lean.close()
