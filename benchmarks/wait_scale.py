@@ -20,12 +20,12 @@ Measured (this 2-core box, shared; before = the install of the commit before iss
 send --wait 52 / 56 / 70 MB at 100,000 / 300,000 / 1,000,000 recipients (before 303 / 814 MB at
 100,000 / 300,000); status --all --wait 44 / 45 / 48 MB (before 240 / 654 MB).
 
-status --requests --all --json of 1,000,000 (20,000 status GETs, each answered 404), the GETs
-over http.client (`attsms/api/lean.py`): 23.1 s against history's 11.2 s, 2.20x (load 1.2-2.2);
-the commit before, in the same runs, 36.4 s against 10.9 s (3.35x). A first version read the
-answers with a hand-written HTTP/1.1 parser: 1.86x at load 2.1-2.8, 1.54x at 0.93 (70 us of CPU
-a GET against http.client's 190 and httpx's 510); the standard library's parser was kept, its
-cost the difference. Where the rest goes: with the requests
+status --requests --all --json of 1,000,000 (20,000 status GETs, each answered 404), the answers
+read by httptools on kept-alive sockets (`attsms/api/lean.py`): 20.0 s against history's 11.3 s,
+1.72x (load 1.2-1.7); the commit before, in the same runs, 36.1 s against 10.1 s (3.58x). CPU a
+GET: httptools 82 us, http.client 190 (2.20x on this row), httpx 460; a hand-written HTTP/1.1
+reader (70 us; 1.54-1.86x) was not kept: the framing is a well-kept parser's. Where the rest
+goes: with the requests
 answered in-process (no HTTP at all) status takes what history does (11-12 s against 10.8-11.5 s);
 the 20,000 GETs alone cost the client 2.0 s user + 1.0 s sys by hand (through httpx 17 s + 4 s), the
 sandbox, on the same 2 cores, 5.6 s of CPU. Each page's requests go out while the page before
