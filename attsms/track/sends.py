@@ -208,10 +208,12 @@ def recipient_page(
         if by_status:
             present = tally(view.counts)
             pages: Iterator[list[SendRecipient]] = iter(())
+            started = False  # once a state is read, the offset is counted within the reading
             for state in (s for s in BY_ATTENTION if s in present):
-                if offset >= present[state]:
+                if not started and offset >= present[state]:
                     offset -= present[state]
                     continue
+                started = True
                 pages = itertools.chain(pages, _pages_in(store, profile, view.ref, state))
         else:
             pages = itertools.chain(
