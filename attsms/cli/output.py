@@ -190,16 +190,17 @@ class Output:
     ) -> int:
         """Rows too many to hold for one table: a table a page at a time, the header once, the
         columns those the first page fills, each as wide as there (a wider cell later folds).
-        Off a terminal, `records` of each page. Returns how many rows there were."""
+        A terminal's only: piped, `record_stream` writes rows as they come. Returns how many
+        rows there were."""
+        if self.format is not Format.TABLE:
+            raise ValueError("table_pages() prints a table; piped, use record_stream()")
         count = 0
         shown: list[Column] | None = None
         widths: list[int] = []
         for page in pages:
             if not page:
                 continue
-            if self.format is not Format.TABLE:
-                self.records(page, columns)
-            elif shown is None:
+            if shown is None:
                 shown = [c for i, c in enumerate(columns) if i < 2 or _filled(page, c.key)]
                 widths = [
                     max(len(c.header), *(len(_cell(r.get(c.key))) for r in page)) for c in shown
