@@ -263,8 +263,9 @@ def _one_send(
     view = find_send(stores, profile, send, key)
     if view is None:  # pragma: no cover - a named send is found or refused
         return
-    if limit is None and out.format is Format.TABLE:
-        limit = max(10, out.console.height - 6)  # a screenful, with the heading and footer
+    screenful = max(10, out.console.height - 6) if out.format is Format.TABLE else None
+    if limit is None:
+        limit = screenful  # at a terminal a screenful, with the heading and footer; piped all
     if not limit:
         if page != 1:
             raise UsageError("--page goes with a page size: --limit N, not 0")
@@ -280,7 +281,7 @@ def _one_send(
     ref = view.ref
     name = ref.id if ref.key is None else f"--key {shlex.quote(ref.key)}"
     command = f"attsms history {name}" + (" --sort status" if by_status else "")
-    if limit != max(10, out.console.height - 6):
+    if limit != screenful:
         command += f" --limit {limit}"
     print_send_page(
         out,
