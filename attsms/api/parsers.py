@@ -31,7 +31,8 @@ from attsms.core.numbers import canonical
 
 def field(obj: Any, *names: str) -> Any:
     """`obj[name]` for the first of `names` present, compared case-insensitively; else None."""
-    if not isinstance(obj, Mapping):
+    # `type() is dict` first: what JSON gives, and an ABC isinstance() costs ~0.5 us a call.
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         return None
     for name in names:  # the spec's own spelling: no need to fold every key
         value = obj.get(name)

@@ -62,6 +62,7 @@ TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _REGISTRATION = re.compile(r"\+?[0-9]{3,15}")
+_WRAPPER = "inboundSMSMessageNotification"  # OneAPI's, around the message
 
 
 # --- what is pushed --------------------------------------------------------------------------
@@ -135,8 +136,11 @@ def parse_inbound(body: Any, default_registration: str | None = None) -> Inbound
     """An inbound message, leniently (as parse_delivery); the OneAPI wrapper
     `{"inboundSMSMessageNotification": {"inboundSMSMessage": {...}}}` is taken too. Without a
     DestinationAddress the message is for `default_registration`. ShapeError if not one."""
-    wrapped = field(field(body, "inboundSMSMessageNotification"), "inboundSMSMessage")
-    item = wrapped if isinstance(wrapped, Mapping) else body
+    if type(body) is dict and "MessageId" in body and _WRAPPER not in body:
+        item: Any = body  # the spec's own shape: no key folding needed to rule out the wrapper
+    else:
+        wrapped = field(field(body, _WRAPPER), "inboundSMSMessage")
+        item = wrapped if isinstance(wrapped, Mapping) else body
     if not isinstance(item, Mapping):
         raise ShapeError("not a JSON object")
     message_id = as_str(field(item, "MessageId"))
@@ -266,7 +270,6 @@ class ListenApp:
         started = time.monotonic()
         self.counters.requests += 1
         method = scope["method"]
-        shown = _shown_path(scope.get("path", ""))
         outcome = ""
         try:
             status, payload, outcome = await self._handle(scope, receive)
@@ -290,6 +293,7 @@ class ListenApp:
         if self._log is not None:
             elapsed = (time.monotonic() - started) * 1000
             client = scope.get("client") or ("-", 0)
+            shown = _shown_path(scope.get("path", ""))
             line = f"{client[0]} {method} {shown} {status} {elapsed:.1f}ms"
             if not self._log_lines:  # the lines of one event-loop turn: one write, at its end
                 asyncio.get_running_loop().call_soon(self.flush_log)
@@ -396,7 +400,17 @@ class ListenApp:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """The two headers read (Content-Type, Content-Length), by lower-case name; the last of
+    each wins. ASGI servers give names in lower case; any other case is taken too."""
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = name if name in _READ_HEADERS else name.lower()
+        if key in _READ_HEADERS:
+            found[_READ_HEADERS[key]] = value.decode("latin-1")
+    return found
+
+
+_READ_HEADERS = {b"content-type": "content-type", b"content-length": "content-length"}
 
 
 def _shown_path(path: str) -> str:

@@ -83,6 +83,21 @@ def test_the_same_id_twice_in_one_batch_is_stored_once(store: InboxStore) -> Non
     assert (len(batch.new), batch.duplicates) == (1, 1)
 
 
+def test_a_batch_larger_than_one_insert_statement_is_stored_whole_in_order(
+    store: InboxStore,
+) -> None:
+    # SQLite writes a batch 100 rows a statement: 250 new messages (and a seen one, and one
+    # twice) cross two statement boundaries.
+    store.add_batch("12345", [message("m0007")])
+    ids = [f"m{i:04d}" for i in range(251)]
+    batch = store.add_batch("12345", [message(i, text=f"#{i}") for i in [*ids, "m0100"]])
+    assert [m.message_id for m in batch.new] == [i for i in ids if i != "m0007"]
+    assert batch.duplicates == 2
+    stored = store.messages()
+    assert [m.message_id for m in stored] == ["m0007", *[i for i in ids if i != "m0007"]]
+    assert [m.text for m in stored][1:4] == ["#m0000", "#m0001", "#m0002"]
+
+
 def test_stop_opts_out_and_start_opts_back_in_in_the_peoples_order(
     store: InboxStore, consent: ConsentStore
 ) -> None:
