@@ -170,27 +170,29 @@ class CsvTable:
         self._phone_index = column
 
     def _physical_lines(self, text: io.TextIOWrapper) -> Iterator[str]:
-        while True:
-            try:
-                line = text.readline(MAX_LINE_CHARS)
-            except UnicodeDecodeError:
-                raise UsageError(
-                    "the recipient file is not UTF-8 text", hint="save it as CSV UTF-8"
-                ) from None
-            if not line:
-                return
-            if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-                raise UsageError(
-                    f"the recipient file has a line longer than {MAX_LINE_CHARS:,} characters",
-                    hint="is it a CSV file?",
-                )
-            yield line
+        readline = text.readline
+        try:
+            while line := readline(MAX_LINE_CHARS):
+                if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+                    raise UsageError(
+                        f"the recipient file has a line longer than {MAX_LINE_CHARS:,} characters",
+                        hint="is it a CSV file?",
+                    )
+                yield line
+        except UnicodeDecodeError:
+            raise UsageError(
+                "the recipient file is not UTF-8 text", hint="save it as CSV UTF-8"
+            ) from None
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        # csv refuses a cell over its limit (the same size, unless someone raised it for the
+        # process): then no cell needs measuring here.
+        check_cells = csv.field_size_limit() > MAX_CELL_CHARS
         while True:
-            start = self._reader.line_num + 1
+            start = reader.line_num + 1
             try:
-                cells = next(self._reader, None)
+                cells = next(reader, None)
             except csv.Error as error:
                 if "field larger than field limit" in str(error):  # csv's own cap, the same size
                     raise UsageError(
@@ -206,24 +208,34 @@ class CsvTable:
                 return
             if not cells or not "".join(cells).strip() or cells[0].lstrip().startswith("#"):
                 continue
-            for cell in cells:
-                if len(cell) > MAX_CELL_CHARS:
-                    raise UsageError(
-                        f"line {start} of the recipient file has a cell of {len(cell):,}"
-                        f" characters; the limit is {MAX_CELL_CHARS:,}",
-                        hint="check its quotes",
-                    )
+            if check_cells:
+                for cell in cells:
+                    if len(cell) > MAX_CELL_CHARS:
+                        raise UsageError(
+                            f"line {start} of the recipient file has a cell of {len(cell):,}"
+                            f" characters; the limit is {MAX_CELL_CHARS:,}",
+                            hint="check its quotes",
+                        )
             yield start, cells
 
-    def __iter__(self) -> Iterator[Row]:
-        width = len(self.columns)
+    def records(self) -> Iterator[tuple[int, str, list[str]]]:
+        """(line, phone cell stripped, cells) of each data row with a phone, the cells padded to
+        the header's width: what `__iter__` gives without a `Row` and a dict a line (a template
+        send reads a million)."""
+        width, phone_index = len(self.columns), self._phone_index
         for line, cells in self._records():
-            phone = cells[self._phone_index].strip() if self._phone_index < len(cells) else ""
+            phone = cells[phone_index].strip() if phone_index < len(cells) else ""
             if not phone:
                 self.skipped += 1
                 continue
-            padded = cells + [""] * (width - len(cells))
-            values = {name: padded[i] for i, name in enumerate(self.columns) if name}
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
+            yield line, phone, cells
+
+    def __iter__(self) -> Iterator[Row]:
+        columns = self.columns
+        for line, phone, cells in self.records():
+            values = {name: cells[i] for i, name in enumerate(columns) if name}
             yield Row(line=line, phone=phone, cells=values)
 
     def hexdigest(self) -> str:
