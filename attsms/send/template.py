@@ -57,7 +57,7 @@ class Template:
         return tuple((p, -1) if isinstance(p, str) else (p.name, index[p.name]) for p in self.parts)
 
     def render(self, values: Mapping[str, str]) -> str:
-        """The text for one row; KeyError if `values` lacks a field (see `values_for`)."""
+        """The text for one row; KeyError if `values` lacks a field."""
         return self.render_fields([values[name] for name in self.fields])
 
     def render_fields(self, values: Sequence[str]) -> str:
