@@ -216,8 +216,9 @@ class CsvTable:
                 return
             if not cells or cells[0].lstrip().startswith("#"):
                 continue
+            count = len(cells)
             if phone_index >= 0:
-                phone = cells[phone_index].strip() if phone_index < len(cells) else ""
+                phone = cells[phone_index].strip() if phone_index < count else ""
                 if not phone:  # a row with a phone is never blank: joined only without one
                     self.skipped += bool("".join(cells).strip())
                     continue
@@ -231,8 +232,8 @@ class CsvTable:
                             f" characters; the limit is {MAX_CELL_CHARS:,}",
                             hint="check its quotes",
                         )
-            if len(cells) < width:
-                cells += [""] * (width - len(cells))
+            if count < width:
+                cells += [""] * (width - count)
             yield start, phone, cells
 
     def records(self) -> Iterator[tuple[int, str, list[str]]]:

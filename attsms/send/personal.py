@@ -249,7 +249,7 @@ class _Text:
     """A row's text as checked (`check_message`), with what a send needs of it: its segments,
     key and UTF-8 bytes, made once for a text many rows share (see `_Texts`)."""
 
-    __slots__ = ("data", "info", "key", "recipients", "remembered", "text", "ucs2")
+    __slots__ = ("data", "info", "key", "recipients", "remembered", "spilled", "text", "ucs2")
 
     def __init__(self, text: str, *, remembered: bool) -> None:
         check_message(text)  # UsageError: a text the service would refuse
@@ -257,6 +257,7 @@ class _Text:
         self.info = analyze(text)
         self.data = text.encode("utf-8", "surrogatepass")
         self.key = _key_of(self.data)
+        self.spilled = _SpilledRecipients.tail(self.key, self.data)
         self.ucs2 = self.info.encoding == UCS_2
         self.remembered = remembered  # by `_Texts`: `recipients` counts its rows in `scan`
         self.recipients = 0
@@ -421,6 +422,7 @@ def scan(
         seen = IntSet()
         codes: array[int] = array("q")
         repeats = _Repeats()
+        sampling = True
         # Once a row: the common row (a remembered text, a new number) is counted here inline.
         for line, code, text in _recipients(texts, table, region, problems):
             if not seen.add(code):
@@ -431,8 +433,8 @@ def scan(
                 text.recipients += 1  # its texts and segments are counted at the end
             else:
                 tally.add(text)
-            if text.ucs2 or len(codes) <= SAMPLES:
-                tally.note(line, code, text)
+            if text.ucs2 or sampling:
+                sampling = tally.note(line, code, text)
             if spilled is not None:
                 spilled.append(code, line, text)
         bad = [str(p) for p in problems.values() if p.count]
@@ -496,14 +498,16 @@ class _Tally:
             if text.recipients:
                 self.add(text, text.recipients)
 
-    def note(self, line: int, code: int, text: _Text) -> None:
-        """A sample (the first SAMPLES recipients) or a text that fell to UCS-2."""
+    def note(self, line: int, code: int, text: _Text) -> bool:
+        """A sample (the first SAMPLES recipients) or a text that fell to UCS-2; whether more
+        samples are wanted."""
         if len(self.samples) < SAMPLES:
             self.samples.append(Recipient(line, from_code(code), text.text, code))
         if text.ucs2:
             self.ucs2_count += 1
             if len(self.ucs2) < MAX_NAMED_ROWS:
                 self.ucs2.append(Ucs2Row(line, from_code(code), text.info.non_gsm))
+        return len(self.samples) < SAMPLES
 
     def requests(self) -> int:
         """Identical texts share requests of <= BATCH_SIZE; others are one each."""
@@ -622,12 +626,22 @@ class _SpilledRecipients:
         with temp_file_errors(self.WHAT):
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the facts
         self._buffer = bytearray()  # written a block at a time
-        self._pack = self._HEAD.pack
+        self._pack = self._RECIPIENT.pack
+
+    # `_HEAD` and the text as two parts: what a recipient adds (number, line), and what its
+    # text adds, packed once a text (`_Text.spilled`).
+    _RECIPIENT = struct.Struct("<qq")
+    _TEXT = struct.Struct("<qI")
+
+    @classmethod
+    def tail(cls, key: int, data: bytes) -> bytes:
+        """What follows a recipient's number and line: its text's key, length and bytes."""
+        return cls._TEXT.pack(key, len(data)) + data
 
     def append(self, code: int, line: int, text: _Text) -> None:
         buffer = self._buffer
-        buffer += self._pack(code, line, text.key, len(text.data))
-        buffer += text.data
+        buffer += self._pack(code, line)
+        buffer += text.spilled
         if len(buffer) >= self.BLOCK:
             self._write()
 
@@ -656,10 +670,11 @@ class _SpilledRecipients:
             if not block:
                 return
             data, offset = rest + block, 0
-            while offset + head <= len(data):
+            end = len(data)
+            while offset + head <= end:
                 code, line, key, size = unpack(data, offset)
                 start = offset + head
-                if start + size > len(data):
+                if start + size > end:
                     break  # its text goes on in the next block
                 offset = start + size
                 yield key, data[start:offset], code, line
