@@ -265,11 +265,12 @@ class _Text:
 
 class _Texts:
     """Each row's `_Text`: rendered from the cells its fields name, with --default values for
-    blank ones, and remembered (the first REMEMBERED, by those cells) so that a file of a few
-    texts renders, checks and analyzes each once, not once a row."""
+    blank ones. The first REMEMBERED texts are remembered (`by_text`), so that a file of a few
+    texts checks and analyzes each once, not once a row; and by the cells they come from
+    (`known`, short cells only), so that such a file renders each once too."""
 
     REMEMBERED = 1024
-    KEY_CHARS = 256  # longer cells are rendered each time: memory stays a few hundred KB
+    KEY_CHARS = 256  # longer cells are rendered each time: `known` stays a few hundred KB
 
     def __init__(
         self, template: Template, defaults: Mapping[str, str], columns: Sequence[str]
@@ -283,6 +284,7 @@ class _Texts:
             operator.itemgetter(*named) if named else lambda cells: ()
         )
         self.known: dict[object, _Text] = {}
+        self.by_text: dict[str, _Text] = {}
 
     def render(self, cells: list[str]) -> _Text | list[str]:
         """The row's text (UsageError if the service would refuse it), or the fields it has no
@@ -299,11 +301,18 @@ class _Texts:
             values.append(value)
         if empty:
             return empty
-        remember = len(self.known) < self.REMEMBERED and (
-            sum(len(cells[i]) for i in self._named) <= self.KEY_CHARS
-        )
-        text = _Text(self._template.render_fields(values), remembered=remember)
-        if remember:
+        rendered = self._template.render_fields(values)
+        text = self.by_text.get(rendered)
+        if text is None:
+            remember = len(self.by_text) < self.REMEMBERED
+            text = _Text(rendered, remembered=remember)
+            if remember:
+                self.by_text[rendered] = text
+        if (
+            text.remembered
+            and len(self.known) < self.REMEMBERED
+            and sum(len(cells[i]) for i in self._named) <= self.KEY_CHARS
+        ):
             self.known[self.cells_of(cells)] = text
         return text
 
@@ -448,7 +457,7 @@ def scan(
         csv_digest = table.hexdigest()
     finally:
         table.close()
-    tally.add_remembered(texts.known.values())
+    tally.add_remembered(texts.by_text.values())
     return Facts(
         recipients=len(codes),
         duplicates=len(repeats.codes),
