@@ -247,17 +247,18 @@ class _Problems:
 
 class _Text:
     """A row's text as checked (`check_message`), with what a send needs of it: its segments,
-    key and UTF-8 bytes, made once for a text many rows share (see `_Texts`)."""
+    key and UTF-8 bytes (as `_SpilledRecipients` writes them, after its key and length), made
+    once for a text many rows share (see `_Texts`)."""
 
-    __slots__ = ("data", "info", "key", "recipients", "remembered", "spilled", "text", "ucs2")
+    __slots__ = ("info", "key", "recipients", "remembered", "spilled", "text", "ucs2")
 
     def __init__(self, text: str, *, remembered: bool) -> None:
         check_message(text)  # UsageError: a text the service would refuse
         self.text = text
         self.info = analyze(text)
-        self.data = text.encode("utf-8", "surrogatepass")
-        self.key = _key_of(self.data)
-        self.spilled = _SpilledRecipients.tail(self.key, self.data)
+        data = text.encode("utf-8", "surrogatepass")
+        self.key = _key_of(data)
+        self.spilled = _SpilledRecipients.tail(self.key, data)
         self.ucs2 = self.info.encoding == UCS_2
         self.remembered = remembered  # by `_Texts`: `recipients` counts its rows in `scan`
         self.recipients = 0
@@ -570,8 +571,11 @@ def batches(
         read = _distinct(
             _recipients(_Texts(template, defaults, table.columns), table, region, None)
         )
-        spilled = ((text.key, text.data, code, line) for line, code, text in read)
-        # a shared key, or the file changed: kept
+        spilled = (
+            (text.key, text.text.encode("utf-8", "surrogatepass"), code, line)
+            for line, code, text in read
+        )
+        # A text not counted by `scan` (a shared key, or the file changed) is kept to the end.
         yield from map(_batch, _grouped(spilled, facts.shared, size))
         changed = _identity(template, defaults, table.hexdigest()) != facts.digest
     finally:
