@@ -17,9 +17,17 @@ class IntSet:
     """Exact membership of nonzero integers in [-2**63, 2**63); adding is the only change."""
 
     def __init__(self) -> None:
-        self._bits = 10
-        self._slots = array("q", bytes(8 << self._bits))
         self._count = 0
+        self._size(10)
+
+    def _size(self, bits: int) -> None:
+        """An empty table of 2**bits slots, and what `add` derives from its size (kept, not
+        worked out again each time: `add` is asked once a row of a million-row file)."""
+        self._bits = bits
+        self._slots = array("q", bytes(8 << bits))
+        self._mask = len(self._slots) - 1
+        self._shift = 64 - bits
+        self._limit = len(self._slots) // 2  # kept at most half full
 
     def __len__(self) -> int:
         return self._count
@@ -34,15 +42,14 @@ class IntSet:
         if value == 0:
             raise ValueError("IntSet cannot hold 0 (it marks an empty slot)")
         slots = self._slots  # `_slot` inlined: asked once a row of a million-row file
-        mask = len(slots) - 1
-        index = ((value * _GOLDEN) & _MASK64) >> (64 - self._bits)
+        index = ((value * _GOLDEN) & _MASK64) >> self._shift
         while (found := slots[index]) != 0:
             if found == value:
                 return False
-            index = (index + 1) & mask
+            index = (index + 1) & self._mask
         slots[index] = value
         self._count += 1
-        if 2 * self._count > len(self._slots):
+        if self._count > self._limit:
             self._grow()
         return True
 
@@ -62,13 +69,11 @@ class IntSet:
 
     def _grow(self) -> None:
         old = self._slots
-        self._bits += 1
-        slots = array("q", bytes(8 << self._bits))
-        mask, shift = len(slots) - 1, 64 - self._bits
+        self._size(self._bits + 1)
+        slots, mask, shift = self._slots, self._mask, self._shift
         for value in old:  # `add` inlined: growing re-places every entry
             if value:
                 index = ((value * _GOLDEN) & _MASK64) >> shift
                 while slots[index]:
                     index = (index + 1) & mask
                 slots[index] = value
-        self._slots = slots

@@ -109,6 +109,22 @@ def normalize(raw: str, region: str = "US") -> str:
     return TEL_PREFIX + e164
 
 
+def common_us_code(raw: str) -> int | None:
+    """`to_code(normalize(raw))` for the common US forms `normalize` reads without
+    libphonenumber (`_COMMON_US`, a US area code), None for anything else: ask `normalize`.
+    A template send reads a number a row and keeps only its code, so the wire address is
+    never built (a test holds the two to agree)."""
+    plain = _PLAIN_US.fullmatch(raw)  # digits alone (+12125550100): int() reads them as they are
+    if plain is not None:
+        if plain[2] in _NON_US_AREA_CODES:
+            return None
+        return int(raw) if plain[1] else _COUNTRY_CODE_1 + int(raw)
+    common = _COMMON_US.fullmatch(raw)
+    if common is None or common[1] in _NON_US_AREA_CODES:
+        return None
+    return int("1" + common[1] + common[2] + common[3])
+
+
 class UnreachableNumberError(UsageError):
     """A real number the service cannot text: it reaches US subscribers only.
 
@@ -187,6 +203,9 @@ def _nanp_country(area_code: str) -> str | None:
 _COMMON_US = re.compile(
     r"\s*(?:\+?1[ .\-]?)?\(?([2-9][0-9]{2})\)?[ .\-]?([2-9][0-9]{2})[ .\-]?([0-9]{4})\s*", re.ASCII
 )
+# `_COMMON_US` without separators, the form most exports hold.
+_PLAIN_US = re.compile(r"(\+?1)?([2-9][0-9]{2})[2-9][0-9]{6}")
+_COUNTRY_CODE_1 = 10**10  # +1 before a 10-digit NANP number, as an int
 # NANP area codes libphonenumber gives to Canada and the Caribbean, and those Canada has set aside
 # (`is_us_area_code` False for all of them), so
 # that a US number is read without importing libphonenumber (~25 ms of a one-number send). A test

@@ -115,6 +115,18 @@ class _Hashing(io.RawIOBase):
         return len(data)
 
 
+def _csv_error(error: csv.Error, line: int) -> UsageError:
+    if "field larger than field limit" in str(error):  # csv's own cap, the same size
+        return UsageError(
+            f"line {line} of the recipient file has a cell larger than {MAX_CELL_CHARS:,}"
+            " characters",
+            hint="check its quotes",
+        )
+    return UsageError(
+        f"the recipient file is not valid CSV at line {line} ({error})", hint="check its quotes"
+    )
+
+
 class CsvTable:
     """The rows of one reading of a CSV with a header row; iterate once, then close.
 
@@ -133,15 +145,16 @@ class CsvTable:
         self._lines = self._physical_lines(text)
         self._reader = csv.reader(self._lines)
         self.skipped = 0
+        self.columns: tuple[str, ...] = ()  # until the header is read
         try:
-            header = next(self._records(), None)
+            header = next(self._records(), None)  # the columns are not known yet
         except BaseException:
             self.close()
             raise
         if header is None:
             self.close()
             raise UsageError(f"the recipient file is empty: {source.name}")
-        _, cells = header
+        _, _, cells = header
         names = [cell.strip() for cell in cells]
         if not _is_header(names):
             self.close()
@@ -170,60 +183,68 @@ class CsvTable:
         self._phone_index = column
 
     def _physical_lines(self, text: io.TextIOWrapper) -> Iterator[str]:
-        while True:
-            try:
-                line = text.readline(MAX_LINE_CHARS)
-            except UnicodeDecodeError:
-                raise UsageError(
-                    "the recipient file is not UTF-8 text", hint="save it as CSV UTF-8"
-                ) from None
-            if not line:
-                return
-            if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-                raise UsageError(
-                    f"the recipient file has a line longer than {MAX_LINE_CHARS:,} characters",
-                    hint="is it a CSV file?",
-                )
-            yield line
-
-    def _records(self) -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = self._reader.line_num + 1
-            try:
-                cells = next(self._reader, None)
-            except csv.Error as error:
-                if "field larger than field limit" in str(error):  # csv's own cap, the same size
+        readline = text.readline
+        try:
+            while line := readline(MAX_LINE_CHARS):
+                if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
                     raise UsageError(
-                        f"line {start} of the recipient file has a cell larger than"
-                        f" {MAX_CELL_CHARS:,} characters",
-                        hint="check its quotes",
-                    ) from None
-                raise UsageError(
-                    f"the recipient file is not valid CSV at line {start} ({error})",
-                    hint="check its quotes",
-                ) from None
+                        f"the recipient file has a line longer than {MAX_LINE_CHARS:,} characters",
+                        hint="is it a CSV file?",
+                    )
+                yield line
+        except UnicodeDecodeError:
+            raise UsageError(
+                "the recipient file is not UTF-8 text", hint="save it as CSV UTF-8"
+            ) from None
+
+    def _records(self, phone_index: int = -1) -> Iterator[tuple[int, str, list[str]]]:
+        """(line, phone, cells) of each row that is neither blank nor a comment; with the phone
+        column's `phone_index`, only rows with a phone (the others are counted in `skipped`),
+        padded to the header's width. One loop a row: a template send reads a million."""
+        reader, width = self._reader, len(self.columns)
+        # csv refuses a cell over its limit (the same size, unless someone raised it for the
+        # process): then no cell needs measuring here.
+        check_cells = csv.field_size_limit() > MAX_CELL_CHARS
+        phone = ""
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader, None)
+            except csv.Error as error:
+                raise _csv_error(error, start) from None
             if cells is None:
                 return
-            if not cells or not "".join(cells).strip() or cells[0].lstrip().startswith("#"):
+            if not cells or cells[0].lstrip().startswith("#"):
                 continue
-            for cell in cells:
-                if len(cell) > MAX_CELL_CHARS:
-                    raise UsageError(
-                        f"line {start} of the recipient file has a cell of {len(cell):,}"
-                        f" characters; the limit is {MAX_CELL_CHARS:,}",
-                        hint="check its quotes",
-                    )
-            yield start, cells
+            count = len(cells)
+            if phone_index >= 0:
+                phone = cells[phone_index].strip() if phone_index < count else ""
+                if not phone:  # a row with a phone is never blank: joined only without one
+                    self.skipped += bool("".join(cells).strip())
+                    continue
+            elif not "".join(cells).strip():
+                continue
+            if check_cells:
+                for cell in cells:
+                    if len(cell) > MAX_CELL_CHARS:
+                        raise UsageError(
+                            f"line {start} of the recipient file has a cell of {len(cell):,}"
+                            f" characters; the limit is {MAX_CELL_CHARS:,}",
+                            hint="check its quotes",
+                        )
+            if count < width:
+                cells += [""] * (width - count)
+            yield start, phone, cells
+
+    def records(self) -> Iterator[tuple[int, str, list[str]]]:
+        """(line, phone cell stripped, cells) of each data row with a phone, the cells padded to
+        the header's width: what `__iter__` gives without a `Row` and a dict a line."""
+        return self._records(self._phone_index)
 
     def __iter__(self) -> Iterator[Row]:
-        width = len(self.columns)
-        for line, cells in self._records():
-            phone = cells[self._phone_index].strip() if self._phone_index < len(cells) else ""
-            if not phone:
-                self.skipped += 1
-                continue
-            padded = cells + [""] * (width - len(cells))
-            values = {name: padded[i] for i, name in enumerate(self.columns) if name}
+        columns = self.columns
+        for line, phone, cells in self.records():
+            values = {name: cells[i] for i, name in enumerate(columns) if name}
             yield Row(line=line, phone=phone, cells=values)
 
     def hexdigest(self) -> str:

@@ -24,18 +24,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import operator
 import struct
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
 from attsms.core.errors import UsageError
 from attsms.core.fileutil import temp_file_errors
 from attsms.core.intset import IntSet
-from attsms.core.numbers import display, from_code, normalize, to_code
-from attsms.core.segments import UCS_2, SegmentInfo, analyze, check_message
-from attsms.send.csv_source import CsvSource, CsvTable, Row
+from attsms.core.numbers import common_us_code, display, from_code, normalize, to_code
+from attsms.core.segments import UCS_2, analyze, check_message
+from attsms.send.csv_source import CsvSource, CsvTable
 from attsms.send.input import STDIN, SendRequest, read_message
 from attsms.send.plan import BATCH_SIZE, SendPlan, personal_plan
 from attsms.send.template import Template, parse_defaults, parse_template
@@ -61,10 +62,8 @@ def read_template_send(
         facts = scan(template, defaults, source, region=region, spill=planned)
         if not planned:
             return facts, None
-        rendered = (
-            (batch.text, batch.codes)
-            for batch in batches(template, defaults, source, facts, region=region)
-        )
+        assert facts.spilled is not None  # scan(spill=True)
+        rendered = map(_planned, _grouped(facts.spilled.read(), facts.shared, BATCH_SIZE))
         return facts, personal_plan(rendered, facts.digest)
 
 
@@ -123,24 +122,6 @@ def check_columns(template: Template, columns: Sequence[str], defaults: Mapping[
             f"--default {unused[0]} names no field of the template",
             hint=f"the template's fields are {', '.join(template.fields) or '(none)'}",
         )
-
-
-def values_for(
-    template: Template, row: Row, defaults: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """The values the template takes from `row`, with defaults for missing or blank cells, and
-    the fields that still have none."""
-    values: dict[str, str] = {}
-    empty: list[str] = []
-    for name in template.fields:
-        value = row.cells.get(name, "")
-        if not value.strip():
-            if name in defaults:
-                value = defaults[name]
-            else:
-                empty.append(name)
-        values[name] = value
-    return values, empty
 
 
 @dataclass(frozen=True)
@@ -226,11 +207,11 @@ class Facts:
         return out
 
 
-def _text_key(text: str) -> int:
-    """A nonzero 64-bit digest of `text`: a million distinct texts are counted without holding
-    them. Two texts sharing one (about 1 in 10**7 for a million texts) are never sent as one:
-    `batches` groups by the text itself, the key only counts."""
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+def _key_of(data: bytes) -> int:
+    """A nonzero 64-bit digest of a text's UTF-8 bytes: a million distinct texts are counted
+    without holding them. Two texts sharing one (about 1 in 10**7 for a million texts) are never
+    sent as one: `batches` groups by the text itself, the key only counts."""
+    digest = hashlib.blake2b(data, digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True) or 1
 
 
@@ -264,47 +245,121 @@ class _Problems:
         return f"{self.what} on {_rows_named(self.named, self.count)}"
 
 
-def _recipients(
-    template: Template,
-    defaults: Mapping[str, str],
-    table: CsvTable,
-    region: str,
-    problems: dict[str, _Problems] | None,
-    on_repeat: Callable[[Recipient], None] | None = None,
-) -> Iterator[Recipient | None]:
-    """Each row's recipient, None for a row whose address came earlier (told to `on_repeat`).
-    With `problems`, bad rows are recorded there and skipped; without, they raise (the file
-    changed since `scan`)."""
-    seen = IntSet()
-    for row in table:
-        try:
-            address = normalize(row.phone, region)
-        except UsageError as error:
-            if problems is None:
-                raise
-            problems["number"].add(f"line {row.line} {error.message.rpartition(': ')[2]}")
-            continue
-        values, empty = values_for(template, row, defaults)
+class _Text:
+    """A row's text as checked (`check_message`), with what a send needs of it: its segments,
+    key and UTF-8 bytes (as `_SpilledRecipients` writes them, after its key and length), made
+    once for a text many rows share (see `_Texts`)."""
+
+    __slots__ = ("info", "key", "recipients", "remembered", "spilled", "text", "ucs2")
+
+    def __init__(self, text: str, *, remembered: bool) -> None:
+        check_message(text)  # UsageError: a text the service would refuse
+        self.text = text
+        self.info = analyze(text)
+        data = text.encode("utf-8", "surrogatepass")
+        self.key = _key_of(data)
+        self.spilled = _SpilledRecipients.tail(self.key, data)
+        self.ucs2 = self.info.encoding == UCS_2
+        self.remembered = remembered  # by `_Texts`: `recipients` counts its rows in `scan`
+        self.recipients = 0
+
+
+class _Texts:
+    """Each row's `_Text`: rendered from the cells its fields name, with --default values for
+    blank ones. The first REMEMBERED texts are remembered (`by_text`), so that a file of a few
+    texts checks and analyzes each once, not once a row; and by the cells they come from
+    (`known`, short cells only), so that such a file renders each once too."""
+
+    REMEMBERED = 1024
+    KEY_CHARS = 256  # longer cells are rendered each time: `known` stays a few hundred KB
+
+    def __init__(
+        self, template: Template, defaults: Mapping[str, str], columns: Sequence[str]
+    ) -> None:
+        index = {name: i for i, name in enumerate(columns) if name}
+        self._template = template
+        self._fields = [(name, index.get(name), defaults.get(name)) for name in template.fields]
+        self._named = named = [index[name] for name in template.fields if name in index]
+        # The cells a row's text depends on (the defaults are the same for every row).
+        self.cells_of: Callable[[list[str]], object] = (
+            operator.itemgetter(*named) if named else lambda cells: ()
+        )
+        self.known: dict[object, _Text] = {}
+        self.by_text: dict[str, _Text] = {}
+
+    def render(self, cells: list[str]) -> _Text | list[str]:
+        """The row's text (UsageError if the service would refuse it), or the fields it has no
+        value for."""
+        values: list[str] = []
+        empty: list[str] = []
+        for name, column, default in self._fields:
+            value = cells[column] if column is not None else ""
+            if not value.strip():
+                if default is not None:
+                    value = default
+                else:
+                    empty.append(name)
+            values.append(value)
         if empty:
-            if problems is None:
-                raise UsageError(f"line {row.line}: no value for {{{empty[0]}}}")
-            problems["empty"].add(f"line {row.line} ({', '.join(empty)})")
-            continue
-        text = template.render(values)
-        try:
-            check_message(text)
-        except UsageError as error:
-            if problems is None:
-                raise
-            problems["text"].add(f"line {row.line} ({error.message.removeprefix('message ')})")
-            continue
-        code = to_code(address)
-        if not seen.add(code):
-            if on_repeat is not None:
-                on_repeat(Recipient(row.line, address, text, code))
-            yield None
-            continue
-        yield Recipient(row.line, address, text, code)
+            return empty
+        rendered = self._template.render_fields(values)
+        text = self.by_text.get(rendered)
+        if text is None:
+            remember = len(self.by_text) < self.REMEMBERED
+            text = _Text(rendered, remembered=remember)
+            if remember:
+                self.by_text[rendered] = text
+        if (
+            text.remembered
+            and len(self.known) < self.REMEMBERED
+            and sum(len(cells[i]) for i in self._named) <= self.KEY_CHARS
+        ):
+            self.known[self.cells_of(cells)] = text
+        return text
+
+
+def _recipients(
+    texts: _Texts, table: CsvTable, region: str, problems: dict[str, _Problems] | None
+) -> Iterator[tuple[int, int, _Text]]:
+    """(line, `to_code` of its address, text) of each good row, repeats included. With
+    `problems`, bad rows are recorded there and skipped; without, they raise (the file changed
+    since `scan`). A template send reads a million: the common case is a few C calls."""
+    known, cells_of = texts.known.get, texts.cells_of
+    us = region == "US"
+    for line, phone, cells in table.records():
+        code = common_us_code(phone) if us else None
+        if code is None:
+            try:
+                code = to_code(normalize(phone, region))
+            except UsageError as error:
+                if problems is None:
+                    raise
+                problems["number"].add(f"line {line} {error.message.rpartition(': ')[2]}")
+                continue
+        text = known(cells_of(cells))
+        if text is None:
+            try:
+                rendered = texts.render(cells)
+            except UsageError as error:
+                if problems is None:
+                    raise
+                problems["text"].add(f"line {line} ({error.message.removeprefix('message ')})")
+                continue
+            if isinstance(rendered, list):
+                if problems is None:
+                    raise UsageError(f"line {line}: no value for {{{rendered[0]}}}")
+                problems["empty"].add(f"line {line} ({', '.join(rendered)})")
+                continue
+            text = rendered
+        yield line, code, text
+
+
+def _distinct(rows: Iterator[tuple[int, int, _Text]]) -> Iterator[tuple[int, int, _Text]]:
+    """`_recipients` without the rows whose address came earlier."""
+    seen = IntSet()
+    for row in rows:
+        if seen.add(row[1]):
+            yield row
 
 
 class _Repeats:
@@ -318,10 +373,10 @@ class _Repeats:
         self.lines: array[int] = array("q")
         self.keys: array[int] = array("q")
 
-    def add(self, recipient: Recipient) -> None:
-        self.codes.append(to_code(recipient.address))
-        self.lines.append(recipient.line)
-        self.keys.append(_text_key(recipient.text))
+    def add(self, code: int, line: int, key: int) -> None:
+        self.codes.append(code)
+        self.lines.append(line)
+        self.keys.append(key)
 
     def refuse_other_texts(
         self, template: Template, defaults: Mapping[str, str], source: CsvSource, region: str
@@ -334,9 +389,10 @@ class _Repeats:
         first: dict[int, tuple[int, int]] = {}  # code -> (line, text key) of its first row
         table = CsvTable(source)
         try:
-            for recipient in _recipients(template, defaults, table, region, None):
-                if recipient is not None and (code := to_code(recipient.address)) in wanted:
-                    first.setdefault(code, (recipient.line, _text_key(recipient.text)))
+            texts = _Texts(template, defaults, table.columns)
+            for line, code, text in _distinct(_recipients(texts, table, region, None)):
+                if code in wanted:
+                    first.setdefault(code, (line, text.key))
         finally:
             table.close()
         problems = _Problems("the same number with different texts")
@@ -372,62 +428,101 @@ def scan(
             "empty": _Problems("no value for a template field"),
             "text": _Problems("a text the service would refuse"),
         }
-        # Texts seen once are only in `texts`; `shared` counts those seen again (all of their
-        # recipients), so memory grows with the distinct texts at 16 bytes each.
-        texts = IntSet()
-        shared: dict[int, int] = {}
-        samples: list[Recipient] = []
-        ucs2: list[Ucs2Row] = []
-        recipients = duplicates = ucs2_count = 0
+        texts, tally = _Texts(template, defaults, table.columns), _Tally()
+        seen = IntSet()
         codes: array[int] = array("q")
         repeats = _Repeats()
-        segments = _Segments()
-        for recipient in _recipients(template, defaults, table, region, problems, repeats.add):
-            if recipient is None:
-                duplicates += 1
+        sampling = True
+        # Once a row: the common row (a remembered text, a new number) is counted here inline.
+        for line, code, text in _recipients(texts, table, region, problems):
+            if not seen.add(code):
+                repeats.add(code, line, text.key)
                 continue
-            recipients += 1
-            code = recipient.code
             codes.append(code)
-            if len(samples) < SAMPLES:
-                samples.append(recipient)
-            info, key = segments.count(recipient.text)
-            if info.encoding == UCS_2:
-                ucs2_count += 1
-                if len(ucs2) < MAX_NAMED_ROWS:
-                    ucs2.append(Ucs2Row(recipient.line, recipient.address, info.non_gsm))
-            if not texts.add(key):
-                shared[key] = shared.get(key, 1) + 1
+            if text.remembered:
+                text.recipients += 1  # its texts and segments are counted at the end
+            else:
+                tally.add(text)
+            if text.ucs2 or sampling:
+                sampling = tally.note(line, code, text)
             if spilled is not None:
-                spilled.append(code, recipient.line, key, recipient.text)
+                spilled.append(code, line, text)
         bad = [str(p) for p in problems.values() if p.count]
         if bad:
             hint = "fill them in, or give --default NAME=VALUE" if problems["empty"].count else None
             raise UsageError("; ".join(bad), hint=hint)
         repeats.refuse_other_texts(template, defaults, source, region)
-        if not recipients:
+        if not codes:
             raise UsageError(f"no recipients in {source.name}")
         skipped = table.skipped
         csv_digest = table.hexdigest()
     finally:
         table.close()
-    alone = len(texts) - len(shared)
+    tally.add_remembered(texts.by_text.values())
     return Facts(
-        recipients=recipients,
-        duplicates=duplicates,
+        recipients=len(codes),
+        duplicates=len(repeats.codes),
         skipped=skipped,
-        samples=tuple(samples),
-        segments_min=segments.min,
-        segments_max=segments.max,
-        segments_total=segments.total,
-        ucs2_rows=tuple(ucs2),
-        ucs2_count=ucs2_count,
-        requests=alone + sum(-(-n // BATCH_SIZE) for n in shared.values()),
+        samples=tuple(tally.samples),
+        segments_min=tally.min,
+        segments_max=tally.max,
+        segments_total=tally.total,
+        ucs2_rows=tuple(tally.ucs2),
+        ucs2_count=tally.ucs2_count,
+        requests=tally.requests(),
         digest=_identity(template, defaults, csv_digest),
-        shared=shared,
+        shared=tally.shared,
         codes=codes,
         spilled=spilled.seal() if spilled is not None else None,
     )
+
+
+class _Tally:
+    """The texts and segments of a scan counted. Texts seen once are only in `texts`; `shared`
+    counts those seen again (all of their recipients), so memory grows with the distinct texts
+    at 16 bytes each. Remembered texts (`_Texts`) count their own rows, added at the end."""
+
+    def __init__(self) -> None:
+        self.texts = IntSet()
+        self.shared: dict[int, int] = {}
+        self.min = self.max = self.total = 0
+        self.samples: list[Recipient] = []
+        self.ucs2: list[Ucs2Row] = []
+        self.ucs2_count = 0
+
+    def add(self, text: _Text, recipients: int = 1) -> None:
+        """`recipients` more rows given `text`."""
+        key = text.key
+        if self.texts.add(key):
+            if recipients > 1:
+                self.shared[key] = recipients
+        else:
+            self.shared[key] = self.shared.get(key, 1) + recipients
+        segments = text.info.segments
+        self.min = min(self.min, segments) if self.total else segments
+        self.max = max(self.max, segments)
+        self.total += segments * recipients
+
+    def add_remembered(self, texts: Iterable[_Text]) -> None:
+        for text in texts:
+            if text.recipients:
+                self.add(text, text.recipients)
+
+    def note(self, line: int, code: int, text: _Text) -> bool:
+        """A sample (the first SAMPLES recipients) or a text that fell to UCS-2; whether more
+        samples are wanted."""
+        if len(self.samples) < SAMPLES:
+            self.samples.append(Recipient(line, from_code(code), text.text, code))
+        if text.ucs2:
+            self.ucs2_count += 1
+            if len(self.ucs2) < MAX_NAMED_ROWS:
+                self.ucs2.append(Ucs2Row(line, from_code(code), text.info.non_gsm))
+        return len(self.samples) < SAMPLES
+
+    def requests(self) -> int:
+        """Identical texts share requests of <= BATCH_SIZE; others are one each."""
+        alone = len(self.texts) - len(self.shared)
+        return alone + sum(-(-n // BATCH_SIZE) for n in self.shared.values())
 
 
 @dataclass(frozen=True)
@@ -469,13 +564,19 @@ def batches(
     digest, at the end), what it held is still yielded and then `SourceChangedError` is raised.
     """
     if facts.spilled is not None:
-        yield from _grouped(facts.spilled.read(), facts.shared, size)
+        yield from map(_batch, _grouped(facts.spilled.read(), facts.shared, size))
         return
     table = CsvTable(source)
     try:
-        read = _recipients(template, defaults, table, region, None)
-        keyed = ((_text_key(r.text), r) for r in read if r is not None)
-        yield from _grouped(keyed, facts.shared, size)  # a shared key, or the file changed: kept
+        read = _distinct(
+            _recipients(_Texts(template, defaults, table.columns), table, region, None)
+        )
+        spilled = (
+            (text.key, text.text.encode("utf-8", "surrogatepass"), code, line)
+            for line, code, text in read
+        )
+        # A text not counted by `scan` (a shared key, or the file changed) is kept to the end.
+        yield from map(_batch, _grouped(spilled, facts.shared, size))
         changed = _identity(template, defaults, table.hexdigest()) != facts.digest
     finally:
         table.close()
@@ -486,50 +587,42 @@ def batches(
         )
 
 
+def _batch(group: list[_Spilled]) -> Batch:
+    text = group[0][1].decode("utf-8", "surrogatepass")
+    return Batch(
+        text, tuple(Recipient(line, from_code(code), text, code) for *_, code, line in group)
+    )
+
+
+def _planned(group: list[_Spilled]) -> tuple[str, array[int]]:
+    """A batch as `plan.personal_plan` takes it: no `Recipient` a row, the text decoded once."""
+    return group[0][1].decode("utf-8", "surrogatepass"), array("q", [r[2] for r in group])
+
+
+# A recipient as `_SpilledRecipients` keeps it: text key, the text in UTF-8, `to_code` of the
+# address, line.
+_Spilled = tuple[int, bytes, int, int]
+
+
 def _grouped(
-    recipients: Iterator[tuple[int, Recipient]], shared: Mapping[int, int], size: int
-) -> Iterator[Batch]:
-    """`batches` of (text key, recipient) in file order: a text only one recipient gets is a
-    batch at once, a shared one waits for `size` recipients or its last (counted by `scan`)."""
-    waiting: dict[str, list[Recipient]] = {}  # by the text itself (see `_text_key`)
+    recipients: Iterator[_Spilled], shared: Mapping[int, int], size: int
+) -> Iterator[list[_Spilled]]:
+    """`batches` of recipients in file order: a text only one recipient gets is a batch at
+    once, a shared one waits for `size` recipients or its last (counted by `scan`)."""
+    waiting: dict[bytes, list[_Spilled]] = {}  # by the text itself (see `_key_of`)
     remaining = dict(shared)
-    for key, recipient in recipients:
+    for recipient in recipients:
+        key, text = recipient[0], recipient[1]
         if key not in remaining:
-            yield Batch(recipient.text, (recipient,))
+            yield [recipient]
             continue
-        group = waiting.setdefault(recipient.text, [])
+        group = waiting.setdefault(text, [])
         group.append(recipient)
         remaining[key] -= 1
         if len(group) == size or remaining[key] <= 0:
-            yield Batch(recipient.text, tuple(group))
-            del waiting[recipient.text]
-    for group in waiting.values():  # texts sharing a key
-        yield Batch(group[0].text, tuple(group))
-
-
-class _Segments:
-    """The segments of each text counted (min, max, total); `analyze` and `_text_key` of the
-    first texts seen remembered: shared texts repeat (a template of a few values), and a text
-    sent to one person is analyzed once anyway."""
-
-    REMEMBERED = 1024
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[SegmentInfo, int]] = {}
-        self.min = self.max = self.total = 0
-
-    def count(self, text: str) -> tuple[SegmentInfo, int]:
-        """The text's segments (counted) and its key."""
-        known = self._known.get(text)
-        if known is None:
-            known = analyze(text), _text_key(text)
-            if len(self._known) < self.REMEMBERED:
-                self._known[text] = known
-        info = known[0]
-        self.min = min(self.min, info.segments) if self.total else info.segments
-        self.max = max(self.max, info.segments)
-        self.total += info.segments
-        return known
+            yield group
+            del waiting[text]
+    yield from waiting.values()  # texts sharing a key
 
 
 class _SpilledRecipients:
@@ -546,12 +639,23 @@ class _SpilledRecipients:
         with temp_file_errors(self.WHAT):
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the facts
         self._buffer = bytearray()  # written a block at a time
+        self._pack = self._RECIPIENT.pack
 
-    def append(self, code: int, line: int, key: int, text: str) -> None:
-        data = text.encode("utf-8", "surrogatepass")
-        self._buffer += self._HEAD.pack(code, line, key, len(data))
-        self._buffer += data
-        if len(self._buffer) >= self.BLOCK:
+    # `_HEAD` and the text as two parts: what a recipient adds (number, line), and what its
+    # text adds, packed once a text (`_Text.spilled`).
+    _RECIPIENT = struct.Struct("<qq")
+    _TEXT = struct.Struct("<qI")
+
+    @classmethod
+    def tail(cls, key: int, data: bytes) -> bytes:
+        """What follows a recipient's number and line: its text's key, length and bytes."""
+        return cls._TEXT.pack(key, len(data)) + data
+
+    def append(self, code: int, line: int, text: _Text) -> None:
+        buffer = self._buffer
+        buffer += self._pack(code, line)
+        buffer += text.spilled
+        if len(buffer) >= self.BLOCK:
             self._write()
 
     def _write(self) -> None:
@@ -566,9 +670,10 @@ class _SpilledRecipients:
             self._file.flush()
         return self
 
-    def read(self) -> Iterator[tuple[int, Recipient]]:
-        """(text key, recipient) of each, in file order, a block of the file at a time."""
-        head = self._HEAD
+    def read(self) -> Iterator[_Spilled]:
+        """Each recipient, in file order, a block of the file at a time."""
+        unpack = self._HEAD.unpack_from
+        head = self._HEAD.size
         with temp_file_errors(self.WHAT):
             self._file.seek(0)
         rest = b""
@@ -578,12 +683,12 @@ class _SpilledRecipients:
             if not block:
                 return
             data, offset = rest + block, 0
-            while offset + head.size <= len(data):
-                code, line, key, size = head.unpack_from(data, offset)
-                start = offset + head.size
-                if start + size > len(data):
+            end = len(data)
+            while offset + head <= end:
+                code, line, key, size = unpack(data, offset)
+                start = offset + head
+                if start + size > end:
                     break  # its text goes on in the next block
-                text = data[start : start + size].decode("utf-8", "surrogatepass")
                 offset = start + size
-                yield key, Recipient(line, from_code(code), text, code)
+                yield key, data[start:offset], code, line
             rest = data[offset:]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from attsms.core.errors import UsageError
@@ -50,13 +50,19 @@ class Template:
         return tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Field)))
 
     @functools.cached_property
-    def _pieces(self) -> tuple[tuple[str, bool], ...]:
-        """Each part as (text or field name, whether a field): `render` asks no isinstance."""
-        return tuple((p, False) if isinstance(p, str) else (p.name, True) for p in self.parts)
+    def _pieces(self) -> tuple[tuple[str, int], ...]:
+        """Each part as (literal, -1) or (field name, its index in `fields`): `render_fields`
+        asks no isinstance and looks up no name."""
+        index = {name: i for i, name in enumerate(self.fields)}
+        return tuple((p, -1) if isinstance(p, str) else (p.name, index[p.name]) for p in self.parts)
 
     def render(self, values: Mapping[str, str]) -> str:
-        """The text for one row; KeyError if `values` lacks a field (see `values_for`)."""
-        return "".join([values[p] if field else p for p, field in self._pieces])
+        """The text for one row; KeyError if `values` lacks a field."""
+        return self.render_fields([values[name] for name in self.fields])
+
+    def render_fields(self, values: Sequence[str]) -> str:
+        """The text for one row from the values of `fields`, in their order."""
+        return "".join([p if i < 0 else values[i] for p, i in self._pieces])
 
 
 def _where(source: str, index: int) -> str:

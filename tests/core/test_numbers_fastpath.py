@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attsms.core.errors import UsageError
-from attsms.core.numbers import normalize
+from attsms.core.numbers import common_us_code, normalize, to_code
 
 _SEPARATOR = st.sampled_from(["", " ", "-", ".", "  ", "/", "\t"])
 _DIGITS = st.text(alphabet="0123456789", min_size=3, max_size=4)
@@ -108,3 +108,49 @@ def test_a_recipient_file_read_in_blocks_reads_as_the_whole_file(tmp_path: Path)
     entries = list(read_input([], to_file=str(path), message="hi").numbers)
     assert entries == parse_recipient_lines(text.removeprefix("\ufeff"))
     assert len(entries) == 9001
+
+
+def _code_the_long_way(raw: str) -> int | None:
+    try:
+        return to_code(normalize(raw, region="us"))
+    except UsageError:
+        return None
+
+
+@given(
+    prefix=st.sampled_from(["", "1", "+1", "+", "+ 1", "11", " ", "01", "+11"]),
+    parens=st.booleans(),
+    area=_DIGITS,
+    exchange=_DIGITS,
+    line=_DIGITS,
+    seps=st.tuples(_SEPARATOR, _SEPARATOR, _SEPARATOR),
+    pad=st.sampled_from(["", " ", "\n"]),
+)
+def test_the_code_of_a_common_form_is_the_code_of_its_wire_address(
+    prefix: str,
+    parens: bool,
+    area: str,
+    exchange: str,
+    line: str,
+    seps: tuple[str, str, str],
+    pad: str,
+) -> None:
+    shown_area = f"({area})" if parens else area
+    raw = f"{pad}{prefix}{seps[0]}{shown_area}{seps[1]}{exchange}{seps[2]}{line}{pad}"
+    code = common_us_code(raw)
+    assert code is None or code == _code_the_long_way(raw)
+    if not pad and not parens and seps == ("", "", "") and prefix in ("", "1", "+1"):
+        assert code == _code_the_long_way(raw)  # the plain form is always read fast when good
+
+
+@given(st.text(alphabet="+1234567890 ().-\t", max_size=16) | st.text(max_size=16))
+def test_any_text_has_the_code_of_its_wire_address_or_none(raw: str) -> None:
+    code = common_us_code(raw)
+    assert code is None or code == _code_the_long_way(raw)
+
+
+def test_every_area_code_in_the_plain_form_is_read_as_the_long_way_reads_it() -> None:
+    for area in range(200, 1000):
+        for raw in (f"+1{area}2345678", f"1{area}2345678", f"{area}2345678"):
+            assert common_us_code(raw) in (None, _code_the_long_way(raw)), raw
+            assert (common_us_code(raw) is None) == (_code_the_long_way(raw) is None), raw

@@ -482,7 +482,7 @@ def test_texts_whose_keys_collide_are_never_sent_as_one(
     # their own text. Here every text shares one key.
     import attsms.send.personal
 
-    monkeypatch.setattr(attsms.send.personal, "_text_key", lambda text: 7)
+    monkeypatch.setattr(attsms.send.personal, "_key_of", lambda data: 7)
     rows = "".join(f"+1212555{i:04d},{'Ann' if i % 3 else f'Bo{i}'}\n" for i in range(120))
     path = write("phone,name\n" + rows)
     got = _texts(path, "Hi {name}")
