@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from attsms.core.models import FINAL_STATUSES, DeliveryInfo, DeliveryStatus
 from attsms.core.paths import data_dir
-from attsms.store.base import keyset_pages, prepared
+from attsms.store.base import insert_rows, keyset_pages, prepared
 
 # JobLease, JobOwner and JobTakenError are part of the history's API (`hold_job` returns a
 # JobLease, `acquire_job` takes a JobOwner, `claim_batch` raises JobTakenError): callers import
@@ -315,8 +315,9 @@ class HistoryStore(JobClaims, StatusWrites, Retention, Skips, SendReads):
             ),
         )
         batch_id = int(cursor.fetchone()[0])
-        db.executemany(
-            "INSERT INTO recipients (batch_id, position, address) VALUES (?, ?, ?)",
+        insert_rows(
+            db,
+            "INSERT INTO recipients (batch_id, position, address) VALUES ",
             [(batch_id, i, address) for i, address in enumerate(request.addresses)],
         )
         return Claim(batch_id=batch_id)

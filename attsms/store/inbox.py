@@ -35,7 +35,7 @@ from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.numbers import canonical, display
 from attsms.core.paths import data_dir
-from attsms.store.base import keyset_pages, prepared
+from attsms.store.base import insert_rows, keyset_pages, prepared
 from attsms.store.consent import KeywordEvent
 from attsms.store.handling import HandlingState, MessageHandling, handling_state
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
@@ -47,8 +47,7 @@ if TYPE_CHECKING:
 
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
-_INSERT_ROWS = 100  # rows a statement: 900 parameters, under SQLite's oldest limit (999)
-_INSERT_SQLITE = (
+_INSERT_MESSAGES = (
     "INSERT OR IGNORE INTO messages (message_id, registration_id, sender, destination, text,"
     " received_at, received_ts, stored_at, keyword) VALUES "
 )
@@ -298,16 +297,7 @@ class InboxStore(MessageHandling):
                 )
                 for r in new
             ]
-            # A statement per _INSERT_ROWS rows, not one per row: each step of a statement gives
-            # up the GIL and waits to get it back from the listener's event loop, so a row each
-            # made `listen`'s writer wait on the loop ~30 us a message.
-            for start in range(0, len(rows), _INSERT_ROWS):
-                chunk = rows[start : start + _INSERT_ROWS]
-                values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                self._db.execute(
-                    _INSERT_SQLITE + values,
-                    [value for row in chunk for value in row],
-                )
+            insert_rows(self._db, _INSERT_MESSAGES, rows)
         return new
 
     def _insert_new_pg(
