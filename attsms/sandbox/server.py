@@ -15,8 +15,11 @@ connection fault).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import gc
 import html
+import signal
 import socket
 import sys
 import threading
@@ -278,6 +281,29 @@ class _Connection(asyncio.Protocol):
             self._idle = None
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket as socketserver made one: its errors (socket.gaierror for an unknown
+    host, EADDRINUSE...) are what `sandbox serve` maps to messages, unwrapped."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _collect_rarely() -> None:
+    """For a process that only serves: a served sandbox keeps every message, phone and outbox
+    entry it is sent (containers, no cycles), and with the default thresholds the cyclic GC
+    walks that growing heap again and again: a third of a bulk send's CPU (issue 25). What it
+    frees here, a few connections' cycles, can wait; collections still run, much less often."""
+    gc.freeze()  # what start-up made is never garbage: out of every collection's walk
+    gc.set_threshold(10_000, 50, 100)
+
+
 class SandboxServer:
     """A sandbox on http://host:port (port 0: any free port); `.url` says where."""
 
@@ -297,7 +323,7 @@ class SandboxServer:
         self.sandbox.notifier = self.notifier
         self._serving = _Serving(self.sandbox, log)
         # Bound here, so `url` is known before serving; IPv4, as http.server's default family.
-        self._sock = socket.create_server((host, port), backlog=BACKLOG)
+        self._sock = _listen(host, port)
         self._loop = _new_loop()
         self._server = self._loop.run_until_complete(
             self._loop.create_server(lambda: _Connection(self._serving), sock=self._sock)
@@ -328,7 +354,23 @@ class SandboxServer:
         self._serving_in = threading.current_thread()
         if self.notifier is not None:
             self.notifier.start()
-        self._loop.run_forever()
+        interrupted: list[int] = []
+        # Ctrl-C as a loop event: a KeyboardInterrupt raised inside one of uvloop's callbacks
+        # can be lost, and the server would go on serving. Where that cannot be (Windows, not
+        # the main thread), Python's own handler raises it.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            self._loop.add_signal_handler(signal.SIGINT, self._interrupt, interrupted)
+        try:
+            self._loop.run_forever()
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.remove_signal_handler(signal.SIGINT)
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _interrupt(self, interrupted: list[int]) -> None:
+        interrupted.append(signal.SIGINT)
+        self._loop.stop()
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call more than once."""
@@ -371,6 +413,7 @@ def run(
     callbacks: CallbackConfig | None = None,
 ) -> None:
     """Serve a sandbox until Ctrl-C, after printing where it is and the credentials it takes."""
+    _collect_rarely()
     server = SandboxServer(
         config, host, port, log=out if log_requests else None, callbacks=callbacks
     )
