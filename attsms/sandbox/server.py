@@ -329,6 +329,7 @@ class SandboxServer:
             self._loop.create_server(lambda: _Connection(self._serving), sock=self._sock)
         )
         self._thread: threading.Thread | None = None
+        self._ran = threading.Event()  # set when the loop stops
         self._serving_in: threading.Thread | None = None  # the thread running the loop
 
     @property
@@ -340,7 +341,7 @@ class SandboxServer:
         """Serve in a background (daemon) thread."""
         if self.notifier is not None:
             self.notifier.start()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="attsms-sandbox")
+        self._thread = threading.Thread(target=self._run_loop, name="attsms-sandbox")
         self._thread.daemon = True
         self._serving_in = self._thread  # set before start() so a quick stop() still stops it
         self._thread.start()
@@ -361,12 +362,19 @@ class SandboxServer:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             self._loop.add_signal_handler(signal.SIGINT, self._interrupt, interrupted)
         try:
-            self._loop.run_forever()
+            self._run_loop()
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.remove_signal_handler(signal.SIGINT)
         if interrupted:
             raise KeyboardInterrupt
+
+    def _run_loop(self) -> None:
+        self._ran.clear()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._ran.set()
 
     def _interrupt(self, interrupted: list[int]) -> None:
         interrupted.append(signal.SIGINT)
@@ -378,6 +386,8 @@ class SandboxServer:
         # A stop queued before the loop starts still ends it: it runs in the first iteration.
         if serving is not None and serving is not threading.current_thread():
             self._loop.call_soon_threadsafe(self._loop.stop)
+            if serving is not self._thread:
+                self._ran.wait()  # serve_forever in another thread: wait for it, as shutdown() did
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
