@@ -12,16 +12,15 @@ number moves it to the end in O(1), a page of the newest is a walk from that end
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 MAX_PHONES = 200_000
 MAX_EVENTS = 500
 
 
-# Slots and a C-level factory: a bulk send makes a Phone for every new number (issue 25).
+# Slots: a bulk send makes a Phone for every new number (issue 25).
 @dataclass(slots=True)
 class Phone:
     """One number: its events in arrival order (dicts, see PhoneBook) and their counts."""
@@ -30,7 +29,15 @@ class Phone:
     last: float = 0.0
     received: int = 0
     sent: int = 0
-    events: deque[dict[str, Any]] = field(default_factory=partial(deque, maxlen=MAX_EVENTS))
+    # A list trimmed by hand, not a deque(maxlen): a deque allocates a 64-slot block up front,
+    # and a bulk send makes a Phone for every new number (issue 25).
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Keep `event`, and only the newest MAX_EVENTS."""
+        self.events.append(event)
+        if len(self.events) > MAX_EVENTS:
+            del self.events[0]
 
 
 class PhoneBook:
@@ -83,7 +90,7 @@ class PhoneBook:
                 phones.move_to_end(address)
             phone.last = now
             phone.received += 1
-            phone.events.append(
+            phone.add(
                 {
                     "kind": "received",
                     "messageId": message_id,
@@ -98,7 +105,7 @@ class PhoneBook:
         """`message` is an inbound message in wire shape, as queued or pushed."""
         phone = self._touch(address, now)
         phone.sent += 1
-        phone.events.append(
+        phone.add(
             {
                 "kind": "sent",
                 "messageId": message["messageId"],
