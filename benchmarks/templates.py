@@ -34,6 +34,16 @@ is coded once, and the segments and key of repeated texts are remembered (CPU 2.
 `--compare` under a load average of 9-11, two sessions (4 and 3 runs): before 3.07x and 3.41x the
 floor, after 1.99x and 2.24x; CPU 15.2 -> 11.2 s and 14.6 -> 11.0 s; peak RSS 46 -> 48 MB.
 On a quiet box (load 1.2, 3 runs): before 1.58x, after 1.37x; CPU 13.1 -> 9.7 s.
+
+The sandbox's own CPU, which `--compare` now prints (issue 25: it shares the 2 cores with the
+client): a run's `sandbox serve` (start-up 0.13 s, the 4,000 sends, /sandbox/stats of 200,000
+addresses) took 4.40, 5.17, 4.27 and 4.68 s on http.server (a thread a connection), 3.10, 2.91,
+2.72 and 3.21 s on one event loop with httptools, a phone's events in a list and rare GC
+(`attsms/sandbox/server.py`, `phones.py`), runs interleaved: ~1.05 -> ~0.7 ms a send. With the
+same 4,000 sends of 50 new numbers from 16 bare httpx threads (3 runs interleaved, load ~2):
+928, 920, 955 us a send against 512, 552, 558 us. What is left: the core's ~175 us (every
+recipient a phone, an outbox entry, a count), the kernel's loopback I/O and the loop's wake-ups
+for each answer's 50 ms timer.
 """
 
 from __future__ import annotations

@@ -249,7 +249,12 @@ class _Connection(asyncio.Protocol):
         if resp.drop_connection:
             transport.close()  # no answer at all: the socket just closes
             return
-        transport.write(self._head(req, resp) + resp.body)
+        try:
+            head = self._head(req, resp)
+        except UnicodeEncodeError:
+            transport.close()  # a header not in latin-1 (a fault rule's): as http.server, no answer
+            raise
+        transport.write(head + resp.body)
         if not req.keep_alive or req.refusal is not None or _closes(resp):
             transport.close()  # the stream position is unknown, or either side asked to close
             return
