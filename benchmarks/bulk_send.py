@@ -226,9 +226,14 @@ def _vm_hwm_kb(status_file: Path) -> int:
 
 @contextlib.contextmanager
 def running_sandbox(
-    attsms: list[str], env: dict[str, str], latency_ms: int = LATENCY_MS
+    attsms: list[str],
+    env: dict[str, str],
+    latency_ms: int = LATENCY_MS,
+    cpu: list[float] | None = None,
 ) -> Iterator[str]:
-    """`attsms sandbox serve` on a free port for the block; yields its URL."""
+    """`attsms sandbox serve` on a free port for the block; yields its URL. `cpu`: gets the
+    sandbox's CPU seconds (user + system, from /proc) at the end of the block, as it shares the
+    cores with the client measured."""
     proc = subprocess.Popen(
         [*attsms, "sandbox", "serve", "--port", "0", "--latency-ms", str(latency_ms)],
         env=env,
@@ -242,6 +247,9 @@ def running_sandbox(
         if "listening on" not in first:
             sys.exit(f"the sandbox did not start: {first!r}")
         yield first.split()[-1]
+        if cpu is not None:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

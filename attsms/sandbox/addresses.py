@@ -78,14 +78,13 @@ def normalize(address: str) -> str | None:
     Refused: anything that is not an address, and numbers outside the US and its territories
     (`NOT_US_AREA_CODES`), which the service does not deliver to.
     """
-    canonical = _canonical(address)
-    if (
-        canonical is not None
-        and canonical.startswith("tel:")
-        and _area(canonical) in NOT_US_AREA_CODES
-    ):
-        return None
-    return canonical
+    # _canonical and _area in one pass: a bulk send asks this of every recipient (issue 25).
+    if m := _TEL.fullmatch(address):
+        digits = m.group(1)
+        return None if digits[:3] in NOT_US_AREA_CODES else f"tel:+1{digits}"
+    if m := _SHORT.fullmatch(address):
+        return f"short:{m.group(1)}"
+    return None
 
 
 def normalize_sender(sender: str) -> str | None:

@@ -460,7 +460,8 @@ class Sandbox:
         self, message_id: str, valid: list[str], message: str, notify: bool, now: float
     ) -> None:
         """The message, each recipient's count and outbox entry, and its receipts to push."""
-        outcomes = {a: self.state.outcomes.get(a) or final_outcome(a) for a in valid}
+        chosen = self.state.outcomes
+        outcomes = {a: chosen.get(a) or final_outcome(a) for a in valid}
         record = {
             "sent_at": now,
             "addresses": valid,
@@ -469,12 +470,11 @@ class Sandbox:
             # Worked out once: `prune` asks it of every message every second.
             "final": all(o in FINAL_STATUSES for o in outcomes.values()),
             # A phone's outcome set on the page, chosen at send time over the number's rule.
-            "outcomes": {a: o for a, o in outcomes.items() if a in self.state.outcomes},
+            "outcomes": {a: o for a, o in outcomes.items() if a in chosen},
         }
         self.state.add_message(message_id, record)
         self.state.add_recipients(message_id, valid, message, now, MAX_OUTBOX)
-        for address, outcome in outcomes.items():
-            self.phones.received(address, message_id, message, now, outcome)
+        self.phones.received_all(message_id, message, now, outcomes)
         if self.notifier is not None and notify:
             for address, outcome in outcomes.items():
                 if outcome != "MessageWaiting":  # 07xx never changes: nothing to tell

@@ -12,7 +12,7 @@ number moves it to the end in O(1), a page of the newest is a walk from that end
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,8 @@ MAX_PHONES = 200_000
 MAX_EVENTS = 500
 
 
-@dataclass
+# Slots: a bulk send makes a Phone for every new number (issue 25).
+@dataclass(slots=True)
 class Phone:
     """One number: its events in arrival order (dicts, see PhoneBook) and their counts."""
 
@@ -28,7 +29,15 @@ class Phone:
     last: float = 0.0
     received: int = 0
     sent: int = 0
-    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    # A list trimmed by hand, not a deque(maxlen): a deque allocates a 64-slot block up front,
+    # and a bulk send makes a Phone for every new number (issue 25).
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Keep `event`, and only the newest MAX_EVENTS."""
+        self.events.append(event)
+        if len(self.events) > MAX_EVENTS:
+            del self.events[0]
 
 
 class PhoneBook:
@@ -63,16 +72,40 @@ class PhoneBook:
         return phone
 
     def received(self, address: str, message_id: str, text: str, now: float, outcome: str) -> None:
-        phone = self._touch(address, now)
-        phone.received += 1
-        event = {"kind": "received", "messageId": message_id, "text": text, "at": now}
-        phone.events.append(event | {"outcome": outcome})
+        self.received_all(message_id, text, now, {address: outcome})
+
+    def received_all(
+        self, message_id: str, text: str, now: float, outcomes: dict[str, str]
+    ) -> None:
+        """What one send delivered, for each (address, outcome) in order: `_touch` written out
+        in one loop, as a bulk send's 50 numbers cost a call each otherwise (issue 25)."""
+        phones = self._phones
+        for address, outcome in outcomes.items():
+            phone = phones.get(address)
+            if phone is None:
+                phone = phones[address] = Phone(address)
+                if len(phones) > MAX_PHONES:
+                    phones.popitem(last=False)
+            else:
+                phones.move_to_end(address)
+            phone.last = now
+            phone.received += 1
+            phone.add(
+                {
+                    "kind": "received",
+                    "messageId": message_id,
+                    "text": text,
+                    "at": now,
+                    "outcome": outcome,
+                }
+            )
+        self.version += len(outcomes)  # one change a number, as `_touch` counts them
 
     def sent(self, address: str, message: dict[str, Any], now: float) -> None:
         """`message` is an inbound message in wire shape, as queued or pushed."""
         phone = self._touch(address, now)
         phone.sent += 1
-        phone.events.append(
+        phone.add(
             {
                 "kind": "sent",
                 "messageId": message["messageId"],

@@ -147,11 +147,11 @@ class SandboxState:
         self, message_id: str, addresses: list[str], text: str, now: float, keep: int
     ) -> None:
         delivered_to = self.stats["delivered_to"]
+        count = delivered_to.get
+        append = self.outbox.append  # bound once: 50 recipients a send (issue 25)
         for address in addresses:
-            delivered_to[address] = delivered_to.get(address, 0) + 1
-            self.outbox.append(
-                {"messageId": message_id, "address": address, "message": text, "sent_at": now}
-            )
+            delivered_to[address] = count(address, 0) + 1
+            append({"messageId": message_id, "address": address, "message": text, "sent_at": now})
         if len(self.outbox) > keep:
             del self.outbox[: len(self.outbox) - keep]
 

@@ -13,6 +13,7 @@ import pytest
 
 from attsms.sandbox import SandboxConfig
 from attsms.sandbox.core import Sandbox
+from attsms.sandbox.phones import MAX_EVENTS, PhoneBook
 from attsms.sandbox.segments import billing
 from tests.helpers.sandbox_harness import (
     FakeClock,
@@ -273,3 +274,17 @@ def test_the_pages_reply_is_pushed_and_an_outcome_is_what_the_receipt_says() -> 
             assert [e["kind"] for e in thread["events"]] == ["sent", "received"]
     finally:
         r.close()
+
+
+def test_a_phone_keeps_its_newest_events_only() -> None:
+    book = PhoneBook()
+    for n in range(MAX_EVENTS + 3):
+        book.received(A, f"SMS{n}", "hi", float(n), "DeliveredToTerminal")
+    texted = {"messageId": "MSG1", "message": "yo", "dateTime": "t", "destinationAddress": "1"}
+    book.sent(A, texted, 9e3)
+    phone = book.phone(A)
+    assert phone is not None
+    assert (phone.received, phone.sent, len(phone.events)) == (MAX_EVENTS + 3, 1, MAX_EVENTS)
+    ids = [event["messageId"] for event in phone.events]
+    assert ids == [f"SMS{n}" for n in range(4, MAX_EVENTS + 3)] + ["MSG1"]
+    assert book.version == MAX_EVENTS + 4  # one change a delivery or text in
