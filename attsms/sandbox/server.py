@@ -158,7 +158,11 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            pass  # no upgrades here: the request itself is answered as any other
+            # No upgrades here: the request is answered as any other, then the connection is
+            # closed (the parser reads nothing after an Upgrade, so a next request would hang).
+            self._broken = True
+            if self._queue:
+                self._queue[-1].keep_alive = False
         except httptools.HttpParserError as exc:
             self._broken = True
             if self._url or isinstance(exc.__context__, _BodyError):

@@ -144,3 +144,19 @@ def test_malformed_request_bodies_get_a_spec_shaped_400(head: bytes) -> None:
     assert status_line == b"HTTP/1.1 400 Bad Request"
     body = json.loads(rest.split(b"\r\n\r\n", 1)[1])
     assert body["RequestError"]["ServiceException"]["Variables"] == "body"
+
+
+def test_an_upgrade_request_is_answered_and_its_connection_closed() -> None:
+    # Nothing is upgraded here; an answer and a close, never a connection left hanging with
+    # whatever came after the Upgrade request unread.
+    head = (
+        b"GET /sandbox/stats HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"\r\nGET /sandbox/stats HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with SandboxServer().start() as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(head)
+            answer = sock.makefile("rb").read()  # to the close: a timeout here fails the test
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.count(b"HTTP/1.1 ") == 1
