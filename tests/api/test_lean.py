@@ -1,8 +1,9 @@
-"""The lean status GET (`attsms.api.lean`) against the httpx path, over real HTTP.
+"""The lean status GET and send POST (`attsms.api.lean`) against the httpx path, over real HTTP.
 
-Every status GET of a client with no transport of its own goes the lean way; a client given
-httpx's own transport goes through httpx. Under each fault the sandbox can make, both give the
-same typed answer or the same error (type, message, status), after the same number of requests.
+Every status GET and send of a client with no transport of its own goes the lean way; a client
+given httpx's own transport goes through httpx. Under each fault the sandbox can make, both give
+the same typed answer or the same error (type, message, status), after the same number of
+requests, and a send reaches its recipients as often either way (never twice).
 A raw socket server covers the framings the sandbox does not send: chunks, an answer up to the
 close, a keep-alive connection closed while idle, an answer that never comes.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from attsms.api.client import AttClient, RetryPolicy
-from attsms.core.errors import ApiError, AttsmsError, NetworkError
+from attsms.core.errors import ApiError, AttsmsError, NetworkError, UnknownOutcomeError
 from attsms.core.models import DeliveryStatus
 from tests.helpers.support import SandboxHttp
 
@@ -145,6 +147,111 @@ def test_a_proxy_in_the_environment_keeps_httpx(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     with AttClient("https://api.example") as client:
         assert client._lean is None
+
+
+SEND_FAULTS: dict[str, list[dict[str, Any]]] = {
+    "ok": [],
+    "500": [{"status": 500, "count": 1}],
+    "503 every try": [{"status": 503, "count": 9}],
+    "502 html": [
+        {"status": 502, "count": 9, "body": "<html>bad</html>", "content_type": "text/html"}
+    ],
+    "429 once": [{"status": 429, "count": 1, "headers": {"Retry-After": "0"}}],
+    "400": [{"status": 400, "count": 1}],
+    "garbage json": [{"status": 201, "count": 1, "body": '{"outboundSMSResponse": {"mes'}],
+    "empty body": [{"status": 201, "count": 1, "body": ""}],
+    "wrong shape": [{"status": 201, "count": 1, "body": '{"x": 1}'}],
+    "dropped": [{"drop_connection": True, "count": 9}],
+}
+NUMBERS = ["tel:+12125550100", "tel:+12125550901"]
+
+
+def _send_outcome(client: AttClient) -> tuple[Any, ...]:
+    try:
+        result = client.send(NUMBERS, "hi")
+    except AttsmsError as error:
+        return type(error), error.message, getattr(error, "status", None)
+    return "sent", bool(result.message_id), result.addresses
+
+
+def _reached(server: SandboxHttp) -> int:
+    return sum(server.stats()["delivered_to"].get(n, 0) for n in NUMBERS)
+
+
+@pytest.mark.parametrize("fault", SEND_FAULTS)
+def test_a_lean_send_answers_as_httpx_does(sandbox_http: StartSandbox, fault: str) -> None:
+    server = sandbox_http(delivery_seconds=0)
+    lean, full = _clients(server)
+    with lean, full:
+        full.send(NUMBERS[:1], "warm")  # both clients hold a kept-alive connection
+        lean.send(NUMBERS[:1], "warm")
+        seen = []
+        for client in (lean, full):
+            attempts, reached = server.stats()["send_requests"], _reached(server)
+            rules = [
+                {"method": "POST", "path_prefix": OUTBOX, **rule} for rule in SEND_FAULTS[fault]
+            ]
+            if rules:
+                server.faults(*rules)
+            outcome = _send_outcome(client)
+            stats = server.stats()
+            seen.append((outcome, stats["send_requests"] - attempts, _reached(server) - reached))
+            server.faults()
+        assert seen[0] == seen[1]
+        assert seen[0][2] <= len(NUMBERS)  # nobody texted twice
+        if fault == "ok":
+            assert seen[0] == (("sent", True, tuple(NUMBERS)), 1, 2)
+
+
+SEND_ANSWER = b'{"outboundSMSResponse": {"messageId": "SMS1"}}'
+
+
+def _created(conn: socket.socket) -> None:
+    conn.sendall(
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(SEND_ANSWER)}\r\n\r\n".encode()
+        + SEND_ANSWER
+    )
+
+
+def test_a_send_dropped_on_a_kept_alive_connection_is_unknown_and_never_sent_again(
+    raw_server: Any,
+) -> None:
+    # A GET would be asked again on a new connection; a send may have been read and acted on.
+    requests: list[int] = []
+
+    def serve(conn: socket.socket, n: int) -> bool:
+        requests.append(n)
+        if n == 0:
+            _created(conn)
+            return True
+        return False  # read, then closed without a word
+
+    client = AttClient(raw_server(serve), tokens=_Tokens("t"), retry=RETRY)
+    with client:
+        assert client._lean is not None
+        assert client.send(NUMBERS, "hi").message_id == "SMS1"
+        with pytest.raises(UnknownOutcomeError, match="no answer from the service"):
+            client.send(NUMBERS, "hi")
+    assert requests == [0, 1]
+
+
+def test_a_send_does_not_go_out_on_an_idle_connection_the_server_closed(
+    raw_server: Any,
+) -> None:
+    requests: list[int] = []
+
+    def serve(conn: socket.socket, n: int) -> bool:
+        requests.append(n)
+        _created(conn)
+        return False  # closed after one answer, though it said nothing of it
+
+    client = AttClient(raw_server(serve), tokens=_Tokens("t"), retry=RetryPolicy(attempts=1))
+    with client:
+        for _ in range(3):
+            assert client.send(NUMBERS, "hi").message_id == "SMS1"
+            time.sleep(0.2)  # the server's close reaches this end while the connection idles
+    assert requests == [0, 0, 0]  # each on a connection of its own, each sent once
 
 
 # --- framings the sandbox does not send, from a raw server --------------------------------
@@ -320,7 +427,7 @@ def test_https_is_verified_as_httpx_verifies_it(
 def test_a_header_holding_a_line_break_is_refused_before_anything_is_sent(
     raw_server: Any,
 ) -> None:
-    from attsms.api.lean import LeanGets
+    from attsms.api.lean import LeanHttp
 
     asked: list[int] = []
 
@@ -329,7 +436,7 @@ def test_a_header_holding_a_line_break_is_refused_before_anything_is_sent(
         conn.sendall(_ok(f"Content-Length: {len(BODY)}\r\n", BODY))
         return True
 
-    lean = LeanGets(
+    lean = LeanHttp(
         raw_server(serve), timeout=5, connect_timeout=5, user_agent="t", max_answer=1 << 20,
         max_error=1 << 16,
     )  # fmt: skip
