@@ -69,6 +69,12 @@ interleaved, under a load average of 9-11 from other sessions): before 3.54x and
 after 3.35x and 2.72x, the bare script 2.66x and 2.27x; CPU 0.79 -> 0.75 s and 0.74 -> 0.67 s
 (bare 0.48 s, 0.42 s: the rest is attsms's start-up and checks). On a quiet box (load 1.0-1.2,
 10 runs each): before 1.58x, after 1.61x (1.01 s), bare 1.52x (0.95 s); CPU 0.62 -> 0.60 s.
+Then the sends on the lean transport (`attsms/api/lean.py`, as the status GETs: the POST as
+prebuilt bytes on a kept-alive socket, its answer read by httptools, never sent again on a drop)
+and `sandbox serve` on one event loop: quiet box (load 0.7-1.6), 10 runs each against the start
+of that stop (1d74cd3): before 1.51x, after 1.47x (0.92 s: met), bare 1.44x; CPU 0.52 -> 0.38 s
+(bare 0.36 s); peak RSS 38.2 MB. At 200,000 (`--single-runs 0 --bare`): 1.12x, 43 MB, 1.12x the
+RSS at 20,000; bare 1.09x.
 
 `--keyed` (the largest N under a dedupe key, then again): a keyed re-run read every earlier
 attempt with its recipients as objects (a million: 282 MB, 5.8 s, in a separate run against a

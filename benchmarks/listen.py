@@ -49,6 +49,17 @@ Quiet box (load 0.2-1.7, stop 23, 10,000 each, medians of 2; before = the start 
     SQLite      receipts 7,266/s -> 7,888/s   inbound 6,726/s -> 7,499/s   p99 6.8 ms
     PostgreSQL  receipts 5,303/s -> 8,265/s   inbound 3,106/s -> 7,121/s   p99 7.2 / 7.9 ms
 The listener's CPU, 113-134 us a notification, on 2 cores shared with the senders, is the bound.
+Quiet box (load 0.5-1.7, --count 20000, 3 runs, client ceiling 34,579 and 38,754/s), two
+sessions, before = the start of the last stop (1d74cd3) -> now (one INSERT a group of inbound
+messages on SQLite too, the spec's shape parsed without folding keys):
+    SQLite      receipts 10,543 -> 11,135/s, 10,446 -> 10,851/s   inbound 9,032 -> 10,940/s,
+                8,501 -> 9,483/s                                    p99 4.3-5.9 ms
+    PostgreSQL  receipts  9,342 -> 10,448/s,  9,385 -> 10,521/s   inbound 7,275 -> 7,937/s,
+                6,926 -> 7,617/s (1.38x, 1.25x SQLite's time)       p99 5.0-7.7 ms
+    the listener's CPU 83-109 us a notification (was 94-126).
+py-spy --gil on the listener (SQLite inbound, ~9,600/s): the GIL is held 57% of the time; of
+that, 12% is uvloop's write of the answers (the send syscall, under the GIL) and 10% the loop
+itself; the writer thread's SQL runs outside it. The box's 2 cores are shared with the senders.
 """
 
 from __future__ import annotations

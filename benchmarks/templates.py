@@ -55,6 +55,12 @@ same 4,000 sends of 50 new numbers from 16 bare httpx threads (3 runs interleave
 928, 920, 955 us a send against 512, 552, 558 us. What is left: the core's ~175 us (every
 recipient a phone, an outbox entry, a count), the kernel's loopback I/O and the loop's wake-ups
 for each answer's 50 ms timer.
+
+Issue 25, the sends on the lean transport (`attsms/api/lean.py`: the POST as prebuilt bytes on a
+kept-alive socket, the answer read by httptools; never sent twice): `--compare` against the
+start of that stop (1d74cd3), both installed, the new sandbox serving both, 3 runs each on a
+quiet box (load 0.7-1.6): before 1.36, 1.32, 1.29x the floor, after 1.18, 1.16, 1.18x (median
+1.18x: met); CPU 9.9 -> 4.8 s; peak RSS 48.2 -> 48.9 MB; the sandbox 2.7 s a run.
 """
 
 from __future__ import annotations

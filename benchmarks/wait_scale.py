@@ -33,6 +33,20 @@ it is rendered (the main thread waits on answers in under 1% of its samples). As
 ahead through httpx measured 37 s against 9.9 s and was not kept; a shorter GIL switch interval
 (1 ms, 20 ms) and 2-16 threads measured within the noise.
 
+The last stop's figures (load 0.5-0.7, 3 runs interleaved, the new sandbox serving both): 1.62x
+(15.8 s against 9.5 s), the start of that stop (1d74cd3) 1.80x. `/usr/bin/time`: status 13.0 s
+user + 1.8 s system against history's 8.1 + 0.5 s; py-spy --gil: the 8 request threads hold the
+GIL ~1.1 s of it, the main thread what history takes. The rest is the GIL's hand-offs around each
+request's system calls. Not checking an idle socket before a GET (one select() less) measured
+within the noise.
+
+So the GETs now go out from the rendering thread itself (`attsms/api/fanout.py`): 8 non-blocking
+kept-alive sockets, moved along between the rows (`StatusPool.pump`); the first answer it cannot
+take (5xx, 429, 401, timeout, a dropped connection) stops it and the rest go on the threads, with
+the usual retries. Same runs (load 0.5-1, 3 interleaved, the new sandbox serving both): threads
+1.76x (17.1 s against 9.0 s), fanout 1.32x (12.3 s against 9.2 s: met); its CPU 10.8 s user +
+0.8 s system against history's 8.2 + 0.5 s; peak RSS 44 MB (threads 46-50 MB).
+
 The sandbox's side of that row (issue 25): `sandbox serve` on http.server (a thread a connection,
 email-parsed headers) spent ~200 us of CPU on a 404 status GET; on one event loop with httptools
 (`attsms/sandbox/server.py`) 118-131 us: 20,000 GETs of unknown ids from 16 httpx threads over

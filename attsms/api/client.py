@@ -54,6 +54,8 @@ from attsms.core.models import DeliveryStatus, InboxBatch, SendResult, Token
 if TYPE_CHECKING:
     import httpx
 
+    from attsms.api.fanout import StatusFanout
+
 T = TypeVar("T")
 
 TOKEN_PATH = "/oauth/v4/token"
@@ -307,8 +309,43 @@ class AttClient:
 
     def delivery_status(self, message_id: str) -> DeliveryStatus:
         what = f"getting the status of {message_id}"
-        response = self._call("GET", f"{OUTBOX_PATH}/{_segment(message_id)}", what, CallKind.READ)
+        response = self._call("GET", self.status_path(message_id), what, CallKind.READ)
         return self._parse(response, what, parse_delivery_status, message_id)
+
+    # Many status GETs from the rendering thread (attsms.api.fanout): the parts of
+    # `delivery_status`, its retries and token refresh left to it.
+
+    def status_fanout(self, width: int) -> StatusFanout | None:
+        """Status GETs on `width` connections moved along by the caller's thread; None where
+        the lean transport is not used (a test's transport, a proxy, --verbose)."""
+        if self._lean is None or self._log is not None:
+            return None
+        from attsms.api.fanout import StatusFanout
+
+        return StatusFanout(self, self._lean, width)
+
+    @staticmethod
+    def status_path(message_id: str) -> str:
+        return f"{OUTBOX_PATH}/{_segment(message_id)}"
+
+    def status_headers(self) -> dict[str, str]:
+        return self._headers(CallKind.READ, None)
+
+    def status_answer(
+        self, message_id: str, response: Answer
+    ) -> DeliveryStatus | AttsmsError | None:
+        """A status GET's answer read as `delivery_status` reads it; None where that call would
+        ask again (a refused token, an answer worth retrying)."""
+        what = f"getting the status of {message_id}"
+        if response.is_success:
+            try:
+                return self._parse(response, what, parse_delivery_status, message_id)
+            except AttsmsError as error:
+                return error
+        if response.status_code == 401:
+            return None
+        refused = error_from_response(response, what)
+        return None if self._retryable(refused) else refused
 
     def inbox(self, registration_id: str) -> InboxBatch:
         """One batch of inbound messages. The service forgets what it returns: store it first."""

@@ -102,7 +102,7 @@ class _Dropped(Exception):
     """The connection ended before a byte of the answer: safe to ask again on a new one."""
 
 
-class _Reading:
+class Reading:
     """One answer as llhttp hands it over (its callbacks). A 1xx answer before it (`100
     Continue`) is passed over: llhttp reads it as a message of its own, then this one."""
 
@@ -141,17 +141,19 @@ class _Reading:
             self.done, self.keep = True, bool(self.parser.should_keep_alive())
 
 
-class _Conn:
+class Conn:
+    """A kept-alive connection and the reading of its next answer."""
+
     __slots__ = ("reading", "reused", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reused = False  # taken from the idle list: the server may have closed it
-        self.reading = _Reading()
+        self.reading = Reading()
 
     def next_answer(self) -> None:
         """A fresh reading (and parser) for the next answer on this connection."""
-        self.reading = _Reading()
+        self.reading = Reading()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -187,7 +189,7 @@ class LeanHttp:
         self._max_answer, self._max_error = max_answer, max_error
         self._ssl_factory = ssl_context  # made at the first HTTPS connection (a CA bundle read)
         self._ssl: ssl.SSLContext | None = None
-        self._idle: list[_Conn] = []
+        self._idle: list[Conn] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -212,12 +214,7 @@ class LeanHttp:
     ) -> LeanResponse:
         import httpx
 
-        for name, value in headers.items():  # no header may smuggle a line of its own
-            if any(ch in name + value for ch in "\r\n\0"):
-                raise httpx.LocalProtocolError(f"a header {name!r} holds a line break")
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        head = f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._head}{extra}\r\n"
-        request = head.encode("latin-1") + body
+        request = self.request_bytes(method, path, headers, body)
         conn = self._checkout()
         try:
             try:
@@ -227,7 +224,7 @@ class LeanHttp:
                 if not conn.reused or method != "GET":  # a POST may have been acted on
                     raise
                 # An idle keep-alive connection the server had closed: a new one, as clients do.
-                conn = self._connect()
+                conn = self.connect()
                 status = self._exchange(conn, request)
             content, keep = self._body(conn, status)
         except _Dropped:
@@ -246,9 +243,29 @@ class LeanHttp:
             conn.close()
         return LeanResponse(status, fields, content)
 
+    def request_bytes(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+        """The request as it goes on the wire (`LocalProtocolError` for a header that would
+        smuggle a line of its own)."""
+        import httpx
+
+        for name, value in headers.items():
+            if any(ch in name + value for ch in "\r\n\0"):
+                raise httpx.LocalProtocolError(f"a header {name!r} holds a line break")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = f"{method} {self._prefix}{path} HTTP/1.1\r\n{self._head}{extra}\r\n"
+        return head.encode("latin-1") + body
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def limit(self, status: int) -> int:
+        """The most of an answer's body read: a 2xx's or an error's."""
+        return self._max_answer if 200 <= status < 300 else self._max_error
+
     # connections ---------------------------------------------------------------------------
 
-    def _checkout(self) -> _Conn:
+    def _checkout(self) -> Conn:
         """An idle connection still open, else a new one."""
         while True:
             with self._lock:
@@ -260,16 +277,17 @@ class LeanHttp:
                 continue
             conn.reused = True
             return conn
-        return self._connect()
+        return self.connect()
 
-    def _checkin(self, conn: _Conn) -> None:
+    def _checkin(self, conn: Conn) -> None:
         with self._lock:
             if not self._closed:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def _connect(self) -> _Conn:
+    def connect(self) -> Conn:
+        """A new connection (httpx's `ConnectError` / `ConnectTimeout` when it cannot be made)."""
         import httpx
 
         try:
@@ -289,7 +307,7 @@ class LeanHttp:
         except OSError as error:  # a certificate not trusted, a handshake refused
             sock.close()
             raise httpx.ConnectError(str(error)) from None
-        return _Conn(sock)
+        return Conn(sock)
 
     def _context(self) -> ssl.SSLContext:
         with self._lock:
@@ -303,7 +321,7 @@ class LeanHttp:
 
     # the exchange --------------------------------------------------------------------------
 
-    def _exchange(self, conn: _Conn, request: bytes) -> int:
+    def _exchange(self, conn: Conn, request: bytes) -> int:
         """Send the request and read up to the end of the final answer's headers (1xx answers
         passed over): its status. `_Dropped` when the connection ends before a byte of it."""
         import httpx
@@ -327,7 +345,7 @@ class LeanHttp:
                         raise _Dropped
                     raise httpx.RemoteProtocolError("the answer broke off in its headers")
                 seen += len(data)
-                _feed(reading, data)
+                feed(reading, data)
                 if seen > _MAX_HEAD_BYTES and not reading.head:
                     raise httpx.RemoteProtocolError("the answer's headers are too long")
             return reading.status
@@ -336,7 +354,7 @@ class LeanHttp:
         except OSError as error:
             raise httpx.ReadError(str(error)) from None
 
-    def _body(self, conn: _Conn, status: int) -> tuple[bytes, bool]:
+    def _body(self, conn: Conn, status: int) -> tuple[bytes, bool]:
         """The body, capped as `_read_capped` caps httpx's; and whether the connection can be
         used again. Once the headers came, any failure is `AnswerBroken`."""
         import httpx
@@ -355,7 +373,7 @@ class LeanHttp:
                     if framed:
                         raise httpx.RemoteProtocolError("the answer broke off in its body")
                     break  # a body that runs to the close: done at the close
-                _feed(reading, data)
+                feed(reading, data)
         except (AnswerTooLarge, AnswerBroken):
             raise
         except TimeoutError as error:
@@ -373,7 +391,7 @@ class LeanHttp:
         return body, keep
 
 
-def _closed_by_server(conn: _Conn) -> bool:
+def _closed_by_server(conn: Conn) -> bool:
     """Whether an idle connection has something to read: between answers that can only be its
     end (or bytes no request asked for), so it is not used again (httpcore's test too)."""
     try:
@@ -383,7 +401,7 @@ def _closed_by_server(conn: _Conn) -> bool:
     return bool(readable)
 
 
-def _feed(reading: _Reading, data: bytes) -> None:
+def feed(reading: Reading, data: bytes) -> None:
     """Hand `data` to the answer's parser; its complaint as httpx's."""
     import httptools
     import httpx

@@ -38,7 +38,7 @@ from attsms.store import open_history
 from attsms.store import read_history as open_read_only
 from attsms.store.history import Outcome, forward_status
 from attsms.store.inbox import parse_since as since_epoch
-from attsms.track.pool import POLL_CONCURRENCY, StatusPool
+from attsms.track.pool import POLL_CONCURRENCY, SessionPool
 from attsms.track.wait import (
     DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -288,7 +288,7 @@ def track(
     if any(not message_id.strip() for message_id in message_ids):
         raise UsageError("a message ID is empty", hint="give the IDs `attsms send` printed")
     started = time.monotonic()
-    with _open_history(stores) as store, _Connection(open_session, concurrency) as connection:
+    with _open_history(stores) as store, SessionPool(open_session, concurrency) as connection:
         tracker = _Tracker(store, connection, profile, now())
         if message_ids:
             report = tracker.by_id(list(dict.fromkeys(message_ids)))
@@ -330,19 +330,21 @@ class StatusStream:
         self._failures: list[AttsmsError] = []
 
     def __iter__(self) -> Iterator[Tracked]:
-        connection = _Connection(self._open, self._concurrency)
+        connection = SessionPool(self._open, self._concurrency, fanout=True)
         with _open_history(self._stores) as store, connection:
             tracker = _Tracker(store, connection, self._profile, self._now())
             pages = HistoryStream(
                 self._stores, self._profile, limit=self._limit, since=self._since, store=store
             )
-            # The next page is asked about while this one is shown: the requests wait on the
-            # service, not on the rendering, and the rendering not on them.
+            # The next page is asked about while this one is shown, its requests moved along
+            # between the rows: they wait on the service, not on the rendering, and it on them.
             ahead: _Asking | None = None
             for page in pages:
                 asking = tracker.start(page)
                 if ahead is not None:
-                    yield from self._shown(tracker, ahead)
+                    for message in self._shown(tracker, ahead):
+                        yield message
+                        connection.pump()
                 ahead = asking
             yield from self._shown(tracker, ahead) if ahead is not None else ()
             self._more = pages.more
@@ -372,7 +374,7 @@ def refresh_send(
     page of its batches at a time, writing each answer to the history; the report has what went
     wrong (the first `StatusStream.MAX_FAILURES`), the history has the statuses."""
     failures: list[AttsmsError] = []
-    connection = _Connection(open_session, concurrency)
+    connection = SessionPool(open_session, concurrency)
     with _open_history(stores) as store, connection:
         tracker = _Tracker(store, connection, profile, now())
         for page in store.send_pages(profile, ref):
@@ -395,33 +397,6 @@ def _open_history(stores: StoreSettings) -> HistoryStore:
         return store
 
 
-class _Connection:
-    """The session and the pool that asks through it, opened the first time a status must be
-    asked for; closed at the end."""
-
-    def __init__(self, open_session: Callable[[], Session], concurrency: int) -> None:
-        self._open = open_session
-        self._concurrency = concurrency
-        self._session: Session | None = None
-        self._pool: StatusPool | None = None
-
-    @property
-    def pool(self) -> StatusPool:
-        if self._pool is None:
-            self._session = self._open()
-            self._pool = StatusPool(self._session.client, self._concurrency)
-        return self._pool
-
-    def __enter__(self) -> _Connection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        if self._session is not None:
-            self._session.close()
-
-
 @dataclass(frozen=True)
 class _Asking:
     """Questions under way (`_Tracker.start`): the batches, the IDs asked, their answers."""
@@ -435,7 +410,7 @@ class _Tracker:
     def __init__(
         self,
         store: HistoryStore,
-        connection: _Connection,
+        connection: SessionPool,
         profile: str,
         now: datetime,
     ) -> None:

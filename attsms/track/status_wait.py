@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from attsms.core.errors import AttsmsError
 from attsms.core.models import DeliveryInfo, DeliveryStatus
 from attsms.store.history import Outcome
-from attsms.track.pool import POLL_CONCURRENCY
+from attsms.track.pool import POLL_CONCURRENCY, SessionPool
 from attsms.track.status import (
     DEFAULT_LIMIT,
     GONE,
@@ -41,7 +41,6 @@ from attsms.track.status import (
     StatusReport,
     Tracked,
     _as_status,
-    _Connection,
     _from_answer,
     _from_history,
     _open_history,
@@ -119,7 +118,7 @@ class StatusWait:
 
     def run(self) -> None:
         self._started = started = time.monotonic()
-        connection = _Connection(self._open, self._concurrency)
+        connection = SessionPool(self._open, self._concurrency)
         with _open_history(self._stores) as store, connection:
             tracker = _Tracker(store, connection, self._profile, self._now())
             self._kept = {} if store.read_only else None
@@ -169,7 +168,7 @@ class StatusWait:
         elif status is not None and (message.source == "service" or message.final):
             self._settled = _add(self._settled, counted)
 
-    def _wait(self, store: HistoryStore, connection: _Connection, timeout: float) -> None:
+    def _wait(self, store: HistoryStore, connection: SessionPool, timeout: float) -> None:
         ids = list(dict.fromkeys(self._waitable))
         given = {m for m in ids if m in self._serviced}  # the first round was just asked
 
