@@ -59,7 +59,7 @@ def _shape(answer: DeliveryStatus | AttsmsError, message_id: str) -> tuple[Any, 
 
 def _fanned(client: AttClient, ids: list[str], width: int = 3) -> tuple[list[Any], int]:
     counted = _Counted(client)
-    with StatusPool(counted, width, fanout=True) as pool:  # type: ignore[arg-type]
+    with StatusPool(counted, width, fanout=True) as pool:
         assert pool._fanout is not None
         answers = list(pool.ask(ids))
     return answers, counted.usual
@@ -127,7 +127,7 @@ def test_each_framing_is_read_by_the_fanout(raw_server: Any, answer: bytes) -> N
 
     with AttClient(raw_server(serve), tokens=_Tokens("t"), retry=RETRY) as client:
         answers, usual = _fanned(client, [f"SMS{i}" for i in range(7)], width=2)
-    assert [a.deliveries[0].status for a in answers] == ["DeliveredToTerminal"] * 7  # type: ignore[union-attr]
+    assert [a.deliveries[0].status for a in answers] == ["DeliveredToTerminal"] * 7
     assert usual == 0
 
 
@@ -187,9 +187,9 @@ def test_a_refused_token_is_refreshed_the_usual_way(
         return _ok(f"Content-Length: {len(BODY)}\r\n", BODY)
 
     tokens = Tokens()
-    with AttClient(head_server(answer), tokens=tokens, retry=RETRY) as client:  # type: ignore[arg-type]
+    with AttClient(head_server(answer), tokens=tokens, retry=RETRY) as client:
         counted = _Counted(client)
-        with StatusPool(counted, 2, fanout=True) as pool:  # type: ignore[arg-type]
+        with StatusPool(counted, 2, fanout=True) as pool:
             first = list(pool.ask(["SMS1", "SMS2"]))
             second = list(pool.ask(["SMS3", "SMS4"]))
     assert all(isinstance(a, DeliveryStatus) for a in first + second)
@@ -249,7 +249,7 @@ def test_https_through_the_fanout(
     with AttClient(url, tokens=_Tokens("t"), retry=RETRY) as client:
         answers, usual = _fanned(client, [f"SMS{i}" for i in range(5)], width=2)
     assert usual == 0
-    assert [a.deliveries[0].status for a in answers] == ["DeliveredToTerminal"] * 5  # type: ignore[union-attr]
+    assert [a.deliveries[0].status for a in answers] == ["DeliveredToTerminal"] * 5
 
 
 def test_an_answer_declared_too_large_is_left_to_the_usual_way(raw_server: Any) -> None:
