@@ -101,11 +101,16 @@ class LeanFanout:
                 continue
             try:
                 sent = conn.sock.send(request)
+            except (BrokenPipeError, ConnectionResetError):
+                sent = 0 if conn.reused and not retried else -1  # a kept-alive one let go
             except OSError:  # ssl's "want" errors are OSErrors too
                 sent = -1
             if sent != len(request):  # a request this small goes out whole, or not at all here
                 self._drop(conn)
-                done.append((key, None))
+                if sent == 0:
+                    self._queue.appendleft((key, request, True))
+                else:
+                    done.append((key, None))
                 continue
             deadline = time.monotonic() + self._lean.timeout
             flight = _Flight(key, request, conn, deadline, retried)
@@ -130,7 +135,10 @@ class LeanFanout:
                 data = flight.conn.sock.recv(_RECV)
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 return  # the rest later
-            except Exception:  # reset, broken TLS: asked again
+            except ConnectionResetError:
+                self._ended(flight, done, reset=True)
+                return
+            except Exception:  # broken TLS: asked again
                 self._fail(flight, done)
                 return
             if not data:
@@ -150,11 +158,14 @@ class LeanFanout:
                 return
         self._land(flight, done, keep=reading.keep and _framed(reading.fields))
 
-    def _ended(self, flight: _Flight, done: list[tuple[str, LeanResponse | None]]) -> None:
-        """The server closed the connection: the end of a body that runs to the close; before
-        a byte on a kept-alive one, the server had let it go: once more on a new one."""
+    def _ended(
+        self, flight: _Flight, done: list[tuple[str, LeanResponse | None]], *, reset: bool = False
+    ) -> None:
+        """The server closed (or reset) the connection: the end of a body that runs to the
+        close; before a byte on a kept-alive one, the server had let it go: once more on a new
+        one (a GET: safe to repeat)."""
         reading = flight.conn.reading
-        if reading.head and not _framed(reading.fields):
+        if reading.head and not _framed(reading.fields) and not reset:
             self._land(flight, done, keep=False)
         elif flight.seen == 0 and flight.conn.reused and not flight.retried:
             self._unregister(flight)

@@ -175,11 +175,13 @@ def test_a_refused_token_is_refreshed_the_usual_way(
     class Tokens:
         def __init__(self) -> None:
             self.token, self.refreshed = "old", 0
+            self.lock = threading.Lock()  # the usual way asks on two threads
 
         def access_token(self, *, stale: str | None = None) -> str:
-            if stale == self.token:
-                self.token, self.refreshed = "new", self.refreshed + 1
-            return self.token
+            with self.lock:
+                if stale == self.token:
+                    self.token, self.refreshed = "new", self.refreshed + 1
+                return self.token
 
     def answer(head: bytes) -> bytes:
         if b"Authorization: Bearer old" in head:
