@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -169,9 +169,7 @@ def test_an_answer_that_never_comes_is_asked_again_then_a_network_error(raw_serv
     assert all(isinstance(a, NetworkError) and "no answer" in a.message for a in answers)
 
 
-def test_a_refused_token_is_refreshed_the_usual_way(
-    head_server: Callable[[Callable[[bytes], bytes]], str],
-) -> None:
+def test_a_refused_token_is_refreshed_the_usual_way(raw_server: Any) -> None:
     class Tokens:
         def __init__(self) -> None:
             self.token, self.refreshed = "old", 0
@@ -183,13 +181,16 @@ def test_a_refused_token_is_refreshed_the_usual_way(
                     self.token, self.refreshed = "new", self.refreshed + 1
                 return self.token
 
-    def answer(head: bytes) -> bytes:
+    def serve(conn: socket.socket, n: int, head: bytes) -> bool:
         if b"Authorization: Bearer old" in head:
-            return b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
-        return _ok(f"Content-Length: {len(BODY)}\r\n", BODY)
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        else:
+            conn.sendall(_ok(f"Content-Length: {len(BODY)}\r\n", BODY))
+        return True
 
     tokens = Tokens()
-    with AttClient(head_server(answer), tokens=tokens, retry=RETRY) as client:
+    url = raw_server(serve, with_head=True)
+    with AttClient(url, tokens=tokens, retry=RETRY) as client:
         counted = _Counted(client)
         with StatusPool(counted, 2, fanout=True) as pool:
             first = list(pool.ask(["SMS1", "SMS2"]))
@@ -197,43 +198,6 @@ def test_a_refused_token_is_refreshed_the_usual_way(
     assert all(isinstance(a, DeliveryStatus) for a in first + second)
     assert tokens.refreshed == 1
     assert counted.usual == 4  # after a refusal, the rest the usual way
-
-
-@pytest.fixture
-def head_server() -> Iterator[Callable[[Callable[[bytes], bytes]], str]]:
-    """A keep-alive server answering each request with `answer(its head)`."""
-    listeners: list[socket.socket] = []
-
-    def start(answer: Callable[[bytes], bytes]) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listeners.append(listener)
-
-        def serve(conn: socket.socket) -> None:
-            with conn:
-                buffer = b""
-                while True:
-                    while b"\r\n\r\n" not in buffer:
-                        data = conn.recv(65536)
-                        if not data:
-                            return
-                        buffer += data
-                    head, buffer = buffer.split(b"\r\n\r\n", 1)
-                    conn.sendall(answer(head))
-
-        def accept() -> None:
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    return
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-        threading.Thread(target=accept, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-    yield start
-    for listener in listeners:
-        listener.close()
 
 
 def test_https_through_the_fanout(

@@ -265,10 +265,11 @@ BODY = (
 @pytest.fixture
 def raw_server() -> Iterator[Callable[[Callable[[socket.socket, int], bool]], str]]:
     """A server that answers each request on a connection with `answer(conn, n)` (n counts the
-    connection's requests from 0); False closes the connection. Yields a starter of base URLs."""
+    connection's requests from 0); False closes the connection. `with_head`: called as
+    `answer(conn, n, the request's head)`. Yields a starter of base URLs."""
     listeners: list[socket.socket] = []
 
-    def start(answer: Callable[[socket.socket, int], bool]) -> str:
+    def start(answer: Callable[..., bool], *, with_head: bool = False) -> str:
         listener = socket.create_server(("127.0.0.1", 0))
         listeners.append(listener)
 
@@ -281,8 +282,8 @@ def raw_server() -> Iterator[Callable[[Callable[[socket.socket, int], bool]], st
                         if not data:
                             return
                         buffer += data
-                    buffer = buffer.split(b"\r\n\r\n", 1)[1]
-                    if not answer(conn, n):
+                    head, buffer = buffer.split(b"\r\n\r\n", 1)
+                    if not (answer(conn, n, head) if with_head else answer(conn, n)):
                         return
                     n += 1
 
