@@ -23,15 +23,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from attsms.api.lean import Conn, LeanHttp, LeanResponse, feed
+from attsms.api.lean import MAX_HEAD_BYTES, RECV_BYTES, Conn, LeanHttp, LeanResponse, feed, framed
 
 if TYPE_CHECKING:
     from attsms.api.client import AttClient
     from attsms.core.errors import AttsmsError
     from attsms.core.models import DeliveryStatus
-
-_RECV = 65536
-_MAX_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -54,6 +51,7 @@ class LeanFanout:
         self._lean = lean
         self._width = max(1, width)
         self._selector = selectors.DefaultSelector()
+        self._readable = selectors.EVENT_READ
         self._queue: deque[tuple[str, bytes, bool]] = deque()  # key, request, retried
         self._idle: list[Conn] = []
         self._flights: dict[int, _Flight] = {}  # by the socket's file descriptor
@@ -115,7 +113,7 @@ class LeanFanout:
             deadline = time.monotonic() + self._lean.timeout
             flight = _Flight(key, request, conn, deadline, retried)
             self._flights[conn.sock.fileno()] = flight
-            self._selector.register(conn.sock, _READ)
+            self._selector.register(conn.sock, self._readable)
 
     def _connect(self) -> Conn | None:
         try:
@@ -132,7 +130,7 @@ class LeanFanout:
         reading = flight.conn.reading
         while not reading.done:
             try:
-                data = flight.conn.sock.recv(_RECV)
+                data = flight.conn.sock.recv(RECV_BYTES)
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 return  # the rest later
             except ConnectionResetError:
@@ -153,10 +151,10 @@ class LeanFanout:
             limit = self._lean.limit(reading.status or 200)
             declared = reading.fields.get("content-length", "") if reading.head else ""
             too_long = reading.size > limit or (declared.isdigit() and int(declared) > limit)
-            if too_long or (not reading.head and flight.seen > _MAX_HEAD_BYTES):
+            if too_long or (not reading.head and flight.seen > MAX_HEAD_BYTES):
                 self._fail(flight, done)
                 return
-        self._land(flight, done, keep=reading.keep and _framed(reading.fields))
+        self._land(flight, done, keep=reading.keep and framed(reading.fields))
 
     def _ended(
         self, flight: _Flight, done: list[tuple[str, LeanResponse | None]], *, reset: bool = False
@@ -165,7 +163,7 @@ class LeanFanout:
         close; before a byte on a kept-alive one, the server had let it go: once more on a new
         one (a GET: safe to repeat)."""
         reading = flight.conn.reading
-        if reading.head and not _framed(reading.fields) and not reset:
+        if reading.head and not framed(reading.fields) and not reset:
             self._land(flight, done, keep=False)
         elif flight.seen == 0 and flight.conn.reused and not flight.retried:
             self._unregister(flight)
@@ -201,15 +199,6 @@ class LeanFanout:
     def _drop(self, conn: Conn) -> None:
         conn.close()
         self._open -= 1
-
-
-def _framed(fields: dict[str, str]) -> bool:
-    return fields.get("content-length", "").isdigit() or "chunked" in fields.get(
-        "transfer-encoding", ""
-    )
-
-
-_READ = 1  # selectors.EVENT_READ, without importing selectors for every command
 
 
 class StatusFanout:

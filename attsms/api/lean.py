@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
 
-_RECV = 65536
-_MAX_HEAD_BYTES = 64 * 1024  # headers past this are not an answer of the service
+RECV_BYTES = 65536
+MAX_HEAD_BYTES = 64 * 1024  # headers past this are not an answer of the service
 
 
 class Answer(Protocol):
@@ -335,7 +335,7 @@ class LeanHttp:
             reading = conn.reading
             while not reading.head:
                 try:
-                    data = conn.sock.recv(_RECV)
+                    data = conn.sock.recv(RECV_BYTES)
                 except ConnectionResetError as error:
                     if not seen:
                         raise _Dropped from error
@@ -346,7 +346,7 @@ class LeanHttp:
                     raise httpx.RemoteProtocolError("the answer broke off in its headers")
                 seen += len(data)
                 feed(reading, data)
-                if seen > _MAX_HEAD_BYTES and not reading.head:
+                if seen > MAX_HEAD_BYTES and not reading.head:
                     raise httpx.RemoteProtocolError("the answer's headers are too long")
             return reading.status
         except TimeoutError as error:
@@ -363,14 +363,14 @@ class LeanHttp:
         success = 200 <= status < 300
         limit = self._max_answer if success else self._max_error
         length = reading.fields.get("content-length", "")
-        framed = length.isdigit() or "chunked" in reading.fields.get("transfer-encoding", "")
+        is_framed = framed(reading.fields)
         if length.isdigit() and int(length) > limit and success:
             raise AnswerTooLarge(status)  # not a byte of it read
         try:
             while not reading.done and reading.size <= limit:
-                data = conn.sock.recv(_RECV)
+                data = conn.sock.recv(RECV_BYTES)
                 if not data:
-                    if framed:
+                    if is_framed:
                         raise httpx.RemoteProtocolError("the answer broke off in its body")
                     break  # a body that runs to the close: done at the close
                 feed(reading, data)
@@ -387,8 +387,16 @@ class LeanHttp:
             if success:
                 raise AnswerTooLarge(status)
             return body[:limit], False
-        keep = reading.done and framed and reading.keep
+        keep = reading.done and is_framed and reading.keep
         return body, keep
+
+
+def framed(fields: Mapping[str, str]) -> bool:
+    """Whether an answer says where its body ends (a length, or chunks); else it runs to the
+    close, and its connection cannot be used again."""
+    return fields.get("content-length", "").isdigit() or "chunked" in fields.get(
+        "transfer-encoding", ""
+    )
 
 
 def _closed_by_server(conn: Conn) -> bool:
