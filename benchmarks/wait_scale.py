@@ -46,6 +46,8 @@ take (5xx, 429, 401, timeout, a dropped connection) stops it and the rest go on 
 the usual retries. Same runs (load 0.5-1, 3 interleaved, the new sandbox serving both): threads
 1.76x (17.1 s against 9.0 s), fanout 1.32x (12.3 s against 9.2 s: met); its CPU 10.8 s user +
 0.8 s system against history's 8.2 + 0.5 s; peak RSS 44 MB (threads 46-50 MB).
+A second session with other work on the box (history 11.4-15.1 s): fanout 1.34x (runs 1.34,
+1.55, 1.16), threads 1.66x.
 
 The sandbox's side of that row (issue 25): `sandbox serve` on http.server (a thread a connection,
 email-parsed headers) spent ~200 us of CPU on a 404 status GET; on one event loop with httptools
