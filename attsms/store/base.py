@@ -39,14 +39,16 @@ def insert_rows(db: Connection, insert: str, rows: Sequence[Sequence[Any]]) -> N
     send's 16 workers, `listen`'s event loop), so a 50-recipient claim waited 50 times."""
     if not rows:
         return
-    width = len(rows[0])
-    per_statement = max(1, MAX_PARAMETERS // width)
-    values = "(" + ", ".join(["?"] * width) + ")"
+    per_statement = max(1, MAX_PARAMETERS // len(rows[0]))
     for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        db.execute(
-            insert + ", ".join([values] * len(chunk)), [value for row in chunk for value in row]
-        )
+        db.execute(*values_statement(insert, rows[start : start + per_statement]))
+
+
+def values_statement(insert: str, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """`insert` ("INSERT ... (a, b) VALUES") of all `rows` as one statement and its parameters
+    (at most MAX_PARAMETERS of them for SQLite's sake: the caller's to keep)."""
+    values = "(" + ", ".join(["?"] * len(rows[0])) + ")"
+    return insert + ", ".join([values] * len(rows)), [value for row in rows for value in row]
 
 
 class Database(Protocol):

@@ -35,7 +35,7 @@ from attsms.core.keywords import Keyword, keyword_of
 from attsms.core.models import InboundMessage
 from attsms.core.numbers import canonical, display
 from attsms.core.paths import data_dir
-from attsms.store.base import insert_rows, keyset_pages, prepared
+from attsms.store.base import MAX_PARAMETERS, insert_rows, keyset_pages, prepared, values_statement
 from attsms.store.consent import KeywordEvent
 from attsms.store.handling import HandlingState, MessageHandling, handling_state
 from attsms.store.migrations import INBOX_MIGRATIONS, INBOX_VERSION
@@ -47,10 +47,11 @@ if TYPE_CHECKING:
 
 # `opted_out` looks addresses up this many at a time (SQLite caps bound parameters).
 _LOOKUP_CHUNK = 500
-_INSERT_MESSAGES = (
-    "INSERT OR IGNORE INTO messages (message_id, registration_id, sender, destination, text,"
+_INSERT_ALL = (
+    "INSERT INTO messages (message_id, registration_id, sender, destination, text,"
     " received_at, received_ts, stored_at, keyword) VALUES "
 )
+_INSERT_MESSAGES = _INSERT_ALL.replace("INSERT", "INSERT OR IGNORE", 1)
 
 # Messages a page of `iter_messages` reads.
 PAGE_MESSAGES = 1000
@@ -276,29 +277,40 @@ class InboxStore(MessageHandling):
     ) -> list[StoredMessage]:
         """Store those of `records` not stored before (the first of an ID twice in `records`), in
         one durable transaction; returns them, in order."""
+        unique: dict[str, StoredMessage] = {}
+        for record in records:
+            unique.setdefault(record.message_id, record)
+        rows = [
+            (
+                r.message_id,
+                registration_id,
+                r.sender,
+                r.destination,
+                r.text,
+                r.received_at,
+                _timestamp(r.received_at, fallback_ts),
+                stored_at,
+                r.keyword,
+            )
+            for r in unique.values()
+        ]
+        if rows and len(rows) * len(rows[0]) <= MAX_PARAMETERS and self._insert_all(rows):
+            return list(unique.values())
         with self._guard("write to"), self._transaction():
-            seen = self._stored_ids([r.message_id for r in records])
-            new: list[StoredMessage] = []
-            for record in records:
-                if record.message_id not in seen:
-                    seen.add(record.message_id)
-                    new.append(record)
-            rows = [
-                (
-                    r.message_id,
-                    registration_id,
-                    r.sender,
-                    r.destination,
-                    r.text,
-                    r.received_at,
-                    _timestamp(r.received_at, fallback_ts),
-                    stored_at,
-                    r.keyword,
-                )
-                for r in new
-            ]
-            insert_rows(self._db, _INSERT_MESSAGES, rows)
-        return new
+            seen = self._stored_ids(list(unique))
+            insert_rows(self._db, _INSERT_MESSAGES, [row for row in rows if row[0] not in seen])
+        return [r for r in unique.values() if r.message_id not in seen]
+
+    def _insert_all(self, rows: Sequence[Sequence[object]]) -> bool:
+        """Store every one of `rows` by ONE statement that is its own transaction, or none of
+        them (False: one was stored before). With `listen`'s event loop beside the writer, each
+        statement waits to get the GIL back: BEGIN, a lookup, the INSERT and COMMIT were four
+        waits a group (benchmarks/listen.py); a message pushed again is rare, and then the
+        lookup is done after all."""
+        from typing import cast
+
+        database = cast("SqliteDatabase", self._database)
+        return database.write_one(*values_statement(_INSERT_ALL, rows))
 
     def _insert_new_pg(
         self,

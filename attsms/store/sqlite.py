@@ -18,7 +18,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +198,27 @@ class SqliteDatabase:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
+
+    def write_one(self, sql: str, params: Sequence[Any]) -> bool:
+        """`sql`, ONE statement, as a transaction of its own (SQLite's autocommit: all of it or
+        nothing, and on the disk when this returns, at synchronous=FULL). False when a
+        constraint (a UNIQUE key) refused it: then nothing was written. Beside an event loop
+        (`listen`'s writer) every statement gives up the GIL and waits to get it back: BEGIN
+        IMMEDIATE and COMMIT around it would be two waits more."""
+        import sqlite3
+
+        refused: list[bool] = []
+
+        def step() -> None:
+            with self.errors("write to"):
+                try:
+                    self._db.execute(sql, params)
+                except sqlite3.IntegrityError:
+                    refused.append(True)
+
+        with self.lock:
+            retry_while_locked(step)  # a statement that failed wrote nothing: safe to run again
+        return not refused
 
     @contextlib.contextmanager
     def _not_synced(self) -> Iterator[None]:

@@ -98,6 +98,36 @@ def test_a_batch_larger_than_one_insert_statement_is_stored_whole_in_order(
     assert [m.text for m in stored][1:4] == ["#m0000", "#m0001", "#m0002"]
 
 
+def test_a_group_partly_stored_by_another_writer_reports_only_its_own_new_ones(
+    store: InboxStore,
+) -> None:
+    # Another process stores C between two groups of this one: of A, D, C, E, D only D and E
+    # are new here, in order, though C was stored after everything this store wrote before.
+    store.add_batch("12345", [message("A"), message("B")])
+    with stores.open_inbox(store_settings(), "default") as other:
+        other.add_batch("12345", [message("C")])
+    batch = store.add_batch("12345", [message(i) for i in ["A", "D", "C", "E", "D"]])
+    assert [m.message_id for m in batch.new] == ["D", "E"]
+    assert batch.duplicates == 3
+    assert store.add_batch("12345", [message("E"), message("A")]).new == ()
+    assert [m.message_id for m in store.messages()] == ["A", "B", "C", "D", "E"]
+
+
+def test_a_group_of_new_messages_is_one_statement_on_sqlite(store: InboxStore) -> None:
+    """`listen`'s writer waits to get the GIL back after every statement: a group is one
+    INSERT, its own durable transaction, not BEGIN, a lookup, the INSERT and COMMIT."""
+    if store.backend != "sqlite":
+        pytest.skip("PostgreSQL: one statement (ON CONFLICT DO NOTHING RETURNING) in its own path")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    try:
+        batch = store.add_batch("12345", [message(f"n{i}") for i in range(16)])
+    finally:
+        store._db.set_trace_callback(None)  # type: ignore[attr-defined]
+    assert len(batch.new) == 16
+    assert [s.split()[0] for s in statements] == ["INSERT"]
+
+
 def test_stop_opts_out_and_start_opts_back_in_in_the_peoples_order(
     store: InboxStore, consent: ConsentStore
 ) -> None:
