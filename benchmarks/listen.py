@@ -76,8 +76,9 @@ in autocommit (SqliteDatabase.write_one; a message pushed again fails it whole, 
 goes the old way): store 1.6-1.8 ms a group (was 2.5-2.7), 1.21x the inbound rate of the commit
 before, 4 runs interleaved. RETURNING was not used: each row fetched is a step, a GIL round trip
 of its own. Against the start of the stop (1d74cd3), three sessions on a busy box (client
-ceiling 28,453, 14,682/s ...): SQLite inbound 1.22x and 1.20x, receipts 1.07x and 0.89x;
-PostgreSQL 0.95-1.22x (unchanged path: the noise).
+ceiling 28,453, 14,682, 39,897/s; SQLite alone at 26,867/s): SQLite inbound 1.22x, 1.20x,
+1.45x and 1.30x, receipts (unchanged) 1.07x, 0.89x, 0.88x and 1.05x; PostgreSQL 0.95-1.22x
+(unchanged path: the noise).
 """
 
 from __future__ import annotations
