@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from attsms.api.client import AttClient
@@ -22,8 +21,10 @@ from attsms.track.pool import StatusPool
 from tests.api.test_lean import (
     BODY,
     FAULTS,
+    FRAMINGS,
     OUTBOX,
     RETRY,
+    _clients,
     _ok,
     _tls_server,
     _Tokens,
@@ -65,17 +66,6 @@ def _fanned(client: AttClient, ids: list[str], width: int = 3) -> tuple[list[Any
     return answers, counted.usual
 
 
-def _clients(server: SandboxHttp, **options: Any) -> tuple[AttClient, AttClient]:
-    with AttClient(server.url) as plain:
-        token = plain.fetch_token(server.config.client_id, server.config.client_secret)
-    tokens = _Tokens(token.access_token)
-    lean = AttClient(server.url, tokens=tokens, retry=RETRY, **options)
-    full = AttClient(
-        server.url, tokens=tokens, retry=RETRY, transport=httpx.HTTPTransport(), **options
-    )
-    return lean, full
-
-
 @pytest.mark.parametrize("fault", FAULTS)
 def test_fanned_out_answers_are_those_of_the_threads(
     sandbox_http: StartSandbox, fault: str
@@ -106,17 +96,7 @@ def test_fanned_out_answers_are_those_of_the_threads(
             assert all(shape[0] == "status" for shape in seen[0])
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        _ok(f"Content-Length: {len(BODY)}\r\n", BODY),
-        _ok("Transfer-Encoding: chunked\r\n", b"10\r\n" + BODY[:16] + b"\r\n"
-            + f"{len(BODY) - 16:x}\r\n".encode() + BODY[16:] + b"\r\n0\r\n\r\n"),
-        _ok("Connection: close\r\n", BODY),
-        b"HTTP/1.1 100 Continue\r\n\r\n" + _ok(f"Content-Length: {len(BODY)}\r\n", BODY),
-    ],
-    ids=["length", "chunked", "to the close", "100 first"],
-)  # fmt: skip
+@FRAMINGS
 def test_each_framing_is_read_by_the_fanout(raw_server: Any, answer: bytes) -> None:
     def serve(conn: socket.socket, n: int) -> bool:
         # In two writes, so an answer comes in parts as well.

@@ -307,7 +307,8 @@ def _ok(headers: str, body: bytes) -> bytes:
     return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{headers}\r\n".encode() + body
 
 
-@pytest.mark.parametrize(
+# The framings an answer may come in: a length, chunks, up to the close, after a 100 Continue.
+FRAMINGS = pytest.mark.parametrize(
     "answer",
     [
         _ok(f"Content-Length: {len(BODY)}\r\n", BODY),
@@ -318,6 +319,9 @@ def _ok(headers: str, body: bytes) -> bytes:
     ],
     ids=["length", "chunked", "to the close", "100 first"],
 )  # fmt: skip
+
+
+@FRAMINGS
 def test_each_framing_is_read(raw_server: Any, answer: bytes) -> None:
     def serve(conn: socket.socket, n: int) -> bool:
         conn.sendall(answer)
