@@ -361,7 +361,7 @@ class LeanHttp:
 
         reading = conn.reading
         success = 200 <= status < 300
-        limit = self._max_answer if success else self._max_error
+        limit = self.limit(status)
         length = reading.fields.get("content-length", "")
         is_framed = framed(reading.fields)
         if length.isdigit() and int(length) > limit and success:
