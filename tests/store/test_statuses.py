@@ -127,3 +127,23 @@ def test_each_status_keeps_where_it_came_from(history: HistoryStore) -> None:
     assert batch is not None
     ((_, people),) = list(history.report_rows([batch.id]))
     assert {address: source for address, _, _, source in people} == {A: "receipt", B: "poll"}
+
+
+def test_a_big_group_of_receipts_is_counted_one_by_one(history: HistoryStore) -> None:
+    """A group as big as `listen` takes in at once (up to 512), with repeats, and a message ID
+    the history holds in two batches (a row of each changes: two)."""
+    addresses = [f"tel:+1212555{n:04d}" for n in range(450)]
+    history.record_batch(profile="p", message="hi", addresses=addresses, message_id="big")
+    history.record_batch(profile="p", message="hi", addresses=[A], message_id="twice")
+    history.record_batch(profile="p", message="hi", addresses=[A], message_id="twice")
+    updates = [("big", [DeliveryInfo(a, WAITING)]) for a in addresses]
+    updates += [("big", [DeliveryInfo(a, TERMINAL)]) for a in addresses[::2]]
+    updates += [("big", [DeliveryInfo(a, WAITING)]) for a in addresses[::3]]  # again, or back
+    updates += [("twice", [DeliveryInfo(A, TERMINAL)]), ("twice", [DeliveryInfo(A, TERMINAL)])]
+    expected = [1] * 450 + [1] * 225 + [0] * 150 + [2, 0]
+    assert history.update_statuses_many(updates) == expected
+    big = history.get("big")
+    assert big is not None
+    assert [r.status for r in big.recipients] == [
+        TERMINAL if n % 2 == 0 else WAITING for n in range(450)
+    ]
