@@ -114,6 +114,8 @@ class Result:
     rss_mib: float
     failures: list[str]
     cpu_us: float = 0.0  # the listener's CPU (user + system, all threads) per notification
+    # --probe: the writer's groups (median size) and the wall and thread CPU time of storing one
+    groups: tuple[float, float, float] | None = None
 
 
 # --- the notifications ---------------------------------------------------------------------------
@@ -335,12 +337,44 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+# --probe: `attsms listen` with its writer's `_store` timed, a line per group written at exit
+# (size, wall ms, the writer thread's CPU ms) to $ATTSMS_BENCH_PROBE.
+_PROBE = """
+import atexit, os, sys, time
+import attsms.receive.writer as writer
+rows, store = [], writer.Writer._store
+def timed(self, batch):
+    wall, cpu = time.perf_counter(), time.thread_time()
+    store(self, batch)
+    rows.append((len(batch), time.perf_counter() - wall, time.thread_time() - cpu))
+def save():
+    with open(os.environ["ATTSMS_BENCH_PROBE"], "w") as out:
+        out.writelines(f"{n} {w * 1e3:.4f} {c * 1e3:.4f}\\n" for n, w, c in rows)
+writer.Writer._store = timed
+atexit.register(save)
+from attsms.cli.main import main
+sys.argv[0] = "attsms"
+sys.exit(main())
+"""
+
+
+def _probed(path: Path) -> tuple[float, float, float]:
+    """Median group size, store wall ms and store CPU ms of the groups of four or more (the
+    first and last few of a run are stragglers)."""
+    rows = [tuple(map(float, line.split())) for line in path.read_text().splitlines()]
+    rows = [row for row in rows if row[0] >= 4] or rows
+    return tuple(statistics.median(row[i] for row in rows) for i in range(3))  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
-def _listener(python: str, env: dict[str, str], home: Path) -> Iterator[tuple[str, int, int]]:
+def _listener(
+    python: str, env: dict[str, str], home: Path, *, probe: bool = False
+) -> Iterator[tuple[str, int, int]]:
     err_path = home / "listen.err"
+    start = ["-c", _PROBE] if probe else ["-m", "attsms"]
     with err_path.open("w+b") as err:
         proc = subprocess.Popen(
-            [python, "-m", "attsms", "listen", "--port", "0"],
+            [python, *start, "listen", "--port", "0"],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=env,
@@ -360,7 +394,13 @@ def _listener(python: str, env: dict[str, str], home: Path) -> Iterator[tuple[st
 
 
 def one_run(
-    python: str, kind: str, count: int, senders: tuple[int, int], database_url: str | None
+    python: str,
+    kind: str,
+    count: int,
+    senders: tuple[int, int],
+    database_url: str | None,
+    *,
+    probe: bool = False,
 ) -> Result:
     with tempfile.TemporaryDirectory(prefix="attsms-listen-bench-") as tmp:
         home = Path(tmp)
@@ -370,15 +410,18 @@ def one_run(
                 home / name
             )
         env["ATTSMS_LISTEN_TOKEN"] = TOKEN
+        env["ATTSMS_BENCH_PROBE"] = str(home / "probe.txt")
         if database_url is not None:
             env["ATTSMS_DATABASE_URL"] = database_url
         pairs = _seed(count, database_url) if kind == "delivery" else []
-        with _listener(python, env, home) as (host, port, pid):
+        with _listener(python, env, home, probe=probe) as (host, port, pid):
             requests = _requests(kind, count, pairs, f"{host}:{port}")
             cpu = _cpu_seconds(pid)
             result = _run_senders(host, port, requests, *senders)
             result.cpu_us = (_cpu_seconds(pid) - cpu) / count * 1e6
             result.rss_mib = _peak_rss_kib(pid) / 1024
+        if probe:  # written as the listener exited
+            result.groups = _probed(home / "probe.txt")
         if result.failures:  # the listener's own word on what it did not store
             lines = (home / "listen.err").read_text(errors="replace").splitlines()
             odd = [line for line in lines if " 200 " not in line and "listening" not in line]
@@ -442,8 +485,16 @@ def _line(label: str, results: list[Result]) -> str:
         f"  p50 {p50:5.1f} ms  p99 {p99:6.1f} ms"
         f"  CPU {statistics.median(r.cpu_us for r in results):4.0f} us/each"
         f"  RSS {max(r.rss_mib for r in results):5.1f} MiB"
-        f"  not stored {bad}{' e.g. ' + example if example else ''}"
+        f"  not stored {bad}{' e.g. ' + example if example else ''}" + _groups_line(results)
     )
+
+
+def _groups_line(results: list[Result]) -> str:
+    probed = [r.groups for r in results if r.groups is not None]
+    if not probed:
+        return ""
+    size, wall, cpu = (statistics.median(g[i] for g in probed) for i in range(3))
+    return f"\n  {'':<34} writer: {size:.0f} a group, stored in {wall:.2f} ms ({cpu:.2f} ms CPU)"
 
 
 def main() -> None:
@@ -456,6 +507,9 @@ def main() -> None:
     parser.add_argument("--python", action="append", default=[], metavar="LABEL=PATH")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--ceiling", action="store_true", help="also the client's own ceiling")
+    parser.add_argument(
+        "--probe", action="store_true", help="time the listener's writer, group by group"
+    )
     args = parser.parse_args()
     # Absolute, not resolved: a venv's python is a symlink that must stay one.
     pythons = [(p.split("=", 1)[0], str(Path.cwd() / p.split("=", 1)[1])) for p in args.python]
@@ -487,7 +541,7 @@ def main() -> None:
                         url = None
                         if cluster is not None and store == "postgresql":
                             url = cluster.create_database(f"bench_{label}_{kind}_{run}")
-                        result = one_run(python, kind, args.count, senders, url)
+                        result = one_run(python, kind, args.count, senders, url, probe=args.probe)
                         results.setdefault((store, kind, label), []).append(result)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         for (store, kind, label), found in results.items():

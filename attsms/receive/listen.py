@@ -249,6 +249,10 @@ class ListenApp:
         body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         self._token = token.encode("utf-8")
+        # The log line's path for the two a push comes to, computed once, not per request.
+        self._shown_paths = {
+            f"/notify/{token}/{kind}": f"/notify/***/{kind}" for kind in ("delivery", "inbound")
+        }
         self._writer = writer
         self._default_registration = default_registration
         self._on_stored = on_stored
@@ -293,7 +297,8 @@ class ListenApp:
         if self._log is not None:
             elapsed = (time.monotonic() - started) * 1000
             client = scope.get("client") or ("-", 0)
-            shown = _shown_path(scope.get("path", ""))
+            path = scope.get("path", "")
+            shown = self._shown_paths.get(path) or _shown_path(path)
             line = f"{client[0]} {method} {shown} {status} {elapsed:.1f}ms"
             if not self._log_lines:  # the lines of one event-loop turn: one write, at its end
                 asyncio.get_running_loop().call_soon(self.flush_log)
@@ -379,24 +384,36 @@ class ListenApp:
                 raise _Reject(400, "bad Content-Length") from None
             if length > self._max_body:
                 raise _Reject(413, f"body over {self._max_body} bytes")
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
+        # Nearly every push comes in one segment: uvicorn holds its body before the app runs,
+        # so receive() answers at once and needs no deadline set and cancelled.
+        if _body_in(receive) and self._take(await receive(), body):
+            return bytes(body)
         try:
             # One deadline for the whole body; asyncio.timeout adds no task per receive().
             async with asyncio.timeout(self._body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Reject(400, "client went away")
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self._max_body:
-                        raise _Reject(413, f"body over {self._max_body} bytes")
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
+                while not self._take(await receive(), body):
+                    pass
+                return bytes(body)
         except TimeoutError:
             raise _Reject(408, "body not received in time") from None
+
+    def _take(self, message: dict[str, Any], body: bytearray) -> bool:
+        """Add a receive() message's part of the body to `body`; True when that was the last."""
+        if message["type"] == "http.disconnect":
+            raise _Reject(400, "client went away")
+        body += message.get("body", b"")
+        if len(body) > self._max_body:
+            raise _Reject(413, f"body over {self._max_body} bytes")
+        return not message.get("more_body", False)
+
+
+def _body_in(receive: Receive) -> bool:
+    """Whether uvicorn already holds (the first part of) the request's body, so `receive()`
+    answers without waiting: its request cycle's `message_event` is set. False for anything
+    else, which then reads under the deadline as always."""
+    event = getattr(getattr(receive, "__self__", None), "message_event", None)
+    return isinstance(event, asyncio.Event) and event.is_set()
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -621,6 +638,8 @@ def serve(
         loop="auto",
         lifespan="off",
         access_log=False,  # the app logs one line per request itself, token masked
+        # The log names the peer that connected: no X-Forwarded-For middleware run per request.
+        proxy_headers=False,
         log_level="warning",
         server_header=False,
         timeout_keep_alive=30,

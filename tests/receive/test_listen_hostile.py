@@ -207,6 +207,40 @@ def test_each_hostile_request_gets_its_status_and_nothing_is_stored(
     assert httpx.get(f"{url}/healthz").json() == {"ok": True}
 
 
+def test_a_body_in_one_segment_or_in_parts_is_stored_alike(
+    served: Served, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body uvicorn already holds is read without a deadline (nearly every push: one
+    segment); one that comes after its head, whole or in parts, within the deadline."""
+    from attsms.receive import listen
+
+    seen: list[bool] = []
+    body_in = listen._body_in
+
+    def recorded(receive: Any) -> bool:
+        seen.append(body_in(receive))
+        return seen[-1]
+
+    monkeypatch.setattr(listen, "_body_in", recorded)
+
+    def request(message_id: str) -> tuple[bytes, bytes]:
+        body = json.dumps({**INBOUND, "MessageId": message_id}).encode()
+        head = (
+            f"POST /notify/{TOKEN}/inbound HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        return head, body
+
+    head, body = request("ONE")
+    assert b'{"stored": true}' in _raw(served.port, head + body)
+    head, body = request("HEAD-FIRST")
+    assert b'{"stored": true}' in _raw(served.port, head, pause=0.2, rest=body)
+    head, body = request("IN-PARTS")
+    assert b'{"stored": true}' in _raw(served.port, head + body[:9], pause=0.2, rest=body[9:])
+    assert seen == [True, False, True]  # the last: its first part was in
+    assert sorted(_stored(cli)) == ["HEAD-FIRST", "IN-PARTS", "ONE"]
+
+
 def test_a_duplicate_is_stored_once_and_answered_2xx_both_times(served: Served, cli: Cli) -> None:
     first = served.post("inbound", INBOUND)
     again = served.post("inbound", {k.lower(): v for k, v in INBOUND.items()})  # any key case
