@@ -53,6 +53,8 @@ from attsms.core.numbers import display
 from attsms.receive.writer import StoreUnavailable, Writer
 
 if TYPE_CHECKING:
+    import socket
+
     from attsms.auth.profiles import ActiveProfile
 
 MAX_BODY_BYTES = 64 * 1024  # a notification is a few hundred bytes
@@ -575,22 +577,9 @@ def _kept_signals() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def serve(
-    app: ListenApp,
-    writer: Writer,
-    host: str,
-    port: int,
-    *,
-    announce: Callable[[str], None],
-) -> None:
-    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT (or the app's reader went
-    away: `app.output_closed`), then finish the requests in flight, stop the writer and return.
-    `announce(url)` is called once listening."""
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port and listening; a one-line AttsmsError when it cannot be."""
     import socket
-
-    import uvicorn
-
-    from attsms.receive.wire import http_protocol
 
     try:
         family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
@@ -610,6 +599,25 @@ def serve(
             raise
         raise mapped from None
     sock.listen(1024)
+    return sock
+
+
+def serve(
+    app: ListenApp,
+    writer: Writer,
+    host: str,
+    port: int,
+    *,
+    announce: Callable[[str], None],
+) -> None:
+    """Serve `app` on host:port with uvicorn until SIGTERM or SIGINT (or the app's reader went
+    away: `app.output_closed`), then finish the requests in flight, stop the writer and return.
+    `announce(url)` is called once listening."""
+    import uvicorn
+
+    from attsms.receive.wire import http_protocol
+
+    sock = _bound_socket(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
 
@@ -638,8 +646,7 @@ def serve(
         loop="auto",
         lifespan="off",
         access_log=False,  # the app logs one line per request itself, token masked
-        # The log names the peer that connected: no X-Forwarded-For middleware run per request.
-        proxy_headers=False,
+        proxy_headers=False,  # the log names the peer: no X-Forwarded-For pass per request
         log_level="warning",
         server_header=False,
         timeout_keep_alive=30,
