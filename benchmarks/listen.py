@@ -28,57 +28,47 @@ PostgreSQL's server).
 
     python benchmarks/listen.py [--count 10000] [--senders 32] [--client-processes 2]
         [--runs 3] [--kinds delivery,inbound] [--stores sqlite,postgresql]
-        [--python LABEL=PATH ...] [--ceiling]
+        [--python LABEL=PATH ...] [--ceiling] [--probe]
 
-Measured (issue 25's listen row; --count 10000, 3 runs interleaved, load average 3.4-3.9 on 2
-CPUs, shared with other work; client ceiling 25,553/s), medians, before (the start commit,
-installed) -> after, and the listener's CPU per notification:
-    SQLite      receipts  8,975/s -> 8,948/s (1.00x)  p99 10.9 -> 11.0 ms   88 ->  89 us
-    SQLite      inbound   5,367/s -> 6,754/s (1.26x)  p99 21.5 -> 12.5 ms  151 -> 126 us
-    PostgreSQL  receipts  4,161/s -> 5,326/s (1.28x)  p99 17.1 -> 18.0 ms  142 -> 106 us
-    PostgreSQL  inbound   2,428/s -> 4,121/s (1.70x)  p99 33.5 -> 22.1 ms  200 -> 151 us
-PostgreSQL is now 1.68x (receipts) and 1.64x (inbound) SQLite's time, 2.2x and 2.2x before.
-A second run (load 4.3-4.4, ceiling 22,997/s): SQLite 8,774 -> 8,716/s (0.99x) and 6,494 ->
-7,780/s (1.20x), PostgreSQL 4,620 -> 5,884/s (1.27x) and 2,541 -> 4,536/s (1.79x), p99 at most
-18 ms after; PostgreSQL 1.48x and 1.72x SQLite's time (1.90x and 2.56x before). The STOPs are
-not what is left of the gap: PostgreSQL inbound alone, with and without them, did ~6,000/s
-alike (load 4); its server shares the 2 cores with the listener and the senders.
-On a quiet box (load 0.6, ceiling 36,173/s, --runs 2) the start commit did SQLite 7,365/s and
-6,351/s, PostgreSQL 5,529/s and 2,013/s (3.2x SQLite's time for inbound).
-Quiet box (load 0.2-1.7, stop 23, 10,000 each, medians of 2; before = the start of that stop):
-    SQLite      receipts 7,266/s -> 7,888/s   inbound 6,726/s -> 7,499/s   p99 6.8 ms
-    PostgreSQL  receipts 5,303/s -> 8,265/s   inbound 3,106/s -> 7,121/s   p99 7.2 / 7.9 ms
-The listener's CPU, 113-134 us a notification, on 2 cores shared with the senders, is the bound.
-Quiet box (load 0.5-1.7, --count 20000, 3 runs, client ceiling 34,579 and 38,754/s), two
-sessions, before = the start of the last stop (1d74cd3) -> now (one INSERT a group of inbound
-messages on SQLite too, the spec's shape parsed without folding keys):
-    SQLite      receipts 10,543 -> 11,135/s, 10,446 -> 10,851/s   inbound 9,032 -> 10,940/s,
-                8,501 -> 9,483/s                                    p99 4.3-5.9 ms
-    PostgreSQL  receipts  9,342 -> 10,448/s,  9,385 -> 10,521/s   inbound 7,275 -> 7,937/s,
-                6,926 -> 7,617/s (1.38x, 1.25x SQLite's time)       p99 5.0-7.7 ms
-    the listener's CPU 83-109 us a notification (was 94-126).
-py-spy --gil on the listener (SQLite inbound, ~9,600/s): the GIL is held 57% of the time; of
-that, 12% is uvloop's write of the answers (the send syscall, under the GIL) and 10% the loop
-itself; the writer thread's SQL runs outside it. The box's 2 cores are shared with the senders.
-A third session (load 0.5-1.0): SQLite 9,612/s receipts, 10,216/s inbound; PostgreSQL 11,154/s
-and 7,610/s; runs within a session swing +-20%. Per thread from /proc (SQLite inbound, 80,000 at
-~9,300/s, 2 s sampled): the box ~36% idle, the event-loop thread ~66% of a core, the writer ~39%:
-not CPU-bound. Each of the 32 senders waits for its commit, so the rate is the closed loop's
-latency (a group of ~18 every ~1.9 ms). sys.setswitchinterval 0.5 ms and 2 ms (a wrapper
-running the listener) measured within the noise: delivery 11,871 and 11,725/s against 10,259/s,
-inbound 9,391 and 9,426/s against 10,073/s. The writer, timed from inside (Writer._store wrapped,
-40,000 a run): never idle (0.01-0.03 ms between groups), a group the median 16 of the 32
-senders, each stored in 1.8-2.7 ms of wall time for 0.6-1.0 ms of its thread's CPU (alone, with
-no event loop beside it: 0.41 ms of CPU in 0.53 ms for 18). So the rate is the writer's wall
-time a group: the GIL taken back after each statement (4 a group of inbound messages) while
-the loop runs, and the disk. So a group of new inbound messages on SQLite is now one INSERT
-in autocommit (SqliteDatabase.write_one; a message pushed again fails it whole, and the group
-goes the old way): store 1.6-1.8 ms a group (was 2.5-2.7), 1.21x the inbound rate of the commit
-before, 4 runs interleaved. RETURNING was not used: each row fetched is a step, a GIL round trip
-of its own. Against the start of the stop (1d74cd3), three sessions on a busy box (client
-ceiling 28,453, 14,682, 39,897/s; SQLite alone at 26,867/s): SQLite inbound 1.22x, 1.20x,
-1.45x and 1.30x, receipts (unchanged) 1.07x, 0.89x, 0.88x and 1.05x; PostgreSQL 0.95-1.22x
-(unchanged path: the noise).
+`--probe` runs each listener with its writer timed group by group (`Writer._store` wrapped) and
+prints the median group and the wall and CPU time of storing one: a much steadier signal than
+the rate, which swings +-20% from run to run on this shared box.
+
+Measured, stop 36 (issue 25's listen row; quiet box, load 0.5-1.8, client ceiling 29,625 and
+35,867/s; --count 40000, 3-4 runs interleaved; "before" = f823226, the start of the stop):
+    before -> now, two sessions:
+    SQLite      receipts 10,644 -> 13,369/s, 12,036 -> 11,504/s
+                inbound  11,712 -> 12,074/s, 12,049 -> 12,744/s
+    PostgreSQL  receipts 11,990 -> 12,936/s   inbound 8,831 -> 11,954/s
+    now alone, two more sessions: SQLite receipts 12,774 and 14,010/s, inbound 11,479 and
+    14,263/s; PostgreSQL 14,243 and 11,002/s.
+    p99 3.7-5.5 ms; the listener's CPU 62-98 us a notification. Every SQLite median at
+    --count 40000 or more that day was above 10,000/s, before and after (one at --count 20000,
+    before the box settled: 9,852/s); single runs fell to 8,656/s.
+    --probe: a group is 15-16 of the 32 senders; receipts stored in 1.1-1.4 ms (0.4-0.5 ms of
+    the writer's CPU), inbound in 0.9-1.1 ms (0.4-0.5 ms).
+What changed in it: py-spy --gil on the listener showed asyncio.timeout's enter and exit at 4%
+of the event loop's GIL time, uvicorn's X-Forwarded-For middleware 3.8%, masking the token in
+the log line 2.9%. A body uvicorn already holds (nearly every push: one segment) is now read
+with no deadline set, the middleware is off, and the two push paths' masked form is computed
+once. Tried and not kept, measured with --probe: a group of receipts on SQLite as BEGIN, one
+SELECT of what would change, one UPDATE ... FROM and COMMIT (4 statements instead of 18): its
+store time 1.19 ms against 1.21 ms, the rate 0.99x; and the gathered answer written with
+os.write, which gives up the GIL for the system call: the writer's store time fell (0.70 against
+0.89 ms) but the rate did not rise (0.80-0.98x in one session, 1.06-1.15x in another).
+What bounds it: the box. At 12,000/s the listener uses ~1 core and the 32 senders ~0.7 (the
+client's own cost, from its ceiling), on 2. Each sender waits for its commit, so the rate is a
+group (half the senders) over the writer's wall time a group, and that wall time is mostly
+waiting for the GIL while the event loop answers and parses the other half (the writer's CPU
+is a third of it; a commit alone on this disk is 0.12 ms).
+
+Earlier (stops 23-35, same command): before issue 25, 679/s and 799/s on SQLite, 404/s and
+714/s on PostgreSQL (load 12-15). Stop 35, quiet box, medians of three sessions: SQLite
+receipts 9,612-11,135/s, inbound 9,483-10,940/s; PostgreSQL 10,448-11,154/s and 7,610-7,937/s.
+A group of inbound messages is one statement on either store (SQLite: one INSERT in autocommit,
+`SqliteDatabase.write_one`; a message pushed again fails it whole, and that group goes the old
+way); it took the SQLite inbound rate 1.20-1.45x in five sessions. A shorter GIL switch interval
+(0.5 ms, 2 ms) measured within the noise. Each answer goes out in one send (receive/wire.py).
 """
 
 from __future__ import annotations
