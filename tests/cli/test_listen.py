@@ -182,7 +182,8 @@ def test_a_pushed_receipt_reaches_status_with_no_status_request(
     }
     assert httpx.post(lis.delivery_url, json=receipt).json() == {"stored": False}
     receipt["deliveryInfoNotification"]["deliveryInfo"]["deliveryStatus"] = "MessageWaiting"
-    assert httpx.post(lis.delivery_url, json=receipt).json() == {"stored": False}
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}  # the log names the peer, not this (README)
+    assert httpx.post(lis.delivery_url, json=receipt, headers=forwarded).json() == {"stored": False}
     assert "DeliveredToTerminal" in cli("status", "--json").stdout
     assert stats(server)["attempts"]["status"] == 0
     # --jsonl printed the stored receipt once; the log has a line for it, without the token.
@@ -195,6 +196,7 @@ def test_a_pushed_receipt_reaches_status_with_no_status_request(
     }
     log = lis.stderr.split("/inbound\n", 1)[1]  # after the start-up lines
     assert "POST /notify/***/delivery 200" in log and TOKEN not in log
+    assert "203.0.113.9" not in log and "127.0.0.1 POST /notify/***/delivery 200" in log
 
 
 @both_dialects

@@ -73,7 +73,12 @@ def _serving(
     sock.bind(("127.0.0.1", 0))
     # What `serve` runs: httptools on a gathering transport (h11 where httptools is missing).
     config = uvicorn.Config(
-        app, http=http_protocol(), lifespan="off", access_log=False, log_level="warning"
+        app,
+        http=http_protocol(),
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
