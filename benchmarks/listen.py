@@ -36,15 +36,16 @@ the rate, which swings +-20% from run to run on this shared box.
 
 Measured, stop 36 (issue 25's listen row; quiet box, load 0.5-1.8, client ceiling 29,625 and
 35,867/s; --count 40000, 3-4 runs interleaved; "before" = f823226, the start of the stop):
-    before -> now, two sessions:
-    SQLite      receipts 10,644 -> 13,369/s, 12,036 -> 11,504/s
-                inbound  11,712 -> 12,074/s, 12,049 -> 12,744/s
-    PostgreSQL  receipts 11,990 -> 12,936/s   inbound 8,831 -> 11,954/s
+    before -> now, three sessions:
+    SQLite      receipts 10,644 -> 13,369/s, 12,036 -> 11,504/s, 13,391 -> 13,408/s
+                inbound  11,712 -> 12,074/s, 12,049 -> 12,744/s, 12,568 -> 12,962/s
+    PostgreSQL  receipts 11,990 -> 12,936/s, 10,262 -> 12,672/s
+                inbound   8,831 -> 11,954/s,  9,026 -> 10,091/s (CPU 94 -> 80 us each)
     now alone, two more sessions: SQLite receipts 12,774 and 14,010/s, inbound 11,479 and
     14,263/s; PostgreSQL 14,243 and 11,002/s.
-    p99 3.7-5.5 ms; the listener's CPU 62-98 us a notification. Every SQLite median at
+    p99 3.7-6.2 ms; the listener's CPU 62-98 us a notification. Every SQLite median at
     --count 40000 or more that day was above 10,000/s, before and after (one at --count 20000,
-    before the box settled: 9,852/s); single runs fell to 8,656/s.
+    before the box settled: 9,852/s); single runs fell to 8,200/s.
     --probe: a group is 15-16 of the 32 senders; receipts stored in 1.1-1.4 ms (0.4-0.5 ms of
     the writer's CPU), inbound in 0.9-1.1 ms (0.4-0.5 ms).
 What changed in it: py-spy --gil on the listener showed asyncio.timeout's enter and exit at 4%
