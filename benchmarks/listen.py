@@ -45,7 +45,8 @@ Measured, stop 36 (issue 25's listen row; quiet box, load 0.5-1.8, client ceilin
     14,263/s; PostgreSQL 14,243 and 11,002/s.
     p99 3.7-6.2 ms; the listener's CPU 62-98 us a notification. Every SQLite median at
     --count 40000 or more that day was above 10,000/s, before and after (one at --count 20000,
-    before the box settled: 9,852/s); single runs fell to 8,200/s.
+    before the box settled: 9,852/s); single SQLite runs fell to 9,410/s
+    now (8,564/s before).
     --probe: a group is 15-16 of the 32 senders; receipts stored in 1.1-1.4 ms (0.4-0.5 ms of
     the writer's CPU), inbound in 0.9-1.1 ms (0.4-0.5 ms).
 What changed in it: py-spy --gil on the listener showed asyncio.timeout's enter and exit at 4%
