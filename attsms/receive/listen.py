@@ -392,7 +392,7 @@ class ListenApp:
         if _body_in(receive) and self._take(await receive(), body):
             return bytes(body)
         try:
-            # One deadline for the whole body; asyncio.timeout adds no task per receive().
+            # One deadline for the rest of the body; asyncio.timeout adds no task per receive().
             async with asyncio.timeout(self._body_timeout):
                 while not self._take(await receive(), body):
                     pass
