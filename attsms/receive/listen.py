@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 64 * 1024  # a notification is a few hundred bytes
 BODY_TIMEOUT_SECONDS = 10.0  # a body that stops arriving (slow loris) is answered 408
 JSON_TYPES = ("application/json", "text/json")
+_KINDS = ("delivery", "inbound")  # POST /notify/<token>/<kind>
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -251,10 +252,9 @@ class ListenApp:
         body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         self._token = token.encode("utf-8")
-        # The log line's path for the two a push comes to, computed once, not per request.
-        self._shown_paths = {
-            f"/notify/{token}/{kind}": f"/notify/***/{kind}" for kind in ("delivery", "inbound")
-        }
+        # The log line's form of the paths a push comes to, computed once, not per request.
+        paths = (f"/notify/{token}/{kind}" for kind in _KINDS)
+        self._shown_paths = {path: _shown_path(path) for path in paths}
         self._writer = writer
         self._default_registration = default_registration
         self._on_stored = on_stored
@@ -373,7 +373,7 @@ class ListenApp:
         if len(parts) != 4 or parts[0] or parts[1] != "notify":
             raise _Reject(404, "not found")
         token_ok = hmac.compare_digest(parts[2].encode("utf-8", "surrogatepass"), self._token)
-        if not token_ok or parts[3] not in ("delivery", "inbound"):
+        if not token_ok or parts[3] not in _KINDS:
             raise _Reject(404, "not found")
         return parts[3]
 
