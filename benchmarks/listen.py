@@ -87,7 +87,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -354,8 +354,13 @@ def _probed(path: Path) -> tuple[float, float, float]:
     """Median group size, store wall ms and store CPU ms of the groups of four or more (the
     first and last few of a run are stragglers)."""
     rows = [tuple(map(float, line.split())) for line in path.read_text().splitlines()]
-    rows = [row for row in rows if row[0] >= 4] or rows
-    return tuple(statistics.median(row[i] for row in rows) for i in range(3))  # type: ignore[return-value]
+    return _medians([row for row in rows if row[0] >= 4] or rows)
+
+
+def _medians(rows: Sequence[Sequence[float]]) -> tuple[float, float, float]:
+    """The median of each of the first three columns."""
+    size, wall, cpu = (statistics.median(row[i] for row in rows) for i in range(3))
+    return size, wall, cpu
 
 
 @contextlib.contextmanager
@@ -485,7 +490,7 @@ def _groups_line(results: list[Result]) -> str:
     probed = [r.groups for r in results if r.groups is not None]
     if not probed:
         return ""
-    size, wall, cpu = (statistics.median(g[i] for g in probed) for i in range(3))
+    size, wall, cpu = _medians(probed)
     return f"\n  {'':<34} writer: {size:.0f} a group, stored in {wall:.2f} ms ({cpu:.2f} ms CPU)"
 
 
